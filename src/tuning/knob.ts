@@ -1,0 +1,41 @@
+// The tuning contract (DESIGN.md "Tuning"): a target is a list of knobs; a knob
+// knows how to read its current value and write a new one. plan/apply/verify/
+// rollback are built from that alone, in src/tuning/engine.ts.
+
+/** Where knobs act: `root` redirects file targets, `netns` network targets. */
+export interface TuneContext {
+  /** Prefix for every file a knob touches ('/' on a real host). */
+  root: string;
+  /** Network namespace for bridge/sysctl knobs (`ip netns exec NAME`), if any. */
+  netns?: string;
+  /** Extra target options from the CLI, e.g. domainConfig for xen-domain. */
+  options: Record<string, string | undefined>;
+}
+
+/** A knob's value as text; null means "absent" (file missing, key not set, bridge not there). */
+export type KnobValue = string | null;
+
+export interface Knob {
+  /** Target name, e.g. 'bridge'. */
+  target: string;
+  /** Stable id, unique within a profile, e.g. 'bridge/br0/stp_state'. */
+  id: string;
+  /** Desired value, after variables are expanded. */
+  desired: KnobValue;
+  /** Why this value (from the profile comment/`why`), shown by plan/verify. */
+  why?: string;
+  read(ctx: TuneContext): Promise<KnobValue>;
+  write(ctx: TuneContext, value: KnobValue): Promise<void>;
+  /** Compares a read value with the desired one after normalisation (default: ===). */
+  matches?(seen: KnobValue, desired: KnobValue): boolean;
+}
+
+export interface TargetDefinition {
+  /** Section name in a profile, e.g. 'bridge', 'xen-xl-conf'. */
+  name: string;
+  summary: string;
+  /** JSON Schema of this target's section in a profile (ajv). */
+  sectionSchema: Record<string, unknown>;
+  /** Turns a validated, variable-expanded section into knobs, in the order they must be written. */
+  knobs(section: unknown, ctx: TuneContext): Knob[];
+}
