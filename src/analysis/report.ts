@@ -1,0 +1,146 @@
+// `hvscope report`: per-run phase durations and, over several runs, their statistics.
+import { PHASES, type Phase, type Run } from '../model/trace.js';
+import { phaseBreakdown, totalDuration } from './phases.js';
+import { summarize } from './stats.js';
+
+export interface PhaseDuration {
+  phase: Phase;
+  /** ns since the run's t0 */
+  start_ns: number;
+  end_ns: number;
+  duration_ns: number;
+  duration_ms: number;
+}
+
+export interface RunReport {
+  label: string;
+  source: string;
+  hypervisor?: string;
+  /** Phases present in this run, in phase-model order. */
+  phases: PhaseDuration[];
+  total_ns: number;
+  total_ms: number;
+}
+
+/** Statistics of one duration over the runs that have it. ns values are rounded to integers; ms are exact. */
+export interface DurationStats {
+  /** runs that have this phase */
+  n: number;
+  median_ns: number;
+  min_ns: number;
+  max_ns: number;
+  p90_ns: number;
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  p90_ms: number;
+}
+
+export interface Report {
+  runs: RunReport[];
+  /** Present with two or more runs. Percentiles: linear interpolation (see stats.ts). */
+  summary: { phases: ({ phase: Phase } & DurationStats)[]; total: DurationStats } | null;
+}
+
+const NS_PER_MS = 1e6;
+
+function durationStats(valuesNs: number[]): DurationStats {
+  const s = summarize(valuesNs);
+  return {
+    n: s.n,
+    median_ns: Math.round(s.median),
+    min_ns: Math.round(s.min),
+    max_ns: Math.round(s.max),
+    p90_ns: Math.round(s.p90),
+    median_ms: s.median / NS_PER_MS,
+    min_ms: s.min / NS_PER_MS,
+    max_ms: s.max / NS_PER_MS,
+    p90_ms: s.p90 / NS_PER_MS,
+  };
+}
+
+export function buildReport(runs: Run[]): Report {
+  const runReports: RunReport[] = runs.map(({ label, trace }) => {
+    const total = totalDuration(trace);
+    return {
+      label,
+      source: trace.meta.source,
+      ...(trace.meta.hypervisor !== undefined ? { hypervisor: trace.meta.hypervisor } : {}),
+      phases: phaseBreakdown(trace).map((p) => ({
+        phase: p.phase,
+        start_ns: p.start,
+        end_ns: p.end,
+        duration_ns: p.duration,
+        duration_ms: p.duration / NS_PER_MS,
+      })),
+      total_ns: total,
+      total_ms: total / NS_PER_MS,
+    };
+  });
+  if (runReports.length < 2) return { runs: runReports, summary: null };
+  const phases: ({ phase: Phase } & DurationStats)[] = [];
+  for (const phase of PHASES) {
+    const values = runReports.flatMap((r) => r.phases.filter((p) => p.phase === phase).map((p) => p.duration_ns));
+    if (values.length > 0) phases.push({ phase, ...durationStats(values) });
+  }
+  return { runs: runReports, summary: { phases, total: durationStats(runReports.map((r) => r.total_ns)) } };
+}
+
+/**
+ * A duration in the unit that suits it: "850 ns", "12.3 µs", "8.42 ms", "245.0 ms", "1.23 s".
+ * Three significant digits at least, so runs compare at a glance.
+ */
+export function formatDuration(ns: number): string {
+  const abs = Math.abs(ns);
+  if (abs < 1e3) return `${Math.round(ns)} ns`;
+  const [value, unit] = abs < 1e6 ? [ns / 1e3, 'µs'] : abs < 1e9 ? [ns / 1e6, 'ms'] : [ns / 1e9, 's'];
+  return `${value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ${unit}`;
+}
+
+/** Lays out rows as columns: the first left-aligned, the rest right-aligned, two spaces apart. */
+export function alignTable(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/**
+ * One row per run, one column per phase present in any run (model order) and
+ * the total; with several runs, rows for n, median, min, max and p90 follow.
+ * "-" marks a phase a run does not have.
+ */
+export function formatReportText(report: Report): string {
+  if (report.runs.length === 0) return 'no runs\n';
+  const phases = PHASES.filter((p) => report.runs.some((r) => r.phases.some((x) => x.phase === p)));
+  const header = ['run', ...phases, 'total'];
+  const rows: string[][] = [header];
+  for (const r of report.runs) {
+    const byPhase = new Map(r.phases.map((p) => [p.phase, p.duration_ns]));
+    rows.push([r.label, ...phases.map((p) => (byPhase.has(p) ? formatDuration(byPhase.get(p)!) : '-')), formatDuration(r.total_ns)]);
+  }
+  const lines: string[] = [];
+  const s = report.summary;
+  if (s) {
+    const stat = (key: 'n' | 'median_ns' | 'min_ns' | 'max_ns' | 'p90_ns', label: string) => {
+      const cell = (d: DurationStats | undefined) => (d === undefined ? '-' : key === 'n' ? String(d.n) : formatDuration(d[key]));
+      rows.push([label, ...phases.map((p) => cell(s.phases.find((x) => x.phase === p))), cell(s.total)]);
+    };
+    const rule = header.map(() => '');
+    rows.push(rule);
+    stat('n', 'n');
+    stat('median_ns', 'median');
+    stat('min_ns', 'min');
+    stat('max_ns', 'max');
+    stat('p90_ns', 'p90');
+  }
+  lines.push(alignTable(rows));
+  if (phases.length === 0) lines.push('(no phases found: the traces carry no phase markers or phase-tagged spans)');
+  return lines.join('\n') + '\n';
+}
