@@ -1,0 +1,186 @@
+// The apply journal and lock. Every old value is journaled (and fsynced) BEFORE
+// the knob is written, so an apply killed at any point can be undone by the
+// next command: it finds state 'applying' with no live owner and restores.
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { UserError } from '../model/errors.js';
+import type { KnobValue } from './knob.js';
+
+export const JOURNAL_VERSION = 1;
+
+/** One knob of an applied profile, as the journal keeps it. */
+export interface JournalKnob {
+  id: string;
+  target: string;
+  desired: KnobValue;
+  why?: string;
+}
+
+/** A knob about to be (or already) written: its value before apply. */
+export interface JournalEntry {
+  id: string;
+  target: string;
+  old: KnobValue;
+  desired: KnobValue;
+}
+
+export type JournalState =
+  /** Writes under way; if found with no live owner, the apply crashed: restore. */
+  | 'applying'
+  /** All knobs written and verified. */
+  | 'applied'
+  /** Apply failed and every change was undone. */
+  | 'failed-restored'
+  /** A crashed apply was undone by a later command. */
+  | 'recovered'
+  /** `tune rollback` restored the old values. */
+  | 'rolled-back'
+  /** Undo itself failed for some knobs: needs a human; entries are kept. */
+  | 'restore-failed';
+
+export interface Journal {
+  version: number;
+  state: JournalState;
+  pid: number;
+  profile: { name: string; file: string };
+  /** The fully merged, variable-expanded target sections: knobs are rebuilt from these, not from the (maybe edited) file. */
+  sections: Record<string, unknown>;
+  context: { root: string; netns?: string; options: Record<string, string | undefined> };
+  knobs: JournalKnob[];
+  /** In write order; restore goes in reverse. */
+  entries: JournalEntry[];
+  startedAt: string;
+  finishedAt?: string;
+  note?: string;
+}
+
+/** --state-dir, else /var/lib/hvscope under --root (so a test root keeps its own journal). */
+export function resolveStateDir(opts: { stateDir?: string; root?: string }): string {
+  if (opts.stateDir) return resolve(opts.stateDir);
+  return join(resolve(opts.root ?? '/'), 'var/lib/hvscope');
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, constants.O_RDONLY);
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+/** Writes a file atomically and durably: temp file in the same directory, fsync, rename, fsync the directory. */
+export function writeFileAtomicSync(path: string, data: string, mode = 0o644): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.${path.slice(dir.length + 1)}.tmp-${process.pid}`);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncDir(dir);
+}
+
+export class JournalStore {
+  readonly journalFile: string;
+  readonly lockFile: string;
+  constructor(readonly stateDir: string) {
+    this.journalFile = join(stateDir, 'journal.json');
+    this.lockFile = join(stateDir, 'apply.lock');
+  }
+
+  read(): Journal | null {
+    let text: string;
+    try {
+      text = readFileSync(this.journalFile, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new UserError(`cannot read journal ${this.journalFile}: ${(err as Error).message}`);
+    }
+    try {
+      const j = JSON.parse(text) as Journal;
+      if (j.version !== JOURNAL_VERSION) throw new Error(`version ${j.version}, expected ${JOURNAL_VERSION}`);
+      return j;
+    } catch (err) {
+      throw new UserError(`${this.journalFile}: not a valid hvscope journal (${(err as Error).message})`);
+    }
+  }
+
+  /** Persists the journal durably; called before every knob write. */
+  write(journal: Journal): void {
+    try {
+      writeFileAtomicSync(this.journalFile, JSON.stringify(journal, null, 2) + '\n', 0o600);
+    } catch (err) {
+      throw new UserError(`cannot write journal ${this.journalFile}: ${(err as Error).message}`);
+    }
+  }
+
+  /** PID holding the lock if that process is alive, else null (no lock, or a stale one). */
+  lockOwner(): number | null {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(this.lockFile, 'utf8').trim());
+    } catch {
+      return null;
+    }
+    if (!Number.isInteger(pid) || pid <= 0) return null;
+    return isAlive(pid) ? pid : null;
+  }
+
+  /**
+   * Takes the lock (O_EXCL create, holding our pid). A lock left by a dead
+   * process is taken over; a live owner makes this fail with a clear message.
+   */
+  lock(): () => void {
+    try {
+      mkdirSync(this.stateDir, { recursive: true });
+    } catch (err) {
+      throw new UserError(`cannot create state directory ${this.stateDir}: ${(err as Error).message}`);
+    }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const fd = openSync(this.lockFile, 'wx', 0o600);
+        writeSync(fd, `${process.pid}\n`);
+        fsyncSync(fd);
+        closeSync(fd);
+        return () => {
+          try {
+            unlinkSync(this.lockFile);
+          } catch {
+            // already gone
+          }
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new UserError(`cannot create lock ${this.lockFile}: ${(err as Error).message}`);
+        const owner = this.lockOwner();
+        if (owner !== null && owner !== process.pid)
+          throw new UserError(`another hvscope apply or rollback is running (pid ${owner}, lock ${this.lockFile}); try again when it has finished`);
+        // Stale lock from a killed process: remove it and retry.
+        try {
+          unlinkSync(this.lockFile);
+        } catch {
+          // someone else removed it first
+        }
+      }
+    }
+    throw new UserError(`cannot take lock ${this.lockFile}: it keeps reappearing`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,430 @@
+// Tuning profiles: YAML with `name`, `summary`, `include` (several parents,
+// later wins, child wins), `variables` (`${name}`), and one section per target.
+// Loading keeps the file and line of every key, so any mistake — unknown key,
+// wrong type, include cycle, unknown variable, unreadable file — is reported
+// as `file:line: key: message` before anything on the host is touched.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, stringify, type Node } from 'yaml';
+import { UserError, fileError } from '../model/errors.js';
+import type { TargetDefinition } from './knob.js';
+
+/** Top-level keys every profile may have besides target sections. */
+const META_KEYS = ['name', 'summary', 'include', 'variables'] as const;
+
+// ---------------------------------------------------------------- knob entries
+
+/** A knob's entry in a section: a scalar, or `{ value, why, source }` so plan/verify can say why. */
+export interface KnobEntry<V = unknown> {
+  value: V;
+  why?: string;
+  source?: string;
+}
+
+/** JSON Schema for a knob entry whose value has schema `valueSchema` (for targets' sectionSchemas). */
+export function entrySchema(valueSchema: Record<string, unknown>): Record<string, unknown> {
+  return {
+    anyOf: [
+      valueSchema,
+      {
+        type: 'object',
+        required: ['value'],
+        additionalProperties: false,
+        properties: { value: valueSchema, why: { type: 'string' }, source: { type: 'string' } },
+      },
+    ],
+  };
+}
+
+/** Reads a knob entry in either form. */
+export function unwrapEntry<V = unknown>(entry: unknown): KnobEntry<V> {
+  if (entry !== null && typeof entry === 'object' && !Array.isArray(entry) && 'value' in entry) {
+    const e = entry as { value: V; why?: string; source?: string };
+    return { value: e.value, why: e.why, source: e.source };
+  }
+  return { value: entry as V };
+}
+
+// ---------------------------------------------------------------- locating
+
+/** The hvscope package root (has package.json named hvscope), found from this module, not from cwd. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'hvscope') return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot locate the hvscope package root');
+    dir = up;
+  }
+}
+
+export function shippedProfilesDir(): string {
+  return join(packageRoot(), 'tuning-profiles');
+}
+
+function looksLikePath(ref: string): boolean {
+  return ref.includes('/') || /\.ya?ml$/i.test(ref);
+}
+
+/**
+ * A profile reference → file. A path (has `/` or ends in .yaml) is taken as is
+ * (relative to `fromDir`); a bare NAME is `fromDir/NAME.yaml` when that exists
+ * (for includes), else the shipped tuning-profiles/NAME.yaml.
+ */
+export function resolveProfileRef(ref: string, fromDir?: string): string {
+  if (looksLikePath(ref)) return resolve(fromDir ?? process.cwd(), ref);
+  if (fromDir) {
+    const sibling = join(fromDir, `${ref}.yaml`);
+    if (existsSync(sibling)) return sibling;
+  }
+  return join(shippedProfilesDir(), `${ref}.yaml`);
+}
+
+export interface ProfileSummary {
+  name: string;
+  summary: string;
+  file: string;
+}
+
+/** Shipped profiles, sorted by name (a broken one is listed with its error as summary). */
+export function listProfiles(dir = shippedProfilesDir()): ProfileSummary[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  } catch {
+    return [];
+  }
+  return names.sort().map((f) => {
+    const file = join(dir, f);
+    try {
+      const data = parseDocument(readFileSync(file, 'utf8')).toJS() as { summary?: unknown } | null;
+      return { name: basename(f, '.yaml'), summary: typeof data?.summary === 'string' ? data.summary : '', file };
+    } catch (err) {
+      return { name: basename(f, '.yaml'), summary: `(unreadable: ${(err as Error).message})`, file };
+    }
+  });
+}
+
+// ---------------------------------------------------------------- suggestions
+
+export function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length];
+}
+
+/** ` (did you mean "x"?)` for the nearest candidate, or a list of valid keys when none is near. */
+export function suggest(word: string, candidates: string[]): string {
+  if (candidates.length === 0) return '';
+  let best = candidates[0];
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  if (bestDistance <= Math.max(2, Math.floor(word.length / 3))) return ` (did you mean "${best}"?)`;
+  return ` (valid keys: ${[...candidates].sort().join(', ')})`;
+}
+
+// ---------------------------------------------------------------- loading
+
+type Mapping = Record<string, unknown>;
+interface Origin {
+  file: string;
+  line: number;
+}
+
+/** JSON pointer of a key path, escaped as ajv's instancePath is. */
+function pointer(path: (string | number)[]): string {
+  return path.map((p) => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}
+
+function isMapping(v: unknown): v is Mapping {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Records the line of every key and sequence item of a parsed YAML node. */
+function recordOrigins(node: Node | null | undefined, path: (string | number)[], file: string, lc: LineCounter, out: Map<string, Origin>): void {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const range = (pair.key as Node | null)?.range;
+      const childPath = [...path, key];
+      if (range) out.set(pointer(childPath), { file, line: lc.linePos(range[0]).line });
+      recordOrigins(pair.value as Node, childPath, file, lc, out);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const range = (item as Node | null)?.range;
+      const childPath = [...path, i];
+      if (range) out.set(pointer(childPath), { file, line: lc.linePos(range[0]).line });
+      recordOrigins(item as Node, childPath, file, lc, out);
+    });
+  }
+}
+
+/** Deep merge of mappings: `over` wins; sequences and scalars are replaced whole. */
+function deepMerge(base: Mapping, over: Mapping): Mapping {
+  const out: Mapping = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isMapping(v) && isMapping(out[k]) ? deepMerge(out[k] as Mapping, v) : v;
+  return out;
+}
+
+interface ParsedFile {
+  file: string;
+  data: Mapping;
+  origins: Map<string, Origin>;
+}
+
+function parseProfileFile(file: string, readFrom?: Origin): ParsedFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    if (readFrom) throw fileError(readFrom.file, readFrom.line, `include: cannot read profile ${file}: ${why}`);
+    throw fileError(file, undefined, `cannot read profile: ${why}`);
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw fileError(file, e.linePos?.[0].line, `not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const data = doc.toJS() as unknown;
+  if (!isMapping(data)) throw fileError(file, 1, 'a profile must be a YAML mapping (name:, summary:, sections...)');
+  const origins = new Map<string, Origin>();
+  recordOrigins(doc.contents as Node, [], file, lc, origins);
+  return { file, data, origins };
+}
+
+export interface LoadedProfile {
+  name: string;
+  summary: string;
+  /** The file the profile was loaded from. */
+  file: string;
+  /** Every file read, parents first, the profile itself last. */
+  files: string[];
+  variables: Record<string, string | number | boolean>;
+  /** Target sections, merged and variable-expanded, validated against each target's sectionSchema. */
+  sections: Record<string, unknown>;
+}
+
+/** Checks what a single file may hold at the top level (sections are validated after merging). */
+function checkTopLevel(p: ParsedFile, targetNames: string[]): void {
+  const at = (key: string) => p.origins.get(pointer([key]))?.line;
+  const allowed = [...META_KEYS, ...targetNames];
+  for (const key of Object.keys(p.data))
+    if (!allowed.includes(key)) throw fileError(p.file, at(key), `unknown key "${key}"${suggest(key, allowed)}`);
+  const expected = basename(p.file).replace(/\.ya?ml$/i, '');
+  if (typeof p.data.name !== 'string') throw fileError(p.file, at('name') ?? 1, `name: required, a string equal to the file's basename ("${expected}")`);
+  if (p.data.name !== expected) throw fileError(p.file, at('name'), `name: "${p.data.name}" must equal the file's basename "${expected}"`);
+  if (p.data.summary !== undefined && typeof p.data.summary !== 'string') throw fileError(p.file, at('summary'), 'summary: must be a string');
+  const inc = p.data.include;
+  if (inc !== undefined && !(Array.isArray(inc) && inc.every((x) => typeof x === 'string')))
+    throw fileError(p.file, at('include'), 'include: must be a list of profile names or paths');
+  const vars = p.data.variables;
+  if (vars !== undefined) {
+    if (!isMapping(vars)) throw fileError(p.file, at('variables'), 'variables: must be a mapping of name: value');
+    for (const [k, v] of Object.entries(vars)) {
+      const line = p.origins.get(pointer(['variables', k]))?.line;
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw fileError(p.file, line, `variables.${k}: a variable name is letters, digits and _`);
+      if (!['string', 'number', 'boolean'].includes(typeof v)) throw fileError(p.file, line, `variables.${k}: must be a string, number or boolean`);
+    }
+  }
+}
+
+const VARIABLE = /\$\{([^}]*)\}/g;
+
+/** Expands `${name}` in every string value; a value that is exactly `${name}` takes the variable's own type. */
+function expandVariables(value: unknown, path: (string | number)[], vars: Record<string, unknown>, originOf: (p: (string | number)[]) => Origin | undefined): unknown {
+  if (typeof value === 'string') {
+    const check = (name: string) => {
+      if (!(name in vars)) {
+        const o = originOf(path);
+        const key = path.join('.');
+        const known = Object.keys(vars);
+        const hint = known.length === 0 ? ' (no variables are defined)' : suggest(name, known).replace('valid keys', 'defined variables');
+        throw fileError(o?.file ?? '?', o?.line, `${key}: unknown variable \${${name}}${hint}`);
+      }
+    };
+    const whole = /^\$\{([^}]*)\}$/.exec(value);
+    if (whole) {
+      check(whole[1]);
+      return vars[whole[1]];
+    }
+    return value.replace(VARIABLE, (_, name: string) => {
+      check(name);
+      return String(vars[name]);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandVariables(v, [...path, i], vars, originOf));
+  if (isMapping(value)) {
+    const out: Mapping = {};
+    for (const [k, v] of Object.entries(value)) out[k] = expandVariables(v, [...path, k], vars, originOf);
+    return out;
+  }
+  return value;
+}
+
+const validators = new WeakMap<TargetDefinition[], ValidateFunction>();
+
+function sectionsValidator(targets: TargetDefinition[]): ValidateFunction {
+  let v = validators.get(targets);
+  if (!v) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
+    const properties = Object.fromEntries(targets.map((t) => [t.name, t.sectionSchema]));
+    v = ajv.compile({ type: 'object', properties, additionalProperties: false });
+    validators.set(targets, v);
+  }
+  return v;
+}
+
+function dataAt(data: unknown, instancePath: string): unknown {
+  let cur = data;
+  for (const raw of instancePath.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    cur = isMapping(cur) || Array.isArray(cur) ? (cur as Record<string, unknown>)[key] : undefined;
+  }
+  return cur;
+}
+
+function typeIncludesObject(e: ErrorObject): boolean {
+  const t = (e.params as { type?: string | string[] }).type;
+  return Array.isArray(t) ? t.includes('object') : t === 'object';
+}
+
+/** Of ajv's errors (several per anyOf), the one that best tells the user what is wrong. */
+function bestError(errors: ErrorObject[], data: unknown): ErrorObject {
+  let list = errors.filter((e) => !['anyOf', 'oneOf', 'if', 'not'].includes(e.keyword));
+  if (list.length === 0) list = errors;
+  const samePathOthers = (e: ErrorObject) => list.some((o) => o !== e && o.instancePath === e.instancePath);
+  const filtered = list.filter((e) => {
+    const value = dataAt(data, e.instancePath);
+    // Entries are "scalar or {value, why, source}": keep only the branch matching what the user wrote.
+    if (e.keyword === 'type' && isMapping(value) !== typeIncludesObject(e) && samePathOthers(e)) return false;
+    return true;
+  });
+  if (filtered.length > 0) list = filtered;
+  const rank = (e: ErrorObject) => (e.keyword === 'additionalProperties' ? 0 : e.keyword === 'required' ? 2 : 1);
+  return [...list].sort((a, b) => b.instancePath.split('/').length - a.instancePath.split('/').length || rank(a) - rank(b))[0];
+}
+
+function describeValue(v: unknown): string {
+  return v === undefined ? 'nothing' : JSON.stringify(v);
+}
+
+function schemaError(errors: ErrorObject[], data: Mapping, originOf: (p: string) => Origin | undefined, fallbackFile: string): UserError {
+  const e = bestError(errors, data);
+  const keyPath = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const key = keyPath.join('.');
+  const where = (ptr: string) => {
+    // The nearest recorded key: the offending one, else its closest parent.
+    let p = ptr;
+    for (;;) {
+      const o = originOf(p);
+      if (o || p === '') return o;
+      p = p.slice(0, p.lastIndexOf('/'));
+    }
+  };
+  let origin = where(e.instancePath);
+  let message: string;
+  const value = dataAt(data, e.instancePath);
+  if (e.keyword === 'additionalProperties') {
+    const extra = (e.params as { additionalProperty: string }).additionalProperty;
+    const props = Object.keys(((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
+    origin = where(`${e.instancePath}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    message = `${key ? key + ': ' : ''}unknown key "${extra}"${suggest(extra, props)}`;
+  } else if (e.keyword === 'type') {
+    message = `${key}: must be ${[(e.params as { type: string | string[] }).type].flat().join(' or ')}, got ${describeValue(value)}`;
+  } else if (e.keyword === 'enum') {
+    message = `${key}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((x) => JSON.stringify(x)).join(', ')}, got ${describeValue(value)}`;
+  } else if (e.keyword === 'required') {
+    message = `${key ? key + ': ' : ''}missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
+  } else {
+    message = `${key}: ${e.message ?? 'invalid'}, got ${describeValue(value)}`;
+  }
+  return fileError(origin?.file ?? fallbackFile, origin?.line, message);
+}
+
+/**
+ * Loads a profile by name or path: reads it and its includes (depth first,
+ * parents before child), merges, expands variables and validates every
+ * section against its target's schema. Throws a UserError naming file and line.
+ */
+export function loadProfile(ref: string, targets: TargetDefinition[]): LoadedProfile {
+  const targetNames = targets.map((t) => t.name);
+  const file = resolveProfileRef(ref);
+  if (!looksLikePath(ref) && !existsSync(file)) {
+    const names = listProfiles().map((p) => p.name);
+    throw new UserError(`no profile named "${ref}"${suggest(ref, names).replace('valid keys', 'shipped profiles')}; give a path to use your own file`);
+  }
+  const origins = new Map<string, Origin>();
+  const files: string[] = [];
+  let merged: Mapping = {};
+
+  // Depth-first: parents merged in include order, each before the file including it.
+  const visit = (path: string, stack: string[], from?: Origin): ParsedFile => {
+    const p = parseProfileFile(path, from);
+    checkTopLevel(p, targetNames);
+    const includes = (p.data.include as string[] | undefined) ?? [];
+    includes.forEach((inc, i) => {
+      const at = { file: path, line: p.origins.get(pointer(['include', i]))?.line ?? 1 };
+      const parent = resolveProfileRef(inc, dirname(path));
+      if (parent === path || stack.includes(parent)) {
+        const cycle = [...stack, path, parent].map((f) => basename(f, extname(f))).join(' → ');
+        throw fileError(at.file, at.line, `include cycle: ${cycle}`);
+      }
+      visit(parent, [...stack, path], at);
+    });
+    const { include: _inc, ...rest } = p.data;
+    merged = deepMerge(merged, rest);
+    for (const [k, o] of p.origins) if (!k.startsWith('/include')) origins.set(k, o);
+    if (!files.includes(path)) files.push(path);
+    return p;
+  };
+  const top = visit(file, []);
+
+  const variables = (merged.variables as Record<string, string | number | boolean> | undefined) ?? {};
+  const sectionsRaw: Mapping = {};
+  for (const [k, v] of Object.entries(merged)) if (!(META_KEYS as readonly string[]).includes(k)) sectionsRaw[k] = v;
+  const originOfPath = (p: (string | number)[]) => origins.get(pointer(p));
+  const sections = expandVariables(sectionsRaw, [], variables, originOfPath) as Mapping;
+
+  const validate = sectionsValidator(targets);
+  if (!validate(sections)) throw schemaError(validate.errors ?? [], sections, (p) => origins.get(p), file);
+
+  return {
+    name: top.data.name as string,
+    summary: typeof merged.summary === 'string' ? merged.summary : '',
+    file,
+    files,
+    variables,
+    sections,
+  };
+}
+
+/** The merged profile as YAML (what `profile dump` prints). */
+export function dumpProfile(p: LoadedProfile): string {
+  const header = `# ${p.name}, merged from: ${p.files.map((f) => basename(f)).join(', ')}\n`;
+  const body: Mapping = { name: p.name, summary: p.summary };
+  if (Object.keys(p.variables).length > 0) body.variables = p.variables;
+  return header + stringify({ ...body, ...p.sections }, { lineWidth: 0 });
+}
