@@ -3,7 +3,7 @@
 // QEMU devices it needs. The QEMU command line proper is assembled elsewhere.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,6 +125,7 @@ export async function buildTinyGuest(
     await run('ld', [...LDFLAGS, ...script, '-o', join(work, 'tiny.elf'), join(work, 'entry-pvh.o'), join(work, 'tiny.o')]);
     await run('ld', [...LDFLAGS, ...script, '-o', join(work, 'tiny-multiboot.elf'), join(work, 'entry-multiboot.o'), join(work, 'tiny.o')]);
     for (const name of await readdir(work)) if (name.endsWith('.o')) await rm(join(work, name));
+    await chmod(work, 0o755); // mkdtemp makes it private; the cache entry is ordinary output
     await writeFile(join(work, 'build.json'), JSON.stringify({ recipe: RECIPE_VERSION, sourceDir, sourceHash }, null, 2) + '\n');
     try {
       await rename(work, outDir);
@@ -144,12 +145,13 @@ const DEBIAN_PACKAGE = { gcc: 'gcc', ld: 'binutils' } as const;
 async function runTool(tool: 'gcc' | 'ld', args: string[], sourceDir: string, env?: { PATH: string }): Promise<void> {
   const r = await execa(tool, args, { reject: false, env, stripFinalNewline: true });
   if (r.exitCode === 0) return;
-  if ((r as { code?: string }).code === 'ENOENT' || (r.failed && r.exitCode === undefined && /ENOENT/.test(r.message))) {
+  const message = r.message ?? '';
+  if ((r as { code?: string }).code === 'ENOENT' || (r.exitCode === undefined && /ENOENT/.test(message))) {
     throw new UserError(
       `tiny guest: ${tool} not found; it is needed to build guests/tiny (install the Debian package ${DEBIAN_PACKAGE[tool]}: apt-get install ${DEBIAN_PACKAGE[tool]})`,
     );
   }
-  const detail = (r.stderr || r.stdout || r.message).toString().split('\n').slice(0, 6).join('\n');
+  const detail = String(r.stderr || r.stdout || message).split('\n').slice(0, 6).join('\n');
   throw new UserError(`tiny guest: ${tool} failed building ${sourceDir} for 32-bit x86 (exit ${r.exitCode ?? '?'}):\n${detail}`);
 }
 
