@@ -1,0 +1,347 @@
+// Chrome Trace Event Format importer (array form or {traceEvents:[...]}, see
+// ANCHORS.md "Output formats"). Reads complete (X), duration (B/E), async
+// (b/e, n), instant (i/I, R), counter (C) and metadata (M) events; other event
+// kinds (flows, objects, samples, legacy async S/T/F) are counted in
+// meta.unavailable rather than silently dropped.
+//
+// Choices:
+// - t0 is the earliest ts of any non-metadata event; times become integer ns.
+// - An E with no open B on its thread is an error (the file is inconsistent);
+//   a B still open at the end (a trace cut off while recording, which Chrome
+//   itself draws as "did not end") is closed at the last timestamp with
+//   args.unclosed = true. Async b/e are matched by (pid, cat, id, name) the same way.
+// - Lanes: a process lane per pid (named by process_name) and a thread lane per
+//   (pid, tid) (named by thread_name), the thread's parent being its process.
+//   Process-scoped (s:"p") and global (s:"g") instants and counters go on the process lane.
+// - A thread named "phases" (or marked hvscope_lane_kind "phases", as the
+//   hvscope export does) whose spans are all named after phases becomes the
+//   `phases` lane again.
+import { fileError } from '../model/errors.js';
+import { parseJsonText } from '../model/io.js';
+import {
+  emptyTrace,
+  isPhase,
+  PHASE_LANE_ID,
+  type Args,
+  type Counter,
+  type Instant,
+  type Lane,
+  type Phase,
+  type Span,
+  type Trace,
+} from '../model/trace.js';
+
+type Json = Record<string, unknown>;
+
+const SUPPORTED = new Set(['X', 'B', 'E', 'b', 'e', 'n', 'i', 'I', 'R', 'C', 'M']);
+
+interface Raw {
+  ph: string;
+  name: string | undefined;
+  cat: string | undefined;
+  /** ts in ns (rounded from µs), absolute; undefined for metadata without ts */
+  tsNs: number | undefined;
+  durNs: number | undefined;
+  pid: string;
+  tid: string;
+  scope: string | undefined;
+  id: string | undefined;
+  args: Json | undefined;
+  path: string;
+}
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Chrome args may nest objects and arrays; the model keeps scalars, so deeper values become JSON text. */
+function flattenArgs(args: Json | undefined): Args | undefined {
+  if (!args) return undefined;
+  const out: Args = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
+    else if (typeof v === 'number') out[k] = Number.isFinite(v) ? v : String(v);
+    else if (v !== undefined) out[k] = JSON.stringify(v);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** Phase from args.phase, else from the category (or one of its comma-separated parts). */
+function phaseOf(raw: Raw): Phase | undefined {
+  const fromArgs = raw.args?.phase;
+  if (isPhase(fromArgs)) return fromArgs;
+  if (raw.cat !== undefined) {
+    if (isPhase(raw.cat)) return raw.cat;
+    return raw.cat.split(',').map((c) => c.trim()).find(isPhase);
+  }
+  return undefined;
+}
+
+/** Args without the phase key that became the item's phase. */
+function argsWithoutPhase(raw: Raw, phase: Phase | undefined, extra?: Args): Args | undefined {
+  const args = flattenArgs(raw.args) ?? {};
+  if (phase !== undefined && args.phase === phase) delete args.phase;
+  Object.assign(args, extra);
+  return Object.keys(args).length > 0 ? args : undefined;
+}
+
+/** Compares pids/tids numerically when both are numbers, else as text. */
+function compareIds(a: string, b: string): number {
+  const na = Number(a);
+  const nb = Number(b);
+  if (a !== '' && b !== '' && Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function importChrome(text: string, file: string): Trace {
+  const parsed = parseJsonText(text, file);
+  let list: unknown[];
+  let base: string;
+  if (Array.isArray(parsed)) {
+    list = parsed;
+    base = '';
+  } else if (isObject(parsed) && Array.isArray(parsed.traceEvents)) {
+    list = parsed.traceEvents;
+    base = 'traceEvents';
+  } else {
+    throw fileError(file, undefined, '(top level): expected an array of trace events or an object with a "traceEvents" array');
+  }
+
+  const fail = (path: string, msg: string) => fileError(file, undefined, `${path}: ${msg}`);
+  const raws: Raw[] = [];
+  const skipped = new Map<string, number>();
+  list.forEach((ev, index) => {
+    const path = `${base}[${index}]`;
+    if (!isObject(ev)) throw fail(path, 'expected an object');
+    if (typeof ev.ph !== 'string') throw fail(`${path}.ph`, 'expected a string');
+    const ph = ev.ph;
+    if (!SUPPORTED.has(ph)) {
+      skipped.set(ph, (skipped.get(ph) ?? 0) + 1);
+      return;
+    }
+    const num = (key: string, required: boolean): number | undefined => {
+      const v = ev[key];
+      if (v === undefined && !required) return undefined;
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`${path}.${key}`, 'expected a number');
+      return v;
+    };
+    const ident = (key: 'pid' | 'tid'): string => {
+      const v = ev[key];
+      if (v === undefined) return '0';
+      if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string') return String(v);
+      throw fail(`${path}.${key}`, 'expected a number or a string');
+    };
+    // E may omit its name (it closes the innermost B); everything else needs one.
+    if (ev.name !== undefined && typeof ev.name !== 'string') throw fail(`${path}.name`, 'expected a string');
+    if (ev.name === undefined && ph !== 'E') throw fail(`${path}.name`, 'expected a string');
+    if (ev.cat !== undefined && typeof ev.cat !== 'string') throw fail(`${path}.cat`, 'expected a string');
+    if (ev.args !== undefined && !isObject(ev.args)) throw fail(`${path}.args`, 'expected an object');
+    const ts = num('ts', ph !== 'M');
+    let dur: number | undefined;
+    if (ph === 'X') {
+      dur = num('dur', true)!;
+      if (dur < 0) throw fail(`${path}.dur`, `expected a duration >= 0, got ${dur}`);
+    }
+    if (ph === 'C' && !isObject(ev.args)) throw fail(`${path}.args`, 'expected an object of counter values');
+    const id = ev.id2 !== undefined ? JSON.stringify(ev.id2) : ev.id !== undefined ? String(ev.id) : undefined;
+    raws.push({
+      ph,
+      name: ev.name as string | undefined,
+      cat: ev.cat as string | undefined,
+      // Round µs to whole ns: ts values are at most ~1e12 µs, well inside exact doubles.
+      tsNs: ts === undefined ? undefined : Math.round(ts * 1000),
+      durNs: dur === undefined ? undefined : Math.round(dur * 1000),
+      pid: ident('pid'),
+      tid: ident('tid'),
+      scope: typeof ev.s === 'string' ? ev.s : undefined,
+      id,
+      args: ev.args as Json | undefined,
+      path,
+    });
+  });
+
+  const timed = raws.filter((r) => r.ph !== 'M');
+  let t0 = Infinity;
+  let last = -Infinity;
+  for (const r of timed) {
+    t0 = Math.min(t0, r.tsNs!);
+    last = Math.max(last, r.tsNs! + (r.durNs ?? 0));
+  }
+  if (!Number.isFinite(t0)) t0 = last = 0;
+  const rel = (ns: number) => ns - t0;
+
+  // Metadata: names of processes and threads, and the hvscope export's lane-kind marker.
+  const processNames = new Map<string, string>();
+  const threadNames = new Map<string, string>();
+  const phasesMarked = new Set<string>();
+  const threadKey = (pid: string, tid: string) => `${pid}\u0000${tid}`;
+  for (const r of raws) {
+    if (r.ph !== 'M') continue;
+    const name = r.args?.name;
+    if (r.name === 'process_name' && typeof name === 'string') processNames.set(r.pid, name);
+    if (r.name === 'thread_name' && typeof name === 'string') {
+      threadNames.set(threadKey(r.pid, r.tid), name);
+      if (r.args?.hvscope_lane_kind === 'phases') phasesMarked.add(threadKey(r.pid, r.tid));
+    }
+  }
+
+  const spans: (Span & { key: string })[] = [];
+  const instants: (Instant & { key: string })[] = [];
+  const counters: (Counter & { key: string })[] = [];
+  const processOnly = new Set<string>();
+  const usedThreads = new Set<string>();
+  const laneKeyOfProcess = (pid: string) => `process:${pid}`;
+
+  // Chrome viewers order by timestamp (stably), so B/E are matched in that order.
+  const byTime = timed.map((r, i) => ({ r, i })).sort((a, b) => a.r.tsNs! - b.r.tsNs! || a.i - b.i).map((x) => x.r);
+  const stacks = new Map<string, Raw[]>();
+  const asyncOpen = new Map<string, Raw[]>();
+  for (const r of byTime) {
+    const key = threadKey(r.pid, r.tid);
+    switch (r.ph) {
+      case 'X': {
+        const phase = phaseOf(r);
+        spans.push({ key, lane: '', name: r.name!, phase, start: rel(r.tsNs!), end: rel(r.tsNs! + r.durNs!), args: argsWithoutPhase(r, phase) });
+        usedThreads.add(key);
+        break;
+      }
+      case 'B': {
+        if (!stacks.has(key)) stacks.set(key, []);
+        stacks.get(key)!.push(r);
+        usedThreads.add(key);
+        break;
+      }
+      case 'E': {
+        const open = stacks.get(key)?.pop();
+        if (!open) throw fail(r.path, `"E" event with no open "B" on pid ${r.pid} tid ${r.tid}`);
+        const phase = phaseOf(open);
+        // Chrome shows the args of B and E together.
+        const endArgs = flattenArgs(r.args);
+        spans.push({ key, lane: '', name: open.name!, phase, start: rel(open.tsNs!), end: rel(r.tsNs!), args: argsWithoutPhase(open, phase, endArgs) });
+        break;
+      }
+      case 'b':
+      case 'e': {
+        const akey = `${r.pid}\u0000${r.cat ?? ''}\u0000${r.id ?? ''}\u0000${r.name}`;
+        if (r.ph === 'b') {
+          if (!asyncOpen.has(akey)) asyncOpen.set(akey, []);
+          asyncOpen.get(akey)!.push(r);
+          usedThreads.add(key);
+          break;
+        }
+        const open = asyncOpen.get(akey)?.pop();
+        if (!open)
+          throw fail(r.path, `"e" event with no open "b" named "${r.name}" (cat "${r.cat ?? ''}", id ${r.id ?? 'none'}) on pid ${r.pid}`);
+        const phase = phaseOf(open);
+        const extra: Args = { ...flattenArgs(r.args), ...(open.id !== undefined ? { async_id: open.id } : {}) };
+        spans.push({
+          key: threadKey(open.pid, open.tid),
+          lane: '',
+          name: open.name!,
+          phase,
+          start: rel(open.tsNs!),
+          end: rel(r.tsNs!),
+          args: argsWithoutPhase(open, phase, extra),
+        });
+        break;
+      }
+      case 'i':
+      case 'I':
+      case 'R':
+      case 'n': {
+        const phase = phaseOf(r);
+        const onProcess = r.scope === 'p' || r.scope === 'g';
+        if (onProcess) processOnly.add(r.pid);
+        else usedThreads.add(key);
+        instants.push({ key: onProcess ? laneKeyOfProcess(r.pid) : key, lane: '', name: r.name!, phase, at: rel(r.tsNs!), args: argsWithoutPhase(r, phase) });
+        break;
+      }
+      case 'C': {
+        processOnly.add(r.pid);
+        for (const [k, v] of Object.entries(r.args ?? {})) {
+          if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`${r.path}.args.${k}`, 'expected a number (counter value)');
+          const name = k === 'value' ? r.name! : `${r.name}.${k}`;
+          counters.push({ key: laneKeyOfProcess(r.pid), lane: '', name, at: rel(r.tsNs!), value: v });
+        }
+        break;
+      }
+    }
+  }
+  const unclosed: Raw[] = [...[...stacks.values()].flat(), ...[...asyncOpen.values()].flat()];
+  for (const open of unclosed.sort((a, b) => a.tsNs! - b.tsNs!)) {
+    const phase = phaseOf(open);
+    spans.push({
+      key: threadKey(open.pid, open.tid),
+      lane: '',
+      name: open.name!,
+      phase,
+      start: rel(open.tsNs!),
+      end: rel(last),
+      args: argsWithoutPhase(open, phase, { unclosed: true, ...(open.id !== undefined && open.ph === 'b' ? { async_id: open.id } : {}) }),
+    });
+  }
+
+  // Lanes, by pid then tid; each used thread under its process.
+  const threads = [...usedThreads].map((k) => k.split('\u0000') as [string, string]);
+  const pids = new Set([...threads.map(([pid]) => pid), ...processOnly]);
+  const lanes: Lane[] = [];
+  const laneIdOf = new Map<string, string>();
+  let phasesLaneTaken = false;
+  for (const pid of [...pids].sort(compareIds)) {
+    const processId = `p${pid}`;
+    const numericPid = Number(pid);
+    lanes.push({
+      id: processId,
+      kind: 'process',
+      name: processNames.get(pid) ?? `pid ${pid}`,
+      ...(Number.isInteger(numericPid) && pid !== '' ? { pid: numericPid } : {}),
+    });
+    laneIdOf.set(laneKeyOfProcess(pid), processId);
+    for (const [, tid] of threads.filter(([p]) => p === pid).sort((a, b) => compareIds(a[1], b[1]))) {
+      const key = threadKey(pid, tid);
+      const name = threadNames.get(key) ?? `tid ${tid}`;
+      const own = spans.filter((s) => s.key === key);
+      const isPhasesLane =
+        !phasesLaneTaken &&
+        (phasesMarked.has(key) || name === 'phases') &&
+        own.length > 0 &&
+        own.every((s) => isPhase(s.name) && (s.phase === undefined || s.phase === s.name));
+      const numericTid = Number(tid);
+      let id: string;
+      if (isPhasesLane) {
+        phasesLaneTaken = true;
+        id = PHASE_LANE_ID;
+        lanes.push({ id, kind: 'phases', name, parent: processId });
+        for (const s of own) s.phase = s.name as Phase;
+      } else {
+        id = `p${pid}.t${tid}`;
+        lanes.push({
+          id,
+          kind: 'thread',
+          name,
+          ...(Number.isInteger(numericPid) && pid !== '' ? { pid: numericPid } : {}),
+          ...(Number.isInteger(numericTid) && tid !== '' ? { tid: numericTid } : {}),
+          parent: processId,
+        });
+      }
+      laneIdOf.set(key, id);
+    }
+  }
+
+  const trace = emptyTrace({ source: 'chrome', clock: 'trace-event ts', inputs: [file] });
+  if (Number.isFinite(t0) && timed.length > 0) trace.meta.t0ClockUs = t0 / 1000;
+  if (skipped.size > 0)
+    trace.meta.unavailable = [...skipped].map(([ph, n]) => ({
+      what: `${n} Chrome event(s) with ph "${ph}"`,
+      why: 'not imported: hvscope reads X, B/E, b/e, n, i/I, R, C and M events',
+    }));
+  trace.lanes = lanes;
+  const strip = <T extends { key: string; lane: string }>(items: T[]) =>
+    items.map(({ key, ...rest }) => {
+      const out = { ...rest, lane: laneIdOf.get(key)! } as Omit<T, 'key'>;
+      for (const k of ['phase', 'args'] as const) if ((out as Record<string, unknown>)[k] === undefined) delete (out as Record<string, unknown>)[k];
+      return out;
+    });
+  trace.spans = strip(spans).sort((a, b) => a.start - b.start || b.end - a.end);
+  trace.instants = strip(instants).sort((a, b) => a.at - b.at);
+  trace.counters = strip(counters).sort((a, b) => a.at - b.at);
+  return trace;
+}
