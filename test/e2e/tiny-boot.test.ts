@@ -62,18 +62,20 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-async function boot(
-  machine: TinyMachine,
-  kernel: string,
-  name: string,
-  withDebugExit = true,
-  accel: 'tcg' | 'kvm' = 'tcg',
-): Promise<BootResult> {
+interface BootOptions {
+  withDebugExit?: boolean;
+  accel?: 'tcg' | 'kvm';
+  /** Appended to -M, e.g. microvm's ",isa-serial=off". */
+  machineOptions?: string;
+}
+
+async function boot(machine: TinyMachine, kernel: string, name: string, options: BootOptions = {}): Promise<BootResult> {
+  const { withDebugExit = true, accel = 'tcg', machineOptions = '' } = options;
   const traceLog = join(scratch, `${name}.trace.log`);
   // Without isa-debug-exit the guest falls back to a triple fault: keep only the serial device.
   const devices = withDebugExit ? tinyQemuArgs(machine) : tinyQemuArgs(machine).slice(0, 2);
   const args = [
-    '-M', machine, '-accel', accel, '-m', '64',
+    '-M', machine + machineOptions, '-accel', accel, '-m', '64',
     '-nodefaults', '-nographic', '-no-reboot',
     '-kernel', kernel,
     ...devices,
@@ -144,7 +146,7 @@ describe.skipIf(missing)('tiny boots on QEMU under TCG', () => {
   });
 
   it.each(['microvm', 'pc'] as const)('%s without isa-debug-exit: triple fault ends QEMU (-no-reboot)', async (machine) => {
-    const r = await boot(machine, build.kernel, `${machine}-triple-fault`, false);
+    const r = await boot(machine, build.kernel, `${machine}-triple-fault`, { withDebugExit: false });
     expect(r.timedOut).toBe(false);
     expect(isRunning(r.pid)).toBe(false);
     expect(positionsInOrder(r.serialLines, [...stageLines, 'tiny: no isa-debug-exit at 0x501, triple fault'])).not.toContain(-1);
@@ -155,10 +157,21 @@ describe.skipIf(missing)('tiny boots on QEMU under TCG', () => {
   });
 
   it.skipIf(!kvmUsable)('microvm under KVM: the same markers reach the trace log', async () => {
-    const r = await boot('microvm', build.kernel, 'microvm-kvm', true, 'kvm');
+    const r = await boot('microvm', build.kernel, 'microvm-kvm', { accel: 'kvm' });
     expect(r.timedOut).toBe(false);
     expect(positionsInOrder(r.serialLines, stageLines)).not.toContain(-1);
     expect(r.exitCode).toBe(TINY_EXIT_OK_STATUS);
+    expect(r.bootTimeCodes).toEqual([6, 7]);
+  });
+
+  it('microvm minimal (isa-serial, pit, pic, rtc off): no console, still markers and exit status 33', async () => {
+    const r = await boot('microvm', build.kernel, 'microvm-minimal', {
+      machineOptions: ',isa-serial=off,pit=off,pic=off,rtc=off',
+    });
+    expect(r.timedOut).toBe(false);
+    expect(r.serialLines.filter((l) => l.startsWith('tiny:'))).toEqual([]);
+    expect(r.exitCode).toBe(TINY_EXIT_OK_STATUS);
+    expect(r.wallMs).toBeLessThan(EXIT_WITHIN_MS);
     expect(r.bootTimeCodes).toEqual([6, 7]);
   });
 });
