@@ -1,0 +1,233 @@
+// Probe-set registry and program assembly: turns `--probes qemu,net,exec` into
+// one bpftrace program plus its positional parameters.
+//
+// Each probes/NAME.bt runs on its own (bpftrace -f json probes/NAME.bt PID), so
+// each carries the same prelude (BEGIN and the workload-tree tracking) between
+// marker comments. Assembly keeps one copy of the prelude, appends every set's
+// probes and ends with one generated END block (bpftrace allows only one) that
+// prints `hv_end` and clears every map so none is dumped on exit.
+//
+// Parameters are positional, never pasted into the program text:
+//   $1  root pid of the workload (0: every process)
+//   $2  fd QEMU writes the guest console to (qemu set; 1 = stdout)
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../model/errors.js';
+import type { Unavailable } from '../model/trace.js';
+
+export interface ProbeSet {
+  name: string;
+  /** File name under probes/. */
+  file: string;
+  summary: string;
+}
+
+export const PROBE_SETS: readonly ProbeSet[] = [
+  {
+    name: 'qemu',
+    file: 'qemu.bt',
+    summary: 'QEMU exec/exit, KVM_CREATE_VM/VCPU, first KVM_RUN, port 0xf4/0x80 markers, guest console writes',
+  },
+  { name: 'net', file: 'net.bt', summary: 'tap creation (TUNSETIFF), bridge attach (SIOCBRADDIF, RTM_NEWLINK), ip/brctl/ovs-vsctl' },
+  { name: 'exec', file: 'exec.bt', summary: 'every fork, exec and exit in the workload process tree' },
+];
+
+export const PROBE_SET_NAMES = PROBE_SETS.map((s) => s.name);
+
+const PRELUDE_BEGIN = /^\/\/ ==== hvscope prelude: begin.*$/m;
+const PRELUDE_END = /^\/\/ ==== hvscope prelude: end ====$/m;
+
+export interface AssembleOptions {
+  /** Root pid of the workload ($1); 0 traces every process. */
+  rootPid: number;
+  /** fd QEMU writes the guest console to ($2); default 1 (stdout: -serial stdio, -nographic). */
+  consoleFd?: number;
+  /** Directory holding the .bt files; default: the checkout's probes/. */
+  probesDir?: string;
+  /**
+   * When given, probes on tracepoints it reports missing are left out and
+   * listed in `unavailable` (e.g. kvm:kvm_pio without the kvm module) instead
+   * of making bpftrace refuse the whole program.
+   */
+  hasTracepoint?: (category: string, event: string) => boolean;
+}
+
+export interface AssembledProgram {
+  program: string;
+  /** Positional parameters, in order ($1, $2, ...), to pass after the program. */
+  params: string[];
+  sets: string[];
+  unavailable: Unavailable[];
+}
+
+/** probes/ of this checkout, found from this module (src/tracer or dist/src/tracer). */
+export function defaultProbesDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'probes');
+    if (existsSync(join(candidate, 'qemu.bt'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new UserError('cannot find the probes/ directory of this hvscope checkout');
+}
+
+/** Splits and validates a `--probes` value such as "qemu,net". */
+export function parseProbeSets(list: string): string[] {
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return validateSets(names);
+}
+
+function validateSets(names: string[]): string[] {
+  if (names.length === 0) throw new UserError(`no probe set given; valid sets: ${PROBE_SET_NAMES.join(', ')}`);
+  const unknown = names.filter((n) => !PROBE_SET_NAMES.includes(n));
+  if (unknown.length > 0) {
+    throw new UserError(
+      `unknown probe set${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}; valid sets: ${PROBE_SET_NAMES.join(', ')}`,
+    );
+  }
+  return [...new Set(names)];
+}
+
+function nonNegativeInt(value: number, what: string): string {
+  if (!Number.isSafeInteger(value) || value < 0) throw new UserError(`${what} must be a non-negative integer, got ${value}`);
+  return String(value);
+}
+
+interface SplitFile {
+  prelude: string;
+  body: string;
+}
+
+/** Separates a .bt file into its shared prelude and its own probes (header comment dropped). */
+export function splitProbeFile(text: string, file: string): SplitFile {
+  const begin = PRELUDE_BEGIN.exec(text);
+  const end = PRELUDE_END.exec(text);
+  if (!begin || !end || end.index < begin.index) throw new UserError(`${file}: missing the hvscope prelude markers`);
+  const prelude = text.slice(begin.index, end.index + end[0].length);
+  const body = text.slice(end.index + end[0].length).trim();
+  return { prelude, body };
+}
+
+/** A top-level probe block with the comment lines just above it. */
+export interface ProbeBlock {
+  text: string;
+  /** Probe specifications of the block, e.g. ['tracepoint:kvm:kvm_pio']. */
+  probes: string[];
+}
+
+/**
+ * Splits a probe body into top-level blocks by brace matching (skipping
+ * strings and comments), so a block whose tracepoint is missing can be dropped.
+ */
+export function splitBlocks(body: string, file: string): ProbeBlock[] {
+  const blocks: ProbeBlock[] = [];
+  let depth = 0;
+  let start = 0;
+  let i = 0;
+  while (i < body.length) {
+    const c = body[i];
+    if (c === '/' && body[i + 1] === '/') {
+      const nl = body.indexOf('\n', i);
+      i = nl < 0 ? body.length : nl + 1;
+      continue;
+    }
+    if (c === '/' && body[i + 1] === '*') {
+      const close = body.indexOf('*/', i + 2);
+      if (close < 0) throw new UserError(`${file}: unterminated comment`);
+      i = close + 2;
+      continue;
+    }
+    if (c === '"') {
+      i++;
+      while (i < body.length && body[i] !== '"') i += body[i] === '\\' ? 2 : 1;
+      i++;
+      continue;
+    }
+    if (c === '{') depth++;
+    if (c === '}') {
+      depth--;
+      if (depth < 0) throw new UserError(`${file}: unbalanced '}'`);
+      if (depth === 0) {
+        const text = body.slice(start, i + 1).trim();
+        blocks.push({ text, probes: probeSpecs(text) });
+        start = i + 1;
+      }
+    }
+    i++;
+  }
+  if (depth !== 0) throw new UserError(`${file}: unbalanced '{'`);
+  if (body.slice(start).trim().length > 0) throw new UserError(`${file}: text after the last probe block`);
+  return blocks;
+}
+
+function probeSpecs(blockText: string): string[] {
+  const header = blockText
+    .split('\n')
+    .filter((l) => !l.trim().startsWith('//'))
+    .join('\n');
+  const upToPredicate = header.split(/[/{]/, 1)[0];
+  return upToPredicate
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Default tracepoint check against tracefs (either mount point). */
+export function tracepointExists(category: string, event: string): boolean {
+  return ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'].some((root) =>
+    existsSync(join(root, 'events', category, event)),
+  );
+}
+
+/** Assembles the chosen sets into one program; unknown set → UserError listing the valid ones. */
+export function assembleProgram(sets: string[], opts: AssembleOptions): AssembledProgram {
+  const chosen = validateSets(sets);
+  const params = [nonNegativeInt(opts.rootPid, 'root pid'), nonNegativeInt(opts.consoleFd ?? 1, 'console fd')];
+  const dir = opts.probesDir ?? defaultProbesDir();
+  const unavailable: Unavailable[] = [];
+  let prelude: string | undefined;
+  const parts: string[] = [];
+  for (const name of chosen) {
+    const set = PROBE_SETS.find((s) => s.name === name)!;
+    const path = join(dir, set.file);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      throw new UserError(`${path}: cannot read probe set '${name}'`);
+    }
+    const split = splitProbeFile(text, path);
+    if (prelude === undefined) prelude = split.prelude;
+    else if (prelude !== split.prelude) throw new UserError(`${path}: its prelude differs from the other probe sets'`);
+    const kept: string[] = [];
+    for (const block of splitBlocks(split.body, path)) {
+      const missing = block.probes.find((p) => {
+        const m = /^tracepoint:([^:]+):(.+)$/.exec(p);
+        return m !== null && opts.hasTracepoint !== undefined && !opts.hasTracepoint(m[1], m[2]);
+      });
+      if (missing) unavailable.push({ what: `${name}: ${missing}`, why: 'tracepoint not available on this kernel' });
+      else kept.push(block.text);
+    }
+    parts.push(`// ---- probe set: ${name} (probes/${set.file}) ----\n${kept.join('\n\n')}`);
+  }
+  const maps = [...new Set((prelude + '\n' + parts.join('\n')).match(/@[A-Za-z_][A-Za-z0-9_]*/g) ?? [])].sort();
+  const end = [
+    'END',
+    '{',
+    '\tprintf("hv_end\\t%llu\\t%d\\t%d\\n", nsecs, pid, tid);',
+    ...maps.map((m) => `\tclear(${m});`),
+    '}',
+  ].join('\n');
+  const program = [
+    `// hvscope probe program: sets ${chosen.join(', ')}; $1 = root pid, $2 = console fd`,
+    prelude!,
+    ...parts,
+    end,
+    '',
+  ].join('\n\n');
+  return { program, params, sets: chosen, unavailable };
+}
