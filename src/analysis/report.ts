@@ -97,14 +97,17 @@ export function formatDuration(ns: number): string {
   return `${value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ${unit}`;
 }
 
-/** Lays out rows as columns: the first left-aligned, the rest right-aligned, two spaces apart. */
-export function alignTable(rows: string[][]): string {
+/**
+ * Lays out rows as columns two spaces apart; `align` gives 'l' or 'r' per
+ * column (default: the first left-aligned, the rest right-aligned).
+ */
+export function alignTable(rows: string[][], align?: ('l' | 'r')[]): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows
     .map((row) =>
       row
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+        .map((cell, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
         .join('  ')
         .trimEnd(),
     )
