@@ -1,4 +1,148 @@
-// hvscope tune — placeholder until its issue lands; registers nothing yet.
+// hvscope tune plan|apply|verify|rollback|status PROFILE [--root DIR] [--netns NAME]
 import type { CAC } from 'cac';
+import { resolve } from 'node:path';
+import { UserError } from '../model/errors.js';
+import { apply, buildKnobs, plan, recoverInterrupted, rollback, show, status, verify, type RecoveryReport } from '../tuning/engine.js';
+import { JournalStore, resolveStateDir } from '../tuning/journal.js';
+import type { TuneContext } from '../tuning/knob.js';
+import { checkNetns } from '../tuning/netns.js';
+import { loadProfile, type LoadedProfile } from '../tuning/profile.js';
+import { allTargets, qemuCommandLineFor } from '../tuning/targets/index.js';
+import { ExitStatus, command, printJson, progress } from './run-command.js';
 
-export function register(_cli: CAC): void {}
+export interface TuneOptions {
+  root?: string;
+  netns?: string;
+  domainConfig?: string;
+  stateDir?: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+function contextOf(opts: TuneOptions): TuneContext {
+  if (opts.netns !== undefined) checkNetns(String(opts.netns));
+  return {
+    root: resolve(opts.root === undefined ? '/' : String(opts.root)),
+    netns: opts.netns === undefined ? undefined : String(opts.netns),
+    options: { domainConfig: opts.domainConfig === undefined ? undefined : resolve(String(opts.domainConfig)) },
+  };
+}
+
+function storeOf(opts: TuneOptions): JournalStore {
+  return new JournalStore(resolveStateDir({ stateDir: opts.stateDir === undefined ? undefined : String(opts.stateDir), root: opts.root === undefined ? undefined : String(opts.root) }));
+}
+
+function sayRecovered(r: RecoveryReport | null): void {
+  if (r) progress(r.message);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+const where = (ctx: TuneContext) => `${ctx.netns ? ` in netns ${ctx.netns}` : ''}${ctx.root !== '/' ? ` under root ${ctx.root}` : ''}`;
+const reason = (why?: string, source?: string) => [why, source ? `[${source}]` : ''].filter(Boolean).join(' ');
+
+async function planCommand(profile: LoadedProfile, ctx: TuneContext, opts: TuneOptions): Promise<void> {
+  const rows = await plan(buildKnobs(profile.sections, allTargets, ctx), ctx);
+  const qemu = profile.sections.qemu !== undefined ? await qemuCommandLineFor(profile.sections.qemu, ctx) : null;
+  if (opts.json) return printJson({ profile: profile.name, file: profile.file, netns: ctx.netns, root: ctx.root, knobs: rows, qemuCommandLine: qemu ?? undefined });
+  const changes = rows.filter((r) => r.change).length;
+  process.stdout.write(`plan ${profile.name} (${profile.file})${where(ctx)}: ${changes} to change, ${rows.length - changes} already set\n`);
+  if (rows.length > 0)
+    process.stdout.write(table([['', 'KNOB', 'CURRENT', 'DESIRED', 'WHY'], ...rows.map((r) => [r.change ? '~' : '=', r.id, show(r.current), show(r.desired), reason(r.why, r.source)])]));
+  if (qemu) process.stdout.write(`qemu command line:\n  ${qemu.map(quoteArg).join(' ')}\n`);
+}
+
+/** Shell-style quoting for display only (never executed). */
+function quoteArg(a: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+export async function tuneCommand(action: string, profileRef: string | undefined, opts: TuneOptions): Promise<void> {
+  const needProfile = (): LoadedProfile => {
+    if (!profileRef) throw new UserError(`tune ${action}: missing PROFILE (a shipped name or a path)`, 2);
+    return loadProfile(String(profileRef), allTargets);
+  };
+  switch (action) {
+    case 'plan': {
+      const profile = needProfile();
+      const ctx = contextOf(opts);
+      sayRecovered(await recoverInterrupted(storeOf(opts), allTargets, true));
+      return planCommand(profile, ctx, opts);
+    }
+    case 'apply': {
+      const profile = needProfile();
+      const ctx = contextOf(opts);
+      if (opts.dryRun) {
+        sayRecovered(await recoverInterrupted(storeOf(opts), allTargets, true));
+        return planCommand(profile, ctx, opts);
+      }
+      const r = await apply(profile, allTargets, ctx, storeOf(opts));
+      sayRecovered(r.recovered);
+      if (opts.json) return printJson(r);
+      process.stdout.write(`applied ${profile.name}${where(ctx)}: ${r.changed.length} changed, ${r.unchanged.length} already set (journal ${r.journal})\n`);
+      for (const c of r.changed) process.stdout.write(`  ${c.id}: ${show(c.old)} → ${show(c.new)}\n`);
+      return;
+    }
+    case 'verify': {
+      const profile = needProfile();
+      const ctx = contextOf(opts);
+      sayRecovered(await recoverInterrupted(storeOf(opts), allTargets, true));
+      const rows = await verify(buildKnobs(profile.sections, allTargets, ctx), ctx);
+      const failed = rows.filter((r) => !r.pass).length;
+      if (opts.json) printJson({ profile: profile.name, pass: failed === 0, knobs: rows });
+      else {
+        process.stdout.write(`verify ${profile.name}${where(ctx)}: ${rows.length - failed} pass, ${failed} fail\n`);
+        if (rows.length > 0)
+          process.stdout.write(table([['', 'KNOB', 'SEEN', 'WANT'], ...rows.map((r) => [r.pass ? 'PASS' : 'FAIL', r.id, show(r.seen), show(r.desired)])]));
+      }
+      if (failed > 0) throw new ExitStatus(1);
+      return;
+    }
+    case 'rollback': {
+      const r = await rollback(storeOf(opts), allTargets);
+      if (r.recovered) {
+        sayRecovered(r.recovered);
+        if (opts.json) return printJson(r);
+        process.stdout.write(`the interrupted apply of ${r.profile} was undone instead; nothing else to roll back\n`);
+        return;
+      }
+      if (opts.json) return printJson(r);
+      process.stdout.write(`rolled back ${r.profile}: ${r.restored.length} knob${r.restored.length === 1 ? '' : 's'} restored\n`);
+      for (const k of r.restored) process.stdout.write(`  ${k.id}: ${show(k.from)} → ${show(k.to)}\n`);
+      return;
+    }
+    case 'status': {
+      const s = await status(storeOf(opts), allTargets);
+      sayRecovered(s.recovered);
+      if (opts.json) return printJson(s);
+      if (s.runningPid !== null) process.stdout.write(`an apply is running now (pid ${s.runningPid})\n`);
+      if (!s.applied) {
+        process.stdout.write(s.state === null ? 'no profile applied (no journal)\n' : `no profile applied; last journal: ${s.state}${s.note ? ` — ${s.note}` : ''}\n`);
+        return;
+      }
+      const drifted = s.drift.filter((d) => d.drifted);
+      const ns = s.applied.netns ? ` in netns ${s.applied.netns}` : '';
+      process.stdout.write(`applied: ${s.applied.name}${ns} at ${s.applied.appliedAt ?? '?'} (${s.applied.file})\n`);
+      process.stdout.write(drifted.length === 0 ? `no drift: all ${s.drift.length} knobs as applied\n` : `drift: ${drifted.length} of ${s.drift.length} knobs changed since\n`);
+      if (drifted.length > 0) process.stdout.write(table([['KNOB', 'NOW', 'APPLIED'], ...drifted.map((d) => [d.id, show(d.seen), show(d.desired)])]));
+      return;
+    }
+    default:
+      throw new UserError(`tune: unknown action "${action}"; use plan, apply, verify, rollback or status`, 2);
+  }
+}
+
+export function register(cli: CAC): void {
+  cli
+    .command('tune <action> [profile]', 'Tuning: plan | apply | verify PROFILE, rollback, status')
+    .option('--root <dir>', 'Prefix for files the profile touches (default /)')
+    .option('--netns <name>', 'Apply network knobs (bridge, sysctl) inside this network namespace')
+    .option('--domain-config <file>', 'Xen domain config for the xen-domain target')
+    .option('--state-dir <dir>', 'Journal and lock directory (default /var/lib/hvscope under --root)')
+    .option('--dry-run', 'apply: only show the plan')
+    .option('--json', 'Machine-readable output')
+    .action(command((action: string, profile: string | undefined, opts: TuneOptions) => tuneCommand(action, profile, opts)));
+}

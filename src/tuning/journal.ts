@@ -123,6 +123,19 @@ export class JournalStore {
     }
   }
 
+  /** Keeps the previous journal under history/ before a new apply replaces it. */
+  archive(): void {
+    const j = this.read();
+    if (!j) return;
+    const name = `journal-${j.startedAt.replace(/[:.]/g, '-')}-${j.state}.json`;
+    try {
+      mkdirSync(join(this.stateDir, 'history'), { recursive: true });
+      renameSync(this.journalFile, join(this.stateDir, 'history', name));
+    } catch (err) {
+      throw new UserError(`cannot archive journal ${this.journalFile}: ${(err as Error).message}`);
+    }
+  }
+
   /** PID holding the lock if that process is alive, else null (no lock, or a stale one). */
   lockOwner(): number | null {
     let pid: number;

@@ -30,6 +30,14 @@ export function missingKeyReason(key: string): string {
   return 'no such key on this kernel (its module may not be loaded)';
 }
 
+/**
+ * net.bridge.bridge-nf-call-* exist only while br_netfilter is loaded. Without
+ * it no bridged frame reaches iptables at all, which is what `0` asks for.
+ */
+function offWithoutBrNetfilter(key: string, seen: KnobValue, desired: KnobValue): boolean {
+  return seen === null && desired === '0' && /^net[./]bridge[./]bridge-nf-call-/.test(key);
+}
+
 function knobs(sectionIn: unknown, _ctx: TuneContext): Knob[] {
   const section = sectionIn as Record<string, unknown>;
   return Object.entries(section).map(([key, raw]): Knob & { source?: string } => {
@@ -42,7 +50,7 @@ function knobs(sectionIn: unknown, _ctx: TuneContext): Knob[] {
       desired: normalise(value),
       why: e.why,
       source: e.source,
-      matches: (seen, desired) => normalise(seen) === normalise(desired),
+      matches: (seen, desired) => normalise(seen) === normalise(desired) || offWithoutBrNetfilter(key, seen, desired),
       read: async (ctx) => normalise(await readKernelFile(ctx, path)),
       write: async (ctx, v) => {
         if (v === null) return; // a sysctl cannot be removed; absent before means absent now
