@@ -37,6 +37,17 @@ export function nestedTracks(spans: readonly Span[]): Span[][] {
   return tracks.map((t) => t.spans);
 }
 
+/** Spans grouped by lane id, each group in the trace's order (one pass, for traces with many lanes). */
+export function spansByLane(spans: readonly Span[]): Map<string, Span[]> {
+  const byLane = new Map<string, Span[]>();
+  for (const s of spans) {
+    const list = byLane.get(s.lane);
+    if (list) list.push(s);
+    else byLane.set(s.lane, [s]);
+  }
+  return byLane;
+}
+
 /** Display name of a lane's n-th track (0-based). */
 export function trackName(lane: Lane, index: number): string {
   return index === 0 ? lane.name : `${lane.name} (${index + 1})`;
@@ -89,9 +100,11 @@ export function exportChrome(runs: Run[]): ChromeTrace {
       if (!counterLanes.has(c.name)) counterLanes.set(c.name, new Set());
       counterLanes.get(c.name)!.add(c.lane);
     }
+    const laneSpans = spansByLane(trace.spans);
+    const laneName = new Map(trace.lanes.map((l) => [l.id, l.name]));
     let nextTid = 1;
     for (const lane of trace.lanes) {
-      const tracks = nestedTracks(trace.spans.filter((s) => s.lane === lane.id));
+      const tracks = nestedTracks(laneSpans.get(lane.id) ?? []);
       if (tracks.length === 0) tracks.push([]);
       tracks.forEach((spans, trackIndex) => {
         const tid = nextTid++;
@@ -131,9 +144,8 @@ export function exportChrome(runs: Run[]): ChromeTrace {
       });
     for (const c of trace.counters) {
       const shared = (counterLanes.get(c.name)?.size ?? 0) > 1;
-      const lane = trace.lanes.find((l) => l.id === c.lane);
       points.push({
-        name: shared ? `${lane?.name ?? c.lane}/${c.name}` : c.name,
+        name: shared ? `${laneName.get(c.lane) ?? c.lane}/${c.name}` : c.name,
         ph: 'C',
         ts: toUs(c.at),
         pid,
@@ -143,7 +155,9 @@ export function exportChrome(runs: Run[]): ChromeTrace {
     }
     // Stable sort by time keeps the model's order among equal timestamps.
     points.sort((a, b) => a.ts! - b.ts!);
-    events.push(...timed, ...points);
+    // A loop, not push(...): spreading 10^5+ events as arguments overflows the stack.
+    for (const e of timed) events.push(e);
+    for (const e of points) events.push(e);
   });
   return { traceEvents: events, displayTimeUnit: 'ms', otherData };
 }

@@ -1,7 +1,7 @@
 // speedscope export (https://www.speedscope.app/file-format-schema.json): one
 // evented profile per lane track per run, all sharing one frame table.
 import { traceEnd, type Run } from '../model/trace.js';
-import { nestedTracks, trackName } from './chrome.js';
+import { nestedTracks, spansByLane, trackName } from './chrome.js';
 
 export const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
 
@@ -51,8 +51,9 @@ export function exportSpeedscope(runs: Run[]): SpeedscopeFile {
   for (const { label, trace } of runs) {
     const endValue = traceEnd(trace);
     const before = profiles.length;
+    const laneSpans = spansByLane(trace.spans);
     for (const lane of trace.lanes) {
-      const tracks = nestedTracks(trace.spans.filter((s) => s.lane === lane.id));
+      const tracks = nestedTracks(laneSpans.get(lane.id) ?? []);
       tracks.forEach((spans, trackIndex) => {
         const events: SpeedscopeEvent[] = [];
         // Spans come parents first, by start: close what has ended, then open.

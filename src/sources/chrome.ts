@@ -285,6 +285,18 @@ export function importChrome(text: string, file: string): Trace {
   const lanes: Lane[] = [];
   const laneIdOf = new Map<string, string>();
   let phasesLaneTaken = false;
+  const spansOfThread = new Map<string, (Span & { key: string })[]>();
+  for (const s of spans) {
+    const list = spansOfThread.get(s.key);
+    if (list) list.push(s);
+    else spansOfThread.set(s.key, [s]);
+  }
+  const threadsOfPid = new Map<string, string[]>();
+  for (const [pid, tid] of threads) {
+    const list = threadsOfPid.get(pid);
+    if (list) list.push(tid);
+    else threadsOfPid.set(pid, [tid]);
+  }
   for (const pid of [...pids].sort(compareIds)) {
     const processId = `p${pid}`;
     const numericPid = Number(pid);
@@ -295,10 +307,10 @@ export function importChrome(text: string, file: string): Trace {
       ...(Number.isInteger(numericPid) && pid !== '' ? { pid: numericPid } : {}),
     });
     laneIdOf.set(laneKeyOfProcess(pid), processId);
-    for (const [, tid] of threads.filter(([p]) => p === pid).sort((a, b) => compareIds(a[1], b[1]))) {
+    for (const tid of (threadsOfPid.get(pid) ?? []).sort(compareIds)) {
       const key = threadKey(pid, tid);
       const name = threadNames.get(key) ?? `tid ${tid}`;
-      const own = spans.filter((s) => s.key === key);
+      const own = spansOfThread.get(key) ?? [];
       const isPhasesLane =
         !phasesLaneTaken &&
         (phasesMarked.has(key) || name === 'phases') &&
