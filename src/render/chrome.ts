@@ -70,6 +70,7 @@ export interface ChromeTrace {
   displayTimeUnit: 'ms';
   otherData: Record<string, string>;
 }
+// Metadata events carry ts 0: the format does not need it, but some readers sort every event by ts.
 
 function withPhase(args: Args | undefined, phase: string | undefined): Record<string, unknown> {
   return { ...(args ?? {}), ...(phase !== undefined ? { phase } : {}) };
@@ -89,8 +90,8 @@ export function exportChrome(runs: Run[]): ChromeTrace {
     const pid = runIndex + 1;
     const described = [trace.meta.source, trace.meta.hypervisor].filter((x) => x !== undefined).join(', ');
     otherData[`run ${pid}`] = described ? `${label} (${described})` : label;
-    events.push({ name: 'process_name', ph: 'M', pid, tid: 0, args: { name: label } });
-    events.push({ name: 'process_sort_index', ph: 'M', pid, tid: 0, args: { sort_index: runIndex } });
+    events.push({ name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: label } });
+    events.push({ name: 'process_sort_index', ph: 'M', ts: 0, pid, tid: 0, args: { sort_index: runIndex } });
 
     const timed: ChromeEvent[] = [];
     const laneTid = new Map<string, number>();
@@ -112,11 +113,12 @@ export function exportChrome(runs: Run[]): ChromeTrace {
         events.push({
           name: 'thread_name',
           ph: 'M',
+          ts: 0,
           pid,
           tid,
           args: { name: trackName(lane, trackIndex), hvscope_lane_kind: lane.kind },
         });
-        events.push({ name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: tid } });
+        events.push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid, args: { sort_index: tid } });
         for (const s of spans)
           timed.push({
             name: s.name,

@@ -195,6 +195,12 @@ describe('importChrome: shapes, phases and matching', () => {
     expect(back.spans.find((s) => s.name === 'init')).toMatchObject({ phase: 'toolstack', start: 0, end: 19_999_332, args: { k: 1 } });
   });
 
+  it('imports an empty event list as an empty, valid trace', () => {
+    const t = importChrome('{"traceEvents": []}', 'empty.json');
+    expect([t.lanes, t.spans, t.instants, t.counters]).toEqual([[], [], [], []]);
+    expect(() => validateTrace(JSON.parse(serializeTrace(t)), 'empty')).not.toThrow();
+  });
+
   it('lists event kinds it does not import in meta.unavailable', () => {
     const t = importChrome(
       JSON.stringify([
