@@ -4,7 +4,11 @@
 // overlap without nesting go to extra threads "lane (2)", "lane (3)", ...
 import type { Args, Lane, Run, Span } from '../model/trace.js';
 
-/** ns → µs, the Trace Event unit; fractions keep ns precision. */
+/**
+ * ns → µs, the Trace Event unit; fractions keep ns precision. Perfetto reads
+ * a fractional ts back as llround(ts * 1000), the exact ns we started from, so
+ * the nesting computed here in ns holds in the viewer too.
+ */
 const toUs = (ns: number) => ns / 1000;
 
 /**

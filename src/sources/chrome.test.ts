@@ -118,6 +118,19 @@ describe('importChrome: shapes, phases and matching', () => {
     ]);
   });
 
+  it('keeps sub-µs precision for epoch-based timestamps (ts ~1.7e15 µs)', () => {
+    const t = importChrome(
+      JSON.stringify([
+        { ph: 'X', name: 'a', ts: 1764190000000000, dur: 0.5, pid: 1, tid: 1 },
+        { ph: 'i', name: 'b', ts: 1764190000000123.25, pid: 1, tid: 1 },
+      ]),
+      'epoch.json',
+    );
+    expect(t.spans[0]).toMatchObject({ start: 0, end: 500 });
+    expect(t.instants[0].at).toBe(123_250);
+    expect(t.meta.t0ClockUs).toBe(1764190000000000);
+  });
+
   it('takes the phase from a comma-separated category', () => {
     const t = importChrome(JSON.stringify([{ ph: 'X', name: 'vif', cat: 'xen,devices', ts: 0, dur: 1, pid: 1, tid: 1 }]), 'c.json');
     expect(t.spans[0].phase).toBe('devices');

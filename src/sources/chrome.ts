@@ -39,8 +39,11 @@ interface Raw {
   ph: string;
   name: string | undefined;
   cat: string | undefined;
-  /** ts in ns (rounded from µs), absolute; undefined for metadata without ts */
-  tsNs: number | undefined;
+  /** ts as written (µs); undefined for metadata without ts */
+  tsUs: number | undefined;
+  /** ns since t0, set once t0 is known (non-metadata events) */
+  relNs: number;
+  /** dur in whole ns (X only) */
   durNs: number | undefined;
   pid: string;
   tid: string;
@@ -146,8 +149,8 @@ export function importChrome(text: string, file: string): Trace {
       ph,
       name: ev.name as string | undefined,
       cat: ev.cat as string | undefined,
-      // Round µs to whole ns: ts values are at most ~1e12 µs, well inside exact doubles.
-      tsNs: ts === undefined ? undefined : Math.round(ts * 1000),
+      tsUs: ts,
+      relNs: 0,
       durNs: dur === undefined ? undefined : Math.round(dur * 1000),
       pid: ident('pid'),
       tid: ident('tid'),
@@ -159,14 +162,14 @@ export function importChrome(text: string, file: string): Trace {
   });
 
   const timed = raws.filter((r) => r.ph !== 'M');
-  let t0 = Infinity;
-  let last = -Infinity;
+  let t0Us = Infinity;
+  for (const r of timed) t0Us = Math.min(t0Us, r.tsUs!);
+  // Subtract in µs before scaling: epoch-based ts (~1.7e15 µs) scaled to ns first would exceed 2^53.
+  let last = 0;
   for (const r of timed) {
-    t0 = Math.min(t0, r.tsNs!);
-    last = Math.max(last, r.tsNs! + (r.durNs ?? 0));
+    r.relNs = Math.round((r.tsUs! - t0Us) * 1000);
+    last = Math.max(last, r.relNs + (r.durNs ?? 0));
   }
-  if (!Number.isFinite(t0)) t0 = last = 0;
-  const rel = (ns: number) => ns - t0;
 
   // Metadata: names of processes and threads, and the hvscope export's lane-kind marker.
   const processNames = new Map<string, string>();
@@ -191,7 +194,7 @@ export function importChrome(text: string, file: string): Trace {
   const laneKeyOfProcess = (pid: string) => `process:${pid}`;
 
   // Chrome viewers order by timestamp (stably), so B/E are matched in that order.
-  const byTime = timed.map((r, i) => ({ r, i })).sort((a, b) => a.r.tsNs! - b.r.tsNs! || a.i - b.i).map((x) => x.r);
+  const byTime = timed.map((r, i) => ({ r, i })).sort((a, b) => a.r.relNs - b.r.relNs || a.i - b.i).map((x) => x.r);
   const stacks = new Map<string, Raw[]>();
   const asyncOpen = new Map<string, Raw[]>();
   for (const r of byTime) {
@@ -199,7 +202,7 @@ export function importChrome(text: string, file: string): Trace {
     switch (r.ph) {
       case 'X': {
         const phase = phaseOf(r);
-        spans.push({ key, lane: '', name: r.name!, phase, start: rel(r.tsNs!), end: rel(r.tsNs! + r.durNs!), args: argsWithoutPhase(r, phase) });
+        spans.push({ key, lane: '', name: r.name!, phase, start: r.relNs, end: r.relNs + r.durNs!, args: argsWithoutPhase(r, phase) });
         usedThreads.add(key);
         break;
       }
@@ -215,7 +218,7 @@ export function importChrome(text: string, file: string): Trace {
         const phase = phaseOf(open);
         // Chrome shows the args of B and E together.
         const endArgs = flattenArgs(r.args);
-        spans.push({ key, lane: '', name: open.name!, phase, start: rel(open.tsNs!), end: rel(r.tsNs!), args: argsWithoutPhase(open, phase, endArgs) });
+        spans.push({ key, lane: '', name: open.name!, phase, start: open.relNs, end: r.relNs, args: argsWithoutPhase(open, phase, endArgs) });
         break;
       }
       case 'b':
@@ -237,8 +240,8 @@ export function importChrome(text: string, file: string): Trace {
           lane: '',
           name: open.name!,
           phase,
-          start: rel(open.tsNs!),
-          end: rel(r.tsNs!),
+          start: open.relNs,
+          end: r.relNs,
           args: argsWithoutPhase(open, phase, extra),
         });
         break;
@@ -251,7 +254,7 @@ export function importChrome(text: string, file: string): Trace {
         const onProcess = r.scope === 'p' || r.scope === 'g';
         if (onProcess) processOnly.add(r.pid);
         else usedThreads.add(key);
-        instants.push({ key: onProcess ? laneKeyOfProcess(r.pid) : key, lane: '', name: r.name!, phase, at: rel(r.tsNs!), args: argsWithoutPhase(r, phase) });
+        instants.push({ key: onProcess ? laneKeyOfProcess(r.pid) : key, lane: '', name: r.name!, phase, at: r.relNs, args: argsWithoutPhase(r, phase) });
         break;
       }
       case 'C': {
@@ -259,22 +262,22 @@ export function importChrome(text: string, file: string): Trace {
         for (const [k, v] of Object.entries(r.args ?? {})) {
           if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`${r.path}.args.${k}`, 'expected a number (counter value)');
           const name = k === 'value' ? r.name! : `${r.name}.${k}`;
-          counters.push({ key: laneKeyOfProcess(r.pid), lane: '', name, at: rel(r.tsNs!), value: v });
+          counters.push({ key: laneKeyOfProcess(r.pid), lane: '', name, at: r.relNs, value: v });
         }
         break;
       }
     }
   }
   const unclosed: Raw[] = [...[...stacks.values()].flat(), ...[...asyncOpen.values()].flat()];
-  for (const open of unclosed.sort((a, b) => a.tsNs! - b.tsNs!)) {
+  for (const open of unclosed.sort((a, b) => a.relNs - b.relNs)) {
     const phase = phaseOf(open);
     spans.push({
       key: threadKey(open.pid, open.tid),
       lane: '',
       name: open.name!,
       phase,
-      start: rel(open.tsNs!),
-      end: rel(last),
+      start: open.relNs,
+      end: last,
       args: argsWithoutPhase(open, phase, { unclosed: true, ...(open.id !== undefined && open.ph === 'b' ? { async_id: open.id } : {}) }),
     });
   }
@@ -339,7 +342,7 @@ export function importChrome(text: string, file: string): Trace {
   }
 
   const trace = emptyTrace({ source: 'chrome', clock: 'trace-event ts', inputs: [file] });
-  if (Number.isFinite(t0) && timed.length > 0) trace.meta.t0ClockUs = t0 / 1000;
+  if (timed.length > 0) trace.meta.t0ClockUs = t0Us;
   if (skipped.size > 0)
     trace.meta.unavailable = [...skipped].map(([ph, n]) => ({
       what: `${n} Chrome event(s) with ph "${ph}"`,
