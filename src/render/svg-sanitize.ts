@@ -20,6 +20,8 @@ const XML_ENTITIES = new Set(['amp', 'lt', 'gt', 'quot', 'apos']);
 /** Named HTML entities jsdom's serialiser can emit beyond XML's five. */
 const HTML_ENTITY_CODES: Record<string, number> = { nbsp: 160 };
 
+const ATTRIBUTE_ESCAPES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;' };
+
 function fixEntities(text: string): string {
   return text.replace(/&([A-Za-z][A-Za-z0-9]*);/g, (whole, name: string) => {
     if (XML_ENTITIES.has(name)) return whole;
@@ -30,8 +32,8 @@ function fixEntities(text: string): string {
 
 /**
  * Converts jsdom's HTML serialisation of an SVG element into well-formed XML:
- * named HTML entities become numeric references, `<`/`>` inside attribute values are
- * escaped. Text content is already escaped by the serialiser (script and style text
+ * named HTML entities become numeric references, `<`, `>`, tab and newlines inside
+ * attribute values are escaped. Text content is already escaped by the serialiser (script and style text
  * is not: add those after serialising, see svg-timeline.ts).
  */
 export function htmlToXmlMarkup(markup: string): string {
@@ -61,7 +63,8 @@ export function htmlToXmlMarkup(markup: string): string {
         const close = markup.indexOf(c, j + 1);
         const end = close < 0 ? n : close;
         const value = markup.slice(j + 1, end);
-        tag += c + fixEntities(value).replace(/</g, '&lt;').replace(/>/g, '&gt;') + c;
+        // Raw tab/newline would be normalised to spaces by XML attribute-value normalisation.
+        tag += c + fixEntities(value).replace(/[<>\t\n\r]/g, (ch) => ATTRIBUTE_ESCAPES[ch]) + c;
         j = end + 1;
       } else {
         tag += c;

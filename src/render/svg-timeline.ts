@@ -249,7 +249,9 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
           duration = '';
           if (opts.interactive) {
             g.attr('data-c', item.count);
-            g.attr('data-n', xmlSafeText(item.topNames.map((n) => `${n.name}\t${n.count}`).join('\n')));
+            g.attr('data-n', xmlSafeText(JSON.stringify(item.topNames.map((n) => [n.name, n.count]))));
+            // Search can only count the names listed; it says "at least" when some were left out.
+            if (item.distinctNames > item.topNames.length) g.attr('data-more', 1);
           }
           text(g.append('title'), blockTooltip(item, where));
         }

@@ -98,6 +98,7 @@ var fs = C.fontSize;
 function r2(v) { return Math.round(v * 100) / 100; }
 function byId(id) { return svg.querySelector('#' + id); }
 
+function parseNames(text) { try { return JSON.parse(text || '[]'); } catch (err) { return []; } }
 var spanEls = svg.querySelectorAll('g.s');
 var spans = [];
 for (var i = 0; i < spanEls.length; i++) {
@@ -109,7 +110,7 @@ for (var i = 0; i < spanEls.length; i++) {
     s: +g.getAttribute('data-s'), e: +g.getAttribute('data-e'), block: isBlock,
     count: isBlock ? +g.getAttribute('data-c') : 1,
     name: isBlock ? g.getAttribute('data-c') + ' spans' : (title ? title.textContent.split('\n')[0] : ''),
-    names: isBlock ? (g.getAttribute('data-n') || '').split('\n') : null
+    names: isBlock ? parseNames(g.getAttribute('data-n')) : null
   });
 }
 var instantEls = svg.querySelectorAll('g.i');
@@ -197,11 +198,8 @@ function search(term) {
     var sp = spans[i], hits = 0;
     if (!sp.block) { if (re.test(sp.name)) hits = 1; }
     else {
-      for (var n = 0; n < sp.names.length; n++) {
-        var parts = sp.names[n].split('\t');
-        if (parts.length === 2 && re.test(parts[0])) hits += +parts[1];
-      }
-      partial = true;
+      for (var n = 0; n < sp.names.length; n++) if (re.test(sp.names[n][0])) hits += +sp.names[n][1];
+      if (sp.g.hasAttribute('data-more')) partial = true;
     }
     if (hits > 0) { sp.g.classList.add('hl'); matched += hits; }
   }
