@@ -11,16 +11,21 @@ export const integerValue = { anyOf: [{ type: 'integer', minimum: 0 }, { type: '
 /** A non-empty string, or null (= absent / remove). */
 export const stringOrNull = { anyOf: [{ type: 'string', minLength: 1 }, { type: 'null' }] };
 export const withNull = (schema: Record<string, unknown>): Record<string, unknown> => ({ anyOf: [schema, { type: 'null' }] });
-export const enumValue = (...values: (string | number)[]): Record<string, unknown> => ({ enum: values });
+export const enumValue = (...values: (string | number | boolean)[]): Record<string, unknown> => ({ enum: values });
 
-/** The entry's value as knob text (numbers/booleans stringified, null kept) and its why + source. */
-export function unwrapEntry(entry: unknown): { value: string | null; why?: string } {
+/** The entry's value as knob text (numbers/booleans stringified, null kept), its why and source. */
+export function unwrapEntry(entry: unknown): { value: string | null; why?: string; source?: string } {
   const e = unwrapProfileEntry(entry);
   const raw = e.value;
   const value = raw === null || raw === undefined ? null : typeof raw === 'boolean' ? (raw ? 'on' : 'off') : String(raw);
-  const why = [e.why, e.source ? `source: ${e.source}` : undefined].filter(Boolean).join(' — ');
-  return why ? { value, why } : { value };
+  return { value, ...(e.why ? { why: e.why } : {}), ...(e.source ? { source: e.source } : {}) };
 }
+
+/** Knob fields for why/source (the engine shows `source` too), leaving out what is unset. */
+export const explain = (e: { why?: string; source?: string }): { why?: string; source?: string } => ({
+  ...(e.why ? { why: e.why } : {}),
+  ...(e.source ? { source: e.source } : {}),
+});
 
 /** Host path under the tune root (`--root`). */
 export const underRoot = (root: string, hostPath: string): string => path.join(root || '/', hostPath);

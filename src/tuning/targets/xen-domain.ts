@@ -13,7 +13,9 @@ import path from 'node:path';
 import { UserError } from '../../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { getAtom, getList, getRaw, readConfigFile, setAtom, setListItem, setRaw, writeFileAtomic } from '../xl-config-text.js';
-import { enumValue, integerValue, knobEntrySchema, stringOrNull, unwrapEntry, withNull } from './knob-entry.js';
+import { enumValue, explain, integerValue, knobEntrySchema, stringOrNull, unwrapEntry, withNull } from './knob-entry.js';
+
+type About = { why?: string; source?: string };
 
 const ON_EVENT = withNull(enumValue('destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart', 'soft-reset'));
 
@@ -89,12 +91,12 @@ async function editDomain(ctx: TuneContext, edit: (text: string, file: string) =
 
 const normalNumber = (v: KnobValue): KnobValue => (v !== null && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(v) ? String(Number(v)) : v);
 
-function atomKnob(key: string, desired: KnobValue, why?: string): Knob {
+function atomKnob(key: string, desired: KnobValue, about: About): Knob {
   return {
     target: 'xen-domain',
     id: `xen-domain/${key}`,
     desired,
-    ...(why ? { why } : {}),
+    ...explain(about),
     async read(ctx) {
       const d = await readDomain(ctx);
       return getAtom(d.text, d.file, key);
@@ -112,13 +114,13 @@ export function renderList(items: string[]): string {
 }
 
 /** The `disk` list as raw value text, so a removal can be undone byte-for-byte. */
-function diskKnob(desired: KnobValue, why?: string): Knob {
+function diskKnob(desired: KnobValue, about: About): Knob {
   const items = (raw: KnobValue): string[] | null => (raw === null ? null : getList(`disk=${raw}\n`, 'disk value', 'disk'));
   return {
     target: 'xen-domain',
     id: 'xen-domain/disk',
     desired,
-    ...(why ? { why } : {}),
+    ...explain(about),
     async read(ctx) {
       const d = await readDomain(ctx);
       return getRaw(d.text, d.file, 'disk');
@@ -152,12 +154,12 @@ export function setVifOption(spec: string, option: string, value: string | null)
   return parts.join(',');
 }
 
-function vifKnob(index: number, option: string, desired: KnobValue, why?: string): Knob {
+function vifKnob(index: number, option: string, desired: KnobValue, about: About): Knob {
   return {
     target: 'xen-domain',
     id: `xen-domain/vif[${index}]/${option}`,
     desired,
-    ...(why ? { why } : {}),
+    ...explain(about),
     async read(ctx) {
       const d = await readDomain(ctx);
       const spec = getList(d.text, d.file, 'vif')?.[index];
@@ -198,21 +200,21 @@ export const target: TargetDefinition = {
     const knobs: Knob[] = [];
     for (const key of Object.keys(DOMAIN_ATOM_KEYS)) {
       if (!(key in s)) continue;
-      const { value, why } = unwrapEntry(s[key]);
-      knobs.push(atomKnob(key, value, why));
+      const entry = unwrapEntry(s[key]);
+      knobs.push(atomKnob(key, entry.value, entry));
     }
     if ('disk' in s) {
       const entry = s.disk as unknown;
-      const { why } = unwrapEntry(entry);
+      const about = unwrapEntry(entry);
       const raw = entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? (entry as { value: unknown }).value : entry;
-      knobs.push(diskKnob(Array.isArray(raw) ? renderList(raw.map(String)) : null, why));
+      knobs.push(diskKnob(Array.isArray(raw) ? renderList(raw.map(String)) : null, about));
     }
     const vifs = (s.vif as Record<string, unknown>[] | undefined) ?? [];
     vifs.forEach((options, index) => {
       for (const option of VIF_OPTIONS) {
         if (!(option in options)) continue;
-        const { value, why } = unwrapEntry(options[option]);
-        knobs.push(vifKnob(index, option, value, why));
+        const entry = unwrapEntry(options[option]);
+        knobs.push(vifKnob(index, option, entry.value, entry));
       }
     });
     return knobs;

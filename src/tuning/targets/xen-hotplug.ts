@@ -16,7 +16,7 @@ import { UserError } from '../../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { packageRoot } from '../profile.js';
 import { writeFileAtomic } from '../xl-config-text.js';
-import { knobEntrySchema, underRoot, unwrapEntry } from './knob-entry.js';
+import { explain, knobEntrySchema, underRoot, unwrapEntry } from './knob-entry.js';
 
 export const DEFAULT_SCRIPTS_DIR = '/etc/xen/scripts';
 /** Scripts hvscope ships, by the name they get in the scripts directory. */
@@ -42,7 +42,7 @@ async function readInstalled(file: string): Promise<{ content: Buffer; mode: num
 const backupPath = (file: string, value: string): string =>
   path.join(path.dirname(file), `.${path.basename(file)}.hvscope-${value.slice(7, 23)}`);
 
-function scriptKnob(name: string, dir: string, install: boolean, why?: string): Knob {
+function scriptKnob(name: string, dir: string, install: boolean, about: { why?: string; source?: string }): Knob {
   const asset = shippedScriptPath(name);
   let shipped: { content: Buffer; value: string } | undefined;
   const shippedScript = async () => {
@@ -61,7 +61,7 @@ function scriptKnob(name: string, dir: string, install: boolean, why?: string): 
     // The desired value is the shipped script's fingerprint; knobs() is synchronous, so it is
     // computed here from the asset file.
     desired: install ? fingerprintSync(asset) : null,
-    ...(why ? { why } : {}),
+    ...explain(about),
     async read(ctx) {
       const now = await readInstalled(at(ctx));
       return now ? fingerprint(now.content, now.mode) : null;
@@ -122,8 +122,8 @@ export const target: TargetDefinition = {
     const s = (section ?? {}) as Record<string, unknown>;
     const dir = typeof s.dir === 'string' ? s.dir : DEFAULT_SCRIPTS_DIR;
     return SHIPPED_SCRIPTS.filter((n) => n in s).map((name) => {
-      const { value, why } = unwrapEntry(s[name]);
-      return scriptKnob(name, dir, value === 'on', why);
+      const entry = unwrapEntry(s[name]);
+      return scriptKnob(name, dir, entry.value === 'on', entry);
     });
   },
 };

@@ -3,7 +3,7 @@
 // through write() alone gives back the identical file).
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { editConfigFile, getAtom, readConfigFile, setAtom } from '../xl-config-text.js';
-import { enumValue, integerValue, knobEntrySchema, stringOrNull, underRoot, unwrapEntry, withNull } from './knob-entry.js';
+import { enumValue, explain, integerValue, knobEntrySchema, stringOrNull, underRoot, unwrapEntry, withNull } from './knob-entry.js';
 
 export const DEFAULT_XL_CONF = '/etc/xen/xl.conf';
 
@@ -40,13 +40,13 @@ function normalise(key: string, v: KnobValue): KnobValue {
 }
 
 /** One knob for one xl.conf key in the file at `file` (a host path, put under ctx.root). */
-export function xlConfKnob(file: string, key: string, desired: KnobValue, why?: string): Knob {
+export function xlConfKnob(file: string, key: string, desired: KnobValue, about: { why?: string; source?: string } = {}): Knob & { source?: string } {
   const at = (ctx: TuneContext): string => underRoot(ctx.root, file);
   return {
     target: 'xen-xl-conf',
     id: `xen-xl-conf/${key}`,
     desired,
-    ...(why ? { why } : {}),
+    ...explain(about),
     async read(ctx) {
       const f = at(ctx);
       const text = await readConfigFile(f);
@@ -70,8 +70,8 @@ export const target: TargetDefinition = {
     return Object.keys(XL_CONF_KEYS)
       .filter((key) => key in s)
       .map((key) => {
-        const { value, why } = unwrapEntry(s[key]);
-        return xlConfKnob(file, key, value, why);
+        const entry = unwrapEntry(s[key]);
+        return xlConfKnob(file, key, entry.value, entry);
       });
   },
 };
