@@ -233,6 +233,13 @@ describe('importChrome: malformed input', () => {
     expect(userErrorOf(() => importChrome(text, 'bad.json'))).toMatch(/^bad\.json:3: not valid JSON/);
   });
 
+  it('accepts the array form without its closing bracket, as the format allows', () => {
+    const text = '[{"ph": "X", "name": "a", "ts": 1, "dur": 2, "pid": 1, "tid": 1},\n{"ph": "X", "name": "b", "ts": 4, "dur": 1, "pid": 1, "tid": 1},\n';
+    expect(importChrome(text, 'cut.json').spans.map((s) => s.name)).toEqual(['a', 'b']);
+    // A real syntax error in such a file is still reported with its line.
+    expect(userErrorOf(() => importChrome('[{"ph": "X"},\n{"ph" 1}', 'cut2.json'))).toMatch(/^cut2\.json:2: not valid JSON/);
+  });
+
   it('names the JSON path of a bad field', () => {
     const events = Array.from({ length: 13 }, (_, i) => ({ ph: 'X', name: `s${i}`, ts: i, dur: 1, pid: 1, tid: 1 }));
     (events[12] as Record<string, unknown>).ts = '12';

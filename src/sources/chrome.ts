@@ -1,4 +1,5 @@
-// Chrome Trace Event Format importer (array form or {traceEvents:[...]}, see
+// Chrome Trace Event Format importer (array form, with or without its closing
+// "]", or {traceEvents:[...]}, see
 // ANCHORS.md "Output formats"). Reads complete (X), duration (B/E), async
 // (b/e, n), instant (i/I, R), counter (C) and metadata (M) events; other event
 // kinds (flows, objects, samples, legacy async S/T/F) are counted in
@@ -94,8 +95,25 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * The format lets the array form end without its closing "]" (a process that
+ * died while writing still leaves a loadable trace); close it before parsing.
+ * Anything else goes to parseJsonText, which names the line of a syntax error.
+ */
+function parseTraceJson(text: string, file: string): unknown {
+  const trimmed = text.trimEnd();
+  if (trimmed.startsWith('[') && !trimmed.endsWith(']')) {
+    try {
+      return JSON.parse(trimmed.replace(/,$/, '') + ']');
+    } catch {
+      // Not just a missing bracket: report the error in the text as written.
+    }
+  }
+  return parseJsonText(text, file);
+}
+
 export function importChrome(text: string, file: string): Trace {
-  const parsed = parseJsonText(text, file);
+  const parsed = parseTraceJson(text, file);
   let list: unknown[];
   let base: string;
   if (Array.isArray(parsed)) {
