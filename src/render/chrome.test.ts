@@ -5,6 +5,7 @@ import { chromeTraceViolations } from '../../test/helpers/chrome-trace-rules.js'
 import { readTrace } from '../model/io.js';
 import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Run, type Span } from '../model/trace.js';
 import { importChrome } from '../sources/chrome.js';
+import { phaseBreakdown } from '../analysis/phases.js';
 import { exportChrome, nestedTracks, type ChromeEvent } from './chrome.js';
 
 /** A synthetic QEMU-like run: phases lane, nested spans, one partial overlap, instants, counters. */
@@ -131,13 +132,15 @@ describe('exportChrome', () => {
     expect(names).toContain('a (2)');
   });
 
-  it('exports a real imported Chrome trace (Node.js) validly', () => {
-    const file = 'fixtures/chrome/node-20-startup.json';
-    const trace = importChrome(readFileSync(file, 'utf8'), file);
-    const exported = exportChrome([{ label: 'node', trace }]);
-    expect(chromeTraceViolations(exported)).toEqual([]);
-    expect(exported.traceEvents.filter((e) => e.ph === 'X')).toHaveLength(trace.spans.length);
-  });
+  it.each(['fixtures/chrome/node-20-startup.json', 'fixtures/chrome/tsc-5.9-generate-trace.json'])(
+    'exports a real imported Chrome trace (%s) validly',
+    (file) => {
+      const trace = importChrome(readFileSync(file, 'utf8'), file);
+      const exported = exportChrome([{ label: 'real', trace }]);
+      expect(chromeTraceViolations(exported)).toEqual([]);
+      expect(exported.traceEvents.filter((e) => e.ph === 'X')).toHaveLength(trace.spans.length);
+    },
+  );
 });
 
 describe('nestedTracks', () => {
@@ -172,5 +175,8 @@ describe.skipIf(fixtures.length === 0)('exportChrome on recorded fixtures', () =
     const exported = exportChrome([{ label: file, trace }]);
     expect(chromeTraceViolations(exported)).toEqual([]);
     expect(exported.traceEvents.filter((e) => e.ph === 'X')).toHaveLength(trace.spans.length);
+    // Read back, the phase durations are the recorded ones.
+    const back = importChrome(JSON.stringify(exported), 'export.json');
+    expect(phaseBreakdown(back).map((p) => [p.phase, p.duration])).toEqual(phaseBreakdown(trace).map((p) => [p.phase, p.duration]));
   });
 });

@@ -67,13 +67,15 @@ describe('exportSpeedscope', () => {
     expect(empty.profiles.map((p) => [p.name, p.events.length])).toEqual([['nothing', 0]]);
   });
 
-  it('exports a real imported Chrome trace (Node.js) validly', () => {
-    const path = 'fixtures/chrome/node-20-startup.json';
-    const trace = importChrome(readFileSync(path, 'utf8'), path);
-    const out = exportSpeedscope([{ label: 'node', trace }]);
-    expect(speedscopeViolations(out)).toEqual([]);
-    expect(out.profiles.reduce((n, p) => n + p.events.length, 0)).toBe(2 * trace.spans.length);
-  });
+  it.each(['fixtures/chrome/node-20-startup.json', 'fixtures/chrome/tsc-5.9-generate-trace.json'])(
+    'exports a real imported Chrome trace (%s) validly',
+    (path) => {
+      const trace = importChrome(readFileSync(path, 'utf8'), path);
+      const out = exportSpeedscope([{ label: 'real', trace }]);
+      expect(speedscopeViolations(out)).toEqual([]);
+      expect(out.profiles.reduce((n, p) => n + p.events.length, 0)).toBe(2 * trace.spans.length);
+    },
+  );
 });
 
 function fixtureTraces(): string[] {

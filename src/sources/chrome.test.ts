@@ -95,6 +95,35 @@ describe('importChrome on a real Node.js trace', () => {
   });
 });
 
+describe('importChrome on a real TypeScript --generateTrace trace (bare array, fractional µs)', () => {
+  const file = 'fixtures/chrome/tsc-5.9-generate-trace.json';
+  const text = readFileSync(file, 'utf8');
+  const raw = JSON.parse(text) as RawEvent[];
+  const trace = importChrome(text, file);
+  const t0 = Math.min(...raw.filter((e) => e.ph !== 'M').map((e) => e.ts));
+  const rel = (us: number) => Math.round((us - t0) * 1000);
+
+  it('imports every X and B/E pair with ns times from the fractional µs', () => {
+    expect(() => validateTrace(JSON.parse(serializeTrace(trace)), 'imported')).not.toThrow();
+    expect(trace.spans).toHaveLength(raw.filter((e) => e.ph === 'X' || e.ph === 'B').length);
+    for (const e of raw.filter((e) => e.ph === 'X')) {
+      const span = trace.spans.find((s) => s.name === e.name && s.start === rel(e.ts));
+      expect(span, e.name).toBeDefined();
+      expect(span!.end - span!.start).toBe(Math.round(e.dur! * 1000));
+    }
+    const b = raw.find((e) => e.ph === 'B' && e.name === 'createProgram')!;
+    const end = raw.filter((e) => e.ph === 'E' && e.name === 'createProgram').sort((x, y) => x.ts - y.ts)[0];
+    expect(trace.spans.find((s) => s.name === 'createProgram')).toMatchObject({ start: rel(b.ts), end: rel(end.ts) });
+  });
+
+  it('names the process and thread from metadata', () => {
+    expect(trace.lanes.map((l) => [l.kind, l.name])).toEqual([
+      ['process', 'tsc'],
+      ['thread', 'Main'],
+    ]);
+  });
+});
+
 describe('importChrome: shapes, phases and matching', () => {
   it('accepts the bare array form, float µs, counters and process-scoped instants', () => {
     const t = importChrome(
