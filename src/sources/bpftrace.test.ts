@@ -1,0 +1,180 @@
+// The bpftrace importer on real recordings: probes/*_example.txt hold real
+// bpftrace -f json output recorded on this project's machine (see their
+// headers); the JSON lines are taken out of the surrounding text here.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { UserError } from '../model/errors.js';
+import { validateTrace } from '../model/io.js';
+import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
+import { cleanConsoleText, decodeEscapedBytes, importBpftrace, parseBpftraceJson } from './bpftrace.js';
+
+/** The JSON lines of each recording in an example file; a recording starts at a `# bpftrace` line. */
+function recordings(exampleFile: string): string[] {
+  const text = readFileSync(new URL(`../../probes/${exampleFile}`, import.meta.url), 'utf8');
+  const out: string[][] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('# bpftrace') || line.startsWith('# BPFTRACE_PERF_RB_PAGES=1024 bpftrace')) out.push([]);
+    else if (line.startsWith('{') && out.length > 0) out[out.length - 1].push(line);
+  }
+  return out.filter((r) => r.length > 0).map((r) => r.join('\n') + '\n');
+}
+
+function phases(trace: Trace): { name: string; start: number; end: number }[] {
+  return trace.spans.filter((s) => s.lane === PHASE_LANE_ID).map(({ name, start, end }) => ({ name, start, end }));
+}
+
+describe('importBpftrace on the qemu set (TCG Linux boot)', () => {
+  const [boot] = recordings('qemu_example.txt');
+  const trace = importBpftrace(boot, 'qemu_example.txt');
+
+  it('produces a valid trace on the monotonic clock, t0 at QEMU exec', () => {
+    expect(() => validateTrace(JSON.parse(JSON.stringify(trace)), 'x')).not.toThrow();
+    expect(trace.meta.clock).toBe('monotonic');
+    expect(trace.meta.lostEvents).toBe(0);
+    const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64');
+    expect(qemu?.start).toBe(0);
+    expect(qemu?.args?.exitCode).toBe(0);
+    expect(trace.meta.command?.slice(0, 3)).toEqual(['qemu-system-x86_64', '-accel', 'tcg']);
+    expect(trace.meta.hypervisor).toContain('tcg');
+  });
+
+  it('splits the boot into toolstack, firmware, kernel and user, in order, up to QEMU exit', () => {
+    const p = phases(trace);
+    expect(p.map((s) => s.name)).toEqual(['toolstack', 'firmware', 'kernel', 'user']);
+    for (let i = 1; i < p.length; i++) expect(p[i].start).toBe(p[i - 1].end);
+    expect(p[0].start).toBe(0);
+    expect(p[0].end).toBeGreaterThan(0);
+    const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64')!;
+    expect(p[p.length - 1].end).toBe(qemu.end);
+  });
+
+  it('rebuilds console lines from one-byte writes, timestamped at their first byte', () => {
+    const lines = trace.instants.filter((i) => i.args?.console === true);
+    const linux = lines.find((l) => l.name.includes('Linux version 6.1.0'));
+    const marker = lines.find((l) => l.name === 'hvscope-marker user-start');
+    expect(linux?.phase).toBe('kernel');
+    expect(marker?.phase).toBe('user');
+    const p = phases(trace);
+    expect(p.find((s) => s.name === 'kernel')?.start).toBe(linux?.at);
+    expect(p.find((s) => s.name === 'user')?.start).toBe(marker?.at);
+    expect(lines.some((l) => l.name.startsWith('SeaBIOS'))).toBe(true);
+  });
+});
+
+describe('importBpftrace on the qemu set (KVM ioctl provoker)', () => {
+  const [, kvm] = recordings('qemu_example.txt');
+  const trace = importBpftrace(kvm, 'qemu_example.txt');
+
+  it('turns KVM_CREATE_VM and KVM_CREATE_VCPU into spans and marks the first KVM_RUN', () => {
+    const vm = trace.spans.find((s) => s.name === 'KVM_CREATE_VM');
+    const vcpu = trace.spans.find((s) => s.name === 'KVM_CREATE_VCPU');
+    expect(vm && vm.end > vm.start).toBe(true);
+    expect(vcpu?.args).toMatchObject({ vcpu: 0 });
+    expect(vcpu!.start).toBeGreaterThanOrEqual(vm!.end);
+    const run = trace.instants.find((i) => i.name === 'first KVM_RUN');
+    expect(run && run.at > vcpu!.end).toBe(true);
+    expect(trace.meta.hypervisor).toBe('qemu kvm');
+  });
+
+  it('maps the guest port writes to markers and the first KVM_RUN to the end of toolstack', () => {
+    const fw = trace.instants.find((i) => i.name === 'fw_start');
+    const debug = trace.instants.find((i) => i.args?.port === '0x80');
+    expect(fw?.phase).toBe('firmware');
+    expect(debug?.phase).toBe('kernel');
+    const p = phases(trace);
+    const run = trace.instants.find((i) => i.name === 'first KVM_RUN')!;
+    expect(p[0]).toMatchObject({ name: 'toolstack', start: 0, end: run.at });
+    expect(p.map((s) => s.name)).toEqual(['toolstack', 'firmware', 'kernel']);
+  });
+});
+
+describe('importBpftrace on the exec set', () => {
+  const [rec] = recordings('exec_example.txt');
+  const trace = importBpftrace(rec, 'exec_example.txt');
+
+  it('has one span per process image with argv, parent and exit code', () => {
+    const byName = (n: string) => trace.spans.filter((s) => s.name === n);
+    expect(byName('exec-demo.sh')[0].args).toMatchObject({ argv: '/bin/sh ./exec-demo.sh', exitCode: 0 });
+    const sh = byName('sh')[0];
+    expect(sh.args).toMatchObject({ argv: 'sh -c sleep 0.05; exit 3', exitCode: 3 });
+    const sleep = byName('sleep')[0];
+    expect(sleep.args?.ppid).toBe(sh.args?.pid);
+    expect(sleep.start).toBeGreaterThanOrEqual(sh.start);
+    expect(sleep.end).toBeLessThanOrEqual(sh.end);
+    expect(byName('uname')[0].args?.argv).toBe('uname -r');
+    expect(trace.lanes.filter((l) => l.kind === 'process')).toHaveLength(new Set(trace.spans.map((s) => s.lane)).size);
+    // no QEMU: no phases
+    expect(trace.lanes.some((l) => l.kind === 'phases')).toBe(false);
+  });
+});
+
+describe('importBpftrace on the net set', () => {
+  const [rec] = recordings('net_example.txt');
+  const trace = importBpftrace(rec, 'net_example.txt');
+
+  it('reports tap creation and both kinds of bridge attach in the devices phase', () => {
+    const names = trace.instants.map((i) => i.name);
+    expect(names).toContain('TUNSETIFF tap0');
+    expect(names).toContain('TUNSETIFF tap1');
+    expect(names).toContain('bridge attach ifindex 2 → master 3');
+    expect(names).toContain('bridge attach → br0');
+    expect(trace.instants.every((i) => i.phase === 'devices')).toBe(true);
+    const ipSpans = trace.spans.filter((s) => s.name === 'ip' && s.args?.argv === 'ip link set tap0 master br0');
+    expect(ipSpans).toHaveLength(1);
+    expect(ipSpans[0].phase).toBe('devices');
+  });
+});
+
+describe('parseBpftraceJson', () => {
+  it('sums lost_events, also given as strings (bpftrace 0.24+), and ignores maps', () => {
+    const text = [
+      '{"type": "attached_probes", "data": {"probes": 3, "count": 3}}',
+      '{"type": "lost_events", "data": {"events": 4}}',
+      '{"type": "lost_events", "data": {"events": "9007199254740"}}',
+      '{"type": "map", "data": {"@x": {"1": 1}}}',
+    ].join('\n');
+    const parsed = parseBpftraceJson(text, 'synthetic-lost.json');
+    expect(parsed.lostEvents).toBe(9007199254744);
+    expect(parsed.attachedProbes).toBe(3);
+    expect(parsed.events).toHaveLength(0);
+  });
+
+  it('keeps tabs inside the trailing free-text field', () => {
+    const line = JSON.stringify({ type: 'printf', data: 'exit\t5\t7\t7\tstatus=0\tcomm=a\tb=c\n' });
+    const [ev] = parseBpftraceJson(line, 'synthetic.json').events;
+    expect(ev.fields).toEqual({ status: '0', comm: 'a\tb=c' });
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['not JSON', '{"type": "attached_probes", "data": {"probes": 1}}\nAttaching 3 probes...', /synthetic-bad\.json:2: not a bpftrace JSON line/],
+    ['no type', '{"data": 1}', /:1: bpftrace JSON line without a "type"/],
+    ['printf without data', '{"type": "printf"}', /:1: printf message without a string "data"/],
+    ['short line', '{"type": "printf", "data": "exec\\t1\\t2\\n"}', /:1: printf line is not EVENT/],
+    ['bad nsecs', '{"type": "printf", "data": "exec\\tabc\\t2\\t2\\tfile=/x\\n"}', /:1: exec: nsecs is not an integer/],
+    ['wrong key', '\n{"type": "printf", "data": "fork\\t1\\t2\\t2\\tkid=3\\n"}', /:2: fork: expected field 'child', got 'kid'/],
+    ['missing free text', '{"type": "printf", "data": "exec\\t1\\t2\\t2\\n"}', /:1: exec: expected file fields/],
+    ['bad lost_events', '{"type": "lost_events", "data": {}}', /:1: lost_events without data.events/],
+  ];
+  for (const [what, text, message] of bad) {
+    it(`rejects ${what} with file and line`, () => {
+      expect(() => importBpftrace(text, 'synthetic-bad.json')).toThrow(UserError);
+      expect(() => importBpftrace(text, 'synthetic-bad.json')).toThrow(message);
+    });
+  }
+
+  it('rejects a non-integer field value', () => {
+    const text = JSON.stringify({ type: 'printf', data: 'fork\t1\t2\t2\tchild=x\n' });
+    expect(() => importBpftrace(text, 'synthetic-bad.json')).toThrow(/synthetic-bad\.json:1: fork: child is not an integer/);
+  });
+});
+
+describe('console text helpers', () => {
+  it('decodes %r escapes to bytes, multi-byte UTF-8 included', () => {
+    expect(decodeEscapedBytes('a\\x09b\\x0a').toString()).toBe('a\tb\n');
+    expect(decodeEscapedBytes('\\xc3\\xa9t\\xc3\\xa9').toString('utf8')).toBe('été');
+    expect(decodeEscapedBytes('\\xZZ').toString()).toBe('\\xZZ');
+  });
+  it('removes ANSI sequences and control characters', () => {
+    expect(cleanConsoleText('\x1bc\x1b[?7l\x1b[2JSeaBIOS (version 1.16)\r')).toBe('SeaBIOS (version 1.16)');
+  });
+});

@@ -1,0 +1,463 @@
+// Importer for bpftrace `-f json` output of the probes/*.bt sets (NDJSON).
+//
+// Message types: `attached_probes` (count recorded), `printf` (our events),
+// `lost_events` (summed into meta.lostEvents); map/hist/stats/join/time and
+// other types are ignored. Each printf line is
+//   EVENT<TAB>NSECS<TAB>PID<TAB>TID<TAB>key=value...<TAB>[free=text]
+// with at most one free-text field, always last (see probes/README.md), so the
+// layout per event below says how many fields are fixed.
+//
+// Model: one process lane per pid, thread lanes for other tids, one `guest`
+// lane per QEMU for console lines and port markers. Times are ns since the
+// first event (with `hvscope trace -- qemu...` that is QEMU's exec).
+// Phases: toolstack = QEMU exec → first vCPU run (first KVM_RUN; without one,
+// as under TCG, the first guest console write or port marker); firmware →
+// kernel start → user start from 0xf4 codes, 0x80 ranges and console lines.
+import { basename } from 'node:path';
+import { fileError } from '../model/errors.js';
+import {
+  emptyTrace,
+  phaseSpans,
+  PHASE_LANE_ID,
+  type Args,
+  type Lane,
+  type Phase,
+  type Trace,
+} from '../model/trace.js';
+
+interface EventLayout {
+  keys: string[];
+  /** Key of the trailing free-text field, if any. */
+  text?: string;
+}
+
+/** Every event the probe sets print (probes/README.md). */
+export const EVENT_LAYOUTS: Record<string, EventLayout> = {
+  hv_begin: { keys: ['root'] },
+  hv_end: { keys: [] },
+  fork: { keys: ['child'] },
+  exec: { keys: [], text: 'file' },
+  exec_args: { keys: ['off', 'len'], text: 'args' },
+  exit: { keys: ['status'], text: 'comm' },
+  kvm_ioctl: { keys: ['cmd', 'arg'] },
+  kvm_ioctl_ret: { keys: ['cmd', 'ret'] },
+  kvm_run: { keys: ['fd'], text: 'comm' },
+  pio: { keys: ['port', 'size', 'val'] },
+  console: { keys: ['fd', 'len', 'off'], text: 'text' },
+  tun_setiff: { keys: ['fd', 'flags'], text: 'ifname' },
+  br_addif: { keys: ['ifindex'], text: 'bridge' },
+  nl_newlink: { keys: ['ifindex', 'flags', 'attr', 'val'] },
+};
+
+export interface ProbeEvent {
+  event: string;
+  /** Absolute monotonic ns (bpftrace `nsecs`). */
+  ns: number;
+  pid: number;
+  tid: number;
+  fields: Record<string, string>;
+  /** 1-based line of the input, for messages. */
+  line: number;
+}
+
+const KVM_CMD_NAMES: Record<number, string> = { 0xae01: 'KVM_CREATE_VM', 0xae41: 'KVM_CREATE_VCPU' };
+const BOOT_TIME_CODES: Record<number, string> = {
+  1: 'fw_start',
+  2: 'linux_start_fwcfg',
+  3: 'linux_start_boot',
+  4: 'linux_start_pvhboot',
+  5: 'fw_do_boot',
+  6: 'linux_start_kernel',
+  7: 'linux_start_user',
+};
+const QEMU_NAME = /^qemu-(system-|kvm)/;
+const NET_TOOLS = new Set(['ip', 'brctl', 'bridge', 'tunctl', 'ovs-vsctl', 'ovs-ofctl']);
+/** Console lines that start a phase (timestamped at QEMU's write of their first byte). */
+const CONSOLE_PHASE_RULES: { phase: Phase; pattern: RegExp }[] = [
+  { phase: 'kernel', pattern: /Linux version |^tiny: entry\b|hvscope-marker kernel-start/ },
+  { phase: 'user', pattern: /Run \S+ as init process|^Run \/init|^tiny: app start\b|hvscope-marker user-start/ },
+];
+
+/** Decodes bpftrace's %r escaping (\xNN for non-printable bytes) into bytes. */
+export function decodeEscapedBytes(text: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\' && text[i + 1] === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 2, i + 4))) {
+      bytes.push(parseInt(text.slice(i + 2, i + 4), 16));
+      i += 3;
+    } else {
+      for (const b of Buffer.from(text[i], 'utf8')) bytes.push(b);
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/** Console text as shown: ANSI escape sequences and control characters removed. */
+export function cleanConsoleText(text: string): string {
+  return text
+    .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
+    .replace(/\x1b[()][0-9A-Za-z]/g, '')
+    .replace(/\x1b[\x40-\x7e]/g, '')
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')
+    .trim();
+}
+
+function parseEventLine(textLine: string, file: string, line: number): ProbeEvent {
+  const parts = textLine.split('\t');
+  if (parts.length < 4) throw fileError(file, line, `printf line is not EVENT<TAB>NSECS<TAB>PID<TAB>TID...: ${JSON.stringify(textLine.slice(0, 80))}`);
+  const [event, nsText, pidText, tidText] = parts;
+  if (!/^[a-z_][a-z0-9_]*$/.test(event)) throw fileError(file, line, `bad event name ${JSON.stringify(event.slice(0, 40))}`);
+  for (const [what, value] of [['nsecs', nsText], ['pid', pidText], ['tid', tidText]] as const) {
+    if (!/^\d+$/.test(value)) throw fileError(file, line, `${event}: ${what} is not an integer: ${JSON.stringify(value.slice(0, 40))}`);
+  }
+  const ns = Number(nsText);
+  if (!Number.isSafeInteger(ns)) throw fileError(file, line, `${event}: nsecs ${nsText} is too large`);
+  const layout = EVENT_LAYOUTS[event];
+  const fields: Record<string, string> = {};
+  const rest = parts.slice(4);
+  const fixedCount = layout ? layout.keys.length : rest.length;
+  if (rest.length < fixedCount + (layout?.text ? 1 : 0)) throw fileError(file, line, `${event}: expected ${layout?.keys.concat(layout.text ?? []).join(', ')} fields`);
+  for (let i = 0; i < fixedCount; i++) {
+    const eq = rest[i].indexOf('=');
+    if (eq <= 0) throw fileError(file, line, `${event}: field ${i + 5} is not key=value: ${JSON.stringify(rest[i].slice(0, 40))}`);
+    const key = rest[i].slice(0, eq);
+    if (layout && key !== layout.keys[i]) throw fileError(file, line, `${event}: expected field '${layout.keys[i]}', got '${key}'`);
+    fields[key] = rest[i].slice(eq + 1);
+  }
+  if (layout?.text) {
+    const free = rest.slice(fixedCount).join('\t');
+    const prefix = `${layout.text}=`;
+    if (!free.startsWith(prefix)) throw fileError(file, line, `${event}: expected last field '${layout.text}='`);
+    fields[layout.text] = free.slice(prefix.length);
+  }
+  return { event, ns, pid: Number(pidText), tid: Number(tidText), fields, line };
+}
+
+function intField(ev: ProbeEvent, key: string, file: string): number {
+  const raw = ev.fields[key];
+  const value = raw !== undefined && /^-?(0x[0-9a-fA-F]+|\d+)$/.test(raw) ? Number(raw.startsWith('-') ? -Number(raw.slice(1)) : raw) : NaN;
+  if (!Number.isSafeInteger(value)) throw fileError(file, ev.line, `${ev.event}: ${key} is not an integer: ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export interface ParsedBpftrace {
+  events: ProbeEvent[];
+  attachedProbes?: number;
+  lostEvents: number;
+}
+
+/** Parses NDJSON bpftrace output into probe events (no model yet). */
+export function parseBpftraceJson(text: string, file: string): ParsedBpftrace {
+  const events: ProbeEvent[] = [];
+  let attachedProbes: number | undefined;
+  let lostEvents = 0;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const raw = lines[i].trim();
+    if (raw === '') continue;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(raw);
+    } catch {
+      throw fileError(file, lineNo, `not a bpftrace JSON line (run bpftrace with -f json): ${JSON.stringify(raw.slice(0, 80))}`);
+    }
+    if (typeof msg !== 'object' || msg === null || typeof (msg as { type?: unknown }).type !== 'string') {
+      throw fileError(file, lineNo, 'bpftrace JSON line without a "type"');
+    }
+    const { type, data } = msg as { type: string; data?: unknown };
+    if (type === 'attached_probes') {
+      const probes = Number((data as { probes?: unknown } | undefined)?.probes);
+      if (!Number.isFinite(probes)) throw fileError(file, lineNo, 'attached_probes without data.probes');
+      attachedProbes = (attachedProbes ?? 0) + probes;
+    } else if (type === 'lost_events') {
+      // 0.24+ may write big integers as strings
+      const lost = Number((data as { events?: unknown } | undefined)?.events);
+      if (!Number.isFinite(lost)) throw fileError(file, lineNo, 'lost_events without data.events');
+      lostEvents += lost;
+    } else if (type === 'printf') {
+      if (typeof data !== 'string') throw fileError(file, lineNo, 'printf message without a string "data"');
+      for (const part of data.split('\n')) if (part.length > 0) events.push(parseEventLine(part, file, lineNo));
+    }
+  }
+  return { events, attachedProbes, lostEvents };
+}
+
+interface ProcessRun {
+  pid: number;
+  start: number;
+  end?: number;
+  name: string;
+  file?: string;
+  argvBytes: Buffer[];
+  argvLen?: number;
+  status?: number;
+  comm?: string;
+}
+
+/** Splits a NUL-separated argv buffer; `truncated` when it held less than `len` bytes. */
+function argvWords(run: ProcessRun): { words: string[]; truncated: boolean } | undefined {
+  if (run.argvBytes.length === 0) return undefined;
+  const all = Buffer.concat(run.argvBytes);
+  const words = all.toString('utf8').split('\0').filter((w) => w.length > 0);
+  return { words, truncated: run.argvLen !== undefined && all.length < run.argvLen };
+}
+
+function argvOf(run: ProcessRun): string | undefined {
+  const argv = argvWords(run);
+  return argv && argv.words.join(' ') + (argv.truncated ? ' …' : '');
+}
+
+export function importBpftrace(text: string, file: string): Trace {
+  const parsed = parseBpftraceJson(text, file);
+  const workload = parsed.events.filter((e) => e.event !== 'hv_begin' && e.event !== 'hv_end');
+  const trace = emptyTrace({
+    source: 'bpftrace',
+    clock: 'monotonic',
+    inputs: [file],
+    lostEvents: parsed.lostEvents,
+    recorded: `bpftrace -f json${parsed.attachedProbes !== undefined ? `, ${parsed.attachedProbes} probes attached` : ''}`,
+  });
+  if (workload.length === 0) return trace;
+  // Perf buffers are per CPU: restore time order (stable, so chunks of one write stay in order).
+  workload.sort((a, b) => a.ns - b.ns);
+  const t0 = workload[0].ns;
+  const rel = (ns: number) => ns - t0;
+  const hvEnd = parsed.events.find((e) => e.event === 'hv_end');
+  const lastNs = Math.max(workload[workload.length - 1].ns, hvEnd?.ns ?? 0);
+  trace.meta.t0ClockUs = Math.floor(t0 / 1000);
+
+  const lanes = new Map<string, Lane>();
+  const processLane = (pid: number): string => {
+    const id = `pid:${pid}`;
+    if (!lanes.has(id)) lanes.set(id, { id, kind: 'process', name: `pid ${pid}`, pid });
+    return id;
+  };
+  const threadLane = (pid: number, tid: number, name?: string): string => {
+    if (pid === tid) return processLane(pid);
+    const parent = processLane(pid);
+    const id = `tid:${tid}`;
+    const lane = lanes.get(id);
+    if (!lane) lanes.set(id, { id, kind: 'thread', name: name ?? `thread ${tid}`, pid, tid, parent });
+    else if (name) lane.name = name;
+    return id;
+  };
+  const guestLane = (pid: number): string => {
+    const id = `guest:${pid}`;
+    if (!lanes.has(id)) lanes.set(id, { id, kind: 'guest', name: `guest (QEMU ${pid})`, pid, parent: processLane(pid) });
+    return id;
+  };
+
+  const runs: ProcessRun[] = [];
+  const current = new Map<number, ProcessRun>();
+  const forkedAt = new Map<number, { at: number; parent: number }>();
+  const openIoctl = new Map<number, { cmd: number; arg: number; at: number }>();
+  const consoleBuffers = new Map<string, { bytes: number[]; at: number; pid: number }>();
+  const consoleLines: { pid: number; at: number; text: string }[] = [];
+  const boundaries = new Map<Phase, number>();
+  const mark = (phase: Phase, at: number) => {
+    const prev = boundaries.get(phase);
+    if (prev === undefined || at < prev) boundaries.set(phase, at);
+  };
+  let qemuExec: number | undefined;
+  let firstVcpuRun: number | undefined;
+  let firstGuestSign: number | undefined;
+  let sawKvm = false;
+  const qemuPids = new Set<number>();
+
+  const closeRun = (run: ProcessRun, end: number) => {
+    run.end = end;
+    current.delete(run.pid);
+  };
+
+  for (const ev of workload) {
+    const at = rel(ev.ns);
+    switch (ev.event) {
+      case 'fork':
+        forkedAt.set(intField(ev, 'child', file), { at, parent: ev.pid });
+        break;
+      case 'exec': {
+        const prev = current.get(ev.pid);
+        const fileName = ev.fields.file;
+        // Two sets (exec + qemu/net) report the same exec: keep one.
+        if (prev && prev.file === fileName && at - prev.start < 1_000_000 && prev.end === undefined) break;
+        if (prev) closeRun(prev, at);
+        const run: ProcessRun = { pid: ev.pid, start: at, name: basename(fileName), file: fileName, argvBytes: [] };
+        runs.push(run);
+        current.set(ev.pid, run);
+        if (QEMU_NAME.test(run.name)) {
+          qemuPids.add(ev.pid);
+          if (qemuExec === undefined) qemuExec = at;
+        }
+        break;
+      }
+      case 'exec_args': {
+        const run = current.get(ev.pid);
+        const off = intField(ev, 'off', file);
+        if (!run || run.argvBytes.length * 64 !== off) break; // duplicate chunk from a second set
+        run.argvLen = intField(ev, 'len', file);
+        run.argvBytes.push(decodeEscapedBytes(ev.fields.args));
+        break;
+      }
+      case 'exit': {
+        let run = current.get(ev.pid);
+        if (!run) {
+          // exited without an exec in the trace (a forked shell, or the root)
+          if (runs.some((r) => r.pid === ev.pid && r.end !== undefined && at - r.end < 1_000_000)) break;
+          const forked = forkedAt.get(ev.pid);
+          run = { pid: ev.pid, start: forked?.at ?? 0, name: ev.fields.comm, argvBytes: [] };
+          runs.push(run);
+        }
+        run.status = intField(ev, 'status', file);
+        run.comm = ev.fields.comm;
+        closeRun(run, at);
+        break;
+      }
+      case 'kvm_ioctl': {
+        sawKvm = true;
+        openIoctl.set(ev.tid, { cmd: intField(ev, 'cmd', file), arg: intField(ev, 'arg', file), at });
+        break;
+      }
+      case 'kvm_ioctl_ret': {
+        const open = openIoctl.get(ev.tid);
+        const cmd = intField(ev, 'cmd', file);
+        const ret = intField(ev, 'ret', file);
+        const name = KVM_CMD_NAMES[cmd] ?? `ioctl 0x${cmd.toString(16)}`;
+        const args: Args = { cmd: `0x${cmd.toString(16)}`, ret };
+        if (cmd === 0xae41 && open) args.vcpu = open.arg;
+        trace.spans.push({ lane: threadLane(ev.pid, ev.tid), name, phase: 'toolstack', start: open?.at ?? at, end: at, args });
+        openIoctl.delete(ev.tid);
+        break;
+      }
+      case 'kvm_run': {
+        sawKvm = true;
+        const lane = threadLane(ev.pid, ev.tid, ev.fields.comm);
+        trace.instants.push({ lane, name: 'first KVM_RUN', phase: 'toolstack', at, args: { vcpuFd: intField(ev, 'fd', file) } });
+        if (firstVcpuRun === undefined) firstVcpuRun = at;
+        break;
+      }
+      case 'pio': {
+        const port = intField(ev, 'port', file);
+        const value = intField(ev, 'val', file);
+        let name = `port 0x${port.toString(16)} = 0x${value.toString(16)}`;
+        let phase: Phase | undefined;
+        if (port === 0xf4 || port === 0xf5) {
+          const code = BOOT_TIME_CODES[value];
+          if (code) name = code;
+          phase = value <= 5 ? 'firmware' : value === 6 ? 'kernel' : value === 7 ? 'user' : undefined;
+        } else if (port === 0x80 && value <= 0x7f) {
+          phase = value < 0x40 ? 'firmware' : value < 0x60 ? 'kernel' : 'user';
+        }
+        if (phase) mark(phase, at);
+        if (firstGuestSign === undefined) firstGuestSign = at;
+        trace.instants.push({ lane: guestLane(ev.pid), name, phase, at, args: { port: `0x${port.toString(16)}`, value } });
+        break;
+      }
+      case 'console': {
+        const key = `${ev.pid}:${ev.fields.fd}`;
+        if (firstGuestSign === undefined) firstGuestSign = at;
+        let buffer = consoleBuffers.get(key);
+        for (const byte of decodeEscapedBytes(ev.fields.text)) {
+          if (!buffer) {
+            buffer = { bytes: [], at, pid: ev.pid };
+            consoleBuffers.set(key, buffer);
+          }
+          if (byte === 0x0a) {
+            consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8') });
+            consoleBuffers.delete(key);
+            buffer = undefined;
+          } else buffer.bytes.push(byte);
+        }
+        break;
+      }
+      case 'tun_setiff': {
+        const ifname = ev.fields.ifname;
+        trace.instants.push({
+          lane: threadLane(ev.pid, ev.tid),
+          name: `TUNSETIFF ${ifname}`,
+          phase: 'devices',
+          at,
+          args: { ifname, flags: ev.fields.flags },
+        });
+        break;
+      }
+      case 'br_addif': {
+        const bridge = ev.fields.bridge;
+        const ifindex = intField(ev, 'ifindex', file);
+        trace.instants.push({ lane: threadLane(ev.pid, ev.tid), name: `bridge attach → ${bridge}`, phase: 'devices', at, args: { bridge, ifindex, via: 'SIOCBRADDIF' } });
+        break;
+      }
+      case 'nl_newlink': {
+        const ifindex = intField(ev, 'ifindex', file);
+        const attr = intField(ev, 'attr', file);
+        const value = intField(ev, 'val', file);
+        const lane = threadLane(ev.pid, ev.tid);
+        if (attr === 10) {
+          trace.instants.push({ lane, name: `bridge attach ifindex ${ifindex} → master ${value}`, phase: 'devices', at, args: { ifindex, masterIfindex: value, via: 'RTM_NEWLINK' } });
+        } else {
+          trace.instants.push({ lane, name: 'RTM_NEWLINK', phase: 'devices', at, args: { ifindex, flags: ev.fields.flags, firstAttr: attr } });
+        }
+        break;
+      }
+      default:
+        // An event from a newer probe set: keep it, unlabelled.
+        trace.instants.push({ lane: threadLane(ev.pid, ev.tid), name: ev.event, at, args: { ...ev.fields } });
+    }
+  }
+  for (const [, buffer] of consoleBuffers) consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8') });
+
+  const end = rel(lastNs);
+  for (const line of consoleLines) {
+    const shown = cleanConsoleText(line.text);
+    if (shown === '') continue;
+    const rule = CONSOLE_PHASE_RULES.find((r) => r.pattern.test(shown));
+    if (rule) mark(rule.phase, line.at);
+    trace.instants.push({ lane: guestLane(line.pid), name: shown.length > 200 ? `${shown.slice(0, 199)}…` : shown, phase: rule?.phase, at: line.at, args: { console: true } });
+  }
+
+  for (const run of runs) {
+    const lane = processLane(run.pid);
+    const laneObj = lanes.get(lane)!;
+    laneObj.name = `${run.name} [${run.pid}]`;
+    const args: Args = { pid: run.pid };
+    if (run.file) args.file = run.file;
+    const argv = argvOf(run);
+    if (argv) args.argv = argv;
+    const parent = forkedAt.get(run.pid)?.parent;
+    if (parent !== undefined) args.ppid = parent;
+    if (run.status !== undefined) {
+      const signal = run.status & 0x7f;
+      if (signal !== 0) args.signal = signal;
+      else args.exitCode = run.status >> 8;
+    }
+    if (run.end === undefined) args.running = true;
+    const phase: Phase | undefined = qemuPids.has(run.pid) ? undefined : NET_TOOLS.has(run.name) ? 'devices' : undefined;
+    trace.spans.push({ lane, name: run.name, phase, start: run.start, end: Math.max(run.start, run.end ?? end), args });
+  }
+  // Thread lanes named after their process when the probes gave no name.
+  for (const lane of lanes.values()) {
+    if (lane.kind === 'thread' && lane.name.startsWith('thread ')) lane.name = `${lane.name} of pid ${lane.pid}`;
+  }
+
+  if (qemuExec !== undefined) {
+    const qemuRun = runs.find((r) => qemuPids.has(r.pid));
+    trace.meta.hypervisor = sawKvm ? 'qemu kvm' : 'qemu (no KVM ioctls seen: tcg)';
+    if (qemuRun) {
+      // argv as traced: at most 128 bytes (probes/README.md)
+      const argv = argvWords(qemuRun);
+      if (argv) trace.meta.command = argv.truncated ? [...argv.words, '…'] : argv.words;
+    }
+    const vcpuStart = firstVcpuRun ?? firstGuestSign;
+    mark('toolstack', qemuExec);
+    const guestStart = Math.min(boundaries.get('kernel') ?? Infinity, boundaries.get('user') ?? Infinity);
+    if (vcpuStart !== undefined && vcpuStart < guestStart) mark('firmware', vcpuStart);
+    const qemuEnd = qemuRun?.end ?? end;
+    trace.spans.push(...phaseSpans([...boundaries].map(([phase, at]) => ({ phase, at })), qemuEnd));
+    trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' });
+  }
+
+  trace.lanes.push(...lanes.values());
+  trace.spans.sort((a, b) => a.start - b.start);
+  trace.instants.sort((a, b) => a.at - b.at);
+  return trace;
+}
