@@ -113,6 +113,18 @@ async function restoreEntries(j: Journal, targets: TargetDefinition[]): Promise<
 
 export const show = (v: KnobValue): string => (v === null ? '(absent)' : v);
 
+/**
+ * After undoing an interrupted or failed apply: the journal that was in force
+ * before it (if any) is in force again; otherwise record the outcome.
+ */
+function finishUndo(store: JournalStore, j: Journal, state: Journal['state'], failures: string[], note: string): void {
+  if (failures.length === 0 && j.previous) {
+    store.write(j.previous);
+    return;
+  }
+  finishRestore(store, j, state, failures, note);
+}
+
 function finishRestore(store: JournalStore, j: Journal, state: Journal['state'], failures: string[], note: string): void {
   j.state = failures.length > 0 ? 'restore-failed' : state;
   j.finishedAt = new Date().toISOString();
@@ -145,7 +157,7 @@ export async function recoverInterrupted(store: JournalStore, targets: TargetDef
     const message =
       `recovered an interrupted apply of ${j.profile.name} (pid ${j.pid}, started ${j.startedAt}): ` +
       `restored ${restored.length} knob${restored.length === 1 ? '' : 's'} to the old state`;
-    finishRestore(store, j, 'recovered', failures, message);
+    finishUndo(store, j, 'recovered', failures, message);
     if (failures.length > 0) throw new UserError(`${message}, but some could not be restored:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
     return { profile: j.profile.name, pid: j.pid, startedAt: j.startedAt, restored, message };
   } finally {
@@ -188,6 +200,12 @@ export async function apply(
   try {
     const recovered = await recoverInterrupted(store, targets, false);
     const knobs = buildKnobs(profile.sections, targets, ctx);
+    const inForce = store.read();
+    // The journal in force stays whole (status shows it again if this apply is undone);
+    // older layers that changed nothing need no undo and are dropped from the chain.
+    let older = inForce && inForce.state === 'applied' ? inForce.previous ?? null : null;
+    while (older && older.entries.length === 0) older = older.previous ?? null;
+    const previous = inForce && inForce.state === 'applied' ? { ...inForce, previous: older } : null;
     // Read everything first: a knob that cannot even be read fails the apply before any write.
     const before = await plan(knobs, ctx);
 
@@ -201,6 +219,7 @@ export async function apply(
       knobs: knobs.map((k) => ({ id: k.id, target: k.target, desired: k.desired, why: k.why })),
       entries: [],
       startedAt: new Date().toISOString(),
+      previous,
     };
     store.archive();
     store.write(journal);
@@ -232,7 +251,7 @@ export async function apply(
       }
     } catch (err) {
       const { restored, failures } = await restoreEntries(journal, targets);
-      finishRestore(store, journal, 'failed-restored', failures, `apply failed: ${(err as Error).message}`);
+      finishUndo(store, journal, 'failed-restored', failures, `apply failed: ${(err as Error).message}`);
       const reason = err instanceof UserError ? err.message : `internal error: ${(err as Error).stack ?? String(err)}`;
       if (failures.length > 0)
         throw new UserError(`apply of ${profile.name} failed: ${reason}\nand these knobs could not be restored:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
@@ -269,7 +288,14 @@ export async function rollback(store: JournalStore, targets: TargetDefinition[])
     j.state = 'applying';
     j.pid = process.pid;
     store.write(j);
-    const { restored, failures } = await restoreEntries(j, targets);
+    // This apply's changes, then each earlier apply's still in force, newest first.
+    const restored: RestoredKnob[] = [];
+    const failures: string[] = [];
+    for (let layer: Journal | null | undefined = j; layer; layer = layer.previous) {
+      const r = await restoreEntries(layer, targets);
+      restored.push(...r.restored);
+      failures.push(...r.failures);
+    }
     finishRestore(store, j, 'rolled-back', failures, `rolled back by pid ${process.pid}`);
     if (failures.length > 0) throw new UserError(`rollback of ${j.profile.name} incomplete:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
     return { profile: j.profile.name, restored, recovered: null };

@@ -52,6 +52,12 @@ export interface Journal {
   startedAt: string;
   finishedAt?: string;
   note?: string;
+  /**
+   * The journal that was in force ('applied') when this apply started. An
+   * interrupted or failed apply puts it back; rollback restores this apply's
+   * entries and then each previous one's, back to the state before the first.
+   */
+  previous?: Journal | null;
 }
 
 /** --state-dir, else /var/lib/hvscope under --root (so a test root keeps its own journal). */
