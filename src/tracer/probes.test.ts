@@ -1,0 +1,123 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { UserError } from '../model/errors.js';
+import { assembleProgram, defaultProbesDir, parseProbeSets, PROBE_SETS, splitBlocks, splitProbeFile } from './probes.js';
+
+const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
+
+describe('probe files', () => {
+  for (const set of PROBE_SETS) {
+    it(`${set.file} opens with a header saying what it traces, usage and parameters`, () => {
+      const text = readFileSync(join(defaultProbesDir(), set.file), 'utf8');
+      expect(text.startsWith('#!/usr/bin/env bpftrace\n/*\n')).toBe(true);
+      const header = text.slice(0, text.indexOf('*/'));
+      expect(header).toContain(`${set.file}\t`);
+      expect(header).toMatch(/USAGE: bpftrace -f json \S+\.bt ROOT_PID/);
+      expect(header).toContain('ROOT_PID ($1)');
+      expect(header).toContain(`${set.name}_example.txt`);
+    });
+  }
+});
+
+describe('assembleProgram', () => {
+  it('combines sets into one program with one BEGIN, one END and every set’s probes', () => {
+    const { program, params, sets, unavailable } = assembleProgram(['qemu', 'net', 'exec'], { rootPid: 4242 });
+    expect(sets).toEqual(['qemu', 'net', 'exec']);
+    expect(params).toEqual(['4242', '1']);
+    expect(unavailable).toEqual([]);
+    expect(count(program, /^BEGIN$/gm)).toBe(1);
+    expect(count(program, /^END$/gm)).toBe(1);
+    expect(count(program, /hvscope prelude: begin/g)).toBe(1);
+    for (const probe of ['tracepoint:kvm:kvm_pio', 'tracepoint:syscalls:sys_enter_sendmsg', 'tracepoint:syscalls:sys_enter_writev']) {
+      expect(program).toContain(probe);
+    }
+    // END clears every map so bpftrace dumps none on exit
+    for (const map of ['@hv_tree', '@qemu_pid', '@qemu_ioctl', '@qemu_ran', '@net_tool']) expect(program).toContain(`clear(${map});`);
+    // parameters stay positional: the pid is not in the text
+    expect(program).not.toContain('4242');
+  });
+
+  it('passes the console fd as $2 and de-duplicates sets', () => {
+    const r = assembleProgram(['exec', 'exec'], { rootPid: 0, consoleFd: 5 });
+    expect(r.sets).toEqual(['exec']);
+    expect(r.params).toEqual(['0', '5']);
+    expect(r.program).not.toContain('kvm_pio');
+  });
+
+  it('rejects an unknown set with the list of valid ones', () => {
+    expect(() => assembleProgram(['qemu', 'xen', 'disk'], { rootPid: 1 })).toThrow(UserError);
+    expect(() => assembleProgram(['qemu', 'xen', 'disk'], { rootPid: 1 })).toThrow(
+      "unknown probe sets 'xen', 'disk'; valid sets: qemu, net, exec",
+    );
+    expect(() => assembleProgram([], { rootPid: 1 })).toThrow('no probe set given; valid sets: qemu, net, exec');
+  });
+
+  it('rejects a root pid or console fd that is not a non-negative integer', () => {
+    expect(() => assembleProgram(['exec'], { rootPid: -1 })).toThrow('root pid must be a non-negative integer, got -1');
+    expect(() => assembleProgram(['qemu'], { rootPid: 1, consoleFd: 1.5 })).toThrow(UserError);
+  });
+
+  it('leaves out probes on missing tracepoints and says which', () => {
+    const r = assembleProgram(['qemu'], { rootPid: 1, hasTracepoint: (category) => category !== 'kvm' });
+    expect(r.program).not.toContain('kvm:kvm_pio');
+    expect(r.program).toContain('tracepoint:syscalls:sys_enter_ioctl');
+    expect(r.unavailable).toEqual([{ what: 'qemu: tracepoint:kvm:kvm_pio', why: 'tracepoint not available on this kernel' }]);
+  });
+
+  describe('with edited probe files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvscope-probes-test-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    for (const set of PROBE_SETS) writeFileSync(join(dir, set.file), readFileSync(join(defaultProbesDir(), set.file)));
+
+    it('refuses sets whose preludes differ', () => {
+      const net = readFileSync(join(dir, 'net.bt'), 'utf8');
+      writeFileSync(join(dir, 'net.bt'), net.replace('@hv_tree[args->child_pid] = 1;', '@hv_tree[args->child_pid] = 2;'));
+      expect(() => assembleProgram(['qemu', 'net'], { rootPid: 1, probesDir: dir })).toThrow(/net\.bt: its prelude differs/);
+      expect(() => assembleProgram(['net'], { rootPid: 1, probesDir: dir })).not.toThrow();
+    });
+
+    it('refuses a file without prelude markers', () => {
+      writeFileSync(join(dir, 'exec.bt'), 'BEGIN { printf("hi\\n"); }\n');
+      expect(() => assembleProgram(['exec'], { rootPid: 1, probesDir: dir })).toThrow(/exec\.bt: missing the hvscope prelude markers/);
+    });
+  });
+});
+
+describe('splitBlocks', () => {
+  it('splits on top-level braces, ignoring braces in strings and comments', () => {
+    const body = [
+      '// a { comment',
+      'tracepoint:a:b,',
+      'tracepoint:c:d',
+      '/pid == 1/',
+      '{ if (1) { printf("}{\\n"); } /* } */ }',
+      '',
+      'tracepoint:e:f { @x = 1; }',
+    ].join('\n');
+    const blocks = splitBlocks(body, 'synthetic.bt');
+    expect(blocks.map((b) => b.probes)).toEqual([['tracepoint:a:b', 'tracepoint:c:d'], ['tracepoint:e:f']]);
+    expect(blocks[0].text.startsWith('// a { comment')).toBe(true);
+  });
+
+  it('rejects unbalanced braces', () => {
+    expect(() => splitBlocks('tracepoint:a:b { {', 'synthetic.bt')).toThrow("synthetic.bt: unbalanced '{'");
+    expect(() => splitBlocks('tracepoint:a:b { } }', 'synthetic.bt')).toThrow("synthetic.bt: unbalanced '}'");
+  });
+
+  it('finds every probe of the real files', () => {
+    const { body } = splitProbeFile(readFileSync(join(defaultProbesDir(), 'qemu.bt'), 'utf8'), 'qemu.bt');
+    const probes = splitBlocks(body, 'qemu.bt').flatMap((b) => b.probes);
+    expect(probes).toContain('tracepoint:kvm:kvm_pio');
+    expect(probes.every((p) => /^tracepoint:[a-z_]+:[a-z_0-9]+$/.test(p))).toBe(true);
+  });
+});
+
+describe('parseProbeSets', () => {
+  it('splits a --probes value', () => {
+    expect(parseProbeSets('qemu, net,,qemu')).toEqual(['qemu', 'net']);
+    expect(() => parseProbeSets('qemu,kvm')).toThrow("unknown probe set 'kvm'; valid sets: qemu, net, exec");
+    expect(() => parseProbeSets('')).toThrow(UserError);
+  });
+});
