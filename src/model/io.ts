@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { UserError, fileError, lineOfOffset } from './errors.js';
 import { traceSchema } from './schema.js';
+import { firstJsonErrorOffset } from './json-locate.js';
 import type { Run, Trace } from './trace.js';
 
 export const TRACE_SUFFIX = '.hvtrace.json';
@@ -17,9 +18,11 @@ export function parseJsonText(text: string, file: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     const message = (err as Error).message;
-    const pos = /position (\d+)/.exec(message);
-    const line = pos ? lineOfOffset(text, Number(pos[1])) : undefined;
-    throw fileError(file, line, `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`);
+    const offset = firstJsonErrorOffset(text);
+    const line = offset >= 0 ? lineOfOffset(text, offset) : undefined;
+    // Node's message may quote the whole input; keep only its first clause.
+    const reason = message.replace(/ in JSON at position \d+.*$/, '').replace(/, ".*" is not valid JSON$/s, '');
+    throw fileError(file, line, `not valid JSON: ${reason}`);
   }
 }
 
