@@ -206,7 +206,7 @@ function parseProfileFile(file: string, readFrom?: Origin): ParsedFile {
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    throw fileError(file, e.linePos?.[0].line, `not valid YAML: ${e.message.split('\n')[0]}`);
+    throw fileError(file, lc.linePos(e.pos[0]).line, `not valid YAML: ${e.message.split('\n')[0]}`);
   }
   const data = doc.toJS() as unknown;
   if (!isMapping(data)) throw fileError(file, 1, 'a profile must be a YAML mapping (name:, summary:, sections...)');
