@@ -87,6 +87,7 @@ export function explainBpftraceFailure(failure: BpftraceFailure, ctx: BpftraceFa
   const lines = errorLines(all);
   const find = (re: RegExp): RegExpMatchArray | null => {
     for (const l of all.split('\n')) {
+      if (isMemlockWarning(l)) continue;
       const m = l.match(re);
       if (m) return m;
     }
