@@ -140,6 +140,17 @@ function intField(ev: ProbeEvent, key: string, file: string): number {
   return value;
 }
 
+/**
+ * Events in the text of one bpftrace printf message (for a live tracer that
+ * gets messages already parsed); `line` is used in error messages.
+ */
+export function probeEventsFromPrintf(text: string, file: string, line: number): ProbeEvent[] {
+  return text
+    .split('\n')
+    .filter((part) => part.length > 0)
+    .map((part) => parseEventLine(part, file, line));
+}
+
 export interface ParsedBpftrace {
   events: ProbeEvent[];
   attachedProbes?: number;
@@ -177,7 +188,7 @@ export function parseBpftraceJson(text: string, file: string): ParsedBpftrace {
       lostEvents += lost;
     } else if (type === 'printf') {
       if (typeof data !== 'string') throw fileError(file, lineNo, 'printf message without a string "data"');
-      for (const part of data.split('\n')) if (part.length > 0) events.push(parseEventLine(part, file, lineNo));
+      events.push(...probeEventsFromPrintf(data, file, lineNo));
     }
   }
   return { events, attachedProbes, lostEvents };
@@ -208,8 +219,13 @@ function argvOf(run: ProcessRun): string | undefined {
   return argv && argv.words.join(' ') + (argv.truncated ? ' …' : '');
 }
 
+/** `hvscope import --from bpftrace`: NDJSON text of bpftrace -f json running probes/*.bt. */
 export function importBpftrace(text: string, file: string): Trace {
-  const parsed = parseBpftraceJson(text, file);
+  return buildBpftraceTrace(parseBpftraceJson(text, file), file);
+}
+
+/** The trace model from parsed probe events (see the file comment for lanes and phases). */
+export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace {
   const workload = parsed.events.filter((e) => e.event !== 'hv_begin' && e.event !== 'hv_end');
   const trace = emptyTrace({
     source: 'bpftrace',
