@@ -26,7 +26,11 @@ interface TracedRun {
 }
 
 /** Runs `command` held until the probes of `sets` are attached; never through a shell string. */
-async function traceHeld(sets: string[], command: string[], opts: { consoleFd?: number; timeoutMs?: number } = {}): Promise<TracedRun> {
+async function traceHeld(
+  sets: string[],
+  command: string[],
+  opts: { consoleFd?: number; timeoutMs?: number; onAttached?: () => void } = {},
+): Promise<TracedRun> {
   const held = execa('sh', ['-c', 'read _ ; exec "$@"', 'hvscope-held', ...command], {
     stdin: 'pipe',
     reject: false,
@@ -50,6 +54,7 @@ async function traceHeld(sets: string[], command: string[], opts: { consoleFd?: 
         if (msg.type === 'printf') events.push(...probeEventsFromPrintf(msg.text, 'live', messages));
       },
     });
+    opts.onAttached?.();
     held.stdin!.end('\n');
     const result = await held;
     const stopped = await session.stop();
@@ -80,22 +85,27 @@ describe.skipIf(noBpftrace)('probe sets on real workloads', () => {
       ['#!/bin/sh', 'uname -r > /dev/null', "sh -c 'exit 3' || true", '( sleep 0.3 ) &', 'wait', 'exit 7', ''].join('\n'),
       { mode: 0o755 },
     );
-    // A process outside the workload's tree, running at the same time.
-    const outsider = execa('sleep', ['0.6'], { reject: false });
+    // A process outside the workload's tree, started while the probes are attached.
+    let outsider: ReturnType<typeof execa> | undefined;
     try {
-      const { trace, exitCode, rootPid } = await traceHeld(['exec'], [script]);
+      const { trace, exitCode, rootPid } = await traceHeld(['exec'], [script], {
+        onAttached: () => {
+          outsider = execa('sleep', ['0.1'], { reject: false });
+        },
+      });
       expect(exitCode).toBe(7);
       const spans = trace.spans;
       const root = spans.find((s) => s.args?.pid === rootPid && s.name === 'hotplug-like.sh');
       expect(root?.args).toMatchObject({ argv: `/bin/sh ${script}`, exitCode: 7 });
       expect(spans.find((s) => s.name === 'uname')?.args).toMatchObject({ argv: 'uname -r', exitCode: 0, ppid: rootPid });
       expect(spans.find((s) => s.name === 'sh')?.args).toMatchObject({ argv: 'sh -c exit 3', exitCode: 3 });
-      const sleep = spans.find((s) => s.name === 'sleep' && s.args?.argv === 'sleep 0.3');
-      expect(sleep).toBeDefined();
-      expect(sleep!.end - sleep!.start).toBeGreaterThanOrEqual(250_000_000);
-      expect(trace.lanes.some((l) => l.pid === outsider.pid)).toBe(false);
+      const sleep = spans.filter((s) => s.name === 'sleep');
+      expect(sleep.map((s) => s.args?.argv)).toEqual(['sleep 0.3']);
+      expect(sleep[0].end - sleep[0].start).toBeGreaterThanOrEqual(250_000_000);
+      expect(outsider?.pid).toBeGreaterThan(0);
+      expect(trace.lanes.some((l) => l.pid === outsider!.pid)).toBe(false);
     } finally {
-      outsider.kill();
+      outsider?.kill();
       await outsider;
     }
   });
