@@ -14,6 +14,7 @@ export interface TuneOptions {
   root?: string;
   netns?: string;
   domainConfig?: string;
+  domainOutput?: string;
   stateDir?: string;
   dryRun?: boolean;
   json?: boolean;
@@ -24,7 +25,10 @@ function contextOf(opts: TuneOptions): TuneContext {
   return {
     root: resolve(opts.root === undefined ? '/' : String(opts.root)),
     netns: opts.netns === undefined ? undefined : String(opts.netns),
-    options: { domainConfig: opts.domainConfig === undefined ? undefined : resolve(String(opts.domainConfig)) },
+    options: {
+      domainConfig: opts.domainConfig === undefined ? undefined : resolve(String(opts.domainConfig)),
+      domainOutput: opts.domainOutput === undefined ? undefined : resolve(String(opts.domainOutput)),
+    },
   };
 }
 
@@ -46,12 +50,18 @@ const reason = (why?: string, source?: string) => [why, source ? `[${source}]` :
 
 async function planCommand(profile: LoadedProfile, ctx: TuneContext, opts: TuneOptions): Promise<void> {
   const rows = await plan(buildKnobs(profile.sections, allTargets, ctx), ctx);
-  const qemu = profile.sections.qemu !== undefined ? await qemuCommandLineFor(profile.sections.qemu, ctx) : null;
+  const qemu = profile.sections.qemu !== undefined ? qemuCommandLineFor(profile.sections.qemu, ctx) : null;
   if (opts.json) return printJson({ profile: profile.name, file: profile.file, netns: ctx.netns, root: ctx.root, knobs: rows, qemuCommandLine: qemu ?? undefined });
-  const changes = rows.filter((r) => r.change).length;
-  process.stdout.write(`plan ${profile.name} (${profile.file})${where(ctx)}: ${changes} to change, ${rows.length - changes} already set\n`);
-  if (rows.length > 0)
-    process.stdout.write(table([['', 'KNOB', 'CURRENT', 'DESIRED', 'WHY'], ...rows.map((r) => [r.change ? '~' : '=', r.id, show(r.current), show(r.desired), reason(r.why, r.source)])]));
+  const host = rows.filter((r) => r.hostState);
+  const rendered = rows.filter((r) => !r.hostState);
+  const changes = host.filter((r) => r.change).length;
+  process.stdout.write(`plan ${profile.name} (${profile.file})${where(ctx)}: ${changes} to change, ${host.length - changes} already set\n`);
+  if (host.length > 0)
+    process.stdout.write(table([['', 'KNOB', 'CURRENT', 'DESIRED', 'WHY'], ...host.map((r) => [r.change ? '~' : '=', r.id, show(r.current), show(r.desired), reason(r.why, r.source)])]));
+  if (rendered.length > 0) {
+    process.stdout.write(`command-line settings (not host state; shown against QEMU's defaults):\n`);
+    process.stdout.write(table([['', 'SETTING', 'DEFAULT', 'PROFILE', 'WHY'], ...rendered.map((r) => [r.change ? '~' : '=', r.id, show(r.current), show(r.desired), reason(r.why, r.source)])]));
+  }
   if (qemu) process.stdout.write(`qemu command line:\n  ${qemu.map(quoteArg).join(' ')}\n`);
 }
 
@@ -81,6 +91,7 @@ export async function tuneCommand(action: string, profileRef: string | undefined
       }
       const r = await apply(profile, allTargets, ctx, storeOf(opts));
       sayRecovered(r.recovered);
+      if (profile.sections.qemu !== undefined) progress('qemu settings are not host state: nothing of them is applied; `tune plan` shows the command line');
       if (opts.json) return printJson(r);
       process.stdout.write(`applied ${profile.name}${where(ctx)}: ${r.changed.length} changed, ${r.unchanged.length} already set (journal ${r.journal})\n`);
       for (const c of r.changed) process.stdout.write(`  ${c.id}: ${show(c.old)} → ${show(c.new)}\n`);
@@ -141,6 +152,7 @@ export function register(cli: CAC): void {
     .option('--root <dir>', 'Prefix for files the profile touches (default /)')
     .option('--netns <name>', 'Apply network knobs (bridge, sysctl) inside this network namespace')
     .option('--domain-config <file>', 'Xen domain config for the xen-domain target')
+    .option('--domain-output <file>', 'xen-domain: write the tuned config here instead of in place')
     .option('--state-dir <dir>', 'Journal and lock directory (default /var/lib/hvscope under --root)')
     .option('--dry-run', 'apply: only show the plan')
     .option('--json', 'Machine-readable output')

@@ -14,6 +14,11 @@ type SourcedKnob = Knob & { source?: string };
 
 const same = (k: Knob, seen: KnobValue, desired: KnobValue): boolean => (k.matches ? k.matches(seen, desired) : seen === desired);
 
+/** False for knobs that render a command line instead of holding host state (qemu): apply, verify and status skip them. */
+export function isHostState(k: Knob): boolean {
+  return (k as { hostState?: boolean }).hostState !== false;
+}
+
 /** Knobs of every section, in target registry order, then the order each target gives. */
 export function buildKnobs(sections: Record<string, unknown>, targets: TargetDefinition[], ctx: TuneContext): Knob[] {
   const knobs: Knob[] = [];
@@ -32,6 +37,8 @@ export interface PlanRow {
   current: KnobValue;
   desired: KnobValue;
   change: boolean;
+  /** False for command-line settings (qemu): shown, never applied. */
+  hostState: boolean;
   why?: string;
   source?: string;
 }
@@ -41,7 +48,7 @@ export async function plan(knobs: Knob[], ctx: TuneContext): Promise<PlanRow[]> 
   const rows: PlanRow[] = [];
   for (const k of knobs) {
     const current = await k.read(ctx);
-    rows.push({ id: k.id, target: k.target, current, desired: k.desired, change: !same(k, current, k.desired), why: k.why, source: (k as SourcedKnob).source });
+    rows.push({ id: k.id, target: k.target, current, desired: k.desired, change: !same(k, current, k.desired), hostState: isHostState(k), why: k.why, source: (k as SourcedKnob).source });
   }
   return rows;
 }
@@ -57,7 +64,7 @@ export interface VerifyRow {
 
 export async function verify(knobs: Knob[], ctx: TuneContext): Promise<VerifyRow[]> {
   const rows: VerifyRow[] = [];
-  for (const k of knobs) {
+  for (const k of knobs.filter(isHostState)) {
     const seen = await k.read(ctx);
     rows.push({ id: k.id, target: k.target, desired: k.desired, seen, pass: same(k, seen, k.desired), why: k.why });
   }
@@ -199,7 +206,7 @@ export async function apply(
   const unlock = store.lock();
   try {
     const recovered = await recoverInterrupted(store, targets, false);
-    const knobs = buildKnobs(profile.sections, targets, ctx);
+    const knobs = buildKnobs(profile.sections, targets, ctx).filter(isHostState);
     const inForce = store.read();
     // The journal in force stays whole (status shows it again if this apply is undone);
     // older layers that changed nothing need no undo and are dropped from the chain.
@@ -330,7 +337,7 @@ export async function status(store: JournalStore, targets: TargetDefinition[]): 
   if (!j) return { applied: null, state: null, drift: [], recovered, runningPid };
   if (j.state !== 'applied') return { applied: null, state: j.state, note: j.note, drift: [], recovered, runningPid };
   const ctx = journalContext(j);
-  const knobs = new Map(buildKnobs(j.sections, targets, ctx).map((k) => [k.id, k]));
+  const knobs = new Map(buildKnobs(j.sections, targets, ctx).filter(isHostState).map((k) => [k.id, k]));
   const drift: DriftRow[] = [];
   for (const jk of j.knobs) {
     const k = knobs.get(jk.id);
