@@ -140,16 +140,17 @@ describe.skipIf(noBpftrace)('probe sets on real workloads', () => {
   });
 
   const noQemu = requireOrSkip(hasCommand('qemu-system-x86_64') && hasCommand('gcc'), 'qemu-system-x86_64 and gcc');
-  it.skipIf(noQemu)('qemu (+exec): a real TCG boot of tiny shows QEMU exec, console lines, phases in order and exit', async () => {
+  it.skipIf(noQemu)('qemu (+net, exec combined): a real TCG boot of tiny shows QEMU exec, console lines, phases in order and exit', async () => {
     const guest = await buildTinyGuest(join(dir, 'tiny-cache'));
     const command = [
       'qemu-system-x86_64', '-M', 'microvm', '-accel', 'tcg', '-m', '32', '-nodefaults', '-no-user-config',
       '-nographic', '-no-reboot', '-kernel', guest.kernel, ...tinyQemuArgs('microvm'),
     ];
-    const { trace, exitCode } = await traceHeld(['qemu', 'exec'], command, { timeoutMs: 90_000 });
+    const { trace, exitCode } = await traceHeld(['qemu', 'net', 'exec'], command, { timeoutMs: 90_000 });
     expect(exitCode).toBe(TINY_EXIT_OK_STATUS);
     expect(trace.meta.lostEvents).toBe(0);
     // exec and qemu both report QEMU's exec and exit: one span
+    expect(trace.meta.recorded).toMatch(/\d+ probes attached/);
     const qemu = trace.spans.filter((s) => s.name === 'qemu-system-x86_64');
     expect(qemu).toHaveLength(1);
     expect(qemu[0].start).toBe(0);
