@@ -178,3 +178,32 @@ describe('console text helpers', () => {
     expect(cleanConsoleText('\x1bc\x1b[?7l\x1b[2JSeaBIOS (version 1.16)\r')).toBe('SeaBIOS (version 1.16)');
   });
 });
+
+describe('console lines from multi-chunk writes (synthetic events in the probes’ layout)', () => {
+  const printf = (data: string) => JSON.stringify({ type: 'printf', data });
+  const exec = printf('exec\t1000\t10\t10\tfile=/usr/bin/qemu-system-x86_64\n');
+  const first = 'A'.repeat(60) + 'Linux';
+  it('joins the chunks of one write and splits lines at \\x0a', () => {
+    const text = [
+      exec,
+      printf(`console\t2000\t10\t10\tfd=1\tlen=80\toff=0\ttext=${first.slice(0, 64)}\n`),
+      printf(`console\t2001\t10\t10\tfd=1\tlen=80\toff=64\ttext=${first.slice(64)} version 6.1\\x0aRun /init\\x0a\n`),
+    ].join('\n');
+    const trace = importBpftrace(text, 'synthetic-console.json');
+    const lines = trace.instants.filter((i) => i.args?.console === true);
+    expect(lines.map((l) => [l.name, l.at, l.phase])).toEqual([
+      [`${first} version 6.1`, 1000, 'kernel'],
+      ['Run /init', 1001, 'user'],
+    ]);
+    expect(lines.some((l) => l.args?.truncated)).toBe(false);
+  });
+  it('marks a line whose write was longer than the 128 traced bytes', () => {
+    const text = [
+      exec,
+      printf(`console\t2000\t10\t10\tfd=1\tlen=300\toff=0\ttext=${'x'.repeat(64)}\n`),
+      printf(`console\t2001\t10\t10\tfd=1\tlen=300\toff=64\ttext=${'y'.repeat(64)}\n`),
+    ].join('\n');
+    const [line] = importBpftrace(text, 'synthetic-console.json').instants.filter((i) => i.args?.console === true);
+    expect(line.args?.truncated).toBe(true);
+  });
+});

@@ -268,8 +268,11 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
   const current = new Map<number, ProcessRun>();
   const forkedAt = new Map<number, { at: number; parent: number }>();
   const openIoctl = new Map<number, { cmd: number; arg: number; at: number }>();
-  const consoleBuffers = new Map<string, { bytes: number[]; at: number; pid: number }>();
-  const consoleLines: { pid: number; at: number; text: string }[] = [];
+  type ConsoleBuffer = { bytes: number[]; at: number; pid: number; truncated: boolean };
+  const consoleBuffers = new Map<string, ConsoleBuffer>();
+  const consoleLines: { pid: number; at: number; text: string; truncated: boolean }[] = [];
+  const flushLine = (buffer: ConsoleBuffer) =>
+    consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8'), truncated: buffer.truncated });
   const boundaries = new Map<Phase, number>();
   const mark = (phase: Phase, at: number) => {
     const prev = boundaries.get(phase);
@@ -373,17 +376,22 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         const key = `${ev.pid}:${ev.fields.fd}`;
         if (firstGuestSign === undefined) firstGuestSign = at;
         let buffer = consoleBuffers.get(key);
-        for (const byte of decodeEscapedBytes(ev.fields.text)) {
+        const bytes = decodeEscapedBytes(ev.fields.text);
+        // The probes print at most 128 bytes of a write (chunks at off 0 and 64).
+        const lost = intField(ev, 'off', file) === 64 && 64 + bytes.length < intField(ev, 'len', file);
+        for (const byte of bytes) {
           if (!buffer) {
-            buffer = { bytes: [], at, pid: ev.pid };
+            buffer = { bytes: [], at, pid: ev.pid, truncated: false };
             consoleBuffers.set(key, buffer);
           }
           if (byte === 0x0a) {
-            consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8') });
+            flushLine(buffer);
             consoleBuffers.delete(key);
             buffer = undefined;
           } else buffer.bytes.push(byte);
         }
+        if (lost && buffer) buffer.truncated = true;
+        else if (lost) consoleLines[consoleLines.length - 1].truncated = true;
         break;
       }
       case 'tun_setiff': {
@@ -420,7 +428,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         trace.instants.push({ lane: threadLane(ev.pid, ev.tid), name: ev.event, at, args: { ...ev.fields } });
     }
   }
-  for (const [, buffer] of consoleBuffers) consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8') });
+  for (const buffer of consoleBuffers.values()) flushLine(buffer);
 
   const end = rel(lastNs);
   for (const line of consoleLines) {
@@ -428,7 +436,9 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
     if (shown === '') continue;
     const rule = CONSOLE_PHASE_RULES.find((r) => r.pattern.test(shown));
     if (rule) mark(rule.phase, line.at);
-    trace.instants.push({ lane: guestLane(line.pid), name: shown.length > 200 ? `${shown.slice(0, 199)}…` : shown, phase: rule?.phase, at: line.at, args: { console: true } });
+    const args: Args = { console: true };
+    if (line.truncated) args.truncated = true; // bytes of a long write past 128 are not traced
+    trace.instants.push({ lane: guestLane(line.pid), name: shown.length > 200 ? `${shown.slice(0, 199)}…` : shown, phase: rule?.phase, at: line.at, args });
   }
 
   for (const run of runs) {
