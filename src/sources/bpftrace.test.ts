@@ -88,6 +88,25 @@ describe('importBpftrace on the qemu set (KVM ioctl provoker)', () => {
   });
 });
 
+describe('importBpftrace on the qemu set (tiny on microvm, TCG)', () => {
+  const [, , tiny] = recordings('qemu_example.txt');
+  const trace = importBpftrace(tiny, 'qemu_example.txt');
+
+  it('finds tiny’s stages from its console lines and QEMU’s exit status', () => {
+    const p = phases(trace);
+    expect(p.map((s) => s.name)).toEqual(['toolstack', 'firmware', 'kernel', 'user']);
+    const entry = trace.instants.find((i) => i.name === 'tiny: entry');
+    const app = trace.instants.find((i) => i.name === 'tiny: app start');
+    expect(p[2].start).toBe(entry?.at);
+    expect(p[3].start).toBe(app?.at);
+    const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64');
+    expect(qemu?.args?.exitCode).toBe(33);
+    expect(p[3].end).toBe(qemu?.end);
+    // console bytes come from QEMU's TCG vCPU thread; the lines sit on the guest lane
+    expect(trace.lanes.find((l) => l.id === entry?.lane)?.kind).toBe('guest');
+  });
+});
+
 describe('importBpftrace on the exec set', () => {
   const [rec] = recordings('exec_example.txt');
   const trace = importBpftrace(rec, 'exec_example.txt');
