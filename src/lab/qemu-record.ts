@@ -10,7 +10,8 @@
 // host. When output stalls mid-line for more than SERIAL_STALL_SPLIT_US the part
 // so far becomes its own record: x86 Linux prints "Probing EDD ... o" from its
 // setup code and the rest of that line only seconds later (after decompression,
-// under TCG), and each part must keep its own time. moreutils `ts "%.s"` produces
+// under TCG), and each part must keep its own time. The threshold is well above
+// the stalls a busy host causes by descheduling QEMU mid-line. moreutils `ts "%.s"` produces
 // the same body (stamped at the line's end) without the header; the importer
 // accepts files without it. A trailing \r is dropped; other bytes are kept.
 import { mkdirSync, openSync, writeSync, closeSync, writeFileSync, readFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ import { importSerial } from '../sources/serial.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 export const SERIAL_FORMAT_HEADER = '# hvscope-serial 1';
-export const SERIAL_STALL_SPLIT_US = 20_000;
+export const SERIAL_STALL_SPLIT_US = 200_000;
 
 /**
  * Trace events recorded by default. Chosen to stay small (a few hundred lines per
@@ -64,6 +65,8 @@ export interface RecordResult {
   command: string[];
   /** Host CLOCK_REALTIME in µs just before QEMU was spawned: the run's t0. */
   execClockUs: number;
+  /** QEMU's pid (it has exited, with its process group, when this returns). */
+  pid: number;
 }
 
 /**
@@ -205,7 +208,7 @@ export async function recordQemuBoot(opts: RecordOptions): Promise<RecordResult>
     const why = stderrText.trim().split('\n').slice(-2).join('; ') || `signal ${result.signal ?? '?'}`;
     throw new UserError(`QEMU exited with status ${exitCode}: ${why} (recording in ${outDir})`);
   }
-  return { qemuLog, serial, exitCode, command, execClockUs };
+  return { qemuLog, serial, exitCode, command, execClockUs, pid: child.pid ?? -1 };
 }
 
 /** `qemu-system-x86_64 --version` first line, e.g. `QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)`. */

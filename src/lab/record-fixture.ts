@@ -3,7 +3,7 @@
 // Usage (after `npm run build`):
 //   node dist/src/lab/record-fixture.js pc|microvm DIR [CACHE_DIR]
 import { writeFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { loadavg, release } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../model/errors.js';
@@ -22,12 +22,15 @@ export interface FixtureProvenance {
   accel: string;
   command: string[];
   execClockUs: number;
+  /** 1-minute load average when the boot started: TCG timings depend on it. */
+  hostLoad1m: number;
 }
 
 export async function recordFixture(machine: 'pc' | 'microvm', outDir: string, cacheDir = defaultCacheDir()): Promise<{ trace: Trace; provenance: FixtureProvenance }> {
   const guest = await prepareLinuxGuest(cacheDir);
   const qemu = await qemuVersion();
   const recordedAt = new Date().toISOString();
+  const hostLoad1m = Number(loadavg()[0].toFixed(2));
   const rec = await recordQemuBoot({ machine, kernel: guest.kernel, initrd: guest.initrd, append: LINUX_GUEST_APPEND, outDir, accel: 'tcg' });
   const provenance: FixtureProvenance = {
     recordedAt,
@@ -39,6 +42,7 @@ export async function recordFixture(machine: 'pc' | 'microvm', outDir: string, c
     accel: 'tcg',
     command: rec.command,
     execClockUs: rec.execClockUs,
+    hostLoad1m,
   };
   const trace = importRecording(rec, {
     hypervisor: `${qemu.replace(/^QEMU emulator version /, 'qemu ')} tcg`,

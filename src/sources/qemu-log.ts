@@ -13,7 +13,8 @@ import { emptyTrace, type Args, type Instant, type Lane, type Span, type Trace }
 import { MARKER_RANK, markerArgs, withBootPhases, type MarkerKind } from './merge.js';
 
 const LINE = /^(\d+)@(\d+)\.(\d{1,9}):([A-Za-z_][A-Za-z0-9_]*)(?: (.*))?$/;
-const NO_TIMESTAMP = /^[a-z_][a-z0-9_]* \S/;
+// An untimed trace line: an event name (they all contain "_") and its arguments.
+const NO_TIMESTAMP = /^[a-z][a-z0-9]*_[a-z0-9_]* \S/;
 
 /** qemu-boot-time's port 0xf4 codes (ANCHORS.md) and what they mark. */
 const PORT_F4_CODES: Record<number, { name: string; marker?: MarkerKind; rank?: number }> = {

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { UserError } from '../model/errors.js';
+import { validateTrace } from '../model/io.js';
+import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
+import { cleanConsoleText, importSerial } from './serial.js';
+
+const PC_SERIAL = 'fixtures/qemu-tcg-pc-linux/serial.txt';
+
+function phases(trace: Trace) {
+  return trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+}
+
+function errorOf(fn: () => unknown): UserError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UserError);
+    return err as UserError;
+  }
+  throw new Error('expected a UserError');
+}
+
+describe('importSerial on the recorded pc boot (fixtures/qemu-tcg-pc-linux)', () => {
+  const text = readFileSync(PC_SERIAL, 'utf8');
+  const trace = importSerial(text, PC_SERIAL);
+  const marker = (kind: string) => trace.instants.find((i) => i.args?.marker === kind);
+
+  it('takes t0 from the exec_us of the header and is a valid trace', () => {
+    validateTrace(JSON.parse(JSON.stringify(trace)), PC_SERIAL);
+    const exec = /exec_us=(\d+)/.exec(text.split('\n')[0])!;
+    expect(trace.meta.t0ClockUs).toBe(Number(exec[1]));
+  });
+
+  it('has one console instant per non-empty line, with escape sequences removed', () => {
+    const records = text.split('\n').filter((l) => /^\d+\.\d+ /.test(l) && cleanConsoleText(l.replace(/^\S+ /, '')).trim() !== '');
+    expect(trace.instants).toHaveLength(records.length);
+    expect(trace.lanes.map((l) => l.id)).toEqual([PHASE_LANE_ID, 'guest-console']);
+    expect(trace.instants[0].name).toBe('SeaBIOS (version 1.16.2-debian-1.16.2-1)');
+    expect(trace.instants.every((i) => !i.name.includes('\x1b'))).toBe(true);
+  });
+
+  it('finds firmware, kernel, user and ready lines and builds firmware → kernel → user (no toolstack: vCPU start unknown)', () => {
+    expect(marker('firmware')?.name).toMatch(/^SeaBIOS/);
+    expect(marker('kernel-start')?.name).toMatch(/^Probing EDD/);
+    expect(marker('user-start')?.name).toMatch(/Run \/init as init process/);
+    expect(marker('ready')?.name).toBe('hvscope-marker ready');
+    const p = phases(trace);
+    expect(p.map((s) => s.name)).toEqual(['firmware', 'kernel', 'user']);
+    expect(p[0].start).toBe(marker('firmware')!.at);
+    expect(p[2].end).toBe(marker('ready')!.at);
+    for (let i = 1; i < p.length; i++) expect(p[i].start).toBe(p[i - 1].end);
+    // The Debian kernel under TCG takes seconds; the busybox /init well under one.
+    expect((p[1].end - p[1].start) / 1e6).toBeGreaterThan(500);
+    expect((p[2].end - p[2].start) / 1e6).toBeLessThan(5000);
+  });
+});
+
+describe('importSerial on other captures (synthetic)', () => {
+  it('accepts `ts "%.s"` output without a header (t0 = first line)', () => {
+    const text = ['1700000000.250000 Linux version 6.1.0', '1700000001.500000 Run /init as init process', '1700000001.600000 hvscope-marker ready', ''].join('\n');
+    const trace = importSerial(text, 'synthetic-ts.txt');
+    expect(trace.meta.t0ClockUs).toBe(1_700_000_000_250_000);
+    expect(phases(trace).map((s) => [s.name, s.start, s.end])).toEqual([
+      ['kernel', 0, 1_250_000_000],
+      ['user', 1_250_000_000, 1_350_000_000],
+    ]);
+  });
+
+  it('keeps sub-microsecond fractions (t0 is whole µs) and skips comment and blank lines', () => {
+    const trace = importSerial('# from some tool\n\n5.000000001 a\n5.0000005 b\n', 'synthetic-ns.txt');
+    expect(trace.instants.map((i) => [i.name, i.at])).toEqual([
+      ['a', 1],
+      ['b', 500],
+    ]);
+  });
+
+  it('truncates very long lines in the name and keeps the text in args', () => {
+    const long = 'x'.repeat(500);
+    const trace = importSerial(`1.0 ${long}\n`, 'synthetic-long.txt');
+    expect(trace.instants[0].name.length).toBe(160);
+    expect(trace.instants[0].args?.text).toBe(long);
+  });
+});
+
+describe('importSerial errors name the file and line', () => {
+  it('rejects an untimed line', () => {
+    expect(errorOf(() => importSerial('1.5 ok\nno time here\n', 'bad.txt')).message).toBe(
+      'bad.txt:2: expected "<seconds>.<fraction> <text>" (a timestamped console line)',
+    );
+  });
+
+  it('rejects a header that is not on line 1, or of another version', () => {
+    expect(errorOf(() => importSerial('1.5 ok\n# hvscope-serial 1 exec_us=1\n', 'late.txt')).message).toMatch(/^late\.txt:2: .*first line/);
+    expect(errorOf(() => importSerial('# hvscope-serial 2 exec_us=1\n1.5 ok\n', 'v2.txt')).message).toMatch(/^v2\.txt:1: .*version 2/);
+    expect(errorOf(() => importSerial('# hvscope-serial 1 exec_us=soon\n1.5 ok\n', 'exec.txt')).message).toMatch(/^exec\.txt:1: exec_us/);
+  });
+
+  it('rejects a line stamped before the exec time', () => {
+    expect(errorOf(() => importSerial('# hvscope-serial 1 clock=realtime exec_us=2000000\n2.5 a\n1.0 b\n', 'early.txt')).message).toMatch(
+      /^early\.txt:3: line is stamped 1000000 µs before exec_us/,
+    );
+  });
+
+  it('rejects a capture without lines', () => {
+    expect(errorOf(() => importSerial('# hvscope-serial 1 exec_us=5\n', 'none.txt')).message).toBe('none.txt: no timestamped console lines');
+  });
+});
