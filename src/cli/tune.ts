@@ -40,6 +40,18 @@ function sayRecovered(r: RecoveryReport | null): void {
   if (r) progress(r.message);
 }
 
+/** plan/verify read only: they recover a crashed apply when they can, but a journal they may not read (not root) does not stop them. */
+async function recoverBeforeReading(opts: TuneOptions): Promise<void> {
+  const store = storeOf(opts);
+  try {
+    sayRecovered(await recoverInterrupted(store, allTargets, true));
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    if (/EACCES|EPERM|permission denied/i.test(err.message)) progress(`cannot check ${store.stateDir} for an interrupted apply: ${err.message}`);
+    else throw err;
+  }
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
@@ -79,14 +91,14 @@ export async function tuneCommand(action: string, profileRef: string | undefined
     case 'plan': {
       const profile = needProfile();
       const ctx = contextOf(opts);
-      sayRecovered(await recoverInterrupted(storeOf(opts), allTargets, true));
+      await recoverBeforeReading(opts);
       return planCommand(profile, ctx, opts);
     }
     case 'apply': {
       const profile = needProfile();
       const ctx = contextOf(opts);
       if (opts.dryRun) {
-        sayRecovered(await recoverInterrupted(storeOf(opts), allTargets, true));
+        await recoverBeforeReading(opts);
         return planCommand(profile, ctx, opts);
       }
       const r = await apply(profile, allTargets, ctx, storeOf(opts));
@@ -100,7 +112,7 @@ export async function tuneCommand(action: string, profileRef: string | undefined
     case 'verify': {
       const profile = needProfile();
       const ctx = contextOf(opts);
-      sayRecovered(await recoverInterrupted(storeOf(opts), allTargets, true));
+      await recoverBeforeReading(opts);
       const rows = await verify(buildKnobs(profile.sections, allTargets, ctx), ctx);
       const failed = rows.filter((r) => !r.pass).length;
       if (opts.json) printJson({ profile: profile.name, pass: failed === 0, knobs: rows });
