@@ -62,6 +62,9 @@ describe('loadProfile: bad profiles fail with file, line, key and a suggestion',
   it('an error in an included file names that file and line', () => {
     expect(errorOf('bad-wrong-type-in-parent')).toBe(`${file('bad-wrong-type')}:5: bridge.mtu: must be integer, got "big"`);
   });
+  it('invalid key names (a port name starting with -)', () => {
+    expect(errorOf('bad-port-name')).toBe(`${file('bad-port-name')}:6: bridge.ports: invalid key "-n" (must match ^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,14}$)`);
+  });
   it('include cycle', () => {
     expect(errorOf('bad-include-cycle-a')).toBe(`${file('bad-include-cycle-b')}:3: include cycle: bad-include-cycle-a → bad-include-cycle-b → bad-include-cycle-a`);
   });

@@ -347,7 +347,11 @@ function schemaError(errors: ErrorObject[], data: Mapping, originOf: (p: string)
   let origin = where(e.instancePath);
   let message: string;
   const value = dataAt(data, e.instancePath);
-  if (e.keyword === 'additionalProperties') {
+  const badName = (e as ErrorObject & { propertyName?: string }).propertyName;
+  if (badName !== undefined) {
+    origin = where(`${e.instancePath}/${badName.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    message = `${key ? key + ': ' : ''}invalid key "${badName}"${e.keyword === 'pattern' ? ` (must match ${(e.params as { pattern: string }).pattern})` : ''}`;
+  } else if (e.keyword === 'additionalProperties') {
     const extra = (e.params as { additionalProperty: string }).additionalProperty;
     const props = Object.keys(((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
     origin = where(`${e.instancePath}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}`);

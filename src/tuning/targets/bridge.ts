@@ -9,7 +9,8 @@ import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js'
 import { mustRun, readKernelFile } from '../netns.js';
 import { entrySchema, unwrapEntry } from '../profile.js';
 
-const IFNAME = '^[A-Za-z0-9_.:+-]{1,15}$';
+// Interface names: at most 15 bytes; no leading '-' so `ip` never sees an option.
+const IFNAME = '^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,14}$';
 const onOff = entrySchema({ enum: [true, false, 0, 1, 'on', 'off'] });
 const seconds = entrySchema({ type: 'number', minimum: 0, maximum: 1_000_000 });
 
