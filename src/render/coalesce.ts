@@ -69,7 +69,7 @@ export interface CoalescedBlock {
 
 export type LaneItem = SpanItem | CoalescedBlock;
 
-export const TOP_NAMES = 8;
+export const TOP_NAMES = 5;
 
 interface OpenBlock {
   start: number;

@@ -43,13 +43,13 @@ export function phaseClass(phase: Phase | undefined): string {
   return phase ? `p-${phase}` : 'p-none';
 }
 
-/** The style rules for all phase classes (fill of rects, colour of their labels). */
+/** The style rules for all phase classes: fill of span rects, colour of their labels. */
 export function phaseCss(): string {
   const rules: string[] = [];
   for (const phase of [...PHASES, undefined]) {
     const fill = phaseColour(phase);
     const cls = phaseClass(phase);
-    rules.push(`.${cls} rect{fill:${fill}}`, `.${cls} text{fill:${textColourOn(fill)}}`);
+    rules.push(`rect.${cls}{fill:${fill}}`, `text.${cls}{fill:${textColourOn(fill)}}`);
   }
   return rules.join('');
 }

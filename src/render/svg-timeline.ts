@@ -59,6 +59,11 @@ function round(v: number): number {
   return Math.round(v * 100) / 100;
 }
 
+/** Span geometry to a tenth of a unit: invisible at print or screen size, and fewer bytes. */
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
 const MAX_ARGS_IN_TOOLTIP = 16;
 const MAX_ARG_CHARS = 200;
 
@@ -73,39 +78,35 @@ function argsLines(args: Args | undefined): string[] {
   return lines;
 }
 
-function spanTooltip(s: Span, where: string): string {
-  return [
-    s.name,
-    `phase: ${s.phase ?? 'none'}`,
-    `lane: ${where}`,
-    `start: ${formatDuration(s.start)}`,
-    `duration: ${formatDuration(s.end - s.start)}`,
-    ...argsLines(s.args),
-  ].join('\n');
+/** Names as shown in tooltips and labels: one line. */
+function oneLine(name: string): string {
+  return name.replace(/[\r\n]+/g, ' ');
 }
 
-function blockTooltip(b: Extract<LaneItem, { kind: 'block' }>, where: string): string {
-  const top = b.topNames.map((n) => `  ${n.name} ×${n.count} (${formatDuration(n.totalNs)})`);
-  if (b.distinctNames > b.topNames.length) top.push(`  … ${b.distinctNames - b.topNames.length} more names`);
-  return [
-    `${b.count} spans (each narrower than a pixel, merged)`,
-    `phase: ${b.phase ?? 'none'} (most of the time)`,
-    `lane: ${where}`,
-    `from ${formatDuration(b.start)} to ${formatDuration(b.end)}`,
-    `total time: ${formatDuration(b.totalNs)}`,
-    'top names:',
-    ...top,
-  ].join('\n');
+// Tooltips are most of the file's bytes, so they are terse. The first line is the
+// span's name (the embedded script reads it for labels and search).
+function spanTooltip(s: Span): string {
+  return [oneLine(s.name), `${formatDuration(s.end - s.start)} from ${formatDuration(s.start)} · phase ${s.phase ?? 'none'}`, ...argsLines(s.args)].join('\n');
 }
 
-function instantTooltip(group: Instant[], where: string): string {
+/** First line "N spans merged …", then one "name ×count" line per top name (the script parses these). */
+function blockTooltip(b: Extract<LaneItem, { kind: 'block' }>): string {
+  const lines = [
+    `${b.count} spans merged · ${formatDuration(b.totalNs)} total in ${formatDuration(b.start)}–${formatDuration(b.end)} · phase ${b.phase ?? 'none'}`,
+    ...b.topNames.map((n) => `${oneLine(n.name)} ×${n.count}`),
+  ];
+  if (b.distinctNames > b.topNames.length) lines.push(`… ${b.distinctNames - b.topNames.length} more names`);
+  return lines.join('\n');
+}
+
+function instantTooltip(group: Instant[]): string {
   if (group.length === 1) {
     const i = group[0];
-    return [i.name, `phase: ${i.phase ?? 'none'}`, `lane: ${where}`, `at: ${formatDuration(i.at)}`, ...argsLines(i.args)].join('\n');
+    return [oneLine(i.name), `at ${formatDuration(i.at)} · phase ${i.phase ?? 'none'}`, ...argsLines(i.args)].join('\n');
   }
-  const shown = group.slice(0, 10).map((i) => `  ${i.name} at ${formatDuration(i.at)}`);
-  if (group.length > 10) shown.push(`  … ${group.length - 10} more`);
-  return [`${group.length} instants`, `lane: ${where}`, ...shown].join('\n');
+  const shown = group.slice(0, 10).map((i) => `${oneLine(i.name)} at ${formatDuration(i.at)}`);
+  if (group.length > 10) shown.push(`… ${group.length - 10} more`);
+  return [`${group.length} instants`, ...shown].join('\n');
 }
 
 interface LaneGroup {
@@ -146,7 +147,7 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
   const rowGap = Math.max(geo.pixel, fs * 0.12);
   const lanePad = fs * 0.25;
   const laneGap = fs * 0.2;
-  const multi = runs.length > 1;
+  const rectHeight = round1(rowH - rowGap);
 
   const groupsPerRun = runs.map(laneGroups);
   const domainEnd = Math.max(1000, ...runs.map((r) => traceEnd(r.trace)));
@@ -206,7 +207,6 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
     text(runGroup.append('text').attr('class', 'run-label').attr('x', round(margin)).attr('y', round(y)), run.label);
     y += fs * 0.4;
     for (const group of groupsPerRun[r]) {
-      const where = multi ? `${group.lane.name} (run ${run.label})` : group.lane.name;
       const layout = layoutLane(group.spans, nsPerPixel);
       totalSpans += layout.spanCount;
       const laneTop = y;
@@ -232,32 +232,32 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
         const end = item.kind === 'span' ? item.span.end : item.end;
         const phase = item.kind === 'span' ? item.span.phase : item.phase;
         phasesSeen.add(phase);
-        const x = xOf(start);
-        const w = round(Math.max((end - start) * scale, geo.pixel));
+        const x = round1(plotLeft + start * scale);
+        const w = round1(Math.max((end - start) * scale, geo.pixel));
         const rowTop = laneTop + lanePad + item.row * rowH;
-        const g = laneG.append('g').attr('class', item.kind === 'span' ? `s ${phaseClass(phase)}` : `s b ${phaseClass(phase)}`);
-        if (opts.interactive) g.attr('data-s', start).attr('data-e', end);
+        // One rect per item (tooltip inside), and a label after it only where one fits:
+        // the fewest nodes, since jsdom's cost and the file size grow with them.
+        const rect = laneG
+          .append('rect')
+          .attr('class', item.kind === 'span' ? `s ${phaseClass(phase)}` : `s b ${phaseClass(phase)}`)
+          .attr('x', x)
+          .attr('y', round1(rowTop))
+          .attr('width', w)
+          .attr('height', rectHeight);
+        if (opts.interactive) rect.attr('data-s', start).attr('data-e', end);
         let name: string;
-        let duration: string;
+        let duration = '';
         if (item.kind === 'span') {
-          name = item.span.name;
+          name = oneLine(item.span.name);
           duration = formatDuration(end - start);
-          text(g.append('title'), spanTooltip(item.span, where));
+          text(rect.append('title'), spanTooltip(item.span));
         } else {
           anyBlock = true;
           name = `${item.count} spans`;
-          duration = '';
-          if (opts.interactive) {
-            g.attr('data-c', item.count);
-            g.attr('data-n', xmlSafeText(JSON.stringify(item.topNames.map((n) => [n.name, n.count]))));
-            // Search can only count the names listed; it says "at least" when some were left out.
-            if (item.distinctNames > item.topNames.length) g.attr('data-more', 1);
-          }
-          text(g.append('title'), blockTooltip(item, where));
+          text(rect.append('title'), blockTooltip(item));
         }
-        g.append('rect').attr('x', x).attr('y', round(rowTop)).attr('width', w).attr('height', round(rowH - rowGap));
         const label = fitLabel(name, duration, w - fs * 0.6, fs);
-        if (label) text(g.append('text').attr('x', round(x + fs * 0.3)).attr('y', round(rowTop + rowH * 0.68)), label);
+        if (label) text(laneG.append('text').attr('class', `l ${phaseClass(phase)}`).attr('x', round1(x + fs * 0.3)).attr('y', round1(rowTop + rowH * 0.68)), label);
       }
 
       if (group.instants.length > 0) {
@@ -269,7 +269,7 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
             .attr('class', 'i')
             .attr('transform', `translate(${xOf(ig.at)},${round(laneTop)})`);
           if (opts.interactive) m.attr('data-t', ig.at);
-          text(m.append('title'), instantTooltip(ig.instants, where));
+          text(m.append('title'), instantTooltip(ig.instants));
           // A downward triangle on the band's top edge, and a hairline through the band.
           m.append('path').attr('d', `M0,${round(size)}L${round(-size / 2)},0H${round(size / 2)}Z`);
           m.append('line').attr('x1', 0).attr('x2', 0).attr('y1', round(size)).attr('y2', round(laneHeight));
@@ -311,8 +311,8 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
       lx = margin;
       ly += fs * 1.5;
     }
-    const item = legend.append('g').attr('class', `key ${e.cls}`);
-    item.append('rect').attr('x', round(lx)).attr('y', round(ly - fs * 0.85)).attr('width', round(fs)).attr('height', round(fs));
+    const item = legend.append('g').attr('class', 'key');
+    item.append('rect').attr('class', e.cls).attr('x', round(lx)).attr('y', round(ly - fs * 0.85)).attr('width', round(fs)).attr('height', round(fs));
     text(item.append('text').attr('class', 'key-label').attr('x', round(lx + fs * 1.3)).attr('y', round(ly)), e.label);
     lx += w + fs;
   }
@@ -329,15 +329,16 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
     '#hv-grid line{stroke:#D0D0D0;stroke-width:0.5}',
     '.axis-line,#hv-ticks line{stroke:#000000;stroke-width:0.75}',
     '.title{font-weight:bold}.run-label{font-weight:bold}',
-    '.lane-label,.key text.key-label,#hv-ticks text,#hv-axis-title{fill:#000000}',
+    '.lane-label,.key-label,#hv-ticks text,#hv-axis-title{fill:#000000}',
     phaseCss(),
-    '.s rect{stroke:#FFFFFF;stroke-width:0.3}',
-    '.b rect{fill-opacity:0.55;stroke:#000000;stroke-dasharray:1,1}',
+    'rect.s{stroke:#FFFFFF;stroke-width:0.3}',
+    'rect.b{fill-opacity:0.55;stroke:#000000;stroke-dasharray:1,1}',
+    'text.l{pointer-events:none}',
     '.i path{fill:#000000}.i line{stroke:#000000;stroke-width:0.5;stroke-dasharray:2,1}',
     ...(opts.interactive
       ? [
-          '.s{cursor:pointer}.s:hover rect{stroke:#000000;stroke-width:1}',
-          `.s.hl rect{fill:${HIGHLIGHT_COLOUR};fill-opacity:1}.s.hl text{fill:#000000}`,
+          'rect.s{cursor:pointer}rect.s:hover{stroke:#000000;stroke-width:1}',
+          `rect.s.hl{fill:${HIGHLIGHT_COLOUR};fill-opacity:1}rect.s.hl+text.l{fill:#000000}`,
           '.btn{cursor:pointer;fill:#0072B2;text-decoration:underline}.hint{fill:#777777}',
         ]
       : []),

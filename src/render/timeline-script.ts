@@ -98,20 +98,36 @@ var fs = C.fontSize;
 function r2(v) { return Math.round(v * 100) / 100; }
 function byId(id) { return svg.querySelector('#' + id); }
 
-function parseNames(text) { try { return JSON.parse(text || '[]'); } catch (err) { return []; } }
-var spanEls = svg.querySelectorAll('g.s');
+// Span rects carry data-s/data-e (ns); the first line of a span's <title> is its name.
+// A merged block's title starts "N spans merged" and lists "name ×count" lines.
+function blockNames(lines) {
+  var names = [], partial = false;
+  for (var i = 1; i < lines.length; i++) {
+    var m = /^(.*) \u00d7(\d+)$/.exec(lines[i]);
+    if (m) names.push([m[1], +m[2]]); else partial = true;
+  }
+  return { names: names, partial: partial };
+}
+function phaseClassOf(rect) {
+  var m = /(?:^| )(p-[a-z]+)/.exec(rect.getAttribute('class') || '');
+  return m ? m[1] : 'p-none';
+}
+var rectEls = svg.querySelectorAll('rect.s');
 var spans = [];
-for (var i = 0; i < spanEls.length; i++) {
-  var g = spanEls[i];
-  var title = g.querySelector('title');
-  var isBlock = g.classList.contains('b');
-  spans.push({
-    g: g, rect: g.querySelector('rect'), text: g.querySelector('text'),
-    s: +g.getAttribute('data-s'), e: +g.getAttribute('data-e'), block: isBlock,
-    count: isBlock ? +g.getAttribute('data-c') : 1,
-    name: isBlock ? g.getAttribute('data-c') + ' spans' : (title ? title.textContent.split('\n')[0] : ''),
-    names: isBlock ? parseNames(g.getAttribute('data-n')) : null
-  });
+for (var i = 0; i < rectEls.length; i++) {
+  var rect = rectEls[i];
+  var title = rect.querySelector('title');
+  var lines = title ? title.textContent.split('\n') : [''];
+  var isBlock = rect.classList.contains('b');
+  var next = rect.nextElementSibling;
+  var sp = {
+    rect: rect, text: next && next.nodeName === 'text' && next.classList.contains('l') ? next : null,
+    s: +rect.getAttribute('data-s'), e: +rect.getAttribute('data-e'), block: isBlock,
+    count: isBlock ? parseInt(lines[0], 10) : 1, name: isBlock ? parseInt(lines[0], 10) + ' spans' : lines[0],
+    names: null, partial: false
+  };
+  if (isBlock) { var bn = blockNames(lines); sp.names = bn.names; sp.partial = bn.partial; }
+  spans.push(sp);
 }
 var instantEls = svg.querySelectorAll('g.i');
 var instants = [];
@@ -149,8 +165,13 @@ function redraw() {
   var k = C.plotWidth / (z1 - z0);
   for (var i = 0; i < spans.length; i++) {
     var sp = spans[i];
-    if (sp.e < z0 || sp.s > z1) { sp.g.setAttribute('display', 'none'); continue; }
-    sp.g.removeAttribute('display');
+    if (sp.e < z0 || sp.s > z1) {
+      sp.rect.setAttribute('display', 'none');
+      if (sp.text) sp.text.setAttribute('display', 'none');
+      continue;
+    }
+    sp.rect.removeAttribute('display');
+    if (sp.text) sp.text.removeAttribute('display');
     var a = Math.max(sp.s, z0), b = Math.min(sp.e, z1);
     var x = C.plotLeft + (a - z0) * k;
     var w = Math.max((b - a) * k, C.pixel);
@@ -159,8 +180,9 @@ function redraw() {
     var label = fitLabel(sp.name, sp.block ? '' : formatDuration(sp.e - sp.s), w - fs * 0.6, fs);
     if (label && !sp.text) {
       sp.text = doc.createElementNS(NS, 'text');
+      sp.text.setAttribute('class', 'l ' + phaseClassOf(sp.rect));
       sp.text.setAttribute('y', r2(+sp.rect.getAttribute('y') + fs * 1.02));
-      sp.g.appendChild(sp.text);
+      sp.rect.parentNode.insertBefore(sp.text, sp.rect.nextSibling);
     }
     if (sp.text) { sp.text.setAttribute('x', r2(x + fs * 0.3)); sp.text.textContent = label; }
   }
@@ -183,7 +205,7 @@ function resetZoom() { zoom(0, C.endNs); }
 
 var lastTerm = '';
 function clearSearch() {
-  for (var i = 0; i < spans.length; i++) spans[i].g.classList.remove('hl');
+  for (var i = 0; i < spans.length; i++) spans[i].rect.classList.remove('hl');
   byId('hv-matched').textContent = '';
   byId('hv-clear').setAttribute('opacity', 0);
 }
@@ -198,13 +220,13 @@ function search(term) {
     var sp = spans[i], hits = 0;
     if (!sp.block) { if (re.test(sp.name)) hits = 1; }
     else {
-      for (var n = 0; n < sp.names.length; n++) if (re.test(sp.names[n][0])) hits += +sp.names[n][1];
-      if (sp.g.hasAttribute('data-more')) partial = true;
+      for (var n = 0; n < sp.names.length; n++) if (re.test(sp.names[n][0])) hits += sp.names[n][1];
+      if (sp.partial) partial = true;
     }
-    if (hits > 0) { sp.g.classList.add('hl'); matched += hits; }
+    if (hits > 0) { sp.rect.classList.add('hl'); matched += hits; }
   }
   var pct = C.totalSpans > 0 ? (100 * matched / C.totalSpans).toFixed(1) : '0.0';
-  byId('hv-matched').textContent = 'Matched: ' + (partial && matched > 0 ? 'at least ' : '') + matched + ' of ' + C.totalSpans + ' spans (' + pct + '%)';
+  byId('hv-matched').textContent = 'Matched: ' + (partial ? 'at least ' : '') + matched + ' of ' + C.totalSpans + ' spans (' + pct + '%)';
   byId('hv-clear').setAttribute('opacity', 1);
 }
 function askSearch() {
@@ -218,8 +240,8 @@ svg.addEventListener('click', function (ev) {
   if (target.closest('#hv-reset')) { resetZoom(); return; }
   if (target.closest('#hv-search')) { askSearch(); return; }
   if (target.closest('#hv-clear')) { clearSearch(); return; }
-  var g = target.closest('g.s');
-  if (g) zoom(+g.getAttribute('data-s'), +g.getAttribute('data-e'));
+  var rect = target.closest('rect.s');
+  if (rect) zoom(+rect.getAttribute('data-s'), +rect.getAttribute('data-e'));
 });
 doc.addEventListener('keydown', function (ev) {
   if ((ev.ctrlKey || ev.metaKey) && (ev.key === 'f' || ev.key === 'F')) { ev.preventDefault(); askSearch(); }
