@@ -94,14 +94,15 @@ describe('importBpftrace on the qemu set (tiny on microvm, TCG)', () => {
 
   it('finds tiny’s stages from its console lines and QEMU’s exit status', () => {
     const p = phases(trace);
-    expect(p.map((s) => s.name)).toEqual(['toolstack', 'firmware', 'kernel', 'user']);
+    // PVH entry, no firmware output: its first line is already the kernel stage
+    expect(p.map((s) => s.name)).toEqual(['toolstack', 'kernel', 'user']);
     const entry = trace.instants.find((i) => i.name === 'tiny: entry');
     const app = trace.instants.find((i) => i.name === 'tiny: app start');
-    expect(p[2].start).toBe(entry?.at);
-    expect(p[3].start).toBe(app?.at);
+    expect(p[1].start).toBe(entry?.at);
+    expect(p[2].start).toBe(app?.at);
     const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64');
     expect(qemu?.args?.exitCode).toBe(33);
-    expect(p[3].end).toBe(qemu?.end);
+    expect(p[2].end).toBe(qemu?.end);
     // console bytes come from QEMU's TCG vCPU thread; the lines sit on the guest lane
     expect(trace.lanes.find((l) => l.id === entry?.lane)?.kind).toBe('guest');
   });

@@ -11,7 +11,7 @@
 // lane per QEMU for console lines and port markers. Times are ns since the
 // first event (with `hvscope trace -- qemu...` that is QEMU's exec).
 // Phases: toolstack = QEMU exec → first vCPU run (first KVM_RUN; without one,
-// as under TCG, the first guest console write or port marker); firmware →
+// as under TCG, the first visible guest console line or port marker); firmware →
 // kernel start → user start from 0xf4 codes, 0x80 ranges and console lines.
 import { basename } from 'node:path';
 import { fileError } from '../model/errors.js';
@@ -35,6 +35,7 @@ interface EventLayout {
 export const EVENT_LAYOUTS: Record<string, EventLayout> = {
   hv_begin: { keys: ['root'] },
   hv_end: { keys: [] },
+  hv_exit: { keys: ['status'] },
   fork: { keys: ['child'] },
   exec: { keys: [], text: 'file' },
   exec_args: { keys: ['off', 'len'], text: 'args' },
@@ -226,7 +227,9 @@ export function importBpftrace(text: string, file: string): Trace {
 
 /** The trace model from parsed probe events (see the file comment for lanes and phases). */
 export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace {
-  const workload = parsed.events.filter((e) => e.event !== 'hv_begin' && e.event !== 'hv_end');
+  // The prelude's own lines (attach, root exit, stop) frame the run; they are not workload events.
+  const PRELUDE_EVENTS = new Set(['hv_begin', 'hv_exit', 'hv_end']);
+  const workload = parsed.events.filter((e) => !PRELUDE_EVENTS.has(e.event));
   const trace = emptyTrace({
     source: 'bpftrace',
     clock: 'monotonic',
@@ -374,7 +377,6 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
       }
       case 'console': {
         const key = `${ev.pid}:${ev.fields.fd}`;
-        if (firstGuestSign === undefined) firstGuestSign = at;
         let buffer = consoleBuffers.get(key);
         const bytes = decodeEscapedBytes(ev.fields.text);
         // The probes print at most 128 bytes of a write (chunks at off 0 and 64).
@@ -434,6 +436,8 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
   for (const line of consoleLines) {
     const shown = cleanConsoleText(line.text);
     if (shown === '') continue;
+    // The first visible line, not the first byte: a guest may start with a bare newline.
+    if (firstGuestSign === undefined || line.at < firstGuestSign) firstGuestSign = line.at;
     const rule = CONSOLE_PHASE_RULES.find((r) => r.pattern.test(shown));
     if (rule) mark(rule.phase, line.at);
     const args: Args = { console: true };
