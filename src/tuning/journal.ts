@@ -1,12 +1,14 @@
 // The apply journal and lock. Every old value is journaled (and fsynced) BEFORE
 // the knob is written, so an apply killed at any point can be undone by the
 // next command: it finds state 'applying' with no live owner and restores.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../model/errors.js';
 import type { KnobValue } from './knob.js';
 
 export const JOURNAL_VERSION = 1;
+/** Journals kept under STATE_DIR/history. */
+export const HISTORY_KEEP = 20;
 
 /** One knob of an applied profile, as the journal keeps it. */
 export interface JournalKnob {
@@ -129,14 +131,20 @@ export class JournalStore {
     }
   }
 
-  /** Keeps the previous journal under history/ before a new apply replaces it. */
+  /**
+   * Keeps a copy of the current journal under history/ before a new apply
+   * replaces it (a copy, so journal.json never goes missing in between).
+   */
   archive(): void {
     const j = this.read();
     if (!j) return;
     const name = `journal-${j.startedAt.replace(/[:.]/g, '-')}-${j.state}.json`;
     try {
-      mkdirSync(join(this.stateDir, 'history'), { recursive: true });
-      renameSync(this.journalFile, join(this.stateDir, 'history', name));
+      const history = join(this.stateDir, 'history');
+      writeFileAtomicSync(join(history, name), JSON.stringify(j, null, 2) + '\n', 0o600);
+      // Keep the newest HISTORY_KEEP (names sort by start time).
+      const old = readdirSync(history).filter((f) => f.startsWith('journal-')).sort();
+      for (const f of old.slice(0, Math.max(0, old.length - HISTORY_KEEP))) unlinkSync(join(history, f));
     } catch (err) {
       throw new UserError(`cannot archive journal ${this.journalFile}: ${(err as Error).message}`);
     }
