@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { HISTORY_KEEP, JOURNAL_VERSION, JournalStore, resolveStateDir, writeFileAtomicSync, type Journal } from './journal.js';
 
 let dir: string;
@@ -61,5 +62,19 @@ describe('journal', () => {
     expect(store.lockOwner()).toBe(process.pid);
     unlock();
     expect(store.lockOwner()).toBeNull();
+  });
+
+  it('a lock held by a killed but unreaped (zombie) process is stale', async () => {
+    // `sleep 0` exits at once; its parent became `sleep 2`, which never reaps it.
+    const parent = execa('sh', ['-c', 'sleep 0 & echo $!; exec sleep 2']);
+    const zombie = await new Promise<string>((res) => parent.stdout?.once('data', (b: Buffer) => res(b.toString().trim())));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(readFileSync(`/proc/${zombie}/stat`, 'utf8')).toMatch(/\) Z /);
+    const store = new JournalStore(dir);
+    writeFileSync(store.lockFile, `${zombie}\n`);
+    expect(store.lockOwner()).toBeNull();
+    store.lock()();
+    parent.kill();
+    await parent.catch(() => {});
   });
 });
