@@ -11,8 +11,9 @@ interface ProfileOptions {
   json?: boolean;
 }
 
+/** The knobs a profile sets. Nothing is read: targets that need a file (xen-domain) get a placeholder name. */
 function knobSummary(sections: Record<string, unknown>) {
-  const knobs = buildKnobs(sections, allTargets, { root: '/', options: {} });
+  const knobs = buildKnobs(sections, allTargets, { root: '/', options: { domainConfig: 'DOMAIN-CONFIG' } });
   return knobs.map((k) => ({ id: k.id, target: k.target, desired: k.desired, why: k.why, source: (k as { source?: string }).source }));
 }
 
