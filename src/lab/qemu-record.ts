@@ -154,8 +154,18 @@ export async function recordQemuBoot(opts: RecordOptions): Promise<RecordResult>
       // already gone
     }
   };
+  // QEMU runs in its own process group, so a Ctrl-C on our terminal does not reach
+  // it: take it down with us on exit and on SIGINT/SIGTERM (then re-raise).
   const onParentExit = () => killGroup('SIGKILL');
+  const onSignal = (signal: NodeJS.Signals) => {
+    killGroup('SIGKILL');
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    process.kill(process.pid, signal);
+  };
   process.once('exit', onParentExit);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const decoder = new StringDecoder('utf8');
   let pending = '';
@@ -195,6 +205,8 @@ export async function recordQemuBoot(opts: RecordOptions): Promise<RecordResult>
     // QEMU may have left children (helpers) in its group: make sure none survive.
     killGroup('SIGKILL');
     process.removeListener('exit', onParentExit);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     pending += decoder.end();
     if (pending.length > 0) emit(pending, pendingFirstUs);
     closeSync(serialFd);
@@ -227,10 +239,12 @@ export async function qemuVersion(): Promise<string> {
  */
 export function importRecording(rec: Pick<RecordResult, 'qemuLog' | 'serial' | 'command'>, meta?: Partial<TraceMeta>): Trace {
   const log = importQemuLog(readFileSync(rec.qemuLog, 'utf8'), rec.qemuLog);
-  const console = importSerial(readFileSync(rec.serial, 'utf8'), rec.serial);
-  return mergeTraces([log, console], {
+  const serialTrace = importSerial(readFileSync(rec.serial, 'utf8'), rec.serial);
+  const accel = rec.command[rec.command.indexOf('-accel') + 1];
+  return mergeTraces([log, serialTrace], {
     host: hostname(),
     kernel: release(),
+    hypervisor: rec.command.includes('-accel') ? `qemu ${accel}` : 'qemu',
     command: rec.command,
     ...meta,
   });
