@@ -60,5 +60,8 @@ export function register(cli: CAC): void {
   cli
     .command('profile <action> [name]', 'Tuning profiles: list | show NAME | dump NAME (merged) | validate FILE')
     .option('--json', 'Machine-readable output')
+    .example('  hvscope profile list')
+    .example('  hvscope profile dump xen-unikernel        # after includes and variables')
+    .example('  hvscope profile validate ./my-host.yaml   # file:line: key: message on any mistake')
     .action(command((action: string, name: string | undefined, opts: ProfileOptions) => profileCommand(action, name, opts)));
 }

@@ -168,5 +168,9 @@ export function register(cli: CAC): void {
     .option('--state-dir <dir>', 'Journal and lock directory (default /var/lib/hvscope under --root)')
     .option('--dry-run', 'apply: only show the plan')
     .option('--json', 'Machine-readable output')
+    .example('  hvscope tune plan bridge-fast --netns lab     # current vs desired, changes nothing')
+    .example('  hvscope tune apply my-host.yaml               # journal, write, read back; undo all on failure')
+    .example('  hvscope tune verify my-host.yaml              # exit 0 only if every knob passes')
+    .example('  hvscope tune status | hvscope tune rollback   # drift since apply | restore the old values')
     .action(command((action: string, profile: string | undefined, opts: TuneOptions) => tuneCommand(action, profile, opts)));
 }
