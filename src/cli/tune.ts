@@ -171,6 +171,7 @@ export function register(cli: CAC): void {
     .example('  hvscope tune plan bridge-fast --netns lab     # current vs desired, changes nothing')
     .example('  hvscope tune apply my-host.yaml               # journal, write, read back; undo all on failure')
     .example('  hvscope tune verify my-host.yaml              # exit 0 only if every knob passes')
-    .example('  hvscope tune status | hvscope tune rollback   # drift since apply | restore the old values')
+    .example('  hvscope tune status                           # applied profile and drift since')
+    .example('  hvscope tune rollback                         # restore the values from before apply')
     .action(command((action: string, profile: string | undefined, opts: TuneOptions) => tuneCommand(action, profile, opts)));
 }
