@@ -65,8 +65,12 @@ interface Event {
   args: string;
 }
 
-function parseLines(text: string, file: string): Event[] {
-  const events: Event[] = [];
+/**
+ * Calls visit for each event line, in file order. Run twice by the importer (t0
+ * first, then the events) so memory stays proportional to the output, not to a
+ * log of millions of lines.
+ */
+function forEachEvent(text: string, file: string, visit: (e: Event) => void): void {
   let lineNo = 0;
   let pos = 0;
   while (pos <= text.length) {
@@ -87,9 +91,8 @@ function parseLines(text: string, file: string): Event[] {
     const frac = m[3];
     const us = Number(m[2]) * 1e6 + Number(frac.slice(0, 6).padEnd(6, '0'));
     const ns = frac.length > 6 ? Number(frac.slice(6).padEnd(3, '0').slice(0, 3)) : 0;
-    events.push({ line: lineNo, tid: Number(m[1]), us, ns, event: m[4], args: m[5] ?? '' });
+    visit({ line: lineNo, tid: Number(m[1]), us, ns, event: m[4], args: m[5] ?? '' });
   }
-  return events;
 }
 
 function num(text: string | undefined): number {
@@ -99,17 +102,18 @@ function num(text: string | undefined): number {
 
 /** Parses QEMU's trace log into a trace; t0 is the first event (QEMU's exec time is not in the log). */
 export function importQemuLog(text: string, file: string): Trace {
-  const events = parseLines(text, file);
   const trace = emptyTrace({ source: 'qemu-log', clock: 'realtime', inputs: [file], hypervisor: 'qemu' });
-  if (events.length === 0) throw fileError(file, undefined, 'no QEMU trace events in the log (was QEMU run with -trace EVENT -D FILE?)');
-
   let t0Us = Infinity;
-  for (const e of events) if (e.us < t0Us) t0Us = e.us;
+  // The first event comes from QEMU's main thread (machine init), whose tid is the pid.
+  let mainTid = -1;
+  forEachEvent(text, file, (e) => {
+    if (mainTid < 0) mainTid = e.tid;
+    if (e.us < t0Us) t0Us = e.us;
+  });
+  if (mainTid < 0) throw fileError(file, undefined, 'no QEMU trace events in the log (was QEMU run with -trace EVENT -D FILE?)');
   trace.meta.t0ClockUs = t0Us;
   const at = (e: Event) => (e.us - t0Us) * 1000 + e.ns;
 
-  // The first event comes from QEMU's main thread (machine init), whose tid is the pid.
-  const mainTid = events[0].tid;
   const processLane: Lane = { id: 'qemu', kind: 'process', name: `qemu (pid ${mainTid})`, pid: mainTid };
   const vmLane: Lane = { id: 'qemu/vm', kind: 'guest', name: 'VM run state', parent: 'qemu' };
   const threadLanes = new Map<number, Lane>();
@@ -154,7 +158,7 @@ export function importQemuLog(text: string, file: string): Trace {
     }
   };
 
-  for (const e of events) {
+  forEachEvent(text, file, (e) => {
     if (GUEST_DRIVEN.has(e.event) && e.tid !== mainTid) vcpuTids.add(e.tid);
     switch (e.event) {
       case 'runstate_set': {
@@ -172,14 +176,14 @@ export function importQemuLog(text: string, file: string): Trace {
           marker = markerArgs('end', 'runstate_set', MARKER_RANK.hypervisor);
         }
         instants.push({ lane: vmLane.id, name: `run state → ${next}`, at: t, args: { state: next, ...marker } });
-        continue;
+        return;
       }
       case 'qemu_system_shutdown_request': {
         const m = /reason=(\d+)/.exec(e.args);
         if (!m) throw bad(e, 'cannot read the shutdown reason');
         const cause = SHUTDOWN_CAUSES[Number(m[1])] ?? `cause ${m[1]}`;
         instant(e, `shutdown request (${cause})`, { cause });
-        continue;
+        return;
       }
       case 'fw_cfg_select': {
         const m = /key 0x([0-9a-f]+) '([^']*)'/.exec(e.args);
@@ -190,19 +194,19 @@ export function importQemuLog(text: string, file: string): Trace {
           lastLinuxBootLoad = e;
           lastLinuxBootKey = key;
         }
-        continue;
+        return;
       }
       case 'fw_cfg_add_file': {
         const m = /#\d+: (\S+) \((\d+) bytes\)/.exec(e.args);
         if (!m) throw bad(e, 'cannot read the file name');
         instant(e, `fw_cfg add ${m[1]}`, { bytes: Number(m[2]) });
-        continue;
+        return;
       }
       case 'loader_write_rom': {
         const m = /^(\S+): @(0x[0-9a-f]+) size=(0x[0-9a-f]+)/.exec(e.args);
         if (!m) throw bad(e, 'cannot read the ROM name');
         instant(e, `load ROM ${m[1]}`, { address: m[2], bytes: num(m[3]) });
-        continue;
+        return;
       }
       case 'kvm_ioctl': {
         const type = num(/type (0x[0-9a-f]+)/.exec(e.args)?.[1]);
@@ -215,7 +219,7 @@ export function importQemuLog(text: string, file: string): Trace {
         if (!m) throw bad(e, 'cannot read the vCPU index');
         instant(e, `KVM vCPU ${m[1]} init`, { cpu: Number(m[1]) });
         vcpuTids.add(e.tid);
-        continue;
+        return;
       }
       case 'kvm_vcpu_ioctl': {
         const m = /cpu_index (\d+), type (0x[0-9a-f]+)/.exec(e.args);
@@ -250,10 +254,10 @@ export function importQemuLog(text: string, file: string): Trace {
         if (t < s.first) s.first = t;
         if (t > s.last) s.last = t;
       } else summaries.set(key, { lane, event: e.event, first: t, last: t, count: 1 });
-      continue;
+      return;
     }
     instant(e, e.event, { args: e.args });
-  }
+  });
 
   if (lastLinuxBootLoad) {
     // The firmware's last fw_cfg read of the -kernel/-initrd/-append items: it
