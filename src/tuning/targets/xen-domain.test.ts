@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
@@ -91,8 +91,10 @@ describe('xen-domain target', () => {
     const original = await readFile(cfg, 'utf8');
     const output = path.join(dir, 'out', 'guest-fast.cfg');
     const octx: TuneContext = { root: dir, options: { domainConfig: cfg, domainOutput: output } };
+    await chmod(cfg, 0o600);
     const journal = await apply(target.knobs(unikernel, octx), octx);
     expect(await readFile(cfg, 'utf8')).toBe(original);
+    expect((await stat(output)).mode & 0o777).toBe(0o600);
     expect(await readFile(output, 'utf8')).toContain(`vif = [ 'bridge=br-fast,script=vif-bridge-fast' ]`);
     await rollback(journal, octx);
     await expect(stat(output)).rejects.toThrow(/ENOENT/);

@@ -86,7 +86,9 @@ async function editDomain(ctx: TuneContext, edit: (text: string, file: string) =
     return;
   }
   if (next === d.text && d.file === d.output) return;
-  await writeFileAtomic(d.output, next);
+  // A new output file gets the input's permissions (domain configs may hold secrets).
+  const mode = d.file === d.input && d.output !== d.input ? (await fs.stat(d.input)).mode & 0o7777 : undefined;
+  await writeFileAtomic(d.output, next, mode);
 }
 
 const normalNumber = (v: KnobValue): KnobValue => (v !== null && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(v) ? String(Number(v)) : v);
