@@ -3,11 +3,14 @@
 // fetched with apt (`apt-get download`, no install) into a cache directory and
 // reused on later calls.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, renameSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { homedir, loadavg, release } from 'node:os';
+import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa, ExecaError } from 'execa';
 import { UserError } from '../model/errors.js';
+import { writeTrace } from '../model/io.js';
+import type { Trace } from '../model/trace.js';
+import { importRecording, qemuVersion, recordQemuBoot, type RecordResult } from './qemu-record.js';
 
 /** Marker lines the guest's /init prints; the serial importer recognises them. */
 export const USER_START_MARKER = 'hvscope-marker user-start';
@@ -191,4 +194,69 @@ export async function prepareLinuxGuest(cacheDir: string = defaultCacheDir()): P
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+export interface LinuxBootProvenance {
+  recordedAt: string;
+  hostKernel: string;
+  qemu: string;
+  kernelPackage: string;
+  busyboxPackage?: string;
+  machine: string;
+  accel: string;
+  command: string[];
+  execClockUs: number;
+  /** 1-minute load average when the boot started: TCG timings depend on it. */
+  hostLoad1m: number;
+}
+
+export interface LinuxBootOptions {
+  machine: 'pc' | 'microvm';
+  /** Where qemu.log, serial.txt, run.hvtrace.json and recording.json go. */
+  outDir: string;
+  accel?: 'tcg' | 'kvm';
+  cacheDir?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * One boot of the `linux` guest: prepares the guest (cached), records QEMU's log
+ * and the serial console, merges both into outDir/run.hvtrace.json and writes
+ * outDir/recording.json (provenance). `hvscope boot --guest linux` is this per run.
+ */
+export async function recordLinuxBoot(opts: LinuxBootOptions): Promise<{ trace: Trace; provenance: LinuxBootProvenance; record: RecordResult }> {
+  const accel = opts.accel ?? 'tcg';
+  const guest = await prepareLinuxGuest(opts.cacheDir ?? defaultCacheDir());
+  const qemu = await qemuVersion();
+  const recordedAt = new Date().toISOString();
+  const hostLoad1m = Number(loadavg()[0].toFixed(2));
+  const record = await recordQemuBoot({
+    machine: opts.machine,
+    kernel: guest.kernel,
+    initrd: guest.initrd,
+    append: LINUX_GUEST_APPEND,
+    outDir: opts.outDir,
+    accel,
+    timeoutMs: opts.timeoutMs,
+  });
+  const provenance: LinuxBootProvenance = {
+    recordedAt,
+    hostKernel: release(),
+    qemu,
+    kernelPackage: guest.kernelPackage,
+    busyboxPackage: guest.busyboxPackage,
+    machine: opts.machine,
+    accel,
+    command: record.command,
+    execClockUs: record.execClockUs,
+    hostLoad1m,
+  };
+  const trace = importRecording(record, {
+    hypervisor: `${qemu.replace(/^QEMU emulator version /, 'qemu ')} ${accel}`,
+    recorded: `${recordedAt}: linux guest (${guest.kernelPackage}, ${guest.busyboxPackage ?? 'busybox'}), -M ${opts.machine} -accel ${accel}`,
+    inputs: [record.qemuLog, record.serial].map((p) => relative(process.cwd(), p)),
+  });
+  writeTrace(join(opts.outDir, 'run.hvtrace.json'), trace);
+  writeFileSync(join(opts.outDir, 'recording.json'), JSON.stringify(provenance, null, 2) + '\n');
+  return { trace, provenance, record };
 }

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../helpers/requirements.js';
-import { LINUX_GUEST_APPEND, prepareLinuxGuest, type LinuxGuest } from '../../src/lab/linux-guest.js';
-import { importRecording, recordQemuBoot, SERIAL_FORMAT_HEADER, type RecordResult } from '../../src/lab/qemu-record.js';
+import { LINUX_GUEST_APPEND, prepareLinuxGuest, recordLinuxBoot, type LinuxGuest } from '../../src/lab/linux-guest.js';
+import { recordQemuBoot, SERIAL_FORMAT_HEADER, type RecordResult } from '../../src/lab/qemu-record.js';
 import { UserError } from '../../src/model/errors.js';
-import { validateTrace } from '../../src/model/io.js';
+import { readTrace, validateTrace } from '../../src/model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../../src/model/trace.js';
 
 const missing =
@@ -37,9 +37,11 @@ describe.skipIf(missing)('recording a linux guest boot under QEMU TCG', () => {
     scratch = await mkdtemp(join(tmpdir(), 'hvscope-qemu-record-e2e-'));
     guest = await prepareLinuxGuest(join(scratch, 'cache'));
     const started = performance.now();
-    rec = await recordQemuBoot({ machine: 'pc', kernel: guest.kernel, initrd: guest.initrd, append: LINUX_GUEST_APPEND, outDir: join(scratch, 'run'), timeoutMs: 90_000 });
+    // Same cache: uses the guest just prepared, records, imports, merges, writes run.hvtrace.json.
+    const run = await recordLinuxBoot({ machine: 'pc', outDir: join(scratch, 'run'), cacheDir: join(scratch, 'cache'), timeoutMs: 90_000 });
     recordMs = performance.now() - started;
-    trace = importRecording(rec);
+    rec = run.record;
+    trace = run.trace;
   }, 300_000);
 
   afterAll(async () => {
@@ -72,6 +74,8 @@ describe.skipIf(missing)('recording a linux guest boot under QEMU TCG', () => {
 
   it('imports and merges into toolstack → firmware → kernel → user on the exec clock', () => {
     validateTrace(JSON.parse(JSON.stringify(trace)), 'merged');
+    expect(readTrace(join(scratch, 'run', 'run.hvtrace.json'))).toEqual(JSON.parse(JSON.stringify(trace)));
+    expect(trace.meta.hypervisor).toMatch(/^qemu \d+\.\d+.* tcg$/);
     expect(trace.meta.t0ClockUs).toBe(rec.execClockUs);
     expect(trace.meta.command).toEqual(rec.command);
     const p = trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
