@@ -162,7 +162,11 @@ describe.skipIf(skip)('tune on a real bridge in a network namespace', () => {
     expect(row('sysctl/net.bridge.bridge-nf-call-iptables')).toMatchObject({ current: '1', desired: '0', change: true });
     const text = await hvscope(tuneArgs('plan', profile));
     expect(String(text.stdout)).toMatch(/~\s+bridge\/br0\/stp_state\s+1\s+0/);
+    const dry = await hvscope([...tuneArgs('apply', profile), '--dry-run']);
+    expect(dry.exitCode).toBe(0);
+    expect(String(dry.stdout)).toBe(String(text.stdout));
     expect(snapshot()).toEqual(original);
+    expect(existsSync(join(stateDir, 'journal.json'))).toBe(false);
   });
 
   it('a bad profile fails before anything is touched', async () => {
