@@ -74,16 +74,23 @@ async function run(file: string, args: string[], cwd?: string): Promise<string> 
   }
 }
 
-/** Newest `linux-image-6.1.0-N-amd64` (not -dbg, -rt, -cloud or -unsigned) apt knows of. */
-export async function newestKernelPackage(): Promise<string> {
-  const out = await run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$']);
+/**
+ * Picks the newest `linux-image-6.1.0-N-amd64` (highest ABI number N) from
+ * `apt-cache search` output; -dbg, -rt, -cloud and -unsigned variants never match.
+ */
+export function pickNewestKernelPackage(aptCacheSearchOutput: string): string | undefined {
   let best: { name: string; abi: number } | undefined;
-  for (const line of out.split('\n')) {
-    const m = /^(linux-image-6\.1\.0-(\d+)-amd64) /.exec(line);
+  for (const line of aptCacheSearchOutput.split('\n')) {
+    const m = /^(linux-image-6\.1\.0-(\d+)-amd64) - /.exec(line);
     if (m && (!best || Number(m[2]) > best.abi)) best = { name: m[1], abi: Number(m[2]) };
   }
-  if (!best) throw new UserError('linux guest: apt-cache knows no linux-image-6.1.0-*-amd64 package (is this Debian 12 with apt-get update done?)');
-  return best.name;
+  return best?.name;
+}
+
+export async function newestKernelPackage(): Promise<string> {
+  const name = pickNewestKernelPackage(await run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$']));
+  if (!name) throw new UserError('linux guest: apt-cache knows no linux-image-6.1.0-*-amd64 package (is this Debian 12 with apt-get update done?)');
+  return name;
 }
 
 async function debField(deb: string, field: string): Promise<string> {
