@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { D3Node } from 'd3-node';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -361,9 +362,9 @@ describe('renderTimelineSvg: the embedded script', () => {
   });
 });
 
-const FIXTURE = 'fixtures/qemu-tcg-pc-linux/run.hvtrace.json';
+const FIXTURE = fileURLToPath(new URL('../../fixtures/qemu-tcg-pc-linux/run.hvtrace.json', import.meta.url));
 describe('renderTimelineSvg: recorded fixture', () => {
-  it.skipIf(!existsSync(FIXTURE))(`renders ${FIXTURE} as well-formed SVG with its phases`, async () => {
+  it.skipIf(!existsSync(FIXTURE))('renders the recorded QEMU TCG Linux boot as well-formed SVG with its phases', async () => {
     const trace = readTrace(FIXTURE);
     const svg = renderTimelineSvg([{ label: 'qemu-tcg-pc-linux', trace }], { interactive: true });
     const doc = parse(svg);

@@ -186,7 +186,8 @@ export function renderTimelineSvg(runs: Run[], opts: TimelineOptions): string {
     text(controls.append('text').attr('id', 'hv-reset').attr('class', 'btn').attr('x', round(margin)).attr('y', round(y)).attr('opacity', 0), 'Reset zoom');
     text(controls.append('text').attr('id', 'hv-search').attr('class', 'btn').attr('x', round(margin + fs * 7)).attr('y', round(y)), 'Search');
     text(controls.append('text').attr('id', 'hv-clear').attr('class', 'btn').attr('x', round(margin + fs * 11)).attr('y', round(y)).attr('opacity', 0), 'Clear');
-    text(controls.append('text').attr('class', 'hint').attr('x', round(margin + fs * 15)).attr('y', round(y)), 'click a span to zoom · Ctrl-F search · Esc resets');
+    // The hint only where it cannot run into the "Matched" text on the right.
+    if (W >= fs * 85) text(controls.append('text').attr('class', 'hint').attr('x', round(margin + fs * 15)).attr('y', round(y)), 'click a span to zoom · Ctrl-F search · Esc resets');
     text(controls.append('text').attr('id', 'hv-matched').attr('x', round(W - margin)).attr('y', round(y)).attr('text-anchor', 'end'), '');
     y += fs * 0.5;
   }
