@@ -214,7 +214,7 @@ export async function apply(
     while (older && older.entries.length === 0) older = older.previous ?? null;
     const previous = inForce && inForce.state === 'applied' ? { ...inForce, previous: older } : null;
     // Read everything first: a knob that cannot even be read fails the apply before any write.
-    const before = await plan(knobs, ctx);
+    await plan(knobs, ctx);
 
     const journal: Journal = {
       version: JOURNAL_VERSION,
@@ -235,11 +235,7 @@ export async function apply(
     const unchanged: string[] = [];
     let step = 0;
     try {
-      for (const [i, k] of knobs.entries()) {
-        if (!before[i].change) {
-          unchanged.push(k.id);
-          continue;
-        }
+      for (const k of knobs) {
         // Re-read: an earlier knob (e.g. creating the bridge) may have changed this one's value.
         const old = await k.read(ctx);
         if (same(k, old, k.desired)) {
