@@ -105,6 +105,13 @@ describe('importQemuLog markers (synthetic logs)', () => {
     expect(trace.instants.map((i) => i.name)).toContain('port 0x80: kernel 0x40');
   });
 
+  it('keeps one instant per change of the 0x80 value (repeated writes are io_delay noise)', () => {
+    const log = [...base, ...Array.from({ length: 50 }, (_, i) => `101@1000.0${String(70000 + i).padStart(5, '0')}:cpu_out addr 0x80(b) value 0`), '101@1000.090000:cpu_out addr 0x80(b) value 1'].join('\n');
+    const trace = importQemuLog(log, 'synthetic-80-noise.log');
+    expect(trace.instants.filter((i) => i.name.startsWith('port 0x80')).map((i) => i.name)).toEqual(['port 0x80: firmware 0x0', 'port 0x80: firmware 0x1']);
+    expect(trace.spans.find((s) => s.args?.event === 'cpu_out')?.args?.count).toBe(51);
+  });
+
   it('ends toolstack at the first KVM_RUN under KVM and summarises repeated ioctls', () => {
     const log = [
       '100@1000.000000:kvm_ioctl type 0xae01, arg (nil)',

@@ -139,6 +139,7 @@ export function importQemuLog(text: string, file: string): Trace {
   let sawKvmRun = false;
   let lastLinuxBootLoad: Event | undefined;
   let lastLinuxBootKey = '';
+  let lastPort80Value = -1;
 
   const port = (e: Event, address: number, value: number) => {
     if (address === 0xf4) {
@@ -148,7 +149,10 @@ export function importQemuLog(text: string, file: string): Trace {
         value,
         ...(code?.marker ? markerArgs(code.marker, 'port 0xf4', code.rank ?? MARKER_RANK.exact) : {}),
       });
-    } else if (address === 0x80) {
+    } else if (address === 0x80 && value !== lastPort80Value) {
+      // Progress codes change; a run of equal values is Linux's io_delay writing
+      // to 0x80 (without io_delay=none), which stays in the summary span only.
+      lastPort80Value = value;
       const { range, marker } = port80Marker(value);
       instant(e, `port 0x80: ${range} 0x${value.toString(16)}`, {
         port: 0x80,
