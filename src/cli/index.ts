@@ -1,7 +1,7 @@
 // CLI entry: parses with cac and hands each command to its module in src/cli/.
 import { cac } from 'cac';
-import { readFileSync } from 'node:fs';
 import { reportError } from './run-command.js';
+import { packageVersion } from '../package-root.js';
 import * as demo from './demo.js';
 import * as doctor from './doctor.js';
 import * as trace from './trace.js';
@@ -15,13 +15,12 @@ import * as profile from './profile.js';
 import * as tune from './tune.js';
 import * as lab from './lab.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export async function main(argv: string[]): Promise<number> {
   const cli = cac('hvscope');
   for (const mod of [demo, doctor, trace, boot, importCmd, render, report, diagnose, figure, profile, tune, lab]) mod.register(cli);
   cli.help();
-  cli.version(pkg.version);
+  cli.version(packageVersion());
   cli.on('command:*', () => {
     process.stderr.write(`hvscope: unknown command "${cli.args.join(' ')}"; see hvscope --help\n`);
     process.exitCode = 2;

@@ -49,23 +49,8 @@ export function unwrapEntry<V = unknown>(entry: unknown): KnobEntry<V> {
 
 // ---------------------------------------------------------------- locating
 
-/** The hvscope package root (has package.json named hvscope), found from this module, not from cwd. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'hvscope') return dir;
-      } catch {
-        // not ours; keep walking up
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot locate the hvscope package root');
-    dir = up;
-  }
-}
+export { packageRoot } from '../package-root.js';
+import { packageRoot } from '../package-root.js';
 
 export function shippedProfilesDir(): string {
   return join(packageRoot(), 'tuning-profiles');
