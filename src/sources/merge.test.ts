@@ -108,6 +108,21 @@ describe('mergeTraces (synthetic traces)', () => {
     expect(() => mergeTraces([])).toThrow(/no traces/);
   });
 
+  it('leaves a gap rather than stretching firmware over a kernel whose entry is unknown', () => {
+    const spans = bootPhaseSpans(
+      [
+        { lane: 'l', name: 'run', at: 100, args: { marker: 'vcpu-run', rank: 1 } },
+        { lane: 'l', name: 'init', at: 4000, args: { marker: 'user-start', rank: 0 } },
+        { lane: 'l', name: 'off', at: 4500, args: { marker: 'end', rank: 1 } },
+      ],
+      5000,
+    );
+    expect(spans.map((s) => [s.name, s.start, s.end])).toEqual([
+      ['toolstack', 0, 100],
+      ['user', 4000, 4500],
+    ]);
+  });
+
   it('ignores a marker that would put a phase before the previous one', () => {
     const spans = bootPhaseSpans(
       [

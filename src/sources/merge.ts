@@ -75,7 +75,8 @@ function best(markers: Marker[], kind: MarkerKind, notBefore: number): Marker | 
  * toolstack = t0 → vcpu-run (only when the vCPU start is known), firmware → kernel
  * entry, kernel → user start, user → ready marker (else VM end, else trace end).
  * Each boundary is looked for after the previous one, so a stray early marker
- * cannot reorder phases.
+ * cannot reorder phases. The last phase found runs to the ready marker, else the
+ * VM's end, else the trace's end.
  */
 export function bootPhaseSpans(instants: Instant[], end: number): Span[] {
   const markers = markersOf(instants);
@@ -106,8 +107,13 @@ export function bootPhaseSpans(instants: Instant[], end: number): Span[] {
   const ready = best(markers, 'ready', prev);
   const stop = best(markers, 'end', prev);
   const phaseEnd = ready ? ready.at : stop ? stop.at : Math.max(end, prev);
-  return phaseSpans(boundaries, phaseEnd);
+  // A phase whose end marker is missing while a later one is known (firmware, then
+  // user start but no kernel entry) would swallow the unknown phase: leave a gap.
+  const spans = phaseSpans(boundaries, phaseEnd);
+  return spans.filter((s, i) => i + 1 >= spans.length || BOOT_ORDER.indexOf(spans[i + 1].name) === BOOT_ORDER.indexOf(s.name) + 1);
 }
+
+const BOOT_ORDER: string[] = ['toolstack', 'firmware', 'kernel', 'user'];
 
 export const PHASES_LANE: Lane = { id: PHASE_LANE_ID, kind: 'phases', name: 'boot phases' };
 
