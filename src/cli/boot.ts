@@ -1,4 +1,89 @@
-// hvscope boot — placeholder until its issue lands; registers nothing yet.
+// hvscope boot --guest tiny|linux|PATH [--initrd FILE] [--profile NAME] [--machine microvm|pc]
+//              [--accel kvm|tcg] [--runs N] [-o DIR] [--json]
 import type { CAC } from 'cac';
+import { UserError } from '../model/errors.js';
+import { ACCELS, MACHINES, runBoots, type Accel, type Machine } from '../lab/boot.js';
+import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
+import { formatReportText } from '../analysis/report.js';
+import { ExitStatus, command, printJson, progress } from './run-command.js';
 
-export function register(_cli: CAC): void {}
+interface BootCliOptions {
+  guest: string;
+  initrd?: string;
+  profile?: string;
+  machine?: string;
+  accel?: string;
+  runs: string | number;
+  output: string;
+  json?: boolean;
+  rootless?: boolean;
+}
+
+function parseRuns(value: string | number): number {
+  const text = String(value);
+  if (!/^[0-9]+$/.test(text)) throw new UserError(`--runs must be a positive integer, got '${text}'`);
+  return Number(text);
+}
+
+export function register(cli: CAC): void {
+  cli
+    .command('boot', 'Boot a guest N times under QEMU, trace each boot, write traces, a timeline and a report')
+    .option('--guest <guest>', 'tiny (built here), linux (Debian kernel + busybox), or the path of a kernel', { default: 'tiny' })
+    .option('--initrd <file>', 'Initrd for a kernel given by path (or instead of the linux guest\'s)')
+    .option('--profile <name>', 'Tuning profile whose qemu section builds the command line (e.g. qemu-default, qemu-microvm-min)')
+    .option('--machine <machine>', `QEMU machine (${MACHINES.join(', ')}); default: the profile's, else tiny: microvm, others: pc`)
+    .option('--accel <accel>', `Accelerator (${ACCELS.join(', ')}); default: kvm when it works here, else tcg`)
+    .option('--runs <n>', 'Number of boots', { default: 1 })
+    .option('-o, --output <dir>', 'Output directory', { default: 'boot-out' })
+    .option('--rootless', 'Do not use bpftrace even when it could run (QEMU trace log + serial console only)')
+    .option('--json', 'Print the report as JSON on stdout')
+    .action(
+      command(async (opts: BootCliOptions) => {
+        const runs = parseRuns(opts.runs);
+        if (opts.machine !== undefined && !MACHINES.includes(opts.machine as Machine)) {
+          throw new UserError(`--machine must be one of ${MACHINES.join(', ')}, got '${opts.machine}'`);
+        }
+        if (opts.accel !== undefined && !ACCELS.includes(opts.accel as Accel)) {
+          throw new UserError(`--accel must be one of ${ACCELS.join(', ')}, got '${opts.accel}'`);
+        }
+        const { value: result, signal } = await withInterrupts((abort) =>
+          runBoots({
+            guest: String(opts.guest),
+            initrd: opts.initrd,
+            profile: opts.profile,
+            machine: opts.machine as Machine | undefined,
+            accel: opts.accel as Accel | undefined,
+            runs,
+            outDir: String(opts.output),
+            mode: opts.rootless ? 'rootless' : 'auto',
+            signal: abort,
+            onProgress: progress,
+          }),
+        );
+        if (result.runs.length > 0) {
+          progress(`traces: ${result.runs.map((r) => r.file).join(', ')}`);
+          progress(`timeline: ${result.svg}`);
+          progress(`report: ${result.reportText}, ${result.reportJson}`);
+        }
+        if (opts.json) {
+          printJson({
+            traced: result.traced,
+            unavailable: result.unavailable,
+            accel: result.accel,
+            guest: result.guest,
+            command: result.command,
+            interrupted: result.interrupted,
+            traces: result.runs.map((r) => r.file),
+            lostEvents: result.runs.map((r) => r.trace.meta.lostEvents ?? 0),
+            svg: result.svg,
+            report: result.report,
+          });
+        } else {
+          process.stdout.write(formatReportText(result.report));
+        }
+        const lost = result.runs.reduce((sum, r) => sum + (r.trace.meta.lostEvents ?? 0), 0);
+        if (lost > 0) progress(`bpftrace lost ${lost} events over ${result.runs.length} runs (recorded in each trace's meta.lostEvents)`);
+        if (signal) throw new ExitStatus(interruptedExitCode(signal));
+      }),
+    );
+}

@@ -1,4 +1,90 @@
-// hvscope trace — placeholder until its issue lands; registers nothing yet.
+// hvscope trace [--probes SET,...] [-o run.hvtrace.json] [--svg out.svg] [--json] -- COMMAND...
+// Runs COMMAND under bpftrace (src/tracer/session.ts), writes the trace and its
+// timeline, and exits with COMMAND's exit status.
 import type { CAC } from 'cac';
+import { basename, resolve } from 'node:path';
+import { UserError } from '../model/errors.js';
+import { writeFileAtomic, writeTrace } from '../model/io.js';
+import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
+import { PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
+import { checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
+import { renderRuns } from './render.js';
+import { ExitStatus, command, printJson, progress } from './run-command.js';
 
-export function register(_cli: CAC): void {}
+export const DEFAULT_PROBE_SETS = PROBE_SET_NAMES.join(',');
+
+interface TraceOptions {
+  probes: string;
+  output: string;
+  svg?: string;
+  json?: boolean;
+  '--'?: string[];
+}
+
+/** Phase name → duration in ms, for the summary line and --json. */
+function phaseSummary(trace: Trace): { phase: string; ms: number }[] {
+  return trace.spans
+    .filter((s) => s.lane === PHASE_LANE_ID)
+    .map((s) => ({ phase: s.name, ms: Math.round((s.end - s.start) / 1e4) / 100 }));
+}
+
+export function register(cli: CAC): void {
+  cli
+    .command('trace [...args]', 'Run a command under bpftrace probes and write its trace (needs root): hvscope trace -- COMMAND...')
+    .option('--probes <sets>', `Probe sets, comma-separated (${PROBE_SET_NAMES.join(', ')})`, { default: DEFAULT_PROBE_SETS })
+    .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
+    .option('--svg <file>', 'Also write the timeline SVG here')
+    .option('--json', 'Print a JSON summary on stdout (the command\'s stdout goes to stderr then)')
+    .action(
+      command(async (args: string[], opts: TraceOptions) => {
+        const sets = parseProbeSets(String(opts.probes));
+        if (args.length > 0) {
+          throw new UserError(`put the command to trace after --, e.g. hvscope trace -- ${args.join(' ')}`);
+        }
+        const argv = (opts['--'] ?? []).map(String);
+        checkCommand(argv);
+        await requireTracing();
+        const output = resolve(String(opts.output));
+        const svg = opts.svg !== undefined ? resolve(String(opts.svg)) : undefined;
+
+        const { value: run, signal } = await withInterrupts((abort) =>
+          traceCommand({
+            command: argv,
+            sets,
+            signal: abort,
+            stdout: opts.json ? 'stderr' : 'inherit',
+            onProgress: progress,
+            inputName: output,
+          }),
+        );
+        writeTrace(output, run.trace);
+        progress(`trace: ${output}${run.interrupted || run.tracerFailure ? ' (partial)' : ''}`);
+        if (svg) {
+          writeFileAtomic(svg, renderRuns([{ label: basename(output).replace(/\.hvtrace\.json$/, ''), trace: run.trace }], 'svg', { title: `hvscope trace: ${argv.join(' ')}` }));
+          progress(`timeline: ${svg}`);
+        }
+        progress(`lost events: ${run.lostEvents}`);
+        const phases = phaseSummary(run.trace);
+        if (phases.length > 0) progress(`phases: ${phases.map((p) => `${p.phase} ${p.ms} ms`).join(', ')}`);
+        if (opts.json) {
+          printJson({
+            trace: output,
+            svg: svg ?? null,
+            exitCode: run.exitCode,
+            exitSignal: run.exitSignal,
+            interrupted: run.interrupted,
+            partial: run.interrupted || run.tracerFailure !== undefined,
+            lostEvents: run.lostEvents,
+            unavailable: run.unavailable,
+            phases,
+          });
+        }
+        if (run.tracerFailure) throw new UserError(`${run.tracerFailure}; partial trace written to ${output}`);
+        if (signal) throw new ExitStatus(interruptedExitCode(signal));
+        if (run.exitCode !== 0) {
+          progress(`${argv[0]} exited with status ${run.exitCode}`);
+          throw new ExitStatus(run.exitCode);
+        }
+      }),
+    );
+}

@@ -1,0 +1,477 @@
+// `hvscope boot`: builds a guest, assembles the QEMU command line (a tuning
+// profile's qemu section, or QEMU's defaults), boots it N times and writes one
+// trace per boot, a timeline of all runs and a report.
+//
+// Each boot is traced with bpftrace when the host allows it (root, bpftrace,
+// tracefs); otherwise from the rootless sources: QEMU's own timestamped trace
+// log (-trace/-D) and the serial console, timestamped line by line as it
+// arrives. Traced boots record QEMU's trace log too: under TCG no KVM_RUN
+// exists, and QEMU's `runstate_set running` is the vCPU start the phase model
+// uses (DESIGN.md) — without it the firmware phase, which runs silently,
+// would be invisible.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { hostname, release } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { execa } from 'execa';
+import { buildReport, formatReportText, type Report } from '../analysis/report.js';
+import { renderRuns } from '../cli/render.js';
+import { UserError } from '../model/errors.js';
+import { writeFileAtomic, writeTrace } from '../model/io.js';
+import { PHASE_LANE_ID, phaseSpans, type Instant, type Phase, type Run, type Trace, type Unavailable } from '../model/trace.js';
+import { MARKER_RANK, markerArgs, mergeTraces, type MarkerKind } from '../sources/merge.js';
+import { importQemuLog } from '../sources/qemu-log.js';
+import { importSerial } from '../sources/serial.js';
+import { accelWorks } from '../tracer/host-checks.js';
+import { traceCommand, tracingBlocker } from '../tracer/session.js';
+import { qemuCommandLine } from '../tuning/targets/qemu.js';
+import { allTargets } from '../tuning/targets/index.js';
+import { loadProfile } from '../tuning/profile.js';
+import { LINUX_GUEST_APPEND, defaultCacheDir, prepareLinuxGuest } from './linux-guest.js';
+import { KVM_TRACE_EVENTS, QEMU_BINARY, SERIAL_FORMAT_HEADER, TCG_TRACE_EVENTS, formatClockUs, realtimeUs } from './qemu-record.js';
+import { TINY_EXIT_OK_STATUS, TINY_SERIAL_LINES, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
+
+export type Machine = 'microvm' | 'pc';
+export type Accel = 'kvm' | 'tcg';
+export const MACHINES: readonly Machine[] = ['microvm', 'pc'];
+export const ACCELS: readonly Accel[] = ['kvm', 'tcg'];
+
+/** Probe sets a traced boot uses: QEMU and KVM events, and every helper QEMU forks. */
+export const BOOT_PROBE_SETS = ['qemu', 'exec'];
+
+export interface Guest {
+  kind: 'tiny' | 'linux' | 'path';
+  /** What the user named: tiny, linux or the kernel's path. */
+  name: string;
+  kernel: string;
+  initrd?: string;
+  append?: string;
+  /** Machine used when --machine is not given (and the profile names none). */
+  defaultMachine: Machine;
+  /** QEMU exit statuses that mean the guest finished normally. */
+  okExitCodes: number[];
+  /** Guest memory (MiB) unless the profile sets it. */
+  memoryMiB: number;
+  description: string;
+}
+
+/**
+ * Console lines of our guests that mark boot steps, on top of the serial
+ * importer's generic ones (Linux banner, init): tiny announces each stage.
+ */
+export const GUEST_CONSOLE_MARKERS: { line: string; marker: MarkerKind }[] = [
+  { line: TINY_SERIAL_LINES.entry, marker: 'kernel-start' },
+  { line: TINY_SERIAL_LINES.appStart, marker: 'user-start' },
+  { line: TINY_SERIAL_LINES.done, marker: 'ready' },
+];
+
+/** Resolves --guest (and --initrd) to files, building or fetching our own guests into the cache. */
+export async function resolveGuest(spec: string, initrd?: string, onProgress: (m: string) => void = () => undefined): Promise<Guest> {
+  if (initrd !== undefined && !existsSync(initrd)) throw new UserError(`--initrd ${initrd}: no such file`);
+  if (spec === 'tiny') {
+    if (initrd !== undefined) throw new UserError('--initrd: the tiny guest takes no initrd');
+    onProgress('building the tiny guest (gcc, cached)');
+    const build = await buildTinyGuest(defaultTinyCacheDir());
+    return {
+      kind: 'tiny',
+      name: 'tiny',
+      kernel: build.kernel,
+      defaultMachine: 'microvm',
+      okExitCodes: [TINY_EXIT_OK_STATUS],
+      memoryMiB: 32,
+      description: `tiny unikernel (guests/tiny, PVH entry, build ${build.sourceHash})`,
+    };
+  }
+  if (spec === 'linux') {
+    onProgress('preparing the linux guest (Debian kernel + busybox initramfs, cached)');
+    const guest = await prepareLinuxGuest(defaultCacheDir());
+    return {
+      kind: 'linux',
+      name: 'linux',
+      kernel: guest.kernel,
+      initrd: initrd ?? guest.initrd,
+      append: LINUX_GUEST_APPEND,
+      // microvm + this kernel under TCG can hang in TSC calibration (fixtures/README.md)
+      defaultMachine: 'pc',
+      okExitCodes: [0],
+      memoryMiB: 256,
+      description: `linux guest (${guest.kernelPackage}, busybox initramfs)`,
+    };
+  }
+  const path = resolve(spec);
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new UserError(`unknown guest '${spec}': expected tiny, linux or the path of a kernel file`);
+  }
+  return {
+    kind: 'path',
+    name: spec,
+    kernel: path,
+    ...(initrd !== undefined ? { initrd: resolve(initrd) } : {}),
+    append: 'console=ttyS0 panic=-1',
+    defaultMachine: 'pc',
+    okExitCodes: [0],
+    memoryMiB: 256,
+    description: `kernel ${path}${initrd ? ` with initrd ${resolve(initrd)}` : ''}`,
+  };
+}
+
+export interface CommandLineOptions {
+  machine?: Machine;
+  accel: Accel;
+  /** A profile's qemu section (validated), or undefined for QEMU's defaults. */
+  profileSection?: unknown;
+}
+
+const has = (args: string[], flag: string) => args.includes(flag);
+
+/**
+ * The QEMU command line for one boot of `guest`. With a profile: its qemu
+ * section rendered by the qemu target, plus only what a measured boot needs
+ * (serial on stdio, -no-reboot, tiny's exit device). Without: QEMU's defaults
+ * with no default devices and the console on stdio.
+ */
+export function bootCommandLine(guest: Guest, opts: CommandLineOptions): string[] {
+  let args: string[];
+  if (opts.profileSection !== undefined) {
+    let section = opts.profileSection as Record<string, unknown>;
+    if (opts.machine !== undefined) section = { ...section, machine: { value: opts.machine, why: 'hvscope boot --machine' } };
+    args = qemuCommandLine(section, { kernel: guest.kernel, initrd: guest.initrd, append: guest.append, accel: opts.accel });
+  } else {
+    const machine = opts.machine ?? guest.defaultMachine;
+    args = [QEMU_BINARY, '-M', machine, '-accel', opts.accel, ...(opts.accel === 'kvm' ? ['-cpu', 'host'] : []), '-smp', '1', '-nodefaults', '-no-user-config', '-display', 'none'];
+    args.push('-kernel', guest.kernel);
+    if (guest.initrd) args.push('-initrd', guest.initrd);
+    if (guest.append) args.push('-append', guest.append);
+  }
+  if (!has(args, '-m')) args.push('-m', String(guest.memoryMiB));
+  // A boot run must end: a guest reboot (or panic) ends QEMU instead.
+  if (!has(args, '-no-reboot')) args.push('-no-reboot');
+  if (!has(args, '-serial')) args.push('-serial', 'stdio');
+  if (guest.kind === 'tiny') {
+    const machine = (args[args.indexOf('-M') + 1] ?? '').split(',')[0] as Machine;
+    // tinyQemuArgs: the console (already set above) and the isa-debug-exit device
+    const tiny = tinyQemuArgs(machine === 'pc' ? 'pc' : 'microvm');
+    args.push(...tiny.slice(tiny.indexOf('-device')));
+  }
+  return args;
+}
+
+/** QEMU's trace log of a boot: the options that record it. */
+export function qemuLogArgs(accel: Accel, logFile: string): string[] {
+  // Not loader_write_rom: QEMU 7.2 names an ELF kernel's segments with spaces
+  // ("tiny.elf ELF program header segment 0"), which the qemu-log importer rejects.
+  const events = (accel === 'kvm' ? KVM_TRACE_EVENTS : TCG_TRACE_EVENTS).filter((e) => e !== 'loader_write_rom');
+  return ['-msg', 'timestamp=on', '-D', logFile, ...events.flatMap((e) => ['-trace', e])];
+}
+
+export type BootMode = 'auto' | 'traced' | 'rootless';
+
+export interface BootOptions {
+  guest: string;
+  initrd?: string;
+  profile?: string;
+  machine?: Machine;
+  accel?: Accel;
+  runs: number;
+  outDir: string;
+  /** auto: traced when the host allows it, else rootless (said once). */
+  mode?: BootMode;
+  /** Per-boot limit (ms, default 120 s): QEMU is ended after it. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (message: string) => void;
+}
+
+export interface BootRunResult {
+  label: string;
+  file: string;
+  exitCode: number;
+  trace: Trace;
+  partial: boolean;
+}
+
+export interface BootResult {
+  runs: BootRunResult[];
+  traced: boolean;
+  /** Why tracing was not used (rootless runs), once. */
+  unavailable: Unavailable[];
+  command: string[];
+  accel: Accel;
+  guest: string;
+  svg: string;
+  reportText: string;
+  reportJson: string;
+  report: Report;
+  interrupted: boolean;
+}
+
+/** Default accelerator: KVM when a real test guest boots under it here, else TCG. */
+export async function defaultAccel(): Promise<{ accel: Accel; why: string }> {
+  const kvm = await accelWorks('kvm');
+  return kvm.ok ? { accel: 'kvm', why: 'KVM works here' } : { accel: 'tcg', why: `KVM unusable: ${kvm.reason}` };
+}
+
+function checkRunCount(runs: number): void {
+  if (!Number.isSafeInteger(runs) || runs < 1 || runs > 1000) throw new UserError(`--runs must be an integer from 1 to 1000, got ${runs}`);
+}
+
+/** Boots the guest `runs` times and writes DIR/run-N.hvtrace.json, DIR/timeline.svg, DIR/report.txt and report.json. */
+export async function runBoots(opts: BootOptions): Promise<BootResult> {
+  const progress = opts.onProgress ?? (() => undefined);
+  checkRunCount(opts.runs);
+  if (opts.machine !== undefined && !MACHINES.includes(opts.machine)) throw new UserError(`--machine must be one of ${MACHINES.join(', ')}, got '${opts.machine}'`);
+  if (opts.accel !== undefined && !ACCELS.includes(opts.accel)) throw new UserError(`--accel must be one of ${ACCELS.join(', ')}, got '${opts.accel}'`);
+  // Everything the user can get wrong is checked before anything is built or booted.
+  const profileSection = opts.profile !== undefined ? loadQemuSection(opts.profile) : undefined;
+  const guest = await resolveGuest(opts.guest, opts.initrd, progress);
+  let accel = opts.accel;
+  if (accel === undefined) {
+    const chosen = await defaultAccel();
+    accel = chosen.accel;
+    progress(`accelerator: ${accel} (${chosen.why})`);
+  }
+  const command = bootCommandLine(guest, { machine: opts.machine, accel, profileSection });
+
+  const mode = opts.mode ?? 'auto';
+  const unavailable: Unavailable[] = [];
+  let traced = mode !== 'rootless';
+  if (mode !== 'rootless') {
+    const blocker = await tracingBlocker();
+    if (blocker && mode === 'traced') throw blocker;
+    if (blocker) {
+      traced = false;
+      unavailable.push({ what: `bpftrace probes (${BOOT_PROBE_SETS.join(', ')})`, why: blocker.message });
+      progress(`probes ${BOOT_PROBE_SETS.join(', ')} unavailable: ${blocker.message}; tracing from QEMU's trace log and the serial console instead`);
+    }
+  }
+  const outDir = resolve(opts.outDir);
+  mkdirSync(outDir, { recursive: true });
+  progress(`${guest.description}: ${opts.runs} boot${opts.runs > 1 ? 's' : ''}, ${traced ? 'traced with bpftrace' : 'rootless'}, output in ${outDir}`);
+  progress(`command: ${command.join(' ')}`);
+
+  const results: BootRunResult[] = [];
+  let interrupted = false;
+  for (let i = 1; i <= opts.runs; i++) {
+    if (opts.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+    const label = `run-${i}`;
+    const logFile = join(outDir, `${label}.qemu.log`);
+    const runCommand = [...command, ...qemuLogArgs(accel, logFile)];
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const meta = { profile: opts.profile, host: hostname(), kernel: release() };
+    let one: { trace: Trace; exitCode: number; partial: boolean; stderrTail: string[]; timedOut: boolean };
+    if (traced) {
+      const clock = clockOffset();
+      const r = await traceCommand({
+        command: runCommand,
+        sets: BOOT_PROBE_SETS,
+        stdout: 'ignore',
+        stderr: 'capture',
+        timeoutMs,
+        signal: opts.signal,
+        inputName: `${label} (bpftrace live)`,
+      });
+      const trace = withTcgVcpuStart(r.trace, logFile, clock);
+      Object.assign(trace.meta, meta, { hypervisor: `qemu ${accel}`, command: runCommand });
+      if (trace.meta.inputs) trace.meta.inputs.push(logFile);
+      one = { trace, exitCode: r.exitCode, partial: r.interrupted || r.timedOut || r.tracerFailure !== undefined, stderrTail: r.stderrTail, timedOut: r.timedOut };
+      if (r.interrupted) interrupted = true;
+      if (r.tracerFailure) throw new UserError(`${label}: ${r.tracerFailure}`);
+    } else {
+      const r = await recordRootless(runCommand, logFile, join(outDir, `${label}.serial.txt`), timeoutMs, opts.signal);
+      Object.assign(r.trace.meta, meta, { unavailable: [...unavailable] });
+      one = r;
+      if (r.interrupted) interrupted = true;
+    }
+    const file = join(outDir, `${label}.hvtrace.json`);
+    writeTrace(file, one.trace);
+    results.push({ label, file, exitCode: one.exitCode, trace: one.trace, partial: one.partial });
+    if (interrupted) {
+      progress(`${label}: interrupted; partial trace in ${file}`);
+      break;
+    }
+    if (one.timedOut) throw new UserError(`${label}: QEMU did not exit within ${timeoutMs / 1000} s and was ended; partial trace in ${file}`);
+    if (!guest.okExitCodes.includes(one.exitCode)) {
+      const why = one.stderrTail.slice(-2).join('; ');
+      throw new UserError(`${label}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
+    }
+    const phases = one.trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+    progress(`${label}: ${phases.map((p) => `${p.name} ${((p.end - p.start) / 1e6).toFixed(1)} ms`).join(', ') || 'no phases found'}`);
+  }
+
+  const runs: Run[] = results.map((r) => ({ label: r.label, trace: r.trace }));
+  const svg = join(outDir, 'timeline.svg');
+  const reportText = join(outDir, 'report.txt');
+  const reportJson = join(outDir, 'report.json');
+  const report = buildReport(runs);
+  if (runs.length > 0) {
+    writeFileAtomic(svg, renderRuns(runs, 'svg', { title: `hvscope boot: ${guest.name}, ${accel}${opts.profile ? `, profile ${opts.profile}` : ''}` }));
+    writeFileAtomic(reportText, formatReportText(report));
+    writeFileAtomic(reportJson, JSON.stringify(report, null, 2) + '\n');
+  }
+  return { runs: results, traced, unavailable, command, accel, guest: guest.name, svg, reportText, reportJson, report, interrupted };
+}
+
+/** Loads a profile and returns its qemu section; a profile without one is a user error. */
+export function loadQemuSection(profile: string): unknown {
+  const loaded = loadProfile(profile, allTargets);
+  const section = loaded.sections.qemu;
+  if (section === undefined) throw new UserError(`profile ${profile} has no qemu section; hvscope boot needs one (e.g. qemu-default, qemu-microvm-min)`);
+  return section;
+}
+
+// ---------------------------------------------------------------- clocks
+
+/** CLOCK_REALTIME µs minus CLOCK_MONOTONIC µs (bpftrace's nsecs), sampled together. */
+interface ClockOffset {
+  realMinusMonoUs: number;
+}
+
+function clockOffset(): ClockOffset {
+  const mono1 = process.hrtime.bigint();
+  const real = realtimeUs();
+  const mono2 = process.hrtime.bigint();
+  const monoUs = Number((mono1 + mono2) / 2n / 1000n);
+  return { realMinusMonoUs: real - monoUs };
+}
+
+/**
+ * Adds the vCPU start from QEMU's trace log (runstate_set → running, a
+ * realtime timestamp) to a bpftrace trace that has no KVM_RUN (TCG), and
+ * starts the firmware phase there. Left unchanged when the log has no such
+ * event or the time does not fall between QEMU's exec and the kernel start.
+ */
+export function withTcgVcpuStart(trace: Trace, logFile: string, clock: ClockOffset): Trace {
+  if (trace.instants.some((i) => i.name === 'first KVM_RUN')) return trace;
+  if (!existsSync(logFile) || trace.meta.t0ClockUs === undefined) return trace;
+  let log: Trace;
+  try {
+    log = importQemuLog(readFileSync(logFile, 'utf8'), logFile);
+  } catch {
+    return trace;
+  }
+  const running = log.instants.find((i) => i.args?.marker === 'vcpu-run');
+  if (!running || log.meta.t0ClockUs === undefined) return trace;
+  const realUs = log.meta.t0ClockUs + running.at / 1000;
+  const at = Math.round((realUs - clock.realMinusMonoUs - trace.meta.t0ClockUs) * 1000);
+  return withFirmwareStart(trace, at, 'vCPU start (QEMU runstate_set running)');
+}
+
+/** Starts the firmware phase at `at` (between toolstack and kernel), with an instant saying where it came from. */
+export function withFirmwareStart(trace: Trace, at: number, name: string): Trace {
+  const phases = trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+  const start = (p: Phase) => phases.find((s) => s.phase === p)?.start;
+  const toolstack = start('toolstack');
+  const next = Math.min(start('kernel') ?? Infinity, start('user') ?? Infinity);
+  if (toolstack === undefined || !(at > toolstack) || !(at < next)) return trace;
+  const firmware = start('firmware');
+  if (firmware !== undefined && firmware <= at) return trace;
+  const end = Math.max(...phases.map((s) => s.end));
+  const boundaries = phases.filter((s) => s.phase !== 'firmware').map((s) => ({ phase: s.phase as Phase, at: s.start }));
+  boundaries.push({ phase: 'firmware', at });
+  const guestLane = trace.lanes.find((l) => l.kind === 'guest')?.id ?? PHASE_LANE_ID;
+  const instant: Instant = { lane: guestLane, name, phase: 'firmware', at, args: { marker: 'vcpu-run', via: 'qemu trace log' } };
+  return {
+    ...trace,
+    spans: [...phaseSpans(boundaries, end), ...trace.spans.filter((s) => s.lane !== PHASE_LANE_ID)].sort((a, b) => a.start - b.start),
+    instants: [...trace.instants, instant].sort((a, b) => a.at - b.at),
+  };
+}
+
+// ---------------------------------------------------------------- rootless
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // gone
+  }
+}
+
+/** Marks our guests' console lines (GUEST_CONSOLE_MARKERS) as boot markers. */
+export function withGuestConsoleMarkers(serial: Trace): Trace {
+  return {
+    ...serial,
+    instants: serial.instants.map((i) => {
+      const m = GUEST_CONSOLE_MARKERS.find((g) => g.line === i.name);
+      return m && i.args?.marker === undefined ? { ...i, args: { ...i.args, ...markerArgs(m.marker, 'console', MARKER_RANK.console) } } : i;
+    }),
+  };
+}
+
+/**
+ * One boot without bpftrace: QEMU's trace log plus the serial console stamped
+ * per line (the format of src/lab/qemu-record.ts), merged on the realtime clock.
+ */
+async function recordRootless(
+  command: string[],
+  logFile: string,
+  serialFile: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ trace: Trace; exitCode: number; partial: boolean; interrupted: boolean; timedOut: boolean; stderrTail: string[] }> {
+  const serialFd = openSync(serialFile, 'w');
+  const execUs = realtimeUs();
+  writeSync(serialFd, `${SERIAL_FORMAT_HEADER} clock=realtime exec_us=${execUs}\n`);
+  // Own process group, ended as a whole; stdin an open pipe (QEMU's stdio chardev reads it).
+  const child = execa(command[0], command.slice(1), { detached: true, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+  const onExit = () => killGroup(child.pid, 'SIGKILL');
+  process.once('exit', onExit);
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let pendingUs = 0;
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const now = realtimeUs();
+    if (pending.length === 0) pendingUs = now;
+    const parts = (pending + decoder.write(chunk)).split('\n');
+    pending = parts.pop() ?? '';
+    for (let i = 0; i < parts.length; i++) {
+      const line = parts[i].endsWith('\r') ? parts[i].slice(0, -1) : parts[i];
+      writeSync(serialFd, `${formatClockUs(i === 0 ? pendingUs : now)} ${line}\n`);
+    }
+    if (pending.length > 0 && parts.length > 0) pendingUs = now;
+  });
+  const stderrTail: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) stderrTail.push(line.trim());
+    stderrTail.splice(0, Math.max(0, stderrTail.length - 20));
+  });
+  let interrupted = false;
+  let timedOut = false;
+  const end = (why: 'abort' | 'timeout') => {
+    if (why === 'abort') interrupted = true;
+    else timedOut = true;
+    killGroup(child.pid, 'SIGTERM');
+    setTimeout(() => killGroup(child.pid, 'SIGKILL'), 2000).unref();
+  };
+  const timer = setTimeout(() => end('timeout'), timeoutMs);
+  const onAbort = () => end('abort');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let result;
+  try {
+    result = await child;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    killGroup(child.pid, 'SIGKILL');
+    process.removeListener('exit', onExit);
+    pending += decoder.end();
+    if (pending.length > 0) writeSync(serialFd, `${formatClockUs(pendingUs)} ${pending}\n`);
+    closeSync(serialFd);
+  }
+  if ((result as { code?: string }).code === 'ENOENT') throw new UserError(`${command[0]} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`);
+  const serial = withGuestConsoleMarkers(importSerial(readFileSync(serialFile, 'utf8'), serialFile));
+  const parts = [serial];
+  if (existsSync(logFile) && readFileSync(logFile, 'utf8').trim().length > 0) parts.push(importQemuLog(readFileSync(logFile, 'utf8'), logFile));
+  const accel = command[command.indexOf('-accel') + 1];
+  const trace = mergeTraces(parts, {
+    hypervisor: `qemu ${accel}`,
+    command,
+    recorded: `hvscope boot, rootless: QEMU trace log (${basename(logFile)}) + serial console stamped at arrival (${basename(serialFile)})${interrupted ? '; interrupted: partial' : ''}`,
+  });
+  const exitCode = result.exitCode ?? 128 + (result.signal === 'SIGKILL' ? 9 : 15);
+  return { trace, exitCode, partial: interrupted || timedOut, interrupted, timedOut, stderrTail };
+}

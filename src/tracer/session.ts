@@ -1,0 +1,337 @@
+// One traced run of a workload: the workload held, bpftrace started and
+// attached, the workload released, bpftrace stopped after the workload's last
+// events were read, the events imported into a trace. Whatever happens
+// (interrupt, timeout, bpftrace dying, an exception), the workload's process
+// group and bpftrace are gone when traceCommand returns or throws.
+//
+// Why the workload is held (probes/README.md): its pid must be known before
+// bpftrace starts ($1 = root of the traced tree), and it must not run before
+// every probe is attached. `sh -c 'read _ ; exec "$@"'` blocks on its stdin (a
+// pipe from us) and then execs the command with the same pid; the command's
+// argv travels as an array, never through a shell string.
+import { accessSync, constants, existsSync } from 'node:fs';
+import { hostname, release } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { execa } from 'execa';
+import { UserError } from '../model/errors.js';
+import type { Trace, Unavailable } from '../model/trace.js';
+import { buildBpftraceTrace, probeEventsFromPrintf, type ProbeEvent } from '../sources/bpftrace.js';
+import { bpftraceNotInstalled } from './bpftrace-errors.js';
+import { startBpftrace, type BpftraceSession } from './bpftrace-run.js';
+import { bpftraceVersion, isRoot } from './host-checks.js';
+import { assembleProgram, tracepointExists } from './probes.js';
+import { ensureTracefs } from './tracefs.js';
+
+/** The held shell: waits for one line on stdin, then becomes the command. */
+export const HELD_SHELL = ['sh', '-c', 'read _ ; exec "$@"', 'hvscope-held'] as const;
+
+/** Perf ring buffer pages per CPU: a Linux boot's console (one byte per write) loses events at the default 64. */
+export const PERF_RB_PAGES = '1024';
+
+export interface TraceCommandOptions {
+  /** argv of the workload (argv[0] looked up on PATH). */
+  command: string[];
+  /** Probe sets (probes/*.bt), already validated or validated here. */
+  sets: string[];
+  /** fd the guest console goes to in QEMU ($2; default 1). */
+  consoleFd?: number;
+  /** The workload's stdout: our stdout, our stderr (keeps stdout clean for --json), or discarded. */
+  stdout?: 'inherit' | 'stderr' | 'ignore';
+  /** The workload's stderr: ours, or captured (its last lines are reported on failure). */
+  stderr?: 'inherit' | 'capture';
+  /** Abort = interrupt: the workload is ended and the partial trace returned. */
+  signal?: AbortSignal;
+  /** Ends the workload after this long (ms); the result says timedOut. */
+  timeoutMs?: number;
+  /** How long to wait for the root's exit event after the workload ended (ms, default 3000). */
+  exitEventWaitMs?: number;
+  onProgress?: (message: string) => void;
+  /** Name used for the input in the trace's meta and in error messages. */
+  inputName?: string;
+  /** probes/ directory (default: this checkout's). */
+  probesDir?: string;
+  /** bpftrace binary (default: bpftrace on PATH). */
+  bpftrace?: string;
+}
+
+export interface TraceCommandResult {
+  trace: Trace;
+  /** The workload's exit status; 128 + signal number when a signal ended it. */
+  exitCode: number;
+  /** Signal that ended the workload, if one did. */
+  exitSignal: string | null;
+  /** Ended early by the abort signal. */
+  interrupted: boolean;
+  timedOut: boolean;
+  /** bpftrace ended before the workload did (the trace is partial); what it said. */
+  tracerFailure?: string;
+  lostEvents: number;
+  /** Probes left out (e.g. a tracepoint this kernel lacks). */
+  unavailable: Unavailable[];
+  /** pid of the workload (the held shell, then the command). */
+  rootPid: number;
+  bpftracePid: number;
+  /** Last lines the workload wrote to stderr (stderr: 'capture'). */
+  stderrTail: string[];
+  /** Monotonic ns (same clock as bpftrace's nsecs) just before the workload was released. */
+  releasedMonotonicNs: bigint;
+}
+
+/**
+ * Why live tracing cannot run here, as the error a command should show; null
+ * when it can. Mounts tracefs when it is missing and we are root.
+ */
+export async function tracingBlocker(bpftrace = 'bpftrace'): Promise<UserError | null> {
+  if (!isRoot()) {
+    return new UserError(
+      `tracing needs root: bpftrace loads BPF programs into the kernel (euid is ${process.geteuid?.() ?? '?'}); run it with sudo`,
+    );
+  }
+  if (bpftrace === 'bpftrace' ? (await bpftraceVersion()) === null : !existsSync(bpftrace)) return bpftraceNotInstalled(bpftrace);
+  try {
+    await ensureTracefs();
+  } catch (err) {
+    if (err instanceof UserError) return err;
+    throw err;
+  }
+  return null;
+}
+
+/** Throws the tracingBlocker error, if any. */
+export async function requireTracing(bpftrace?: string): Promise<void> {
+  const blocker = await tracingBlocker(bpftrace);
+  if (blocker) throw blocker;
+}
+
+/** Checks that argv[0] can be executed, so a typo is one clear line rather than a traced `sh` failing. */
+export function checkCommand(command: string[]): void {
+  if (command.length === 0 || command[0] === '') throw new UserError('no command given: put the command to trace after --, e.g. hvscope trace -- sleep 1');
+  const file = command[0];
+  const executable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (file.includes('/')) {
+    if (!existsSync(file)) throw new UserError(`${file}: no such file`);
+    if (!executable(file)) throw new UserError(`${file}: not executable`);
+    return;
+  }
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  if (!dirs.some((d) => executable(join(d, file)))) throw new UserError(`${file}: command not found on PATH`);
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `command` under bpftrace with the probe `sets` and returns its trace (partial when interrupted). */
+export async function traceCommand(opts: TraceCommandOptions): Promise<TraceCommandResult> {
+  checkCommand(opts.command);
+  const progress = opts.onProgress ?? (() => undefined);
+  const inputName = opts.inputName ?? 'bpftrace (live)';
+  if (opts.signal?.aborted) throw new UserError('interrupted before the workload started');
+
+  // Its own process group (detached): we end the workload and everything it
+  // forked in the order we choose (workload first, then bpftrace once the last
+  // events are read), and a stray child cannot outlive the run.
+  const held = execa(HELD_SHELL[0], [...HELD_SHELL.slice(1), ...opts.command], {
+    stdin: 'pipe',
+    stdout: opts.stdout === 'stderr' ? 2 : opts.stdout === 'ignore' ? 'ignore' : 'inherit',
+    stderr: opts.stderr === 'capture' ? 'pipe' : 'inherit',
+    detached: true,
+    reject: false,
+    buffer: false,
+  });
+  const rootPid = held.pid;
+  if (rootPid === undefined) {
+    await held;
+    throw new UserError('could not start the held shell (sh) for the workload');
+  }
+  const onParentExit = () => killGroup(rootPid, 'SIGKILL');
+  process.once('exit', onParentExit);
+  const stderrTail: string[] = [];
+  held.stderr?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      stderrTail.push(line);
+      if (stderrTail.length > 20) stderrTail.shift();
+    }
+  });
+  let heldDone = false;
+  const heldResult = held.then((r) => {
+    heldDone = true;
+    return r;
+  });
+
+  let session: BpftraceSession | undefined;
+  try {
+    const assembled = assembleProgram(opts.sets, {
+      rootPid,
+      consoleFd: opts.consoleFd,
+      hasTracepoint: tracepointExists,
+      probesDir: opts.probesDir,
+    });
+    const events: ProbeEvent[] = [];
+    let messages = 0;
+    let attachedProbes: number | undefined;
+    let sawRootExit: () => void = () => undefined;
+    const rootExitSeen = new Promise<void>((resolve) => (sawRootExit = resolve));
+    progress(`attaching probes (${assembled.sets.join(', ')}) for ${opts.command[0]} [pid ${rootPid}]`);
+    // The caller's abort cancels the start; once attached, an abort is handled
+    // below (workload first, bpftrace after its last events), not by startBpftrace.
+    const startAbort = new AbortController();
+    const cancelStart = () => startAbort.abort();
+    opts.signal?.addEventListener('abort', cancelStart, { once: true });
+    session = await startBpftrace({
+      program: assembled.program,
+      params: assembled.params,
+      readyPrintf: 'hv_begin',
+      env: { BPFTRACE_PERF_RB_PAGES: PERF_RB_PAGES },
+      signal: startAbort.signal,
+      bpftrace: opts.bpftrace,
+      onMessage: (msg) => {
+        messages++;
+        if (msg.type === 'attached_probes') attachedProbes = msg.probes;
+        if (msg.type !== 'printf') return;
+        const parsed = probeEventsFromPrintf(msg.text, inputName, messages);
+        events.push(...parsed);
+        if (parsed.some((e) => e.event === 'hv_exit' && e.pid === rootPid)) sawRootExit();
+      },
+    }).finally(() => opts.signal?.removeEventListener('abort', cancelStart));
+    for (const u of assembled.unavailable) progress(`probe unavailable: ${u.what} (${u.why})`);
+    progress(`${session.attachedProbes} probes attached; running ${opts.command.join(' ')}`);
+
+    // Release the workload. Its exec is the first traced event (t0).
+    const releasedMonotonicNs = process.hrtime.bigint();
+    held.stdin?.end('\n');
+
+    let interrupted = false;
+    let timedOut = false;
+    let tracerFailure: string | undefined;
+    const ended = await new Promise<'exit' | 'abort' | 'timeout' | 'tracer'>((resolve) => {
+      const timer = opts.timeoutMs !== undefined ? setTimeout(() => resolve('timeout'), opts.timeoutMs) : undefined;
+      const onAbort = () => resolve('abort');
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.signal?.aborted) resolve('abort');
+      void heldResult.then(() => resolve('exit'));
+      void session!.exited.then(() => resolve('tracer'));
+      // Whichever comes first; the listeners left behind are harmless once resolved.
+      void heldResult.finally(() => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+      });
+    });
+    if (ended !== 'exit' && !heldDone) {
+      if (ended === 'abort') interrupted = true;
+      if (ended === 'timeout') timedOut = true;
+      if (ended === 'tracer') {
+        tracerFailure = `bpftrace exited while the workload was running${session.stderrLines.length ? `: ${session.stderrLines.slice(-2).join('; ')}` : ''}`;
+      }
+      progress(
+        ended === 'abort'
+          ? 'interrupted: ending the workload and bpftrace, keeping the partial trace'
+          : ended === 'timeout'
+            ? `the workload did not exit within ${Math.round(opts.timeoutMs! / 1000)} s: ending it`
+            : tracerFailure!,
+      );
+      killGroup(rootPid, 'SIGTERM');
+      const escalate = setTimeout(() => killGroup(rootPid, 'SIGKILL'), 2000);
+      await heldResult;
+      clearTimeout(escalate);
+    }
+    const result = await heldResult;
+    // Helpers the workload left in its group do not outlive the run.
+    killGroup(rootPid, 'SIGKILL');
+
+    // bpftrace 0.17 does not drain its perf buffers on SIGINT: wait until the
+    // root's own exit has been read (bounded), then stop it.
+    if (!session.done) await Promise.race([rootExitSeen, session.exited, sleep(opts.exitEventWaitMs ?? 3000)]);
+    const stopped = await session.stop();
+    if (stopped.lostEvents > 0) progress(`bpftrace lost ${stopped.lostEvents} events (perf buffer full); the trace misses them`);
+
+    const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, inputName);
+    trace.meta.command = [...opts.command];
+    trace.meta.host = hostname();
+    trace.meta.kernel = release();
+    if (assembled.unavailable.length > 0) trace.meta.unavailable = [...assembled.unavailable];
+    const notes = [`hvscope trace with probe sets ${assembled.sets.join(', ')}`, trace.meta.recorded ?? ''];
+    if (interrupted) notes.push('interrupted: partial trace');
+    if (timedOut) notes.push(`workload ended after the ${opts.timeoutMs} ms timeout: partial trace`);
+    if (tracerFailure) notes.push(`partial: ${tracerFailure}`);
+    if (stopped.killed) notes.push('bpftrace ignored SIGINT and was killed: its last events may be missing');
+    trace.meta.recorded = notes.filter(Boolean).join('; ');
+
+    const signalName = result.signal ?? null;
+    const exitCode = result.exitCode ?? (signalName ? 128 + (SIGNAL_NUMBERS[signalName] ?? 0) : 1);
+    return {
+      trace,
+      exitCode,
+      exitSignal: signalName,
+      interrupted,
+      timedOut,
+      tracerFailure,
+      lostEvents: stopped.lostEvents,
+      unavailable: assembled.unavailable,
+      rootPid,
+      bpftracePid: session.pid,
+      stderrTail,
+      releasedMonotonicNs,
+    };
+  } finally {
+    // On any exception: nothing of this run stays behind.
+    if (!heldDone) {
+      killGroup(rootPid, 'SIGKILL');
+      await heldResult.catch(() => undefined);
+    }
+    killGroup(rootPid, 'SIGKILL');
+    if (session && !session.done) await session.stop();
+    process.removeListener('exit', onParentExit);
+  }
+}
+
+/**
+ * Turns SIGINT/SIGTERM into an abort while `run` is in progress (so the run can
+ * end its processes and write a partial trace), then restores the defaults.
+ * Returns run's value and the signal that arrived, if any.
+ */
+export async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>): Promise<{ value: T; signal: NodeJS.Signals | null }> {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) {
+      // A second Ctrl-C: the cleanup is already running; say so rather than dying mid-way.
+      process.stderr.write('hvscope: still cleaning up, please wait\n');
+      return;
+    }
+    received = sig;
+    controller.abort(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const value = await run(controller.signal);
+    return { value, signal: received };
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/** Shell-style exit status for a signal that interrupted us (130 for SIGINT, 143 for SIGTERM). */
+export function interruptedExitCode(signal: NodeJS.Signals): number {
+  return 128 + (SIGNAL_NUMBERS[signal] ?? 0);
+}
+
