@@ -245,6 +245,8 @@ export async function recordLinuxBoot(opts: LinuxBootOptions): Promise<{ trace: 
     outDir: opts.outDir,
     accel,
     timeoutMs: opts.timeoutMs,
+  }).catch((err: unknown) => {
+    throw explainHang(err, join(opts.outDir, 'serial.txt'));
   });
   const provenance: LinuxBootProvenance = {
     recordedAt,
@@ -266,4 +268,26 @@ export async function recordLinuxBoot(opts: LinuxBootOptions): Promise<{ trace: 
   writeTrace(join(opts.outDir, 'run.hvtrace.json'), trace);
   writeFileSync(join(opts.outDir, 'recording.json'), JSON.stringify(provenance, null, 2) + '\n');
   return { trace, provenance, record };
+}
+
+/**
+ * A known way for this guest to hang: on microvm under TCG a busy host can make
+ * the kernel's TSC calibration against the PIT fail; microvm has no HPET or ACPI
+ * PM timer to fall back on and the kernel then waits for timer ticks in
+ * calibrate_delay() forever (fixtures/README.md). Say so instead of just "timeout".
+ */
+function explainHang(err: unknown, serialFile: string): unknown {
+  if (!(err instanceof UserError) || !/did not exit within/.test(err.message)) return err;
+  let serial = '';
+  try {
+    serial = readFileSync(serialFile, 'utf8');
+  } catch {
+    return err;
+  }
+  if (!serial.includes('could not calculate TSC khz')) return err;
+  return new UserError(
+    `${err.message}. The guest kernel could not calibrate its TSC (console: "Marking TSC unstable due to could not calculate TSC khz") ` +
+      'and then waits for timer ticks that do not come: on microvm under TCG this happens when the host is busy (no HPET/PM timer to fall back on). ' +
+      'Retry on a quieter host, use -M pc, or KVM.',
+  );
 }

@@ -67,6 +67,16 @@ describe('importSerial on other captures (synthetic)', () => {
     ]);
   });
 
+  it('takes extra ready / user-start patterns for guests without the hvscope markers', () => {
+    const text = ['10.000000 Linux version 6.1.0', '12.000000 Starting app', '12.500000 app: listening on :80', ''].join('\n');
+    expect(phases(importSerial(text, 'synthetic-app.txt')).map((s) => [s.name, s.end])).toEqual([['kernel', 2_500_000_000]]);
+    const trace = importSerial(text, 'synthetic-app.txt', { userStartPattern: /^Starting app/, readyPattern: /listening on/ });
+    expect(phases(trace).map((s) => [s.name, s.start, s.end])).toEqual([
+      ['kernel', 0, 2_000_000_000],
+      ['user', 2_000_000_000, 2_500_000_000],
+    ]);
+  });
+
   it('keeps sub-microsecond fractions (t0 is whole µs) and skips comment and blank lines', () => {
     const trace = importSerial('# from some tool\n\n5.000000001 a\n5.0000005 b\n', 'synthetic-ns.txt');
     expect(trace.instants.map((i) => [i.name, i.at])).toEqual([

@@ -36,7 +36,19 @@ export function cleanConsoleText(text: string): string {
   return text.replace(ESCAPES, '').replace(/\s+$/, '');
 }
 
-export function importSerial(text: string, file: string): Trace {
+export interface SerialImportOptions {
+  /** Extra line pattern marking the guest as ready (ends the user phase), e.g. a service's banner. */
+  readyPattern?: RegExp;
+  /** Extra line pattern marking user-space start, for guests without the hvscope markers. */
+  userStartPattern?: RegExp;
+}
+
+export function importSerial(text: string, file: string, options: SerialImportOptions = {}): Trace {
+  const markers: { marker: MarkerKind; pattern: RegExp }[] = [
+    ...SERIAL_MARKERS,
+    ...(options.userStartPattern ? [{ marker: 'user-start' as const, pattern: options.userStartPattern }] : []),
+    ...(options.readyPattern ? [{ marker: 'ready' as const, pattern: options.readyPattern }] : []),
+  ];
   const trace = emptyTrace({ source: 'serial', clock: 'realtime', inputs: [file] });
   const records: { line: number; us: number; ns: number; text: string }[] = [];
   let execUs: number | undefined;
@@ -92,7 +104,7 @@ export function importSerial(text: string, file: string): Trace {
     const instant: Instant = { lane: CONSOLE_LANE, name, at: (r.us - t0Us) * 1000 + r.ns };
     if (name !== clean) instant.args = { text: clean };
     // Only the first line of each kind is a marker: later ones (a second banner) say nothing new.
-    const marker = SERIAL_MARKERS.find((k) => !seen.has(k.marker) && k.pattern.test(clean));
+    const marker = markers.find((k) => !seen.has(k.marker) && k.pattern.test(clean));
     if (marker) {
       seen.add(marker.marker);
       instant.args = { ...instant.args, ...markerArgs(marker.marker, 'serial console', MARKER_RANK.console) };
