@@ -276,7 +276,7 @@ export async function recordLinuxBoot(opts: LinuxBootOptions): Promise<{ trace: 
  * PM timer to fall back on and the kernel then waits for timer ticks in
  * calibrate_delay() forever (fixtures/README.md). Say so instead of just "timeout".
  */
-function explainHang(err: unknown, serialFile: string): unknown {
+export function explainHang(err: unknown, serialFile: string): unknown {
   if (!(err instanceof UserError) || !/did not exit within/.test(err.message)) return err;
   let serial = '';
   try {
