@@ -272,6 +272,9 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
         timeoutMs,
         signal: opts.signal,
         inputName: `${label} (bpftrace live)`,
+        onProgress: (m) => {
+          if (/probes attached|unavailable|lost/.test(m)) progress(`${label}: ${m}`);
+        },
       });
       const trace = withTcgVcpuStart(r.trace, logFile, clock);
       Object.assign(trace.meta, meta, { hypervisor: `qemu ${accel}`, command: runCommand });

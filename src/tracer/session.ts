@@ -212,7 +212,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       },
     }).finally(() => opts.signal?.removeEventListener('abort', cancelStart));
     for (const u of assembled.unavailable) progress(`probe unavailable: ${u.what} (${u.why})`);
-    progress(`${session.attachedProbes} probes attached; running ${opts.command.join(' ')}`);
+    progress(`${session.attachedProbes} probes attached; releasing ${opts.command[0]} [pid ${rootPid}]`);
 
     // Release the workload. Its exec is the first traced event (t0).
     const releasedMonotonicNs = process.hrtime.bigint();
