@@ -210,6 +210,12 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
     stopping = (async () => {
       if (!done) {
         child.kill('SIGINT');
+        // A SIGINT that lands while bpftrace is still starting up (right after
+        // BEGIN) can be lost (seen with 0.17 here): repeat it until the grace
+        // period ends. bpftrace only acts on the first.
+        const resend = setInterval(() => {
+          if (!done) child.kill('SIGINT');
+        }, 250);
         const timer = setTimeout(() => {
           if (!done) {
             killed = true;
@@ -219,6 +225,7 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
         try {
           return await exited;
         } finally {
+          clearInterval(resend);
           clearTimeout(timer);
         }
       }
