@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseJsonText, readRuns, readTrace, serializeTrace, validateTrace, writeTrace } from './io.js';
+import { labelRuns, parseJsonText, readRuns, readTrace, serializeTrace, validateTrace, writeTrace } from './io.js';
 import { emptyTrace, phaseSpans, type Trace } from './trace.js';
 import { UserError } from './errors.js';
 
@@ -75,6 +75,13 @@ describe('trace file', () => {
     writeFileSync(join(runsDir, 'notes.txt'), 'ignored');
     expect(readRuns([runsDir]).map((r) => r.label)).toEqual(['run-1', 'run-2']);
     expect(() => readRuns([join(dir, 'nothing-here')])).toThrowError(/no such file or directory/);
+  });
+});
+
+describe('labelRuns', () => {
+  it('keeps plain names and prefixes the directory where two runs share a name', () => {
+    expect(labelRuns(['a/run-1.hvtrace.json', 'a/run-2.hvtrace.json'])).toEqual(['run-1', 'run-2']);
+    expect(labelRuns(['pc/run.hvtrace.json', 'microvm/run.hvtrace.json', 'x.json'])).toEqual(['pc/run', 'microvm/run', 'x']);
   });
 });
 

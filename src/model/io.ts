@@ -1,6 +1,6 @@
 // Read, validate and write *.hvtrace.json files.
 import { readFileSync, readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { UserError, fileError, lineOfOffset } from './errors.js';
 import { traceSchema } from './schema.js';
@@ -87,7 +87,16 @@ export function readRuns(paths: string[]): Run[] {
       files.push(...found.map((n) => join(p, n)));
     } else files.push(p);
   }
-  return files.map((f) => ({ label: basename(f).replace(TRACE_SUFFIX, '').replace(/\.json$/, ''), trace: readTrace(f) }));
+  return labelRuns(files).map((label, i) => ({ label, trace: readTrace(files[i]) }));
+}
+
+/** Run labels from file names; where two runs share a name (dirA/run.hvtrace.json, dirB/run.hvtrace.json), prefix the directory. */
+export function labelRuns(files: string[]): string[] {
+  const short = (f: string) => basename(f).replace(TRACE_SUFFIX, '').replace(/\.json$/, '');
+  const labels = files.map(short);
+  return labels.map((label, i) =>
+    labels.indexOf(label) !== labels.lastIndexOf(label) ? `${basename(dirname(resolve(files[i])))}/${label}` : label,
+  );
 }
 
 /** Serialises with one span/instant/counter per line: diffable, and errors can name a line. */
