@@ -2,7 +2,7 @@
 // tracefs and gcc (for a tiny child that calls getpid(2) on cue).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -194,10 +194,11 @@ describe.skipIf(skip)('bpftrace dies with the hvscope process', () => {
   beforeAll(() => {
     mkdirSync(join(repo, '.cache'), { recursive: true });
     build = mkdtempSync(join(repo, '.cache', 'e2e-bpftrace-run-'));
+    chmodSync(build, 0o755); // the not-root test runs a child as nobody
     execFileSync(
       join(repo, 'node_modules', '.bin', 'tsc'),
       ['--outDir', build, '--rootDir', repo, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
-        '--skipLibCheck', '--types', 'node', '--strict', join(repo, 'src/tracer/bpftrace-run.ts')],
+        '--skipLibCheck', '--types', 'node', '--strict', join(repo, 'src/tracer/bpftrace-run.ts'), join(repo, 'src/tracer/tracefs.ts')],
       { cwd: repo, stdio: 'inherit' },
     );
     // argv: token, how to end ("SIGINT" | "SIGTERM" | "exit" | "throw").
@@ -210,6 +211,18 @@ process.stdout.write('ready ' + s.pid + '\\n');
 if (how === 'exit') setTimeout(() => process.exit(3), 100);
 else if (how === 'throw') setTimeout(() => { throw new Error('boom'); }, 100);
 else setInterval(() => {}, 1000);
+`,
+    );
+    writeFileSync(
+      join(build, 'tracefs-child.mjs'),
+      `import { ensureTracefs } from './src/tracer/tracefs.js';
+try {
+  const first = await ensureTracefs();
+  const second = await ensureTracefs();
+  process.stdout.write(JSON.stringify({ first, second }) + '\\n');
+} catch (err) {
+  process.stdout.write(JSON.stringify({ error: err.message, name: err.name }) + '\\n');
+}
 `,
     );
   }, 120_000);
@@ -235,4 +248,29 @@ else setInterval(() => {}, 1000);
       expect(pgrep(token)).toEqual([]);
     });
   }
+
+  // In a private mount namespace (unshare -m: propagation private), tracefs can be
+  // unmounted without touching the host's mount.
+  const noUnshare = requireOrSkip(hasCommand('unshare') && hasCommand('setpriv'), 'unshare and setpriv (util-linux)');
+  it.skipIf(noUnshare)('ensureTracefs mounts a missing tracefs as root, once', () => {
+    const out = execFileSync(
+      'unshare',
+      ['-m', 'sh', '-c', 'umount /sys/kernel/tracing 2>/dev/null; grep -c " /sys/kernel/tracing tracefs" /proc/mounts; exec "$0" "$1"', process.execPath, join(build, 'tracefs-child.mjs')],
+      { encoding: 'utf8' },
+    ).split('\n');
+    expect(out[0]).toBe('0'); // really unmounted inside the namespace
+    expect(JSON.parse(out[1])).toEqual({ first: { mounted: true, mountedNow: true }, second: { mounted: true, mountedNow: false } });
+  });
+
+  it.skipIf(noUnshare)('ensureTracefs without root says what to run', () => {
+    const out = execFileSync(
+      'unshare',
+      ['-m', 'sh', '-c', 'umount /sys/kernel/tracing 2>/dev/null; exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" "$1"', process.execPath, join(build, 'tracefs-child.mjs')],
+      { encoding: 'utf8' },
+    );
+    expect(JSON.parse(out)).toEqual({
+      name: 'UserError',
+      error: 'tracefs is not mounted at /sys/kernel/tracing and mounting it needs root: run `sudo mount -t tracefs nodev /sys/kernel/tracing`',
+    });
+  });
 });
