@@ -8,7 +8,7 @@
 // created and deleted.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -494,6 +494,10 @@ export interface XenState {
   xl: string | null;
   /** xen_version from `xl info`, when the hypervisor answers. */
   version: string | null;
+  /** Tools version from Debian's /usr/lib/xen-X.Y layout, when found. */
+  toolsVersion: string | null;
+  /** First line of `xl info`'s error, when it failed. */
+  xlError: string | null;
   /** /sys/hypervisor/type contents ("xen" under Xen). */
   hypervisorType: string | null;
   procXen: boolean;
@@ -511,9 +515,18 @@ export async function xenState(): Promise<XenState> {
   const which = await runCommand('sh', ['-c', 'command -v xl'], 2000);
   const xl = which.ok ? which.stdout.trim() || null : null;
   let version: string | null = null;
+  let xlError: string | null = null;
   if (xl) {
     const info = await runCommand(xl, ['info'], 3000);
     if (info.ok) version = parseXlInfo(info.stdout).version;
+    else xlError = (info.stderr || info.stdout).trim().split('\n')[0]?.replace(/^ERROR:\s*/, '') || null;
+  }
+  let toolsVersion: string | null = null;
+  try {
+    const dirs = (await readdir('/usr/lib')).filter((d) => /^xen-\d+\.\d+$/.test(d) && existsSync(`/usr/lib/${d}/bin/xl`));
+    toolsVersion = dirs.length ? dirs.sort().at(-1)!.slice(4) : null;
+  } catch {
+    toolsVersion = null;
   }
   let hypervisorType: string | null = null;
   try {
@@ -521,13 +534,20 @@ export async function xenState(): Promise<XenState> {
   } catch {
     hypervisorType = null;
   }
-  return { xl, version, hypervisorType, procXen: existsSync('/proc/xen') };
+  return { xl, version, toolsVersion, xlError, hypervisorType, procXen: existsSync('/proc/xen') };
 }
 
 export async function checkXen(): Promise<HostCheck[]> {
   const s = await xenState();
   const tools: HostCheck = s.xl
-    ? { id: 'xen.xl', name: 'Xen tools (xl)', status: 'ok', value: s.version ? `${s.xl}, Xen ${s.version}` : `${s.xl} (hypervisor not answering)` }
+    ? {
+        id: 'xen.xl',
+        name: 'Xen tools (xl)',
+        status: 'ok',
+        value: s.version
+          ? `${s.xl}, Xen ${s.version}`
+          : `${s.xl}${s.toolsVersion ? ` (tools ${s.toolsVersion})` : ''}; xl info: ${s.xlError ?? 'failed'}`,
+      }
     : { id: 'xen.xl', name: 'Xen tools (xl)', status: 'missing', value: 'not installed', fix: 'apt-get install -y xen-utils-common xen-utils-4.17 (or xen-system-amd64 for the hypervisor too)' };
   const underXen = s.hypervisorType === 'xen' || s.procXen;
   const hyp: HostCheck = underXen
