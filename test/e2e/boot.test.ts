@@ -1,0 +1,182 @@
+// End-to-end: `hvscope boot` as a real child process: real QEMU TCG boots of the
+// tiny and linux guests traced by real bpftrace, the rootless fallback as an
+// unprivileged user, a tuning profile's command line, bad input, and Ctrl-C.
+//
+// Phase model for tiny on microvm: microvm always runs firmware (SeaBIOS
+// bios-microvm.bin with ACPI on, QEMU 7.2), which loads the PVH kernel from
+// fw_cfg — so a firmware phase exists even though it prints nothing. Under TCG
+// there is no KVM_RUN; its start is QEMU's `runstate_set running` (DESIGN.md),
+// taken from QEMU's trace log, which traced boots record too.
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTrace } from '../../src/model/io.js';
+import { PHASE_LANE_ID, type Trace } from '../../src/model/trace.js';
+import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
+import { alive, buildCli, childrenOf, hvscope, nobodyHome, processesMatching, scratchDir, waitFor, xmllintErrors } from './trace-cli.js';
+
+let work = '';
+beforeAll(async () => {
+  await buildCli();
+  work = scratchDir('hvscope-boot-e2e-');
+});
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const phasesOf = (trace: Trace) => trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+const ALL_PHASES = ['toolstack', 'firmware', 'kernel', 'user'];
+
+function expectPhasesInOrder(trace: Trace): void {
+  const phases = phasesOf(trace);
+  expect(phases.map((p) => p.name)).toEqual(ALL_PHASES);
+  expect(phases[0].start).toBe(0);
+  for (let i = 1; i < phases.length; i++) {
+    expect(phases[i].start).toBe(phases[i - 1].end); // contiguous, in order
+    expect(phases[i].end).toBeGreaterThanOrEqual(phases[i].start);
+  }
+}
+
+const errorLines = (stderr: string) => stderr.split('\n').filter((l) => /^hvscope: /.test(l));
+
+describe('hvscope boot: bad input gives one clear line and a non-zero exit, boots nothing', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['unknown guest', ['--guest', 'no-such-guest'], /unknown guest 'no-such-guest': expected tiny, linux or the path of a kernel file/],
+    ['runs 0', ['--runs', '0'], /--runs must be an integer from 1 to 1000, got 0/],
+    ['runs not a number', ['--runs', 'many'], /--runs must be a positive integer, got 'many'/],
+    ['unknown machine', ['--machine', 'q35x'], /--machine must be one of microvm, pc/],
+    ['unknown accel', ['--accel', 'hvf'], /--accel must be one of kvm, tcg/],
+    ['unknown profile', ['--profile', 'no-such-profile'], /no-such-profile/],
+    ['initrd missing', ['--guest', 'linux', '--initrd', '/nonexistent/initrd.img'], /--initrd \/nonexistent\/initrd.img: no such file/],
+  ];
+  for (const [name, args, message] of cases) {
+    it(name, async () => {
+      const out = join(work, `bad-${name.replace(/\W+/g, '-')}`);
+      const r = await hvscope(['boot', ...args, '-o', out], { cwd: work });
+      expect(r.exitCode).not.toBe(0);
+      const lines = errorLines(String(r.stderr));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(message);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+});
+
+const noQemu = requireOrSkip(hasCommand('qemu-system-x86_64') && hasCommand('gcc'), 'qemu-system-x86_64 and gcc');
+const noTracing = requireOrSkip(isRoot && hasCommand('bpftrace'), 'root and bpftrace');
+
+describe.skipIf(noQemu || noTracing)('hvscope boot, traced by bpftrace (TCG)', () => {
+  it('tiny on microvm, 2 runs: traces with all phases in order, one SVG with both runs, report with median/min/max', async () => {
+    const out = join(work, 'tiny');
+    const r = await hvscope(['boot', '--guest', 'tiny', '--accel', 'tcg', '--runs', '2', '-o', out, '--json'], { cwd: work });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const summary = JSON.parse(String(r.stdout));
+    expect(summary).toMatchObject({ traced: true, accel: 'tcg', guest: 'tiny', unavailable: [] });
+    expect(summary.command.slice(0, 3)).toEqual(['qemu-system-x86_64', '-M', 'microvm']);
+    for (const n of [1, 2]) {
+      const trace = readTrace(join(out, `run-${n}.hvtrace.json`));
+      expect(trace.meta.source).toBe('bpftrace');
+      expect(trace.meta.lostEvents).toBe(0);
+      expectPhasesInOrder(trace);
+      // firmware starts at QEMU's vCPU start, before tiny's first console line
+      const vcpu = trace.instants.find((i) => i.name === 'vCPU start (QEMU runstate_set running)');
+      const entry = trace.instants.find((i) => i.name === 'tiny: entry');
+      expect(phasesOf(trace)[1].start).toBe(vcpu!.at);
+      expect(phasesOf(trace)[2].start).toBe(entry!.at);
+      const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64');
+      expect(qemu?.args?.exitCode).toBe(33); // tiny's isa-debug-exit "OK"
+    }
+    const svg = join(out, 'timeline.svg');
+    expect(await xmllintErrors(svg)).toBe('');
+    const svgText = readFileSync(svg, 'utf8');
+    expect(svgText).toContain('run-1');
+    expect(svgText).toContain('run-2');
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(report.runs).toHaveLength(2);
+    expect(report.summary.phases.map((p: { phase: string }) => p.phase)).toEqual(ALL_PHASES);
+    for (const p of report.summary.phases) {
+      expect(p.n).toBe(2);
+      expect(p.min_ns).toBeLessThanOrEqual(p.median_ns);
+      expect(p.median_ns).toBeLessThanOrEqual(p.max_ns);
+    }
+    expect(readFileSync(join(out, 'report.txt'), 'utf8')).toMatch(/median[\s\S]*min[\s\S]*max/);
+  });
+
+  it('linux on pc: all phases in order from the real kernel and init', async () => {
+    const out = join(work, 'linux');
+    const r = await hvscope(['boot', '--guest', 'linux', '--accel', 'tcg', '-o', out], { cwd: work, timeoutMs: 240_000 });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const trace = readTrace(join(out, 'run-1.hvtrace.json'));
+    expectPhasesInOrder(trace);
+    const kernel = phasesOf(trace)[2];
+    const banner = trace.instants.find((i) => /\] Linux version \d/.test(i.name));
+    expect(kernel.start).toBe(banner!.at);
+    const user = phasesOf(trace)[3];
+    expect(trace.instants.find((i) => i.name === 'hvscope-marker user-start')!.at).toBeGreaterThanOrEqual(user.start);
+    expect(await xmllintErrors(join(out, 'timeline.svg'))).toBe('');
+  });
+
+  it('--profile qemu-microvm-min: the profile\'s command line boots tiny', async () => {
+    const out = join(work, 'profile');
+    const r = await hvscope(['boot', '--guest', 'tiny', '--profile', 'qemu-microvm-min', '--accel', 'tcg', '-o', out, '--json'], { cwd: work });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const summary = JSON.parse(String(r.stdout));
+    const machine = summary.command[summary.command.indexOf('-M') + 1];
+    expect(machine).toMatch(/^microvm,.*x-option-roms=off/);
+    expect(machine).toMatch(/pit=off/);
+    expect(summary.command).toContain('-no-user-config');
+    const trace = readTrace(join(out, 'run-1.hvtrace.json'));
+    expect(trace.meta.profile).toBe('qemu-microvm-min');
+    expectPhasesInOrder(trace);
+  });
+
+  it('SIGINT during a boot: partial trace, exit 130, no QEMU or bpftrace of that run left', async () => {
+    const out = join(work, 'interrupted');
+    const child = hvscope(['boot', '--guest', 'linux', '--accel', 'tcg', '--runs', '3', '-o', out], { cwd: work });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await waitFor(() => /run-1: \d+ probes attached/.test(stderr), 90_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1000)); // QEMU is booting now
+    const started = childrenOf(child.pid!);
+    expect(started.some((p) => p.cmd.startsWith('bpftrace'))).toBe(true);
+    expect(processesMatching(out).some((p) => p.cmd.startsWith('qemu-system-x86_64'))).toBe(true);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    const trace = readTrace(join(out, 'run-1.hvtrace.json'));
+    expect(trace.meta.recorded).toMatch(/interrupted: partial trace/);
+    expect(existsSync(join(out, 'run-2.hvtrace.json'))).toBe(false);
+    expect(existsSync(join(out, 'timeline.svg'))).toBe(true);
+    expect(processesMatching(out)).toEqual([]);
+    for (const p of started) expect(alive(p.pid), `${p.cmd} [${p.pid}] still running`).toBe(false);
+  });
+});
+
+const noSetpriv = requireOrSkip(isRoot && hasCommand('setpriv'), 'root and setpriv (to run as an unprivileged user)');
+describe.skipIf(noQemu || noSetpriv)('hvscope boot without root: rootless sources', () => {
+  it('says once which probes are unavailable and why, marks the traces, still finds the phases', async () => {
+    const home = nobodyHome();
+    try {
+      const out = join(home, 'out');
+      const r = await hvscope(['boot', '--guest', 'tiny', '--accel', 'tcg', '--runs', '2', '-o', out], { asNobodyWithHome: home, cwd: home });
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const notices = String(r.stderr).split('\n').filter((l) => /unavailable/.test(l));
+      expect(notices).toHaveLength(1);
+      expect(notices[0]).toMatch(/probes qemu, exec unavailable: tracing needs root/);
+      expect(readdirSync(out).filter((f) => f.endsWith('.hvtrace.json')).sort()).toEqual(['run-1.hvtrace.json', 'run-2.hvtrace.json']);
+      for (const n of [1, 2]) {
+        const trace = readTrace(join(out, `run-${n}.hvtrace.json`));
+        expect(trace.meta.unavailable).toEqual([{ what: 'bpftrace probes (qemu, exec)', why: expect.stringMatching(/needs root/) }]);
+        expect(trace.meta.inputs?.some((f) => f.endsWith('.serial.txt'))).toBe(true);
+        const names = phasesOf(trace).map((p) => p.name);
+        // QEMU's log gives the vCPU start; tiny's console lines the kernel and user starts
+        expect(names).toEqual(ALL_PHASES);
+        const phases = phasesOf(trace);
+        for (let i = 1; i < phases.length; i++) expect(phases[i].start).toBeGreaterThanOrEqual(phases[i - 1].start);
+      }
+      expect(await xmllintErrors(join(out, 'timeline.svg'))).toBe('');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
