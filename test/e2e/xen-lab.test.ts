@@ -5,15 +5,17 @@
 // the lab powered off. Plus the failure paths: boot timeout, a marker that never
 // comes, not root. Each lab needs ~1.3 GB and a core for about a minute.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
 import { TINY_PV_MARKER, buildTinyPvGuest } from '../../src/lab/tiny-pv-guest.js';
 import { runInXenLab } from '../../src/lab/xen/run.js';
-import { XL_CREATE_LOG, TINY_PV_GUEST_LOG, TINY_PV_RESULT, parseTinyPvResult, renderTinyPvExperiment } from '../../src/lab/xen/tiny-pv-experiment.js';
+import { XL_CREATE_LOG, TINY_PV_GUEST_LOG, TINY_PV_RESULT, parseTinyPvResult, renderTinyPvExperiment, tinyPvFailure } from '../../src/lab/xen/tiny-pv-experiment.js';
+import { UserError } from '../../src/model/errors.js';
 
 const missing =
   requireOrSkip(isRoot, 'root') ||
@@ -31,6 +33,18 @@ afterAll(async () => {
   if (process.env.HVSCOPE_E2E_KEEP === '1') console.warn(`kept ${scratch}`);
   else await rm(scratch, { recursive: true, force: true });
 });
+
+const repo = resolve(import.meta.dirname, '../..');
+const buildDir = join(repo, 'node_modules/.cache/hvscope-lab-e2e');
+const cliEntry = join(buildDir, 'test/e2e/lab-cli-entry.js');
+
+/** The lab's private temp directories (the initramfs); none may outlive a lab. */
+function labTempDirs(): string[] {
+  return readdirSync(tmpdir()).filter((n) => n.startsWith('hvscope-xen-lab-') && !n.startsWith('hvscope-xen-lab-e2e-'));
+}
+
+/** What a failed lab leaves in its results directory: logs only. */
+const FAILED_LAB_FILES = ['xen-console.log', 'xen-lab-qemu.args.json'];
 
 /** QEMU processes whose command line names this directory (none may outlive a lab). */
 function qemusUsing(dir: string): string[] {
@@ -72,5 +86,84 @@ describe.skipIf(missing)('Xen lab', () => {
     expect((await readdir(outDir)).sort()).toEqual(
       ['dom0-logs', 'experiment.log', 'guest-console.log', TINY_PV_RESULT, XL_CREATE_LOG, 'xen-console.log', 'xen-lab-qemu.args.json'].sort(),
     );
+  });
+});
+
+describe.skipIf(missing)('Xen lab failure paths', () => {
+  it('boot timeout: one clear message, QEMU gone, only logs left', { timeout: 120_000 }, async () => {
+    const outDir = join(scratch, 'boot-timeout');
+    const tempsBefore = labTempDirs();
+    const err = await runInXenLab({ script: 'true\n', outDir, timeoutMs: 3000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/^Xen lab: dom0's toolstack was not ready within 3 s; (last console line: .*; )?see .*xen-console\.log$/s);
+    expect((err as Error).message.split('\n')).toHaveLength(1);
+    expect(qemusUsing(outDir)).toEqual([]);
+    expect(labTempDirs()).toEqual(tempsBefore);
+    expect((await readdir(outDir)).sort()).toEqual(FAILED_LAB_FILES);
+  });
+
+  it('a guest that never prints its marker is reported as such; the lab still powers off', { timeout: 600_000 }, async () => {
+    const guest = await buildTinyPvGuest();
+    const outDir = join(scratch, 'no-marker');
+    const result = await runInXenLab({
+      // Wait for a line tiny-pv never prints: the guest runs and powers off, the marker never comes.
+      script: renderTinyPvExperiment({ kernel: guest.kernel, marker: 'hvscope-test: a line nobody prints', markerTimeoutS: 3 }),
+      outDir,
+      timeoutMs: 480_000,
+    });
+    expect(result.exitCode).not.toBe(0);
+    const tiny = await parseTinyPvResult(outDir);
+    expect(tiny.xlCreateExit).toBe(0);
+    expect(tiny.markerSeen).toBe(false);
+    expect(tiny.domainGone).toBe(true);
+    expect(tinyPvFailure(result.exitCode, tiny, outDir)).toMatch(/^the guest never printed its marker on its console \(see .*guest-console\.log/);
+    expect(qemusUsing(outDir)).toEqual([]);
+  });
+
+  describe('through the CLI (compiled, run as a child process)', () => {
+    beforeAll(async () => {
+      // Type errors elsewhere (work in progress) still emit JavaScript; only a missing entry is fatal.
+      rmSync(buildDir, { recursive: true, force: true });
+      const tsc = await execa('node', [join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--esModuleInterop', join(repo, 'test/e2e/lab-cli-entry.ts')], { cwd: repo, reject: false });
+      if (!existsSync(cliEntry)) throw new Error(`cannot compile the lab CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
+      chmodSync(buildDir, 0o755);
+    }, 120_000);
+
+    it('not root: one line saying so, exit 1, nothing started', { timeout: 60_000 }, async () => {
+      const outDir = join(scratch, 'not-root');
+      const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliEntry, 'lab', 'xen', 'run', '-o', outDir], { reject: false, cwd: '/' });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toBe("hvscope: Xen lab: must run as root (dom0 reads the whole host root through 9p and runs the host's toolstack); try sudo");
+      expect(existsSync(outDir)).toBe(false);
+    });
+
+    it('Ctrl-C while Xen boots: QEMU and temp files gone, exit 130, only logs left', { timeout: 120_000 }, async () => {
+      const outDir = join(scratch, 'interrupted');
+      const tempsBefore = labTempDirs();
+      const child = execa(process.execPath, [cliEntry, 'lab', 'xen', 'run', '-o', outDir], { reject: false, cwd: repo });
+      let stderr = '';
+      await new Promise<void>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error(`the lab never started booting:\n${stderr}`)), 60_000);
+        child.stderr!.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          if (stderr.includes('booting Xen')) {
+            clearTimeout(timer);
+            res();
+          }
+        });
+      });
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(qemusUsing(outDir)).toHaveLength(1);
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode).toBe(130);
+      expect(r.stderr).toMatch(/hvscope: Xen lab: interrupted \(SIGINT\); QEMU stopped/);
+      expect(qemusUsing(outDir)).toEqual([]);
+      expect(labTempDirs()).toEqual(tempsBefore);
+      expect((await readdir(outDir)).sort()).toEqual(FAILED_LAB_FILES);
+    });
   });
 });

@@ -35,6 +35,12 @@ export interface XenLabOptions {
   machine?: Pick<XenLabMachine, 'cpu' | 'memoryMb' | 'dom0MemoryMb' | 'xenArgs'>;
   /** qemu-system-x86_64 to run (default from PATH). */
   qemu?: string;
+  /**
+   * Abort = interrupt: QEMU is killed and runInXenLab rejects with a UserError.
+   * Without it, runInXenLab handles SIGINT/SIGTERM/SIGHUP itself: it kills QEMU,
+   * removes its temp files and then dies of the same signal.
+   */
+  signal?: AbortSignal;
 }
 
 export interface XenLabStage {
@@ -71,9 +77,14 @@ const POWER_OFF_GRACE_MS = 20_000;
 /** Console lines that mean the lab is dead and waiting longer is pointless. */
 const FATAL_CONSOLE = [/\(XEN\) \*+ Panic on CPU/, /Kernel panic - not syncing/];
 
-export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult> {
+/** UserError unless running as root: dom0 reads the whole host root through 9p and runs the host's toolstack. */
+export function requireLabRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0)
     throw new UserError('Xen lab: must run as root (dom0 reads the whole host root through 9p and runs the host\'s toolstack); try sudo');
+}
+
+export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult> {
+  requireLabRoot();
   if (!(options.timeoutMs > 0)) throw new UserError(`Xen lab: timeout must be a positive number of milliseconds, not ${options.timeoutMs}`);
   checkHostXenTools();
   const qemu = options.qemu ?? 'qemu-system-x86_64';
@@ -101,7 +112,7 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
     removeHandlers();
     process.kill(process.pid, signal);
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const signals: NodeJS.Signals[] = options.signal ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const removeHandlers = () => {
     for (const s of signals) process.off(s, onSignal);
     process.off('exit', killQemu);
@@ -157,8 +168,11 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
         return r;
       });
 
+      const abort = options.signal;
+      abort?.addEventListener('abort', changed);
       const waitFor = async (done: () => boolean, deadline: number): Promise<boolean> => {
         while (!done()) {
+          if (abort?.aborted) await failure(`interrupted (${String(abort.reason ?? 'abort')}); QEMU stopped`, 130);
           if (exited || fatal !== undefined) return done();
           const left = deadline - Date.now();
           if (left <= 0) return false;
@@ -174,12 +188,12 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
       };
       const hasStage = (name: string | RegExp) => () => stages.some((s) => (typeof name === 'string' ? s.name === name : name.test(s.name)));
       const seeLog = `see ${consoleLog}`;
-      const failure = async (what: string): Promise<never> => {
+      const failure = async (what: string, exitCode = 1): Promise<never> => {
         killQemu();
         const r = await qemuDone;
         const qemuSays = String(r.stderr ?? '').trim().split('\n').filter(Boolean).slice(-2).join('; ');
         const last = lastLine ? `; last console line: ${JSON.stringify(lastLine.trim().slice(0, 200))}` : '';
-        throw new UserError(`Xen lab: ${what}${qemuSays ? ` (QEMU: ${qemuSays})` : ''}${last}; ${seeLog}`);
+        throw new UserError(`Xen lab: ${what}${qemuSays ? ` (QEMU: ${qemuSays})` : ''}${last}; ${seeLog}`, exitCode);
       };
 
       const overall = started + options.timeoutMs;
@@ -221,6 +235,7 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
         packages: packages.packages,
       };
     } finally {
+      options.signal?.removeEventListener('abort', changed);
       killQemu();
       if (qemuProcess) await qemuProcess.catch(() => undefined);
       closeSync(consoleFd);

@@ -153,3 +153,16 @@ export async function parseTinyPvResult(outDir: string): Promise<TinyPvResult> {
     goneMs: ms('gone_ns'),
   };
 }
+
+/**
+ * Why a tiny-pv lab run failed, in one sentence, or undefined when it worked
+ * (xl create succeeded, the marker was seen, the domain was gone afterwards).
+ */
+export function tinyPvFailure(experimentExit: number, result: TinyPvResult | undefined, outDir: string): string | undefined {
+  if (!result) return `the experiment left no ${TINY_PV_RESULT} (exit ${experimentExit}; see ${join(outDir, 'experiment.log')})`;
+  if (result.xlCreateExit !== 0) return `xl create failed with status ${result.xlCreateExit} (see ${join(outDir, XL_CREATE_LOG)})`;
+  if (!result.markerSeen) return `the guest never printed its marker on its console (see ${join(outDir, TINY_PV_GUEST_LOG)} and ${join(outDir, 'dom0-logs')})`;
+  if (!result.domainGone) return 'the domain was still there after the guest powered off (it was destroyed)';
+  if (experimentExit !== 0) return `the experiment exited with status ${experimentExit} (see ${join(outDir, 'experiment.log')})`;
+  return undefined;
+}
