@@ -5,7 +5,6 @@ import type { CAC } from 'cac';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { readRuns, writeFileAtomic, writeTrace } from '../model/io.js';
 import type { Run } from '../model/trace.js';
@@ -13,11 +12,12 @@ import { buildReport, formatReportText } from '../analysis/report.js';
 import { runBoots } from '../lab/boot.js';
 import { isRoot } from '../tracer/host-checks.js';
 import { tracingBlocker } from '../tracer/session.js';
+import { packageRoot } from '../tuning/profile.js';
 import { renderRuns } from './render.js';
 import { command, printJson, progress } from './run-command.js';
 
-/** Package root, so the demo finds its fixture wherever it is started from. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** Package root (found from this module, built or not), so the demo finds its fixture wherever it is started from. */
+export const PACKAGE_ROOT = packageRoot();
 export const DEMO_FIXTURE = resolve(PACKAGE_ROOT, 'fixtures/qemu-tcg-pc-linux/run.hvtrace.json');
 
 async function onPath(name: string): Promise<boolean> {
