@@ -158,3 +158,9 @@ export const figures: Figure[] = [
     },
   },
 ];
+
+// probe-effect (bench/probe-effect.ts): traced vs untraced time-to-exit of the tiny guest.
+// Registered here by appending, so the figures above stay as their owner wrote them.
+import { probeEffect, probeEffectFigure } from './probe-effect.js';
+measurements['probe-effect'] = probeEffect;
+figures.push(probeEffectFigure);

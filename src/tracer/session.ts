@@ -75,6 +75,8 @@ export interface TraceCommandResult {
   stderrTail: string[];
   /** Monotonic ns (same clock as bpftrace's nsecs) just before the workload was released. */
   releasedMonotonicNs: bigint;
+  /** Monotonic ns when we saw the workload exit (time to exit = this − releasedMonotonicNs). */
+  exitedMonotonicNs: bigint;
 }
 
 /**
@@ -171,7 +173,9 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     }
   });
   let heldDone = false;
+  let exitedMonotonicNs = 0n;
   const heldResult = held.then((r) => {
+    exitedMonotonicNs = process.hrtime.bigint();
     heldDone = true;
     return r;
   });
@@ -289,6 +293,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       bpftracePid: session.pid,
       stderrTail,
       releasedMonotonicNs,
+      exitedMonotonicNs,
     };
   } finally {
     // On any exception: nothing of this run stays behind.
