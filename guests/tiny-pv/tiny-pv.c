@@ -23,6 +23,8 @@
 
 /* Kept in sync with TINY_PV_MARKER in src/lab/tiny-pv-guest.ts. */
 #define MARKER "tiny-pv: hello from a Xen PV guest\r\n"
+/* Second line: what HYPERVISOR_console_io(CONSOLEIO_write) returned. */
+#define CONSOLE_IO_STATUS "tiny-pv: console_io returned "
 
 /* How often to yield waiting for xenconsoled to consume the ring before
  * shutting down anyway (a guest must not hang when nobody reads its console). */
@@ -108,13 +110,37 @@ static void ring_write(struct xencons_interface *ring, uint32_t port, const char
 	HYPERCALL(HYPERVISOR_event_channel_op, EVTCHNOP_send, &send, 0);
 }
 
+/* "tiny-pv: console_io returned N\r\n" for a small signed N. */
+static void format_console_io_status(char *buf, long status)
+{
+	static const char head[] = CONSOLE_IO_STATUS;
+	unsigned long n = 0;
+	for (; head[n]; n++) buf[n] = head[n];
+	unsigned long magnitude = status < 0 ? (unsigned long)-status : (unsigned long)status;
+	if (status < 0) buf[n++] = '-';
+	char digits[24];
+	int d = 0;
+	do {
+		digits[d++] = (char)('0' + magnitude % 10);
+		magnitude /= 10;
+	} while (magnitude && d < (int)sizeof(digits));
+	while (d) buf[n++] = digits[--d];
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	buf[n] = 0;
+}
+
 void tiny_pv_main(struct start_info *si)
 {
-	HYPERCALL(HYPERVISOR_console_io, CONSOLEIO_write, str_len(MARKER), MARKER);
+	long console_io = HYPERCALL(HYPERVISOR_console_io, CONSOLEIO_write, str_len(MARKER), MARKER);
 
 	struct xencons_interface *ring = console_ring(si);
 	if (ring) {
+		char status[64];
 		ring_write(ring, si->console.domU.evtchn, MARKER);
+		/* Says whether Xen accepted the console_io write (0) or refused it (-1 = -EPERM). */
+		format_console_io_status(status, console_io);
+		ring_write(ring, si->console.domU.evtchn, status);
 		for (int i = 0; i < DRAIN_YIELDS; i++) {
 			if (*(volatile uint32_t *)&ring->out_cons == ring->out_prod) break;
 			HYPERCALL(HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0);

@@ -12,6 +12,11 @@ import { UserError, fileError } from '../model/errors.js';
 
 /** The line tiny-pv prints on its PV console (xenconsoled's guest log, `xl console`). */
 export const TINY_PV_MARKER = 'tiny-pv: hello from a Xen PV guest';
+/**
+ * Second console line: what HYPERVISOR_console_io(CONSOLEIO_write) returned to the
+ * guest, e.g. `tiny-pv: console_io returned -1` (-EPERM: see guests/tiny-pv/README.md).
+ */
+export const TINY_PV_CONSOLE_IO_STATUS = /^tiny-pv: console_io returned (-?\d+)\r?$/m;
 /** Memory (MiB) for an `xl` config: the image, stack and Xen's bootstrap tables fit in far less. */
 export const TINY_PV_MEMORY_MB = 8;
 
