@@ -1,0 +1,306 @@
+// The figure spec: a YAML file listing paper figures and the runs behind them.
+//
+//   title: Boot time by machine type      # default title of every figure ("" for none)
+//   size: 3.5in                           # 3.5in (IEEE column) or 7.16in (two columns), or pt / px
+//   height: 2.2in                         # optional; default from the width
+//   font: 8                               # pt, 8–10
+//   figures:
+//     - kind: stacked-bars                # median per phase, stacked; whiskers on the total
+//       output: phases.svg                # relative to the output directory (-o, default: the spec's)
+//       whiskers: min-max                 # min-max | p10-p90 | none
+//       groups:
+//         - { label: pc, traces: [../../fixtures/qemu-tcg-pc-linux] }   # files or dirs, relative to the spec
+//     - kind: cdf                         # fraction of runs within x
+//       value: total                      # total or a phase name
+//     - kind: scaling                     # y = value per run against x per run
+//       x: { from: arg, key: running_domains, label: domains already running }   # arg | meta | order
+//
+// Loading checks everything a render would trip on (unknown keys and kinds, wrong
+// types, sizes, missing trace paths, duplicate outputs) and reports `file:line: key: message`.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, normalize, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { UserError, fileError } from '../../model/errors.js';
+import { PHASES, type Phase } from '../../model/trace.js';
+import { suggest } from '../../tuning/profile.js';
+import { DEFAULT_FONT_PT, DEFAULT_SIZE, MAX_FONT_PT, MIN_FONT_PT, pageOf } from './frame.js';
+import type { XSource } from './scaling.js';
+import { WHISKERS, type Whiskers } from './stacked-bars.js';
+import type { ValueName } from './values.js';
+
+export const FIGURE_KINDS = ['stacked-bars', 'cdf', 'scaling'] as const;
+export type FigureKind = (typeof FIGURE_KINDS)[number];
+
+export interface GroupSpec {
+  label: string;
+  /** Absolute paths of trace files or directories. */
+  traces: string[];
+}
+
+interface CommonFigure {
+  /** Position in the spec's figures list. */
+  index: number;
+  /** Line of the figure's entry in the spec. */
+  specLine: number;
+  /** Relative path under the output directory. */
+  output: string;
+  title?: string;
+  size: string;
+  height?: string;
+  fontPt: number;
+  groups: GroupSpec[];
+}
+
+export type FigureEntry = CommonFigure &
+  (
+    | { kind: 'stacked-bars'; whiskers: Whiskers; values: boolean; phases?: Phase[] }
+    | { kind: 'cdf'; value: ValueName; fromZero: boolean }
+    | { kind: 'scaling'; x: XSource; xLabel: string; value: ValueName; line: boolean }
+  );
+
+export interface FigureSpec {
+  file: string;
+  figures: FigureEntry[];
+}
+
+// ---------------------------------------------------------------- schema
+
+const sizeSchema = { type: ['string', 'number'] } as const;
+const valueSchema = { enum: ['total', ...PHASES] } as const;
+const common = {
+  kind: { type: 'string' },
+  output: { type: 'string', minLength: 1 },
+  title: { type: 'string' },
+  size: sizeSchema,
+  height: sizeSchema,
+  font: { type: 'number', minimum: MIN_FONT_PT, maximum: MAX_FONT_PT },
+  groups: {
+    type: 'array',
+    minItems: 1,
+    items: {
+      type: 'object',
+      required: ['label', 'traces'],
+      additionalProperties: false,
+      properties: {
+        label: { type: 'string', minLength: 1 },
+        traces: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+      },
+    },
+  },
+} as const;
+
+const figureSchemas: Record<FigureKind, Record<string, unknown>> = {
+  'stacked-bars': {
+    type: 'object',
+    required: ['kind', 'output', 'groups'],
+    additionalProperties: false,
+    properties: { ...common, whiskers: { enum: [...WHISKERS] }, values: { type: 'boolean' }, phases: { type: 'array', minItems: 1, items: { enum: [...PHASES] } } },
+  },
+  cdf: {
+    type: 'object',
+    required: ['kind', 'output', 'groups'],
+    additionalProperties: false,
+    properties: { ...common, value: valueSchema, 'from-zero': { type: 'boolean' } },
+  },
+  scaling: {
+    type: 'object',
+    required: ['kind', 'output', 'groups', 'x'],
+    additionalProperties: false,
+    properties: {
+      ...common,
+      value: valueSchema,
+      line: { type: 'boolean' },
+      x: {
+        type: 'object',
+        required: ['from'],
+        additionalProperties: false,
+        properties: { from: { enum: ['arg', 'meta', 'order'] }, key: { type: 'string', minLength: 1 }, label: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const topSchema = {
+  type: 'object',
+  required: ['figures'],
+  additionalProperties: false,
+  properties: {
+    title: { type: 'string' },
+    size: sizeSchema,
+    height: sizeSchema,
+    font: { type: 'number', minimum: MIN_FONT_PT, maximum: MAX_FONT_PT },
+    figures: { type: 'array', minItems: 1, items: { type: 'object', required: ['kind'], properties: { kind: { type: 'string' } } } },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validateTop = ajv.compile(topSchema);
+const validateFigure = Object.fromEntries(FIGURE_KINDS.map((k) => [k, ajv.compile(figureSchemas[k])])) as Record<FigureKind, ReturnType<typeof ajv.compile>>;
+
+// ---------------------------------------------------------------- locating
+
+type Path = (string | number)[];
+
+function pointer(path: Path): string {
+  return path.map((p) => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}
+
+/** Line of every key and sequence item, by JSON pointer. */
+function recordLines(node: Node | null | undefined, path: Path, lc: LineCounter, out: Map<string, number>): void {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const range = (pair.key as Node | null)?.range;
+      if (range) out.set(pointer([...path, key]), lc.linePos(range[0]).line);
+      recordLines(pair.value as Node, [...path, key], lc, out);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const range = (item as Node | null)?.range;
+      if (range) out.set(pointer([...path, i]), lc.linePos(range[0]).line);
+      recordLines(item as Node, [...path, i], lc, out);
+    });
+  }
+}
+
+function describeValue(v: unknown): string {
+  return v === undefined ? 'nothing' : JSON.stringify(v);
+}
+
+function dataAt(data: unknown, ptr: string): unknown {
+  let cur = data;
+  for (const raw of ptr.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[key] : undefined;
+  }
+  return cur;
+}
+
+// ---------------------------------------------------------------- loading
+
+/** Reads and checks a figure spec; trace paths resolve against the spec's directory. */
+export function loadFigureSpec(file: string): FigureSpec {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw fileError(file, undefined, `cannot read figure spec: ${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}`);
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw fileError(file, lc.linePos(e.pos[0]).line, `not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const data = doc.toJS() as unknown;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw fileError(file, 1, 'a figure spec is a YAML mapping (title:, size:, figures: [...])');
+  const lines = new Map<string, number>();
+  recordLines(doc.contents as Node, [], lc, lines);
+  /** The line of a pointer, else of its nearest parent. */
+  const lineOf = (ptr: string): number | undefined => {
+    for (let p = ptr; ; p = p.slice(0, p.lastIndexOf('/'))) {
+      const l = lines.get(p);
+      if (l !== undefined || p === '') return l;
+    }
+  };
+  const fail = (ptr: string, message: string): UserError => {
+    const key = ptr.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+    return fileError(file, lineOf(ptr), key ? `${key}: ${message}` : message);
+  };
+  const schemaFail = (e: ErrorObject, base: string): UserError => {
+    const ptr = base + e.instancePath;
+    const value = dataAt(data, ptr);
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      return fail(`${ptr}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}`, `unknown key${suggest(extra, known)}`);
+    }
+    if (e.keyword === 'required') return fail(ptr, `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`);
+    if (e.keyword === 'type') return fail(ptr, `must be ${[(e.params as { type: string | string[] }).type].flat().join(' or ')}, got ${describeValue(value)}`);
+    if (e.keyword === 'enum') {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+      const near = typeof value === 'string' ? suggest(value, allowed) : '';
+      return fail(ptr, `must be one of ${allowed.join(', ')}, got ${describeValue(value)}${near.startsWith(' (did') ? near : ''}`);
+    }
+    return fail(ptr, `${e.message ?? 'invalid'}, got ${describeValue(value)}`);
+  };
+
+  if (!validateTop(data)) throw schemaFail(validateTop.errors![0], '');
+  const top = data as { title?: string; size?: string | number; height?: string | number; font?: number; figures: Record<string, unknown>[] };
+  const dir = dirname(resolve(file));
+  const outputs = new Map<string, number>();
+  const figures: FigureEntry[] = top.figures.map((raw, index) => {
+    const base = `/figures/${index}`;
+    const kind = raw.kind as string;
+    if (!(FIGURE_KINDS as readonly string[]).includes(kind)) throw fail(`${base}/kind`, `unknown kind "${kind}"${suggest(kind, [...FIGURE_KINDS]).replace('valid keys', 'kinds')}`);
+    const validate = validateFigure[kind as FigureKind];
+    if (!validate(raw)) throw schemaFail(validate.errors![0], base);
+
+    const output = String(raw.output);
+    if (isAbsolute(output) || normalize(output).startsWith('..') || !/\.svg$/i.test(output))
+      throw fail(`${base}/output`, `"${output}": a relative path ending in .svg, inside the output directory`);
+    const earlier = outputs.get(normalize(output));
+    if (earlier !== undefined) throw fail(`${base}/output`, `"${output}" is also the output of figures.${earlier}`);
+    outputs.set(normalize(output), index);
+
+    const sizeKey = raw.size !== undefined ? `${base}/size` : '/size';
+    const heightKey = raw.height !== undefined ? `${base}/height` : '/height';
+    const size = String(raw.size ?? top.size ?? DEFAULT_SIZE);
+    const heightRaw = raw.height ?? top.height;
+    const height = heightRaw === undefined ? undefined : String(heightRaw);
+    const fontPt = (raw.font as number | undefined) ?? top.font ?? DEFAULT_FONT_PT;
+    try {
+      pageOf({ size });
+    } catch (err) {
+      if (err instanceof UserError) throw fail(sizeKey, err.message);
+      throw err;
+    }
+    try {
+      pageOf({ size, height, fontPt });
+    } catch (err) {
+      if (err instanceof UserError) throw fail(heightKey, err.message);
+      throw err;
+    }
+
+    const groups = (raw.groups as { label: string; traces: string[] }[]).map((g, gi) => ({
+      label: g.label,
+      traces: g.traces.map((t, ti) => {
+        const abs = resolve(dir, t);
+        if (!existsSync(abs)) throw fail(`${base}/groups/${gi}/traces/${ti}`, `no such file or directory: ${t} (resolved to ${abs}; paths are relative to the spec file)`);
+        return abs;
+      }),
+    }));
+    const labels = groups.map((g) => g.label);
+    const dup = labels.find((l, i) => labels.indexOf(l) !== i);
+    if (dup !== undefined) throw fail(`${base}/groups/${labels.lastIndexOf(dup)}/label`, `label "${dup}" is used by two groups`);
+
+    const titleRaw = (raw.title as string | undefined) ?? top.title;
+    const commonPart: CommonFigure = {
+      index,
+      specLine: lineOf(base) ?? 1,
+      output: normalize(output),
+      ...(titleRaw ? { title: titleRaw } : {}),
+      size,
+      ...(height !== undefined ? { height } : {}),
+      fontPt,
+      groups,
+    };
+    if (kind === 'stacked-bars')
+      return {
+        ...commonPart,
+        kind,
+        whiskers: (raw.whiskers as Whiskers | undefined) ?? 'min-max',
+        values: (raw.values as boolean | undefined) ?? true,
+        ...(raw.phases ? { phases: raw.phases as Phase[] } : {}),
+      };
+    if (kind === 'cdf') return { ...commonPart, kind, value: (raw.value as ValueName | undefined) ?? 'total', fromZero: (raw['from-zero'] as boolean | undefined) ?? true };
+    const xRaw = raw.x as { from: 'arg' | 'meta' | 'order'; key?: string; label?: string };
+    if (xRaw.from !== 'order' && !xRaw.key) throw fail(`${base}/x`, `missing required key "key" (the ${xRaw.from} name holding each run's x)`);
+    const x: XSource = xRaw.from === 'order' ? { from: 'order' } : { from: xRaw.from, key: xRaw.key! };
+    const xLabel = xRaw.label ?? (xRaw.from === 'order' ? 'run index in group' : xRaw.key!.replace(/_/g, ' '));
+    return { ...commonPart, kind: 'scaling', x, xLabel, value: (raw.value as ValueName | undefined) ?? 'total', line: (raw.line as boolean | undefined) ?? true };
+  });
+  return { file, figures };
+}
