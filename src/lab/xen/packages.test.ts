@@ -1,10 +1,12 @@
 // The lab's Debian inputs, fetched for real with apt-get download into the
 // user's cache (the same cache the lab uses, so this runs once per machine).
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../../../test/helpers/requirements.js';
 import { UserError } from '../../model/errors.js';
-import { DOM0_MODULES, checkHostXenTools, moduleDependsOf, moduleNameOf, prepareXenLabPackages } from './packages.js';
+import { DOM0_MODULES, aptDownload, checkHostXenTools, moduleDependsOf, moduleNameOf, prepareXenLabPackages } from './packages.js';
 
 const noApt = requireOrSkip(hasCommand('apt-get') && hasCommand('dpkg-deb'), 'apt-get and dpkg-deb (Debian)');
 
@@ -38,6 +40,25 @@ describe.skipIf(noApt)('prepareXenLabPackages', () => {
       loaded.add(moduleNameOf(path));
     }
     expect(loaded.size).toBe(DOM0_MODULES.length);
+  });
+});
+
+describe.skipIf(noApt)('aptDownload', () => {
+  it('names a package apt does not know, in one line, and leaves nothing behind', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hvscope-apt-unit-'));
+    try {
+      const err = await aptDownload('hvscope-test-no-such-package', dir).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toMatch(/^Xen lab: Debian package hvscope-test-no-such-package is not available from apt \(run apt-get update;/);
+      expect((err as Error).message).not.toContain('\n');
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a name that is not a Debian package name before running apt', async () => {
+    await expect(aptDownload('-o=APT::Foo', '/nonexistent')).rejects.toThrow(/is not a Debian package name/);
   });
 });
 

@@ -90,6 +90,12 @@ async function run(file: string, args: string[], cwd?: string): Promise<string> 
   }
 }
 
+/** `apt-get download NAME` into dir (nothing is installed); UserError naming a package apt does not know. */
+export async function aptDownload(name: string, dir: string): Promise<void> {
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name)) throw new UserError(`Xen lab: ${JSON.stringify(name)} is not a Debian package name`);
+  await run('apt-get', ['download', '-q', name], dir);
+}
+
 /** UserError unless the host has Debian's Xen toolstack installed (dom0 runs it through 9p). */
 export function checkHostXenTools(root = '/'): void {
   for (const tool of ['xl', 'xenstored', 'xen-init-dom0', 'xenconsoled']) {
@@ -132,7 +138,7 @@ export async function prepareXenLabPackages(cacheDir: string = defaultCacheDir()
     const kernelPackage = await newestKernelPackage();
     const wanted = [XEN_HYPERVISOR_PACKAGE, kernelPackage, BUSYBOX_PACKAGE];
     // One package at a time, so a missing one is named in the error.
-    for (const name of wanted) await run('apt-get', ['download', '-q', name], work);
+    for (const name of wanted) await aptDownload(name, work);
     const debs = await readdir(work);
     const debOf = (name: string) => {
       const deb = debs.find((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'));

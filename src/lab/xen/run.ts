@@ -251,7 +251,7 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
  * One lab at a time per cache (each needs ~1.3 GB and a whole core under TCG):
  * an exclusive lock file holding our pid; a lock whose pid is gone is stale.
  */
-function acquireLabLock(path: string): () => void {
+export function acquireLabLock(path: string): () => void {
   mkdirSync(dirname(path), { recursive: true });
   for (let attempt = 0; ; attempt++) {
     try {
