@@ -7,7 +7,8 @@
 // fw_cfg — so a firmware phase exists even though it prints nothing. Under TCG
 // there is no KVM_RUN; its start is QEMU's `runstate_set running` (DESIGN.md),
 // taken from QEMU's trace log, which traced boots record too.
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTrace } from '../../src/model/io.js';
@@ -178,5 +179,26 @@ describe.skipIf(noQemu || noSetpriv)('hvscope boot without root: rootless source
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
+  });
+});
+
+describe.skipIf(noQemu || requireOrSkip(isRoot, 'root'))('hvscope boot as root with bpftrace hidden from PATH', () => {
+  it('falls back to the rootless sources and says bpftrace is missing, once', async () => {
+    const bin = join(work, 'bin-without-bpftrace');
+    mkdirSync(bin, { recursive: true });
+    for (const tool of ['sh', 'qemu-system-x86_64', 'mount', 'gcc', 'ld', 'as']) {
+      const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false });
+      if (r.exitCode === 0 && !existsSync(join(bin, tool))) symlinkSync(String(r.stdout).trim(), join(bin, tool));
+    }
+    const out = join(work, 'no-bpftrace');
+    const r = await hvscope(['boot', '--guest', 'tiny', '--accel', 'tcg', '-o', out], { cwd: work, env: { PATH: bin } });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const notices = String(r.stderr).split('\n').filter((l) => /unavailable/.test(l));
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/probes qemu, exec unavailable: .*bpftrace/);
+    const trace = readTrace(join(out, 'run-1.hvtrace.json'));
+    expect(trace.meta.source).not.toBe('bpftrace');
+    expect(trace.meta.unavailable?.[0].why).toMatch(/bpftrace/);
+    expect(phasesOf(trace).map((p) => p.name)).toEqual(ALL_PHASES);
   });
 });
