@@ -44,6 +44,8 @@ export interface CdfRender extends FrameSize {
   title?: string;
   /** Start the time axis at 0 (default) or just below the smallest value. */
   fromZero?: boolean;
+  /** x axis title (the unit is added); default from the value. */
+  xLabel?: string;
 }
 
 export function renderCdf(series: CdfSeries[], opts: CdfRender): string {
@@ -56,7 +58,7 @@ export function renderCdf(series: CdfSeries[], opts: CdfRender): string {
   const frame = layoutFrame({
     ...opts,
     legend,
-    x: { kind: 'time', label: valueLabel(series[0].value) },
+    x: { kind: 'time', label: opts.xLabel ?? valueLabel(series[0].value) },
     xRange: [opts.fromZero === false ? Math.max(0, lo - pad) : 0, hi + pad],
     y: { kind: 'number', label: 'runs', percent: true },
     yRange: [0, 1],

@@ -33,17 +33,17 @@ export function renderFigure(fig: FigureEntry, groups: RunGroup[]): RenderedFigu
   switch (fig.kind) {
     case 'stacked-bars': {
       const bars = stackedBarsData(groups, { whiskers: fig.whiskers, phases: fig.phases });
-      return { ...base, svg: renderStackedBars(bars, { ...frame, whiskers: fig.whiskers, values: fig.values }), data: { kind: fig.kind, whiskers: fig.whiskers, bars } };
+      return { ...base, svg: renderStackedBars(bars, { ...frame, whiskers: fig.whiskers, values: fig.values, yLabel: fig.timeLabel }), data: { kind: fig.kind, whiskers: fig.whiskers, bars } };
     }
     case 'cdf': {
       const series = cdfData(groups, fig.value);
-      return { ...base, svg: renderCdf(series, { ...frame, fromZero: fig.fromZero }), data: { kind: fig.kind, value: fig.value, series } };
+      return { ...base, svg: renderCdf(series, { ...frame, fromZero: fig.fromZero, xLabel: fig.timeLabel }), data: { kind: fig.kind, value: fig.value, series } };
     }
     case 'scaling': {
       const series = scalingData(groups, fig.x, fig.value);
       return {
         ...base,
-        svg: renderScaling(series, { ...frame, xLabel: fig.xLabel, value: fig.value, line: fig.line }),
+        svg: renderScaling(series, { ...frame, xLabel: fig.xLabel, value: fig.value, line: fig.line, yLabel: fig.timeLabel }),
         data: { kind: fig.kind, x: { ...fig.x, label: fig.xLabel }, value: fig.value, series },
       };
     }

@@ -83,6 +83,8 @@ export interface ScalingRender extends FrameSize {
   title?: string;
   xLabel: string;
   value: ValueName;
+  /** y axis title (the unit is added); default from the value. */
+  yLabel?: string;
   /** Draw the median line (default true). */
   line?: boolean;
 }
@@ -100,7 +102,7 @@ export function renderScaling(series: ScalingSeries[], opts: ScalingRender): str
     legend,
     x: { kind: 'number', label: opts.xLabel, integer },
     xRange: [Math.min(0, xLo), xHi > xLo ? xHi : xLo + 1],
-    y: { kind: 'time', label: valueLabel(opts.value) },
+    y: { kind: 'time', label: opts.yLabel ?? valueLabel(opts.value) },
     yRange: [0, Math.max(...ys) * 1.05],
   });
   const { fs } = frame.page;

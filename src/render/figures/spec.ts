@@ -10,6 +10,7 @@
 //       whiskers: min-max                 # min-max | p10-p90 | none
 //       groups:
 //         - { label: pc, traces: [../../fixtures/qemu-tcg-pc-linux] }   # files or dirs, relative to the spec
+//       time-label: creation time          # title of the time axis (unit added); any kind
 //     - kind: cdf                         # fraction of runs within x
 //       value: total                      # total or a phase name
 //     - kind: scaling                     # y = value per run against x per run
@@ -50,6 +51,8 @@ interface CommonFigure {
   height?: string;
   fontPt: number;
   groups: GroupSpec[];
+  /** Title of the time axis (y for bars and scaling, x for a CDF); the unit is added. */
+  timeLabel?: string;
 }
 
 export type FigureEntry = CommonFigure &
@@ -75,6 +78,7 @@ const common = {
   size: sizeSchema,
   height: sizeSchema,
   font: { type: 'number', minimum: MIN_FONT_PT, maximum: MAX_FONT_PT },
+  'time-label': { type: 'string', minLength: 1 },
   groups: {
     type: 'array',
     minItems: 1,
@@ -286,6 +290,7 @@ export function loadFigureSpec(file: string): FigureSpec {
       ...(height !== undefined ? { height } : {}),
       fontPt,
       groups,
+      ...(raw['time-label'] !== undefined ? { timeLabel: raw['time-label'] as string } : {}),
     };
     if (kind === 'stacked-bars')
       return {

@@ -87,6 +87,8 @@ export interface StackedBarsRender extends FrameSize {
   /** Print the stack's height above each bar (default true). */
   values?: boolean;
   whiskers?: Whiskers;
+  /** y axis title (the unit is added). */
+  yLabel?: string;
 }
 
 /** Renders the bars as an SVG document (string). */
@@ -102,7 +104,7 @@ export function renderStackedBars(bars: StackedBar[], opts: StackedBarsRender): 
     ...opts,
     legend,
     x: { kind: 'category', labels: bars.map((b) => b.label) },
-    y: { kind: 'time', label: 'median time per phase' },
+    y: { kind: 'time', label: opts.yLabel ?? 'median time per phase' },
     yRange: [0, Math.max(top * (opts.values === false ? 1.02 : 1.12), 1000)],
   });
   const { fs } = frame.page;
@@ -140,7 +142,7 @@ export function renderStackedBars(bars: StackedBar[], opts: StackedBarsRender): 
     if (opts.values !== false) {
       const label = formatDuration(bar.stack_ns);
       if (estimateTextWidth(label, fs) <= slot.width)
-        text(g.append('text').attr('class', 'value').attr('x', round(cx)).attr('y', round(labelBase - fs * 0.35)).attr('text-anchor', 'middle'), label);
+        text(g.append('text').attr('class', 'value').attr('x', round(cx)).attr('y', round(labelBase - fs * 0.6)).attr('text-anchor', 'middle'), label);
     }
   });
   return finishFrame(
