@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
 import { TINY_PV_CONSOLE_IO_STATUS, TINY_PV_MARKER, buildTinyPvGuest } from '../../src/lab/tiny-pv-guest.js';
 import { runInXenLab } from '../../src/lab/xen/run.js';
+import { defaultCacheDir } from '../../src/lab/linux-guest.js';
 import { XL_CREATE_LOG, TINY_PV_GUEST_LOG, TINY_PV_RESULT, parseTinyPvResult, renderTinyPvExperiment, tinyPvFailure } from '../../src/lab/xen/tiny-pv-experiment.js';
 import { UserError } from '../../src/model/errors.js';
 
@@ -37,6 +38,7 @@ afterAll(async () => {
 const repo = resolve(import.meta.dirname, '../..');
 const buildDir = join(repo, 'node_modules/.cache/hvscope-lab-e2e');
 const cliEntry = join(buildDir, 'test/e2e/lab-cli-entry.js');
+const libraryEntry = join(buildDir, 'test/e2e/xen-lab-entry.js');
 
 /** The lab's private temp directories (the initramfs); none may outlive a lab. */
 function labTempDirs(): string[] {
@@ -125,12 +127,12 @@ describe.skipIf(missing)('Xen lab failure paths', () => {
     expect(qemusUsing(outDir)).toEqual([]);
   });
 
-  describe('through the CLI (compiled, run as a child process)', () => {
+  describe('in a child process (compiled with tsc)', () => {
     beforeAll(async () => {
       // Type errors elsewhere (work in progress) still emit JavaScript; only a missing entry is fatal.
       rmSync(buildDir, { recursive: true, force: true });
-      const tsc = await execa('node', [join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--esModuleInterop', join(repo, 'test/e2e/lab-cli-entry.ts')], { cwd: repo, reject: false });
-      if (!existsSync(cliEntry)) throw new Error(`cannot compile the lab CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
+      const tsc = await execa('node', [join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--esModuleInterop', join(repo, 'test/e2e/lab-cli-entry.ts'), join(repo, 'test/e2e/xen-lab-entry.ts')], { cwd: repo, reject: false });
+      if (!existsSync(cliEntry) || !existsSync(libraryEntry)) throw new Error(`cannot compile the lab CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
       chmodSync(buildDir, 0o755);
     }, 120_000);
 
@@ -166,6 +168,36 @@ describe.skipIf(missing)('Xen lab failure paths', () => {
       expect(qemusUsing(outDir)).toEqual([]);
       expect(labTempDirs()).toEqual(tempsBefore);
       expect((await readdir(outDir)).sort()).toEqual(FAILED_LAB_FILES);
+    });
+
+    it('SIGINT to a program using the library during the experiment: QEMU, temp files and lock gone, dies of SIGINT', { timeout: 180_000 }, async () => {
+      const outDir = join(scratch, 'library-interrupted');
+      const tempsBefore = labTempDirs();
+      const child = execa(process.execPath, [libraryEntry, outDir], { reject: false, cwd: repo });
+      let stderr = '';
+      await new Promise<void>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error(`dom0 never became ready:\n${stderr}`)), 150_000);
+        child.stderr!.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          if (stderr.includes('progress: dom0 ready')) {
+            clearTimeout(timer);
+            res();
+          }
+        });
+      });
+      expect(qemusUsing(outDir)).toHaveLength(1);
+      const lock = join(defaultCacheDir(), 'xen-lab.lock');
+      expect(existsSync(lock)).toBe(true);
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.signal).toBe('SIGINT');
+      expect(qemusUsing(outDir)).toEqual([]);
+      expect(labTempDirs()).toEqual(tempsBefore);
+      expect(existsSync(lock)).toBe(false);
+      // Logs only; experiment.log exists when the experiment got as far as starting.
+      const left = await readdir(outDir);
+      expect(left).toEqual(expect.arrayContaining(FAILED_LAB_FILES));
+      expect(left.filter((f) => ![...FAILED_LAB_FILES, 'experiment.log'].includes(f))).toEqual([]);
     });
   });
 });
