@@ -122,14 +122,16 @@ function axisFor(kind: AxisKind, min: number, max: number, length: number, fs: n
  */
 export function niceAxis(kind: AxisKind, min: number, max: number, length: number, fs: number): Axis {
   if (!(max > min)) max = min + (kind.kind === 'time' ? Math.max(1000, Math.abs(min) * 0.1) : 1);
-  const first = axisFor(kind, min, max, length, fs);
-  if (first.ticks.length < 2) return first;
-  const step = first.ticks[1].value - first.ticks[0].value;
-  const niceMax = Math.ceil(max / step - 1e-9) * step;
-  const niceMin = Math.floor(min / step + 1e-9) * step;
-  const second = axisFor(kind, niceMin, niceMax, length, fs);
-  const step2 = second.ticks.length >= 2 ? second.ticks[1].value - second.ticks[0].value : NaN;
-  return Math.abs(step2 - step) < step * 1e-9 ? second : first;
+  let axis = axisFor(kind, min, max, length, fs);
+  // Widening the range can change the step; a few rounds settle it.
+  for (let pass = 0; pass < 3 && axis.ticks.length >= 2; pass++) {
+    const step = axis.ticks[1].value - axis.ticks[0].value;
+    const niceMin = Math.floor(min / step + 1e-9) * step;
+    const niceMax = Math.ceil(max / step - 1e-9) * step;
+    if (Math.abs(niceMin - axis.min) <= step * 1e-9 && Math.abs(niceMax - axis.max) <= step * 1e-9) break;
+    axis = axisFor(kind, niceMin, niceMax, length, fs);
+  }
+  return axis;
 }
 
 /** The unit a duration axis over [0, maxNs] uses, for printing values in the same unit. */

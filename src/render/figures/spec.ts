@@ -138,7 +138,7 @@ const topSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+const ajv = new Ajv({ allErrors: false, verbose: true, strict: false });
 const validateTop = ajv.compile(topSchema);
 const validateFigure = Object.fromEntries(FIGURE_KINDS.map((k) => [k, ajv.compile(figureSchemas[k])])) as Record<FigureKind, ReturnType<typeof ajv.compile>>;
 
