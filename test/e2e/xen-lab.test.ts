@@ -127,6 +127,14 @@ describe.skipIf(missing)('Xen lab failure paths', () => {
     expect(qemusUsing(outDir)).toEqual([]);
   });
 
+  it('a missing QEMU is named, nothing left running', { timeout: 60_000 }, async () => {
+    const outDir = join(scratch, 'no-qemu');
+    const tempsBefore = labTempDirs();
+    const err = await runInXenLab({ script: 'true\n', outDir, timeoutMs: 30_000, qemu: 'hvscope-test-no-such-qemu' }).then(() => undefined, (e: unknown) => e);
+    expect((err as Error).message).toBe('Xen lab: hvscope-test-no-such-qemu not found; install the Debian package qemu-system-x86');
+    expect(labTempDirs()).toEqual(tempsBefore);
+  });
+
   describe('in a child process (compiled with tsc)', () => {
     beforeAll(async () => {
       // Type errors elsewhere (work in progress) still emit JavaScript; only a missing entry is fatal.
@@ -135,6 +143,18 @@ describe.skipIf(missing)('Xen lab failure paths', () => {
       if (!existsSync(cliEntry) || !existsSync(libraryEntry)) throw new Error(`cannot compile the lab CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
       chmodSync(buildDir, 0o755);
     }, 120_000);
+
+    it('hvscope lab xen run: a full cycle, a one-line summary with the xl create time, exit 0', { timeout: 600_000 }, async () => {
+      const outDir = join(scratch, 'cli');
+      const r = await execa(process.execPath, [cliEntry, 'lab', 'xen', 'run', '-o', outDir, '--json'], { reject: false, cwd: repo });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^hvscope: tiny-pv: xl create \d+ ms \(exit 0\), marker seen at \d+ ms, domain gone$/m);
+      const json = JSON.parse(r.stdout) as { lab: { exitCode: number; timings: { bootMs: number } }; tinyPv: { xlCreateMs: number; markerSeen: boolean } };
+      expect(json.lab.exitCode).toBe(0);
+      expect(json.tinyPv.markerSeen).toBe(true);
+      expect(json.tinyPv.xlCreateMs).toBeGreaterThan(100);
+      expect(qemusUsing(outDir)).toEqual([]);
+    });
 
     it('not root: one line saying so, exit 1, nothing started', { timeout: 60_000 }, async () => {
       const outDir = join(scratch, 'not-root');

@@ -191,6 +191,8 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
       const failure = async (what: string, exitCode = 1): Promise<never> => {
         killQemu();
         const r = await qemuDone;
+        if ((r as { code?: string }).code === 'ENOENT' || /\bENOENT\b/.test(r.message ?? ''))
+          throw new UserError(`Xen lab: ${qemu} not found; install the Debian package qemu-system-x86`);
         const qemuSays = String(r.stderr ?? '').trim().split('\n').filter(Boolean).slice(-2).join('; ');
         const last = lastLine ? `; last console line: ${JSON.stringify(lastLine.trim().slice(0, 200))}` : '';
         throw new UserError(`Xen lab: ${what}${qemuSays ? ` (QEMU: ${qemuSays})` : ''}${last}; ${seeLog}`, exitCode);
