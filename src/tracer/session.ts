@@ -238,16 +238,23 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
         opts.signal?.removeEventListener('abort', onAbort);
       });
     });
-    if (ended !== 'exit' && !heldDone) {
-      if (ended === 'abort') interrupted = true;
-      if (ended === 'timeout') timedOut = true;
-      if (ended === 'tracer') {
+    let cause = ended;
+    // A Ctrl-C on a terminal reaches bpftrace (same process group) as well as
+    // us: bpftrace ending then is part of the interrupt, not a tracer failure.
+    if (cause === 'tracer') {
+      await sleep(300);
+      if (opts.signal?.aborted) cause = 'abort';
+    }
+    if (cause !== 'exit' && !heldDone) {
+      if (cause === 'abort') interrupted = true;
+      if (cause === 'timeout') timedOut = true;
+      if (cause === 'tracer') {
         tracerFailure = `bpftrace exited while the workload was running${session.stderrLines.length ? `: ${session.stderrLines.slice(-2).join('; ')}` : ''}`;
       }
       progress(
-        ended === 'abort'
+        cause === 'abort'
           ? 'interrupted: ending the workload and bpftrace, keeping the partial trace'
-          : ended === 'timeout'
+          : cause === 'timeout'
             ? `the workload did not exit within ${Math.round(opts.timeoutMs! / 1000)} s: ending it`
             : tracerFailure!,
       );

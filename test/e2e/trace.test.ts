@@ -119,4 +119,22 @@ describe.skipIf(noTracing)('hvscope trace with real bpftrace', () => {
     expect(sleep!.end).toBeLessThan(30e9);
     for (const p of started) expect(alive(p.pid), `${p.cmd} [${p.pid}] still running`).toBe(false);
   });
+
+  it('Ctrl-C on a terminal (SIGINT to hvscope and bpftrace at once): still an interrupt with a partial trace', async () => {
+    const out = join(work, 'terminal-interrupt.hvtrace.json');
+    const child = hvscope(['trace', '--probes', 'exec', '-o', out, '--', 'sleep', '30'], { cwd: work });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await waitFor(() => /probes attached/.test(stderr), 60_000)).toBe(true);
+    const started = childrenOf(child.pid!);
+    const bpftrace = started.find((p) => p.cmd.startsWith('bpftrace'))!;
+    // bpftrace shares hvscope's process group (the terminal's), the workload has its own
+    process.kill(bpftrace.pid, 'SIGINT');
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, stderr).toBe(130);
+    expect(stderr).not.toMatch(/bpftrace exited while/);
+    expect(readTrace(out).meta.recorded).toMatch(/interrupted: partial trace/);
+    for (const p of started) expect(alive(p.pid), `${p.cmd} [${p.pid}] still running`).toBe(false);
+  });
 });
