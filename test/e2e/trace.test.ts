@@ -120,6 +120,21 @@ describe.skipIf(noTracing)('hvscope trace with real bpftrace', () => {
     for (const p of started) expect(alive(p.pid), `${p.cmd} [${p.pid}] still running`).toBe(false);
   });
 
+  it('bpftrace dies mid-run: the workload is ended, the partial trace written, one error line, non-zero exit', async () => {
+    const out = join(work, 'tracer-died.hvtrace.json');
+    const child = hvscope(['trace', '--probes', 'exec', '-o', out, '--', 'sleep', '30'], { cwd: work });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await waitFor(() => /probes attached/.test(stderr), 60_000)).toBe(true);
+    const started = childrenOf(child.pid!);
+    process.kill(started.find((p) => p.cmd.startsWith('bpftrace'))!.pid, 'SIGKILL');
+    const r = await child;
+    expect(r.exitCode).toBe(1);
+    expect(stderr).toMatch(/hvscope: bpftrace exited while the workload was running.*; partial trace written to /);
+    expect(readTrace(out).meta.recorded).toMatch(/partial: bpftrace exited/);
+    for (const p of started) expect(alive(p.pid), `${p.cmd} [${p.pid}] still running`).toBe(false);
+  });
+
   it('Ctrl-C on a terminal (SIGINT to hvscope and bpftrace at once): still an interrupt with a partial trace', async () => {
     const out = join(work, 'terminal-interrupt.hvtrace.json');
     const child = hvscope(['trace', '--probes', 'exec', '-o', out, '--', 'sleep', '30'], { cwd: work });
