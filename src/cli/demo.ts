@@ -61,9 +61,12 @@ export function register(cli: CAC): void {
           const scratch = mkdtempSync(join(tmpdir(), 'hvscope-demo-'));
           try {
             const result = await runBoots({ guest: 'tiny', runs: 1, outDir: scratch, mode: 'traced', onProgress: progress });
-            runs = [{ label: 'live tiny boot', trace: result.runs[0].trace }];
+            const trace = result.runs[0].trace;
+            // the scratch directory (QEMU's log) is removed below: keep only inputs that stay
+            trace.meta.inputs = trace.meta.inputs?.filter((f) => !f.startsWith(scratch));
+            runs = [{ label: 'live tiny boot', trace }];
             traceFile = resolve(outDir, 'run.hvtrace.json');
-            writeTrace(traceFile, result.runs[0].trace);
+            writeTrace(traceFile, trace);
             source = 'live';
             why = `live boot of tiny (${result.accel}), traced with bpftrace`;
             title = `hvscope demo: live boot of the tiny unikernel (QEMU ${result.accel}, bpftrace)`;
