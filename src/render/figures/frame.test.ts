@@ -38,9 +38,9 @@ describe('numberTicks / niceAxis', () => {
   });
 
   it('integer axes never step below 1; percent axes label 0–100', () => {
-    const ints = numberTicks(0, 3, 400, 8, 'domains', true);
+    const ints = numberTicks(0, 3, 400, 8, 'domains', { integer: true });
     expect(ints.ticks.map((t) => t.label)).toEqual(['0', '1', '2', '3']);
-    const pct = numberTicks(0, 1, 150, 8, 'runs', false, true);
+    const pct = numberTicks(0, 1, 150, 8, 'runs', { percent: true });
     expect(pct.title).toBe('runs (%)');
     expect(pct.ticks[0].label).toBe('0');
     expect(pct.ticks.at(-1)!.label).toBe('100');

@@ -5,7 +5,7 @@
 // area with the frame's scales.
 import { D3Node, type D3NodeSelection } from 'd3-node';
 import { UserError } from '../../model/errors.js';
-import { chooseTimeUnit, estimateTextWidth, stepDecimals, timeAxis } from '../axis.js';
+import { chooseTimeUnit, estimateTextWidth, fitLabel, stepDecimals, timeAxis } from '../axis.js';
 import { OKABE_ITO, phaseCss } from '../palette.js';
 import { cdata, htmlToXmlMarkup, xmlSafeText } from '../svg-sanitize.js';
 import { parseWidth } from '../svg-timeline.js';
@@ -79,21 +79,40 @@ export interface Axis {
 /** What an axis shows: durations (ns, unit chosen from the range) or plain numbers. */
 export type AxisKind = { kind: 'time'; label: string } | { kind: 'number'; label: string; integer?: boolean; percent?: boolean };
 
-/** Ticks for a duration axis, through axis.ts (unit and nice step from the range). */
-function timeTicks(min: number, max: number, length: number, fs: number, label: string): Axis {
-  const a = timeAxis(min, max, 0, length, fs);
-  return { min, max, title: `${label} (${a.unit.name})`, ticks: a.ticks.map((t) => ({ value: t.ns, label: t.label })) };
+/**
+ * Ticks for a duration axis. Horizontal: axis.ts's timeAxis (unit and step from the
+ * range, labels a label's width apart). Vertical: the same unit (chooseTimeUnit), with
+ * labels only a line apart, since they stack rather than sit side by side.
+ */
+function timeTicks(min: number, max: number, length: number, fs: number, label: string, vertical: boolean): Axis {
+  if (!vertical) {
+    const a = timeAxis(min, max, 0, length, fs);
+    return { min, max, title: `${label} (${a.unit.name})`, ticks: a.ticks.map((t) => ({ value: t.ns, label: t.label })) };
+  }
+  const unit = chooseTimeUnit(max - min > 0 ? max - min : max);
+  const inUnit = numberTicks(min / unit.ns, max / unit.ns, length, fs, label, { vertical: true });
+  return { min, max, title: `${label} (${unit.name})`, ticks: inUnit.ticks.map((t) => ({ value: t.value * unit.ns, label: t.label })) };
 }
 
-/** Ticks for a plain number axis: 1/2/5 × 10^k steps, labels at least an em apart. */
-export function numberTicks(min: number, max: number, length: number, fs: number, label: string, integer = false, percent = false): Axis {
+export interface NumberTickOptions {
+  /** Whole numbers only (counts of domains). */
+  integer?: boolean;
+  /** Values are fractions, labelled in percent. */
+  percent?: boolean;
+  /** Labels stack vertically: they need a line's height apart, not their width. */
+  vertical?: boolean;
+}
+
+/** Ticks for a plain number axis: 1/2/5 × 10^k steps, labels spaced so they never touch. */
+export function numberTicks(min: number, max: number, length: number, fs: number, label: string, opts: NumberTickOptions = {}): Axis {
   const span = max > min ? max - min : 1;
-  const show = (v: number, decimals: number) => (percent ? (v * 100).toFixed(Math.max(0, decimals - 2)) : v.toFixed(decimals));
+  const show = (v: number, decimals: number) => (opts.percent ? (v * 100).toFixed(Math.max(0, decimals - 2)) : v.toFixed(decimals));
+  const title = opts.percent ? `${label} (%)` : label;
   const firstExponent = Math.floor(Math.log10(span)) - 3;
   for (let e = firstExponent; e <= firstExponent + 7; e++) {
     for (const mantissa of [1, 2, 5]) {
       const step = mantissa * 10 ** e;
-      if (integer && step < 1) continue;
+      if (opts.integer && step < 1) continue;
       const decimals = stepDecimals(step);
       const first = Math.ceil(min / step - 1e-9);
       const last = Math.floor(max / step + 1e-9);
@@ -106,32 +125,37 @@ export function numberTicks(min: number, max: number, length: number, fs: number
         ticks.push({ value, label: text });
         widest = Math.max(widest, estimateTextWidth(text, fs));
       }
-      if (ticks.length <= 1 || (step / span) * length >= widest + fs) return { min, max, ticks, title: percent ? `${label} (%)` : label };
+      const needed = opts.vertical ? fs * 1.8 : widest + fs;
+      if (ticks.length <= 1 || (step / span) * length >= needed) return { min, max, ticks, title };
     }
   }
-  return { min, max, ticks: [{ value: min, label: show(min, 0) }], title: label };
+  return { min, max, ticks: [{ value: min, label: show(min, 0) }], title };
 }
 
-function axisFor(kind: AxisKind, min: number, max: number, length: number, fs: number): Axis {
-  return kind.kind === 'time' ? timeTicks(min, max, length, fs, kind.label) : numberTicks(min, max, length, fs, kind.label, kind.integer, kind.percent);
+function axisFor(kind: AxisKind, min: number, max: number, length: number, fs: number, vertical: boolean): Axis {
+  return kind.kind === 'time'
+    ? timeTicks(min, max, length, fs, kind.label, vertical)
+    : numberTicks(min, max, length, fs, kind.label, { integer: kind.integer, percent: kind.percent, vertical });
 }
 
 /**
- * An axis over [min, max] whose end is moved out to the next tick when that keeps the
- * same step, so the top of a bar chart carries a labelled tick.
+ * An axis over [min, max] whose ends are moved out to the next ticks, so the top of a
+ * bar chart carries a labelled tick — unless that would stretch the range by over a
+ * quarter (then the data would sit in the bottom of the plot).
  */
-export function niceAxis(kind: AxisKind, min: number, max: number, length: number, fs: number): Axis {
+export function niceAxis(kind: AxisKind, min: number, max: number, length: number, fs: number, vertical = false): Axis {
   if (!(max > min)) max = min + (kind.kind === 'time' ? Math.max(1000, Math.abs(min) * 0.1) : 1);
-  let axis = axisFor(kind, min, max, length, fs);
+  const first = axisFor(kind, min, max, length, fs, vertical);
+  let axis = first;
   // Widening the range can change the step; a few rounds settle it.
   for (let pass = 0; pass < 3 && axis.ticks.length >= 2; pass++) {
     const step = axis.ticks[1].value - axis.ticks[0].value;
     const niceMin = Math.floor(min / step + 1e-9) * step;
     const niceMax = Math.ceil(max / step - 1e-9) * step;
     if (Math.abs(niceMin - axis.min) <= step * 1e-9 && Math.abs(niceMax - axis.max) <= step * 1e-9) break;
-    axis = axisFor(kind, niceMin, niceMax, length, fs);
+    axis = axisFor(kind, niceMin, niceMax, length, fs, vertical);
   }
-  return axis;
+  return axis.max - axis.min <= (max - min) * 1.25 ? axis : first;
 }
 
 /** The unit a duration axis over [0, maxNs] uses, for printing values in the same unit. */
@@ -252,6 +276,11 @@ function layoutLegend(entries: LegendEntry[], W: number, fs: number, margin: num
   return { rows, height: rows.length * fs * 1.35 };
 }
 
+/** Longest a turned category label may run before it is cut (with its full text as tooltip). */
+function maxCategoryWidth(W: number): number {
+  return W * 0.4;
+}
+
 /** Whether category labels need turning to fit their slots. */
 function categoryRotation(labels: string[], slotWidth: number, fs: number): boolean {
   return labels.some((l) => estimateTextWidth(l, fs) > slotWidth - fs * 0.3);
@@ -273,29 +302,34 @@ export function layoutFrame(req: FrameRequest): Frame {
   top += legendLayout.height + (legendLayout.rows.length > 0 ? fs * 0.5 : fs * 0.3);
 
   // The y labels' width decides the left margin, and the plot's height decides the y
-  // ticks: two passes settle it (the second rarely changes anything).
+  // ticks: a few passes settle it. A y title longer than the plot is tall goes above
+  // the axis, written horizontally, instead of running into the legend.
   let left = margin + fs * 5;
   let bottom = H - margin - fs * 3;
-  let yAxis = niceAxis(req.y, req.yRange[0], req.yRange[1], bottom - top, fs);
+  let plotTop = top;
+  let yAxis = niceAxis(req.y, req.yRange[0], req.yRange[1], bottom - top, fs, true);
   let rotate = false;
+  let yTitleAbove = false;
   let plotRight = W - margin - fs;
-  for (let pass = 0; pass < 2; pass++) {
+  for (let pass = 0; pass < 3; pass++) {
     const widestY = Math.max(...yAxis.ticks.map((t) => estimateTextWidth(t.label, fs)), fs);
-    left = margin + fs * 1.3 + widestY + tickLen + fs * 0.3;
+    left = margin + (yTitleAbove ? 0 : fs * 1.3) + widestY + tickLen + fs * 0.3;
+    plotTop = top + (yTitleAbove ? fs * 1.4 : 0);
     plotRight = W - margin - (req.x.kind === 'category' ? 0 : fs);
     let bottomSpace = tickLen + fs * 1.3 + fs * 1.4; // tick labels + axis title
     if (req.x.kind === 'category') {
       const slotWidth = (plotRight - left) / Math.max(1, req.x.labels.length);
       rotate = categoryRotation(req.x.labels, slotWidth, fs);
-      const longest = Math.max(...req.x.labels.map((l) => estimateTextWidth(l, fs)));
+      const longest = Math.max(...req.x.labels.map((l) => Math.min(estimateTextWidth(l, fs), maxCategoryWidth(W))));
       // Turned 35°: the label's vertical extent is sin(35°) of its length.
-      bottomSpace = tickLen + (rotate ? Math.min(longest, W * 0.4) * 0.574 + fs * 1.2 : fs * 1.3);
+      bottomSpace = tickLen + (rotate ? longest * 0.574 + fs * 1.2 : fs * 1.3);
     }
     bottom = H - margin - bottomSpace;
-    if (bottom - top < fs * 4) throw new UserError(`figure too small: ${req.size ?? DEFAULT_SIZE} × ${req.height ?? 'default height'} leaves no room for the plot at this type size`);
-    yAxis = niceAxis(req.y, req.yRange[0], req.yRange[1], bottom - top, fs);
+    if (bottom - plotTop < fs * 4) throw new UserError(`figure too small: ${req.size ?? DEFAULT_SIZE} × ${req.height ?? 'default height'} leaves no room for the plot at this type size`);
+    yAxis = niceAxis(req.y, req.yRange[0], req.yRange[1], bottom - plotTop, fs, true);
+    if (!yTitleAbove && estimateTextWidth(yAxis.title, fs) > bottom - plotTop) yTitleAbove = true;
   }
-  const plot = { left, top, width: plotRight - left, height: bottom - top };
+  const plot = { left, top: plotTop, width: plotRight - left, height: bottom - plotTop };
   if (plot.width < fs * 6) throw new UserError(`figure too narrow (${req.size ?? DEFAULT_SIZE}) for its axis labels at this type size`);
 
   const yOf = (v: number) => plot.top + plot.height - ((v - yAxis.min) / (yAxis.max - yAxis.min)) * plot.height;
@@ -339,9 +373,13 @@ export function layoutFrame(req: FrameRequest): Frame {
     yAxisG.append('line').attr('x1', round(plot.left - tickLen)).attr('x2', round(plot.left)).attr('y1', y).attr('y2', y);
     text(yAxisG.append('text').attr('class', 'tick').attr('x', round(plot.left - tickLen - fs * 0.25)).attr('y', round(y + fs * 0.35)).attr('text-anchor', 'end'), t.label);
   }
-  const yTitleX = round(margin + fs * 0.8);
-  const yTitleY = round(plot.top + plot.height / 2);
-  text(yAxisG.append('text').attr('class', 'axis-title').attr('x', yTitleX).attr('y', yTitleY).attr('text-anchor', 'middle').attr('transform', `rotate(-90 ${yTitleX} ${yTitleY})`), yAxis.title);
+  if (yTitleAbove) {
+    text(yAxisG.append('text').attr('class', 'axis-title').attr('x', round(margin)).attr('y', round(plot.top - fs * 0.8)), yAxis.title);
+  } else {
+    const yTitleX = round(margin + fs * 0.8);
+    const yTitleY = round(plot.top + plot.height / 2);
+    text(yAxisG.append('text').attr('class', 'axis-title').attr('x', yTitleX).attr('y', yTitleY).attr('text-anchor', 'middle').attr('transform', `rotate(-90 ${yTitleX} ${yTitleY})`), yAxis.title);
+  }
 
   const xAxisG = axes.append('g').attr('class', 'x-axis');
   const baseY = plot.top + plot.height;
@@ -351,9 +389,13 @@ export function layoutFrame(req: FrameRequest): Frame {
       const x = round(slot!.centre(i));
       const ty = round(baseY + tickLen + fs);
       const t = xAxisG.append('text').attr('class', 'tick category').attr('x', x).attr('y', ty);
-      if (rotate) t.attr('text-anchor', 'end').attr('transform', `rotate(-35 ${x} ${ty})`);
-      else t.attr('text-anchor', 'middle');
-      text(t, label);
+      let shown = label;
+      if (rotate) {
+        t.attr('text-anchor', 'end').attr('transform', `rotate(-35 ${x} ${ty})`);
+        shown = estimateTextWidth(label, fs) <= maxCategoryWidth(W) ? label : fitLabel(label, '', maxCategoryWidth(W), fs);
+      } else t.attr('text-anchor', 'middle');
+      text(t, shown);
+      if (shown !== label) text(t.append('title'), label);
     });
   } else if (xAxis) {
     for (const t of xAxis.ticks) {

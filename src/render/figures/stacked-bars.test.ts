@@ -188,4 +188,23 @@ describe('renderStackedBars', () => {
     expect(() => renderStackedBars(bars, { fontPt: 6 })).toThrow(/8–10 pt/);
     expect(() => renderStackedBars(bars, { size: '1in', height: '0.5in' })).toThrow(UserError);
   });
+
+  it('many long group names: labels turned, a too-long one cut with its full name as tooltip, y title kept clear of the legend', () => {
+    const names = ['synthetic-xen-stock', 'synthetic-xen-unikernel', 'synthetic-xen-unikernel-with-oxenstored-and-no-hotplug', 'synthetic-no-hotplug', 'synthetic-fast-vif-bridge', 'synthetic-all-knobs'];
+    const many = names.map((label, i) => ({ label, runs: [syntheticRun(`${label}-1`, { toolstack: 50 + i, devices: 300 - 40 * i, kernel: 40 })] }));
+    const d = parse(renderStackedBars(stackedBarsData(many), { title: 'synthetic six profiles' }));
+    const cats = [...d.getElementsByTagName('text')].filter((t) => t.getAttribute('class') === 'tick category');
+    expect(cats).toHaveLength(6);
+    for (const c of cats) expect(c.getAttribute('transform')).toMatch(/^rotate\(-35 /);
+    const cut = cats[2];
+    expect(cut.childNodes[0].textContent).toMatch(/…$/);
+    expect(cut.getElementsByTagName('title')[0].textContent).toBe(names[2]);
+    const yTitle = [...d.getElementsByTagName('g')].find((g) => g.getAttribute('class') === 'y-axis')!.getElementsByTagName('text');
+    const title = [...yTitle].find((t) => t.getAttribute('class') === 'axis-title')!;
+    // The plot is shorter than the title: it is written horizontally above the axis, below the legend.
+    expect(title.getAttribute('transform')).toBeNull();
+    const legend = [...d.getElementsByTagName('g')].find((g) => g.getAttribute('class') === 'legend')!;
+    const legendBottom = Math.max(...[...legend.getElementsByTagName('text')].map((t) => Number(t.getAttribute('y'))));
+    expect(Number(title.getAttribute('y'))).toBeGreaterThan(legendBottom);
+  });
 });
