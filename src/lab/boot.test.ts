@@ -100,11 +100,11 @@ describe('resolveGuest', () => {
 });
 
 describe('qemuLogArgs', () => {
-  it('records the run-state events with timestamps, not loader_write_rom (ELF segment names have spaces)', () => {
+  it('records the run-state and ROM-load events with timestamps', () => {
     const args = qemuLogArgs('tcg', '/out/run-1.qemu.log');
     expect(args.slice(0, 4)).toEqual(['-msg', 'timestamp=on', '-D', '/out/run-1.qemu.log']);
     expect(args).toContain('runstate_set');
-    expect(args).not.toContain('loader_write_rom');
+    expect(args).toContain('loader_write_rom');
     expect(qemuLogArgs('kvm', 'x')).toContain('kvm_vcpu_ioctl');
   });
 });

@@ -158,9 +158,7 @@ export function bootCommandLine(guest: Guest, opts: CommandLineOptions): string[
 
 /** QEMU's trace log of a boot: the options that record it. */
 export function qemuLogArgs(accel: Accel, logFile: string): string[] {
-  // Not loader_write_rom: QEMU 7.2 names an ELF kernel's segments with spaces
-  // ("tiny.elf ELF program header segment 0"), which the qemu-log importer rejects.
-  const events = (accel === 'kvm' ? KVM_TRACE_EVENTS : TCG_TRACE_EVENTS).filter((e) => e !== 'loader_write_rom');
+  const events = accel === 'kvm' ? KVM_TRACE_EVENTS : TCG_TRACE_EVENTS;
   return ['-msg', 'timestamp=on', '-D', logFile, ...events.flatMap((e) => ['-trace', e])];
 }
 

@@ -93,6 +93,16 @@ describe('importQemuLog markers (synthetic logs)', () => {
     ]);
   });
 
+  it('reads ROM names with spaces (QEMU names ELF kernel segments that way)', () => {
+    const log = [
+      '100@1000.000000:loader_write_rom tiny.elf ELF program header segment 0: @0x100000 size=0x1a8 ROM=0',
+      ...base.slice(1),
+    ].join('\n');
+    const trace = importQemuLog(log, 'synthetic-rom.log');
+    const rom = trace.instants.find((i) => i.name === 'load ROM tiny.elf ELF program header segment 0');
+    expect(rom?.args).toMatchObject({ address: '0x100000', bytes: 0x1a8 });
+  });
+
   it('reads debug port 0x80 ranges (0x40–5f kernel, 0x60–7f user) from cpu_out', () => {
     const log = [...base, '101@1000.070000:cpu_out addr 0x80(b) value 64', '101@1000.090000:cpu_out addr 0x80(b) value 96'].join('\n');
     const trace = importQemuLog(log, 'synthetic-80.log');

@@ -207,7 +207,8 @@ export function importQemuLog(text: string, file: string): Trace {
         return;
       }
       case 'loader_write_rom': {
-        const m = /^(\S+): @(0x[0-9a-f]+) size=(0x[0-9a-f]+)/.exec(e.args);
+        // ROM names can contain spaces ("tiny.elf ELF program header segment 0").
+        const m = /^(.+?): @(0x[0-9a-f]+) size=(0x[0-9a-f]+)/.exec(e.args);
         if (!m) throw bad(e, 'cannot read the ROM name');
         instant(e, `load ROM ${m[1]}`, { address: m[2], bytes: num(m[3]) });
         return;
