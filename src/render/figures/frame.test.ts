@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../model/errors.js';
 import { estimateTextWidth } from '../axis.js';
 import { OKABE_ITO } from '../palette.js';
-import { MARKERS, SERIES_COLOURS, markerPath, niceAxis, numberTicks, pageOf, seriesStyle } from './frame.js';
+import { MARKERS, SERIES_COLOURS, logTimeAxis, markerPath, niceAxis, numberTicks, pageOf, seriesStyle } from './frame.js';
 
 describe('pageOf', () => {
   it('IEEE one and two columns in points, with physical width and height attributes', () => {
@@ -53,6 +53,16 @@ describe('numberTicks / niceAxis', () => {
     expect(a.max).toBeGreaterThanOrEqual(9.4e9);
     const ms = niceAxis({ kind: 'time', label: 'boot time' }, 0, 450e6, 150, 8);
     expect(ms.title).toBe('boot time (ms)');
+  });
+});
+
+describe('logTimeAxis', () => {
+  it('a tick per decade, each labelled in its own unit, ends on decades around the data', () => {
+    const a = logTimeAxis(4e6, 610e6, 'creation time');
+    expect(a).toMatchObject({ min: 1e6, max: 1e9, log: true, title: 'creation time (log scale)' });
+    expect(a.ticks.map((t) => t.label)).toEqual(['1 ms', '10 ms', '100 ms', '1 s']);
+    expect(logTimeAxis(2300e3, 2300e3, 'x').ticks.map((t) => t.label)).toEqual(['1 ms', '10 ms']);
+    expect(() => logTimeAxis(0, 5, 'x')).toThrow(UserError);
   });
 });
 

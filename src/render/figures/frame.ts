@@ -74,10 +74,32 @@ export interface Axis {
   max: number;
   ticks: AxisTick[];
   title: string;
+  /** Logarithmic (decades); min and max are powers of ten. */
+  log?: boolean;
 }
 
 /** What an axis shows: durations (ns, unit chosen from the range) or plain numbers. */
-export type AxisKind = { kind: 'time'; label: string } | { kind: 'number'; label: string; integer?: boolean; percent?: boolean };
+export type AxisKind =
+  | { kind: 'time'; label: string; /** Decades, for values spanning orders of magnitude (LightVM's scaling plot). */ log?: boolean }
+  | { kind: 'number'; label: string; integer?: boolean; percent?: boolean };
+
+/**
+ * A logarithmic duration axis: from the decade at or below min to the one at or above
+ * max (min must be > 0), a tick per decade labelled with its own unit ("100 µs", "1 ms").
+ */
+export function logTimeAxis(min: number, max: number, label: string): Axis {
+  if (!(min > 0)) throw new UserError(`a log scale needs durations above zero (smallest is ${min} ns)`);
+  const lo = 10 ** Math.floor(Math.log10(min) + 1e-9);
+  let hi = 10 ** Math.ceil(Math.log10(Math.max(max, min)) - 1e-9);
+  if (hi <= lo) hi = lo * 10;
+  const ticks: AxisTick[] = [];
+  for (let e = Math.round(Math.log10(lo)); e <= Math.round(Math.log10(hi)); e++) {
+    const value = 10 ** e;
+    const unit = chooseTimeUnit(value);
+    ticks.push({ value, label: `${Number((value / unit.ns).toPrecision(3))} ${unit.name}` });
+  }
+  return { min: lo, max: hi, ticks, title: `${label} (log scale)`, log: true };
+}
 
 /**
  * Ticks for a duration axis. Horizontal: axis.ts's timeAxis (unit and step from the
@@ -144,6 +166,7 @@ function axisFor(kind: AxisKind, min: number, max: number, length: number, fs: n
  * quarter (then the data would sit in the bottom of the plot).
  */
 export function niceAxis(kind: AxisKind, min: number, max: number, length: number, fs: number, vertical = false): Axis {
+  if (kind.kind === 'time' && kind.log) return logTimeAxis(min, max, kind.label);
   if (!(max > min)) max = min + (kind.kind === 'time' ? Math.max(1000, Math.abs(min) * 0.1) : 1);
   const first = axisFor(kind, min, max, length, fs, vertical);
   let axis = first;
@@ -332,7 +355,13 @@ export function layoutFrame(req: FrameRequest): Frame {
   const plot = { left, top: plotTop, width: plotRight - left, height: bottom - plotTop };
   if (plot.width < fs * 6) throw new UserError(`figure too narrow (${req.size ?? DEFAULT_SIZE}) for its axis labels at this type size`);
 
-  const yOf = (v: number) => plot.top + plot.height - ((v - yAxis.min) / (yAxis.max - yAxis.min)) * plot.height;
+  const yOf = yAxis.log
+    ? (v: number) => {
+        const lmin = Math.log10(yAxis.min);
+        const f = (Math.log10(Math.max(v, yAxis.min)) - lmin) / (Math.log10(yAxis.max) - lmin);
+        return plot.top + plot.height - f * plot.height;
+      }
+    : (v: number) => plot.top + plot.height - ((v - yAxis.min) / (yAxis.max - yAxis.min)) * plot.height;
   let xAxis: Axis | undefined;
   let xOf: (v: number) => number;
   let slot: Frame['slot'];

@@ -43,7 +43,7 @@ export function renderFigure(fig: FigureEntry, groups: RunGroup[]): RenderedFigu
       const series = scalingData(groups, fig.x, fig.value);
       return {
         ...base,
-        svg: renderScaling(series, { ...frame, xLabel: fig.xLabel, value: fig.value, line: fig.line, yLabel: fig.timeLabel }),
+        svg: renderScaling(series, { ...frame, xLabel: fig.xLabel, value: fig.value, line: fig.line, yLabel: fig.timeLabel, logY: fig.logY }),
         data: { kind: fig.kind, x: { ...fig.x, label: fig.xLabel }, value: fig.value, series },
       };
     }

@@ -101,4 +101,15 @@ describe('renderScaling', () => {
   it.skipIf(noXmllint)('passes xmllint --noout', async () => {
     await execa('xmllint', ['--noout', '-'], { input: svg });
   });
+
+  it('log y: equal ratios are equal distances', () => {
+    const runs = [4, 40, 400].map((ms, k) => syntheticRun(`log-${k}`, { toolstack: ms }, { args: { running_domains: k } }));
+    const d = parse(renderScaling(scalingData([{ label: 'log', runs }], { from: 'arg', key: 'running_domains' }), { xLabel: 'domains', value: 'total', logY: true }));
+    const ys = [...d.getElementsByTagName('path')].filter((p) => p.hasAttribute('data-ns')).map((p) => Number(/^M[\d.]+,([\d.]+)/.exec(p.getAttribute('d')!)![1]));
+    expect(ys).toHaveLength(3);
+    expect(ys[0] - ys[1]).toBeCloseTo(ys[1] - ys[2], 0);
+    expect(ys[0]).toBeGreaterThan(ys[1]);
+    const ticks = [...d.getElementsByTagName('g')].find((g) => g.getAttribute('class') === 'y-axis')!.getElementsByTagName('text');
+    expect([...ticks].map((t) => t.textContent)).toEqual(['1 ms', '10 ms', '100 ms', '1 s', 'boot time (log scale)']);
+  });
 });

@@ -87,6 +87,8 @@ export interface ScalingRender extends FrameSize {
   yLabel?: string;
   /** Draw the median line (default true). */
   line?: boolean;
+  /** Logarithmic y (default linear): for series orders of magnitude apart. */
+  logY?: boolean;
 }
 
 export function renderScaling(series: ScalingSeries[], opts: ScalingRender): string {
@@ -102,8 +104,8 @@ export function renderScaling(series: ScalingSeries[], opts: ScalingRender): str
     legend,
     x: { kind: 'number', label: opts.xLabel, integer },
     xRange: [Math.min(0, xLo), xHi > xLo ? xHi : xLo + 1],
-    y: { kind: 'time', label: opts.yLabel ?? valueLabel(opts.value) },
-    yRange: [0, Math.max(...ys) * 1.05],
+    y: { kind: 'time', label: opts.yLabel ?? valueLabel(opts.value), log: opts.logY === true },
+    yRange: opts.logY ? [Math.min(...ys), Math.max(...ys)] : [0, Math.max(...ys) * 1.05],
   });
   const { fs } = frame.page;
   series.forEach((s, i) => {

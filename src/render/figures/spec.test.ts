@@ -54,6 +54,7 @@ figures:
   - kind: scaling
     output: scaling.svg
     x: { from: arg, key: running_domains }
+    y-scale: log
     time-label: creation time
     groups:
       - { label: stock, traces: [runs/stock] }
@@ -68,7 +69,7 @@ describe('loadFigureSpec', () => {
     expect(bars.groups[0].traces).toEqual([join(dir, 'runs/stock')]);
     expect(cdf).toMatchObject({ output: join('sub', 'cdf.svg'), size: '7.16in', fontPt: 9, value: 'devices', fromZero: true });
     expect(cdf.title).toBeUndefined();
-    expect(scaling).toMatchObject({ x: { from: 'arg', key: 'running_domains' }, xLabel: 'running domains', value: 'total', line: true, timeLabel: 'creation time' });
+    expect(scaling).toMatchObject({ x: { from: 'arg', key: 'running_domains' }, xLabel: 'running domains', value: 'total', line: true, logY: true, timeLabel: 'creation time' });
   });
 
   it('renders: bars in spec order with medians of each group, scaling points from the arg', () => {
@@ -79,7 +80,7 @@ describe('loadFigureSpec', () => {
     expect(bars.data.bars[1].segments.find((x) => x.phase === 'devices')!.median_ns).toBe(35 * MS);
     expect(cdf.data.series[0].points.map((p) => p.ns)).toEqual([280, 300, 320].map((v) => v * MS));
     expect(scaling.data.series[0].points.map((p) => [p.x, p.y_ns])).toEqual([[0, 350 * MS], [1, 370 * MS], [2, 330 * MS]]);
-    expect(scaling.svg).toContain('creation time (ms)');
+    expect(scaling.svg).toContain('creation time (log scale)');
   });
 
   it('unknown kind: names file and line, suggests the nearest kind', () => {

@@ -15,6 +15,7 @@
 //       value: total                      # total or a phase name
 //     - kind: scaling                     # y = value per run against x per run
 //       x: { from: arg, key: running_domains, label: domains already running }   # arg | meta | order
+//       y-scale: log                      # linear (default) | log
 //
 // Loading checks everything a render would trip on (unknown keys and kinds, wrong
 // types, sizes, missing trace paths, duplicate outputs) and reports `file:line: key: message`.
@@ -59,7 +60,7 @@ export type FigureEntry = CommonFigure &
   (
     | { kind: 'stacked-bars'; whiskers: Whiskers; values: boolean; phases?: Phase[] }
     | { kind: 'cdf'; value: ValueName; fromZero: boolean }
-    | { kind: 'scaling'; x: XSource; xLabel: string; value: ValueName; line: boolean }
+    | { kind: 'scaling'; x: XSource; xLabel: string; value: ValueName; line: boolean; logY: boolean }
   );
 
 export interface FigureSpec {
@@ -115,6 +116,7 @@ const figureSchemas: Record<FigureKind, Record<string, unknown>> = {
       ...common,
       value: valueSchema,
       line: { type: 'boolean' },
+      'y-scale': { enum: ['linear', 'log'] },
       x: {
         type: 'object',
         required: ['from'],
@@ -305,7 +307,7 @@ export function loadFigureSpec(file: string): FigureSpec {
     if (xRaw.from !== 'order' && !xRaw.key) throw fail(`${base}/x`, `missing required key "key" (the ${xRaw.from} name holding each run's x)`);
     const x: XSource = xRaw.from === 'order' ? { from: 'order' } : { from: xRaw.from, key: xRaw.key! };
     const xLabel = xRaw.label ?? (xRaw.from === 'order' ? 'run index in group' : xRaw.key!.replace(/_/g, ' '));
-    return { ...commonPart, kind: 'scaling', x, xLabel, value: (raw.value as ValueName | undefined) ?? 'total', line: (raw.line as boolean | undefined) ?? true };
+    return { ...commonPart, kind: 'scaling', x, xLabel, value: (raw.value as ValueName | undefined) ?? 'total', line: (raw.line as boolean | undefined) ?? true, logY: raw['y-scale'] === 'log' };
   });
   return { file, figures };
 }
