@@ -62,11 +62,13 @@ describe.skipIf(missing)('Xen lab', () => {
     const guest = await buildTinyPvGuest();
     const outDir = join(scratch, 'ok');
     const progress: string[] = [];
+    const consoleLines: string[] = [];
     const result = await runInXenLab({
       script: renderTinyPvExperiment({ kernel: guest.kernel }),
       outDir,
       timeoutMs: 480_000,
       onProgress: (m) => progress.push(m),
+      onConsoleLine: (l) => consoleLines.push(l),
     });
     const console = await readFile(result.consoleLog, 'utf8');
     expect(result.exitCode, await readFile(result.experimentLog, 'utf8').catch(() => 'no experiment log')).toBe(0);
@@ -86,6 +88,8 @@ describe.skipIf(missing)('Xen lab', () => {
     expect(console).toMatch(/\(XEN\) Xen version 4\.17/);
     expect(result.stages.map((s) => s.name)).toEqual(expect.arrayContaining(['stage xenstored', 'ready', 'experiment exit 0']));
     expect(progress.length).toBeGreaterThan(3);
+    // The experiment's output reaches the host live, on the console (xl's own line here).
+    expect(consoleLines).toContain(`Parsing config from /run/hvscope-lab/tiny-pv.cfg`);
     expect(qemusUsing(outDir)).toEqual([]);
     expect((await readdir(outDir)).sort()).toEqual(
       ['dom0-logs', 'experiment.log', 'guest-console.log', TINY_PV_RESULT, XL_CREATE_LOG, 'xen-console.log', 'xen-lab-qemu.args.json'].sort(),

@@ -29,6 +29,8 @@ export interface XenLabOptions {
   bootTimeoutMs?: number;
   /** Called with one short line per lab step (progress for stderr). */
   onProgress?: (message: string) => void;
+  /** Called with every serial console line (Xen, dom0 kernel, the experiment's output), without \r. */
+  onConsoleLine?: (line: string) => void;
   /** Package cache (default ~/.cache/hvscope, or $XDG_CACHE_HOME/hvscope). */
   cacheDir?: string;
   /** Machine overrides (CPU model, memory, extra Xen arguments). */
@@ -149,6 +151,7 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
         for (const raw of lines) {
           const line = raw.replace(/\r/g, '');
           if (line.trim()) lastLine = line;
+          options.onConsoleLine?.(line);
           const at = line.indexOf(LAB_MARKER_PREFIX);
           if (at >= 0) {
             const name = line.slice(at + LAB_MARKER_PREFIX.length).trim();
