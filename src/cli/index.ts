@@ -2,23 +2,40 @@
 import { cac } from 'cac';
 import { reportError } from './run-command.js';
 import { packageVersion } from '../package-root.js';
-import * as demo from './demo.js';
-import * as doctor from './doctor.js';
-import * as trace from './trace.js';
-import * as boot from './boot.js';
-import * as importCmd from './import.js';
-import * as render from './render.js';
-import * as report from './report.js';
-import * as diagnose from './diagnose.js';
-import * as figure from './figure.js';
-import * as profile from './profile.js';
-import * as tune from './tune.js';
-import * as lab from './lab.js';
+import type { CAC } from 'cac';
 
+type CommandModule = { register(cli: CAC): void };
+
+/**
+ * Command modules, loaded on demand: `hvscope tune apply` should not pay for
+ * d3-node/jsdom (render) or the tracer. That matters inside the Xen lab's dom0,
+ * where every module is read over 9p. Order = order in --help.
+ */
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  demo: () => import('./demo.js'),
+  doctor: () => import('./doctor.js'),
+  trace: () => import('./trace.js'),
+  boot: () => import('./boot.js'),
+  import: () => import('./import.js'),
+  render: () => import('./render.js'),
+  report: () => import('./report.js'),
+  diagnose: () => import('./diagnose.js'),
+  figure: () => import('./figure.js'),
+  profile: () => import('./profile.js'),
+  tune: () => import('./tune.js'),
+  lab: () => import('./lab.js'),
+};
+
+/** The modules this argv needs: just the named command's, or all (for --help, unknown names, options first). */
+async function commandModules(argv: string[]): Promise<CommandModule[]> {
+  const name = argv[2];
+  if (name !== undefined && Object.hasOwn(COMMANDS, name)) return [await COMMANDS[name]()];
+  return Promise.all(Object.values(COMMANDS).map((load) => load()));
+}
 
 export async function main(argv: string[]): Promise<number> {
   const cli = cac('hvscope');
-  for (const mod of [demo, doctor, trace, boot, importCmd, render, report, diagnose, figure, profile, tune, lab]) mod.register(cli);
+  for (const mod of await commandModules(argv)) mod.register(cli);
   cli.help();
   cli.version(packageVersion());
   cli.on('command:*', () => {
