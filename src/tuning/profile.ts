@@ -99,34 +99,8 @@ export function listProfiles(dir = shippedProfilesDir()): ProfileSummary[] {
   });
 }
 
-// ---------------------------------------------------------------- suggestions
-
-export function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
-}
-
-/** ` (did you mean "x"?)` for the nearest candidate, or a list of valid keys when none is near. */
-export function suggest(word: string, candidates: string[]): string {
-  if (candidates.length === 0) return '';
-  let best = candidates[0];
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  if (bestDistance <= Math.max(2, Math.floor(word.length / 3))) return ` (did you mean "${best}"?)`;
-  return ` (valid keys: ${[...candidates].sort().join(', ')})`;
-}
+export { levenshtein, suggest } from '../model/suggest.js';
+import { suggest } from '../model/suggest.js';
 
 // ---------------------------------------------------------------- loading
 

@@ -25,7 +25,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { UserError, fileError } from '../../model/errors.js';
 import { PHASES, type Phase } from '../../model/trace.js';
-import { suggest } from '../../tuning/profile.js';
+import { suggest } from '../../model/suggest.js';
 import { DEFAULT_FONT_PT, DEFAULT_SIZE, MAX_FONT_PT, MIN_FONT_PT, pageOf } from './frame.js';
 import type { XSource } from './scaling.js';
 import { WHISKERS, type Whiskers } from './stacked-bars.js';
