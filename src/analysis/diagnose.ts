@@ -84,6 +84,8 @@ export const DOMINANT_SHARE = 0.5;
 export const DECOMPRESSION_MIN_SHARE = 0.1;
 /** The largest console silence in the kernel is reported from this share of the kernel's time after its banner. */
 export const CONSOLE_GAP_MIN_SHARE = 0.1;
+/** ... and lasts at least this long (a few ms of silence in a fast boot is not worth chasing). */
+export const CONSOLE_GAP_MIN_NS = 20e6;
 export const CONSOLE_GAPS_SHOWN = 3;
 /** Hotplug scripts are reported from this share of the devices phase (or of the total without one). */
 export const HOTPLUG_MIN_SHARE_OF_DEVICES = 0.5;
@@ -436,7 +438,7 @@ const kernelDecompression: Rule = {
 const kernelConsoleGaps: Rule = {
   id: 'kernel-console-gaps',
   category: 'boot',
-  summary: `kernel phase ≥ ${pct(DOMINANT_SHARE)} of the boot and a console silence ≥ ${pct(CONSOLE_GAP_MIN_SHARE)} of the kernel's time after its banner`,
+  summary: `kernel phase ≥ ${pct(DOMINANT_SHARE)} of the boot and a console silence ≥ ${pct(CONSOLE_GAP_MIN_SHARE)} of the kernel's time after its banner and ≥ ${ms(CONSOLE_GAP_MIN_NS)}`,
   scope: 'run',
   check(run) {
     const kernel = phaseOf(run, 'kernel');
@@ -452,7 +454,7 @@ const kernelConsoleGaps: Rule = {
     const gaps = inside.slice(1).map((line, i) => ({ before: inside[i], after: line, gap: line.at - inside[i].at }));
     gaps.sort((a, b) => b.gap - a.gap);
     const top = gaps.slice(0, CONSOLE_GAPS_SHOWN).filter((g) => g.gap > 0);
-    if (top.length === 0 || share(top[0].gap, window) < CONSOLE_GAP_MIN_SHARE) return null;
+    if (top.length === 0 || share(top[0].gap, window) < CONSOLE_GAP_MIN_SHARE || top[0].gap < CONSOLE_GAP_MIN_NS) return null;
     const lines = [
       `kernel phase ${ms(kernel.duration)}, ${pct(kernelShare)} of the ${ms(run.total)} boot; ${ms(window)} of it from ${banner ? 'the kernel banner' : 'the phase start'} to init`,
       ...top.map((g) => `${ms(g.gap)} (${pct(share(g.gap, window))}) with no console output between ${quote(g.before)} and ${quote(g.after)}`),
@@ -619,36 +621,83 @@ const xenHotplug: Rule = {
   },
 };
 
-const xenstoreTools: Rule = {
+/** XenStore requests as the xen probe set records them: spans named xs_<op> (libxenstore entry → return). */
+const XS_REQUEST = /^xs_[a-z_]+$/;
+const XS_TOOL = /^xenstore-[a-z]+$/;
+
+/** Domain creations in the trace: libxl_domain_create_new calls (xen probes), else `xl create` processes. */
+function xenCreations(trace: Trace): number {
+  const libxl = trace.spans.filter((s) => s.name === 'libxl_domain_create_new').length;
+  if (libxl > 0) return libxl;
+  return processSpans(trace).filter((s) => s.name === 'xl' && typeof s.args?.argv === 'string' && /\bcreate\b/.test(s.args.argv)).length;
+}
+
+const xenstoreOperations: Rule = {
   id: 'xenstore-operations',
   category: 'boot',
-  summary: `XenStore command-line tools (xenstore-read/-write/…) busy ≥ ${pct(XENSTORE_MIN_SHARE)} of the boot`,
+  summary: `XenStore requests (xs_* spans of the xen probes, xenstore-* tool runs) busy ≥ ${pct(XENSTORE_MIN_SHARE)} of the boot`,
   scope: 'run',
   check(run) {
-    const ops = processSpans(run.trace).filter((s) => /^xenstore-[a-z]+$/.test(s.name));
-    if (ops.length === 0) return null;
-    const union = unionDuration(ops);
+    const requests = run.trace.spans.filter((s) => XS_REQUEST.test(s.name));
+    const tools = processSpans(run.trace).filter((s) => XS_TOOL.test(s.name));
+    if (requests.length === 0 && tools.length === 0) return null;
+    // A xenstore-* tool's own requests are xs_* spans too when the probes saw them: time counted once.
+    const union = unionDuration([...requests, ...tools]);
     const fraction = share(union, run.total);
     if (fraction < XENSTORE_MIN_SHARE) return null;
-    const byName = new Map<string, number>();
-    for (const s of ops) byName.set(s.name, (byName.get(s.name) ?? 0) + 1);
-    const creates = processSpans(run.trace).filter((s) => s.name === 'xl' && typeof s.args?.argv === 'string' && /\bcreate\b/.test(s.args.argv)).length;
-    const lines = [
-      `${ops.length} XenStore tool runs (${[...byName].map(([n, c]) => `${n} ×${c}`).join(', ')}) busy for ${ms(union)}, ${pct(fraction)} of the ${ms(run.total)} boot`,
-    ];
-    if (creates > 0) lines.push(`${creates} xl create${creates === 1 ? '' : 's'} in the trace: ${(ops.length / creates).toFixed(1)} XenStore tool runs per creation`);
+    const creations = xenCreations(run.trace);
+    const byOp = new Map<string, number>();
+    for (const s of requests) byOp.set(s.name, (byOp.get(s.name) ?? 0) + 1);
+    const byTool = new Map<string, number>();
+    for (const s of tools) byTool.set(s.name, (byTool.get(s.name) ?? 0) + 1);
+    const lines = [`XenStore busy for ${ms(union)}, ${pct(fraction)} of the ${ms(run.total)} boot`];
+    if (requests.length > 0) lines.push(`${requests.length} requests: ${[...byOp].sort((a, b) => b[1] - a[1]).map(([n, c]) => `${n} ×${c}`).join(', ')}`);
+    if (tools.length > 0) lines.push(`${tools.length} XenStore tool runs (fork + exec each): ${[...byTool].map(([n, c]) => `${n} ×${c}`).join(', ')}`);
+    if (creations > 0 && requests.length > 0) lines.push(`${creations} domain creation${creations === 1 ? '' : 's'}: ${(requests.length / creations).toFixed(1)} requests per creation`);
     return {
       severity: severityFor(fraction),
-      title: 'Many XenStore operations on the creation path',
-      evidence: { lines, data: { operations: ops.length, duration_ns: union, share: fraction, total_ns: run.total, xl_creates: creates } },
+      title: 'XenStore requests take a large share of domain creation',
+      evidence: {
+        lines,
+        data: { requests: requests.length, tool_runs: tools.length, duration_ns: union, share: fraction, total_ns: run.total, creations },
+      },
       why:
-        'LightVM found XenStore interaction dominates Xen domain creation and grows superlinearly with the number of running VMs (≈610 ms at 1,000); each xenstore-* tool run is a fork, exec and XenStore round trip, mostly from the hotplug scripts.',
-      source: 'ANCHORS.md (LightVM, SOSP\'17)',
+        'LightVM found XenStore interaction dominates Xen domain creation and grows superlinearly with the number of running VMs (≈610 ms at 1,000); every request is a round trip to xenstored, and each xenstore-* tool run (from the bash hotplug scripts) adds a fork and exec.',
+      source: "ANCHORS.md (LightVM, SOSP'17)",
       fix: {
-        text: 'Take the bash hotplug scripts (the xenstore-* callers) off the creation path with the fast vif script; LightVM\'s noxs removes XenStore from creation altogether.',
+        text: "Take the bash hotplug scripts (the xenstore-* callers) off the creation path with the fast vif script, and keep the domain description minimal (fewer devices, fewer XenStore entries); LightVM's noxs removes XenStore from creation altogether.",
         profile: 'xen-fast-hotplug',
       },
       impact_ns: union,
+    };
+  },
+};
+
+/** dom0's balloon target in XenStore: written by libxl_set_memory_target(0) when xl balloons dom0 down (autoballoon). */
+const DOM0_MEMORY_TARGET = /^\/local\/domain\/0\/memory\/target$/;
+
+const xenAutoballoon: Rule = {
+  id: 'xen-autoballoon',
+  category: 'boot',
+  summary: 'xl ballooned dom0 down before creating the domain (XenStore write of /local/domain/0/memory/target)',
+  scope: 'run',
+  check(run) {
+    const writes = run.trace.spans.filter((s) => s.name === 'xs_write' && typeof s.args?.path === 'string' && DOM0_MEMORY_TARGET.test(s.args.path));
+    if (writes.length === 0) return null;
+    const first = writes[0];
+    // xl frees memory before it asks libxl to create the domain: the wait ends at the create call.
+    const create = run.trace.spans.filter((s) => s.name === 'libxl_domain_create_new' && s.start >= first.start).sort((a, b) => a.start - b.start)[0];
+    const waited = create ? create.start - first.start : undefined;
+    const lines = [`${writes.length} write${writes.length === 1 ? '' : 's'} of dom0's memory target (${String(first.args!.path)}), the first at ${ms(first.start)}`];
+    if (waited !== undefined) lines.push(`${ms(waited)} from that write to libxl_domain_create_new (${pct(share(waited, run.total))} of the ${ms(run.total)} boot)`);
+    return {
+      severity: waited !== undefined ? severityFor(share(waited, run.total)) : 'info',
+      title: 'dom0 was ballooned down to make room for the new domain (autoballoon)',
+      evidence: { lines, data: { writes: writes.length, first_write_ns: first.start, wait_ns: waited ?? null, total_ns: run.total } },
+      why: 'With autoballoon on (or auto with dom0 owning all memory), xl shrinks dom0 and waits for the memory to be freed before every creation; a dom0 sized at boot (dom0_mem=) leaves free memory there up front.',
+      source: 'xl.conf(5) autoballoon (via tuning-profiles/xen-unikernel.yaml, ANCHORS.md tuning knobs)',
+      fix: { text: 'Give dom0 a fixed size on the Xen command line and turn autoballoon off (profile xen-unikernel).', profile: 'xen-unikernel', flags: ['autoballoon="off"', 'dom0_mem=SIZE,max:SIZE'] },
+      impact_ns: waited ?? 0,
     };
   },
 };
@@ -795,7 +844,8 @@ export const RULES: readonly Rule[] = [
   kernelConsoleGaps,
   tscCalibration,
   xenHotplug,
-  xenstoreTools,
+  xenstoreOperations,
+  xenAutoballoon,
   bridgeForwardDelay,
   runsSpread,
 ];
