@@ -18,6 +18,7 @@
 #define CONSOLEIO_write   0
 #define SCHEDOP_yield     0
 #define SCHEDOP_shutdown  2
+#define SCHEDOP_poll      3
 #define SHUTDOWN_poweroff 0
 #define EVTCHNOP_send     4
 
@@ -25,6 +26,12 @@
 #define MARKER "tiny-pv: hello from a Xen PV guest\r\n"
 /* Second line: what HYPERVISOR_console_io(CONSOLEIO_write) returned. */
 #define CONSOLE_IO_STATUS "tiny-pv: console_io returned "
+
+/* Kernel command line word (xl.cfg `cmdline = "hvscope.stay"`): after the marker,
+ * stay up (blocked, using no CPU) instead of powering off, so a lab can keep
+ * K domains running and time the next creation against them (LightVM's scaling). */
+#define STAY_WORD "hvscope.stay"
+#define STAYING "tiny-pv: staying up (hvscope.stay)\r\n"
 
 /* How often to yield waiting for xenconsoled to consume the ring before
  * shutting down anyway (a guest must not hang when nobody reads its console). */
@@ -130,8 +137,22 @@ static void format_console_io_status(char *buf, long status)
 	buf[n] = 0;
 }
 
+/* Whether the NUL-terminated command line has `word` as a whole space-separated word. */
+static int has_word(const int8_t *line, unsigned long cap, const char *word)
+{
+	unsigned long wn = str_len(word);
+	for (unsigned long i = 0; i < cap && line[i]; i++) {
+		if (i > 0 && line[i - 1] != ' ') continue;
+		unsigned long k = 0;
+		while (k < wn && i + k < cap && line[i + k] == word[k]) k++;
+		if (k == wn && (i + k >= cap || line[i + k] == 0 || line[i + k] == ' ')) return 1;
+	}
+	return 0;
+}
+
 void tiny_pv_main(struct start_info *si)
 {
+	int stay = has_word(si->cmd_line, sizeof(si->cmd_line), STAY_WORD);
 	long console_io = HYPERCALL(HYPERVISOR_console_io, CONSOLEIO_write, str_len(MARKER), MARKER);
 
 	struct xencons_interface *ring = console_ring(si);
@@ -141,10 +162,18 @@ void tiny_pv_main(struct start_info *si)
 		/* Says whether Xen accepted the console_io write (0) or refused it (-1 = -EPERM). */
 		format_console_io_status(status, console_io);
 		ring_write(ring, si->console.domU.evtchn, status);
+		if (stay) ring_write(ring, si->console.domU.evtchn, STAYING);
 		for (int i = 0; i < DRAIN_YIELDS; i++) {
 			if (*(volatile uint32_t *)&ring->out_cons == ring->out_prod) break;
 			HYPERCALL(HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0);
 		}
+	}
+
+	if (stay) {
+		/* SCHEDOP_poll on no ports, no timeout: blocked until an event comes (events
+		 * stay masked, so no upcall is delivered); then block again. */
+		struct { void *ports; unsigned int nr_ports; uint64_t timeout; } poll = { 0, 0, 0 };
+		for (;;) HYPERCALL(HYPERVISOR_sched_op, SCHEDOP_poll, &poll, 0);
 	}
 
 	struct { unsigned int reason; } shutdown = { SHUTDOWN_poweroff };
