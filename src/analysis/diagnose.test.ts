@@ -262,7 +262,7 @@ describe('tsc-calibration', () => {
     expect(f.severity).toBe('warn');
     expect(f.title).toMatch(/never reached init/);
     expect(f.evidence[0].data).toMatchObject({ marked_unstable: true, reached_init: false, lpj: null });
-    expect(f.fix.flags).toEqual(['lpj=N', 'tsc_early_khz=KHZ']);
+    expect(f.fix.flags).toEqual(['tsc_early_khz=KHZ', 'lpj=N']);
   });
 
   it('is info when the kernel fell back to HPET and reached init; flags carry the values this run measured', () => {
@@ -278,7 +278,7 @@ describe('tsc-calibration', () => {
     });
     const f = find(diagnose([run]), 'tsc-calibration')!;
     expect(f.severity).toBe('info');
-    expect(f.fix.flags).toEqual(['lpj=10384444', 'tsc_early_khz=2596111']);
+    expect(f.fix.flags).toEqual(['tsc_early_khz=2596111', 'lpj=10384444']);
   });
 
   it('is silent when calibration succeeded', () => {
@@ -497,7 +497,7 @@ describe('fixture qemu-tcg-pc-linux (TCG, -M pc, SeaBIOS, bzImage)', () => {
     const lpj = /lpj=(\d+)/.exec(consoleAt(t, /Calibrating delay loop/).name)![1];
     const mhz = /Detected ([\d.]+) MHz/.exec(consoleAt(t, /tsc: Detected/).name)![1];
     const f = find(findings, 'tsc-calibration')!;
-    expect(f.fix.flags).toEqual([`lpj=${lpj}`, `tsc_early_khz=${Math.round(Number(mhz) * 1000)}`]);
+    expect(f.fix.flags).toEqual([`tsc_early_khz=${Math.round(Number(mhz) * 1000)}`, `lpj=${lpj}`]);
     expect(f.severity).toBe('info'); // HPET fallback, reached init
   });
 });

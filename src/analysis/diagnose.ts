@@ -510,7 +510,7 @@ const tscCalibration: Rule = {
     if (hung) lines.push(`no user phase: the console ends with ${quote(lastLine)} and the run ended ${ms(run.total - lastLine.at)} later`);
     else if (user) lines.push(`the boot reached init at ${ms(user.start)}`);
     const khz = detected !== undefined ? Math.round(Number(detected) * 1000) : undefined;
-    const flags = [`lpj=${lpj ?? 'N'}`, `tsc_early_khz=${khz ?? 'KHZ'}`];
+    const flags = [`tsc_early_khz=${khz ?? 'KHZ'}`, `lpj=${lpj ?? 'N'}`];
     return {
       severity: unstable || hung ? 'warn' : 'info',
       title: hung ? 'TSC calibration failed and the boot never reached init' : 'The guest kernel had trouble calibrating the TSC',
@@ -527,10 +527,13 @@ const tscCalibration: Rule = {
         },
       },
       why:
-        'The kernel calibrates the TSC against the PIT in a short window; a descheduled vCPU thread (TCG, loaded host) makes it fail. pc falls back to HPET/ACPI PM timer, microvm has neither, and calibrate_delay() then waits for timer ticks that do not come: the boot hangs.',
+        'The kernel calibrates the TSC against the PIT in a short window; a descheduled vCPU thread (TCG, loaded host) makes it fail. pc falls back to its HPET or ACPI PM timer; microvm has neither (and with pit=off no PIT either), so the kernel marks the TSC unstable and calibrate_delay() waits for timer ticks that do not come: the boot hangs.',
       source: 'fixtures/README.md (microvm under TCG on a loaded host: `notsc lpj=…` boots through); Linux Documentation/admin-guide/kernel-parameters.txt (lpj=, tsc_early_khz= since 5.8)',
       fix: {
-        text: `Preset the values a successful boot measured${lpj !== undefined || khz !== undefined ? ' (this run\'s are in the flags)' : ' (its "Calibrating delay loop … (lpj=N)" and "tsc: Detected … MHz" lines)'}: lpj= skips calibrate_delay(), tsc_early_khz= skips the TSC calibration; on KVM the TSC frequency comes from the hypervisor instead.`,
+        text:
+          'Tell the kernel the TSC rate so it skips calibration: tsc_early_khz= (Linux 5.8+; under TCG the guest TSC ticks at the host\'s rate, so the host\'s TSC kHz' +
+          (khz !== undefined ? ', which this run measured as shown' : ', or what a successful boot\'s "tsc: Detected … MHz" line says') +
+          '; the delay loop is then derived from it), or lpj= alone, which skips only calibrate_delay(). On KVM the rate comes from the hypervisor (kvmclock).',
         flags,
       },
       impact_ns: hung ? run.total : 0,
