@@ -185,6 +185,15 @@ describe('firmware-seabios', () => {
     expect(f.evidence[0].data.includes_setup_and_decompression).toBe(false);
   });
 
+  it('says so when no console line separates firmware from setup and decompression (bpftrace: kernel starts at its banner)', () => {
+    // as `hvscope boot` traces a pc boot with -display none: the first console line is the kernel banner
+    const run = pcRun(2600, undefined, { console: [[2630, '[    0.000000] Linux version 6.1.0'], [2640, 'x']] });
+    const f = find(diagnose([run]), 'firmware-seabios')!;
+    expect(f.evidence[0].data).toMatchObject({ duration_ns: 2600 * MS, includes_setup_and_decompression: true });
+    expect(f.title).toMatch(/setup and decompression/);
+    expect(ids(diagnose([run]))).not.toContain('kernel-decompression'); // no setup-code line to measure from
+  });
+
   it('is silent on microvm, for a short firmware phase, and without machine evidence', () => {
     expect(ids(diagnose([pcRun(150, QEMU_MICROVM_MIN)]))).not.toContain('firmware-seabios');
     expect(ids(diagnose([pcRun(10)]))).not.toContain('firmware-seabios'); // 10 ms, 3.8%

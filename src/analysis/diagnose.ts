@@ -303,7 +303,9 @@ const firmwareSeabios: Rule = {
     if (silent) lines.push('no console line inside the phase: it also holds the x86 setup code and kernel decompression, which print nothing here (only with -nographic/sercon)');
     return {
       severity: severityFor(fraction),
-      title: 'Firmware (SeaBIOS and option ROMs on a pc/q35 machine) takes a visible part of the boot',
+      title: silent
+        ? 'Firmware (SeaBIOS, option ROMs) with the kernel\'s setup and decompression (no console line between them) takes a large part of the boot'
+        : 'Firmware (SeaBIOS and option ROMs on a pc/q35 machine) takes a visible part of the boot',
       evidence: {
         lines,
         data: { phase: 'firmware', duration_ns: duration, start_ns: fw.start, end_ns: end, share: fraction, total_ns: run.total, machine: machine ?? null, option_roms: roms, includes_setup_and_decompression: silent },
