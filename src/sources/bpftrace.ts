@@ -13,6 +13,11 @@
 // Phases: toolstack = QEMU exec → first vCPU run (first KVM_RUN; without one,
 // as under TCG, the first visible guest console line or port marker); firmware →
 // kernel start → user start from 0xf4 codes, 0x80 ranges and console lines.
+// Xen (the xen set, `hvscope trace -- xl create`): libxl/libxc/libxenguest calls
+// and XenStore requests become spans (entry → return) on their thread's lane;
+// phases: toolstack = xl exec → first device add (libxl__device_add_async) or
+// hotplug script, devices → unpause, kernel → user from the guest's console
+// lines as xenconsoled writes them; XenStore requests are counted per phase.
 import { basename } from 'node:path';
 import { fileError } from '../model/errors.js';
 import {
@@ -48,6 +53,11 @@ export const EVENT_LAYOUTS: Record<string, EventLayout> = {
   tun_setiff: { keys: ['fd', 'flags'], text: 'ifname' },
   br_addif: { keys: ['ifindex'], text: 'bridge' },
   nl_newlink: { keys: ['ifindex', 'flags', 'attr', 'val'] },
+  xen_fn: { keys: ['fn', 'arg'], text: 'detail' },
+  xen_fn_ret: { keys: ['fn', 'ret'] },
+  xs: { keys: ['op', 'tx'], text: 'path' },
+  xs_ret: { keys: ['op', 'ret'] },
+  xen_console: { keys: ['fd', 'len', 'off'], text: 'text' },
 };
 
 export interface ProbeEvent {
@@ -73,6 +83,20 @@ const BOOT_TIME_CODES: Record<number, string> = {
 };
 const QEMU_NAME = /^qemu-(system-|kvm)/;
 const NET_TOOLS = new Set(['ip', 'brctl', 'bridge', 'tunctl', 'ovs-vsctl', 'ovs-ofctl']);
+/** Two sets printing the same exec or exit do so within this time (ns). */
+const DUPLICATE_WINDOW_NS = 50_000_000;
+/** Hotplug scripts (vif-bridge, block, ...): they and their children are device work. */
+const XEN_HOTPLUG_DIR = '/etc/xen/scripts/';
+/** libxl calls that start the device part of a creation. */
+const XEN_DEVICE_START_FNS = new Set(['libxl__device_add_async']);
+const XEN_UNPAUSE_FNS = new Set(['libxl_domain_unpause', 'xc_domain_unpause']);
+/**
+ * A Xen guest's console line that means it is up (ends the phases): the lab's
+ * markers and the tiny-pv guest's line (guests/tiny-pv).
+ */
+const XEN_READY_LINE = /hvscope-marker ready|^tiny-pv: hello from a Xen PV guest/;
+/** Name of the cumulative counter of XenStore requests (on the phases lane). */
+export const XENSTORE_COUNTER = 'xenstore requests';
 /** Console lines that start a phase (timestamped at QEMU's write of their first byte). */
 const CONSOLE_PHASE_RULES: { phase: Phase; pattern: RegExp }[] = [
   { phase: 'kernel', pattern: /Linux version |^tiny: entry\b|hvscope-marker kernel-start/ },
@@ -271,11 +295,17 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
   const current = new Map<number, ProcessRun>();
   const forkedAt = new Map<number, { at: number; parent: number }>();
   const openIoctl = new Map<number, { cmd: number; arg: number; at: number }>();
-  type ConsoleBuffer = { bytes: number[]; at: number; pid: number; truncated: boolean };
+  /** `lane`: a Xen guest console (xenconsoled); absent: QEMU's guest lane. */
+  type ConsoleBuffer = { bytes: number[]; at: number; pid: number; truncated: boolean; lane?: string };
   const consoleBuffers = new Map<string, ConsoleBuffer>();
-  const consoleLines: { pid: number; at: number; text: string; truncated: boolean }[] = [];
+  const consoleLines: { pid: number; at: number; text: string; truncated: boolean; lane?: string }[] = [];
   const flushLine = (buffer: ConsoleBuffer) =>
-    consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8'), truncated: buffer.truncated });
+    consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8'), truncated: buffer.truncated, lane: buffer.lane });
+  const xenConsoleLane = (pid: number, fd: number): string => {
+    const id = `guest:xenconsoled:${pid}:${fd}`;
+    if (!lanes.has(id)) lanes.set(id, { id, kind: 'guest', name: `guest console (xenconsoled [${pid}] fd ${fd})`, pid });
+    return id;
+  };
   const boundaries = new Map<Phase, number>();
   const mark = (phase: Phase, at: number) => {
     const prev = boundaries.get(phase);
@@ -286,6 +316,27 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
   let firstGuestSign: number | undefined;
   let sawKvm = false;
   const qemuPids = new Set<number>();
+  // Xen: open calls per thread (entry seen, return not yet), as a stack.
+  type OpenCall = { name: string; at: number; args: Args; pid: number; tid: number };
+  const openXenCalls = new Map<number, OpenCall[]>();
+  const xenCalls: { span: { lane: string; name: string; start: number; end: number; args: Args }; xs: boolean }[] = [];
+  const closeXenCall = (ev: ProbeEvent, name: string, at: number, ret: Args) => {
+    const stack = openXenCalls.get(ev.tid) ?? [];
+    let i = stack.length - 1;
+    while (i >= 0 && stack[i].name !== name) i--;
+    if (i < 0) return; // entered before the probes were attached
+    const [open] = stack.splice(i, 1);
+    xenCalls.push({ span: { lane: threadLane(ev.pid, ev.tid), name, start: open.at, end: at, args: { ...open.args, ...ret } }, xs: name.startsWith('xs_') });
+  };
+  const openXenCall = (ev: ProbeEvent, name: string, at: number, args: Args) => {
+    const stack = openXenCalls.get(ev.tid) ?? [];
+    stack.push({ name, at, args, pid: ev.pid, tid: ev.tid });
+    openXenCalls.set(ev.tid, stack);
+  };
+  let xenSeen = false;
+  let xenDeviceStart: number | undefined;
+  let xenUnpause: number | undefined;
+  const xenConsolePids = new Set<number>();
 
   const closeRun = (run: ProcessRun, end: number) => {
     run.end = end;
@@ -301,8 +352,9 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
       case 'exec': {
         const prev = current.get(ev.pid);
         const fileName = ev.fields.file;
-        // Two sets (exec + qemu/net) report the same exec: keep one.
-        if (prev && prev.file === fileName && at - prev.start < 1_000_000 && prev.end === undefined) break;
+        // Two sets (exec + qemu/net/xen) report the same exec: keep one. Their
+        // printfs run one after the other, over 1 ms apart under TCG.
+        if (prev && prev.file === fileName && at - prev.start < DUPLICATE_WINDOW_NS && prev.end === undefined) break;
         if (prev) closeRun(prev, at);
         const run: ProcessRun = { pid: ev.pid, start: at, name: basename(fileName), file: fileName, argvBytes: [] };
         runs.push(run);
@@ -325,7 +377,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         let run = current.get(ev.pid);
         if (!run) {
           // exited without an exec in the trace (a forked shell, or the root)
-          if (runs.some((r) => r.pid === ev.pid && r.end !== undefined && at - r.end < 1_000_000)) break;
+          if (runs.some((r) => r.pid === ev.pid && r.end !== undefined && at - r.end < DUPLICATE_WINDOW_NS)) break;
           const forked = forkedAt.get(ev.pid);
           run = { pid: ev.pid, start: forked?.at ?? 0, name: ev.fields.comm, argvBytes: [] };
           runs.push(run);
@@ -425,6 +477,57 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         }
         break;
       }
+      case 'xen_fn': {
+        xenSeen = true;
+        const fn = ev.fields.fn;
+        const args: Args = {};
+        const arg = intField(ev, 'arg', file);
+        if (arg !== 0) args.domid = arg;
+        if (ev.fields.detail) args.detail = ev.fields.detail;
+        if (XEN_DEVICE_START_FNS.has(fn) && xenDeviceStart === undefined) xenDeviceStart = at;
+        if (XEN_UNPAUSE_FNS.has(fn) && xenUnpause === undefined) xenUnpause = at;
+        openXenCall(ev, fn, at, args);
+        break;
+      }
+      case 'xen_fn_ret':
+        closeXenCall(ev, ev.fields.fn, at, { ret: intField(ev, 'ret', file) });
+        break;
+      case 'xs': {
+        xenSeen = true;
+        const args: Args = {};
+        if (ev.fields.path) args.path = ev.fields.path;
+        const tx = intField(ev, 'tx', file);
+        if (tx !== 0) args.tx = tx;
+        // transaction_abort is xs_transaction_end(abort=true): one name per function
+        const name = ev.fields.op === 'transaction_abort' ? 'xs_transaction_end' : `xs_${ev.fields.op}`;
+        if (ev.fields.op === 'transaction_abort') args.abort = true;
+        openXenCall(ev, name, at, args);
+        break;
+      }
+      case 'xs_ret': {
+        const ret = intField(ev, 'ret', file);
+        closeXenCall(ev, `xs_${ev.fields.op}`, at, ev.fields.op === 'transaction_start' ? { tx: ret, ok: ret !== 0 } : { ok: ret !== 0 });
+        break;
+      }
+      case 'xen_console': {
+        // Same line assembly as QEMU's console, on a lane per xenconsoled fd (one per guest log).
+        xenConsolePids.add(ev.pid);
+        const key = `xen:${ev.pid}:${ev.fields.fd}`;
+        let buffer = consoleBuffers.get(key);
+        const bytes = decodeEscapedBytes(ev.fields.text);
+        for (const byte of bytes) {
+          if (!buffer) {
+            buffer = { bytes: [], at, pid: ev.pid, truncated: false, lane: xenConsoleLane(ev.pid, intField(ev, 'fd', file)) };
+            consoleBuffers.set(key, buffer);
+          }
+          if (byte === 0x0a) {
+            flushLine(buffer);
+            consoleBuffers.delete(key);
+            buffer = undefined;
+          } else buffer.bytes.push(byte);
+        }
+        break;
+      }
       default:
         // An event from a newer probe set: keep it, unlabelled.
         trace.instants.push({ lane: threadLane(ev.pid, ev.tid), name: ev.event, at, args: { ...ev.fields } });
@@ -433,18 +536,34 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
   for (const buffer of consoleBuffers.values()) flushLine(buffer);
 
   const end = rel(lastNs);
+  // xenconsoled writes each guest line to its log file and to its pty: keep the first.
+  const shownXen: { pid: number; text: string; at: number }[] = [];
   for (const line of consoleLines) {
     const shown = cleanConsoleText(line.text);
     if (shown === '') continue;
+    if (line.lane !== undefined) {
+      if (shownXen.some((x) => x.pid === line.pid && x.text === shown && Math.abs(x.at - line.at) < DUPLICATE_WINDOW_NS)) continue;
+      shownXen.push({ pid: line.pid, text: shown, at: line.at });
+    }
     // The first visible line, not the first byte: a guest may start with a bare newline.
     if (firstGuestSign === undefined || line.at < firstGuestSign) firstGuestSign = line.at;
     const rule = CONSOLE_PHASE_RULES.find((r) => r.pattern.test(shown));
     if (rule) mark(rule.phase, line.at);
     const args: Args = { console: true };
     if (line.truncated) args.truncated = true; // bytes of a long write past 128 are not traced
-    trace.instants.push({ lane: guestLane(line.pid), name: shown.length > 200 ? `${shown.slice(0, 199)}…` : shown, phase: rule?.phase, at: line.at, args });
+    trace.instants.push({ lane: line.lane ?? guestLane(line.pid), name: shown.length > 200 ? `${shown.slice(0, 199)}…` : shown, phase: rule?.phase, at: line.at, args });
   }
 
+  // Hotplug scripts and everything they run (iptables, ip, brctl, xenstore-*) are device work.
+  const hotplugPids = new Set(runs.filter((r) => r.file?.startsWith(XEN_HOTPLUG_DIR)).map((r) => r.pid));
+  const underHotplug = (pid: number): boolean => {
+    let p: number | undefined = pid;
+    for (let depth = 0; p !== undefined && depth < 64; depth++) {
+      if (hotplugPids.has(p)) return true;
+      p = forkedAt.get(p)?.parent;
+    }
+    return false;
+  };
   for (const run of runs) {
     const lane = processLane(run.pid);
     const laneObj = lanes.get(lane)!;
@@ -461,7 +580,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
       else args.exitCode = run.status >> 8;
     }
     if (run.end === undefined) args.running = true;
-    const phase: Phase | undefined = qemuPids.has(run.pid) ? undefined : NET_TOOLS.has(run.name) ? 'devices' : undefined;
+    const phase: Phase | undefined = qemuPids.has(run.pid) ? undefined : NET_TOOLS.has(run.name) || underHotplug(run.pid) ? 'devices' : undefined;
     trace.spans.push({ lane, name: run.name, phase, start: run.start, end: Math.max(run.start, run.end ?? end), args });
   }
   // Thread lanes named after their process when the probes gave no name.
@@ -484,8 +603,52 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
     const qemuEnd = qemuRun?.end ?? end;
     trace.spans.push(...phaseSpans([...boundaries].map(([phase, at]) => ({ phase, at })), qemuEnd));
     trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' });
+  } else if (xenSeen) {
+    // The command traced is normally `xl create CFG` (its wrapper script, if any, execs xl).
+    const xlRun = runs.find((r) => r.name === 'xl');
+    trace.meta.hypervisor = 'xen (toolstack traced in dom0)';
+    if (xlRun) {
+      const argv = argvWords(xlRun);
+      if (argv) trace.meta.command = argv.truncated ? [...argv.words, '…'] : argv.words;
+    }
+    mark('toolstack', xlRun?.start ?? 0);
+    const firstHotplug = runs.filter((r) => hotplugPids.has(r.pid)).reduce((m, r) => Math.min(m, r.start), Infinity);
+    const devicesAt = Math.min(xenDeviceStart ?? Infinity, firstHotplug);
+    if (devicesAt !== Infinity) mark('devices', devicesAt);
+    // After the unpause the guest runs: its kernel phase, up to a user-start line if it prints one.
+    if (xenUnpause !== undefined && xenUnpause >= devicesAt) mark('kernel', xenUnpause);
+    else if (xenUnpause !== undefined && devicesAt === Infinity) mark('kernel', xenUnpause);
+    for (const [phase, at] of boundaries) if ((phase === 'kernel' || phase === 'user') && xenUnpause !== undefined && at < xenUnpause) boundaries.delete(phase);
+    const ready = trace.instants.find((i) => i.args?.console === true && XEN_READY_LINE.test(i.name) && (xenUnpause === undefined || i.at >= xenUnpause));
+    if (ready) ready.args = { ...ready.args, marker: 'ready' };
+    // Phases end when the guest is ready, else when xl returns (the toolstack's work is done).
+    const phasesEnd = ready?.at ?? xlRun?.end ?? end;
+    const spans = phaseSpans([...boundaries].map(([phase, at]) => ({ phase, at })), phasesEnd);
+    for (const span of spans) {
+      const inside = xenCalls.filter((c) => c.xs && c.span.start >= span.start && c.span.start < span.end);
+      span.args = { xenstoreRequests: inside.length, xenstoreMs: Math.round(inside.reduce((sum, c) => sum + c.span.end - c.span.start, 0) / 1e3) / 1e3 };
+    }
+    trace.spans.push(...spans);
+    trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' });
+    // Hotplug runs after the creation (xl's daemon running vif-bridge offline when the guest is gone) are teardown.
+    for (const s of trace.spans) if (s.phase === 'devices' && s.start >= phasesEnd && s.lane.startsWith('pid:')) s.phase = undefined;
   }
 
+  // Xen calls and XenStore requests: tagged with the phase they started in.
+  const phaseWindows = trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+  for (const stack of openXenCalls.values()) {
+    for (const open of stack) xenCalls.push({ span: { lane: threadLane(open.pid, open.tid), name: open.name, start: open.at, end: end, args: { ...open.args, unfinished: true } }, xs: open.name.startsWith('xs_') });
+  }
+  xenCalls.sort((a, b) => a.span.start - b.span.start);
+  let xsCount = 0;
+  for (const call of xenCalls) {
+    const window = phaseWindows.find((w) => call.span.start >= w.start && call.span.start < w.end);
+    trace.spans.push({ ...call.span, phase: window?.phase });
+    if (call.xs) trace.counters.push({ lane: PHASE_LANE_ID, name: XENSTORE_COUNTER, at: call.span.start, value: ++xsCount });
+  }
+
+  // A xenconsoled fd whose lines were all duplicates of another fd's: no lane.
+  for (const id of [...lanes.keys()]) if (id.startsWith('guest:xenconsoled:') && !trace.instants.some((i) => i.lane === id)) lanes.delete(id);
   trace.lanes.push(...lanes.values());
   trace.spans.sort((a, b) => a.start - b.start);
   trace.instants.sort((a, b) => a.at - b.at);

@@ -6,6 +6,7 @@ import { importBpftrace } from './bpftrace.js';
 import { importChrome } from './chrome.js';
 import { importQemuLog } from './qemu-log.js';
 import { importSerial } from './serial.js';
+import { importXlLog } from './xl-log.js';
 
 export type Importer = (text: string, file: string) => Trace;
 
@@ -14,12 +15,11 @@ export const IMPORTERS: Record<string, { importer: Importer; describe: string }>
   'qemu-log': { importer: importQemuLog, describe: 'QEMU trace log (-trace EVENT -D FILE): pid@sec.usec:event args' },
   serial: { importer: importSerial, describe: 'timestamped serial console capture (<sec>.<usec> <text> per line)' },
   chrome: { importer: importChrome, describe: 'Chrome Trace Event JSON (array or {traceEvents})' },
+  'xl-log': { importer: importXlLog, describe: 'xl -vvv create log, each line stamped (<sec>.<fraction> <line>, e.g. piped through ts %.s)' },
 };
 
 /** Formats named in the CLI contract that a later issue fills in. */
-const PLANNED: Record<string, string> = {
-  'xl-log': 'the xl -vvv log importer arrives with the Xen lab work (issue 5)',
-};
+const PLANNED: Record<string, string> = {};
 
 export function formatNames(): string[] {
   return [...Object.keys(IMPORTERS), ...Object.keys(PLANNED)];

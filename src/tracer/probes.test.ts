@@ -47,11 +47,11 @@ describe('assembleProgram', () => {
   });
 
   it('rejects an unknown set with the list of valid ones', () => {
-    expect(() => assembleProgram(['qemu', 'xen', 'disk'], { rootPid: 1 })).toThrow(UserError);
-    expect(() => assembleProgram(['qemu', 'xen', 'disk'], { rootPid: 1 })).toThrow(
-      "unknown probe sets 'xen', 'disk'; valid sets: qemu, net, exec",
+    expect(() => assembleProgram(['qemu', 'hyperv', 'disk'], { rootPid: 1 })).toThrow(UserError);
+    expect(() => assembleProgram(['qemu', 'hyperv', 'disk'], { rootPid: 1 })).toThrow(
+      "unknown probe sets 'hyperv', 'disk'; valid sets: qemu, net, exec, xen",
     );
-    expect(() => assembleProgram([], { rootPid: 1 })).toThrow('no probe set given; valid sets: qemu, net, exec');
+    expect(() => assembleProgram([], { rootPid: 1 })).toThrow('no probe set given; valid sets: qemu, net, exec, xen');
   });
 
   it('rejects a root pid or console fd that is not a non-negative integer', () => {
@@ -64,6 +64,31 @@ describe('assembleProgram', () => {
     expect(r.program).not.toContain('kvm:kvm_pio');
     expect(r.program).toContain('tracepoint:syscalls:sys_enter_ioctl');
     expect(r.unavailable).toEqual([{ what: 'qemu: tracepoint:kvm:kvm_pio', why: 'tracepoint not available on this kernel' }]);
+  });
+
+  it('xen: uprobes on the Xen libraries, found where Debian puts them or in a trusted system directory', () => {
+    const debian = (path: string) => path.startsWith('/usr/lib/x86_64-linux-gnu/');
+    const r = assembleProgram(['xen'], { rootPid: 7, fileExists: debian });
+    expect(r.unavailable).toEqual([]);
+    for (const fn of ['libxl_domain_create_new', 'xc_domain_create', 'xc_dom_boot_image', 'xs_write', 'xs_transaction_end']) {
+      expect(r.program).toMatch(new RegExp(`^uprobe:/usr/lib/x86_64-linux-gnu/lib[a-z]+\\.so[.0-9]*:${fn}$`, 'm'));
+      expect(r.program).toMatch(new RegExp(`^uretprobe:/usr/lib/x86_64-linux-gnu/lib[a-z]+\\.so[.0-9]*:${fn}$`, 'm'));
+    }
+    // another distribution's layout: same file names under /usr/lib64
+    const lib64 = assembleProgram(['xen'], { rootPid: 7, fileExists: (p) => p.startsWith('/usr/lib64/') });
+    expect(lib64.unavailable).toEqual([]);
+    expect(lib64.program).toContain('uprobe:/usr/lib64/libxenstore.so.4:xs_read\n');
+    expect(lib64.program).not.toContain('x86_64-linux-gnu');
+  });
+
+  it('xen: a missing library leaves its probes out, one line per library; the rest stays', () => {
+    const r = assembleProgram(['xen', 'exec'], { rootPid: 7, fileExists: (p) => !p.includes('libxenguest') });
+    expect(r.unavailable).toEqual([
+      { what: 'xen: uprobes on /usr/lib/x86_64-linux-gnu/libxenguest.so.4.17', why: 'library not found (not installed here?)' },
+    ]);
+    expect(r.program).not.toContain('xc_dom_');
+    expect(r.program).toContain(':libxl_domain_create_new');
+    expect(r.program).toContain('/etc/xen/scripts/');
   });
 
   describe('with edited probe files', () => {
@@ -112,12 +137,20 @@ describe('splitBlocks', () => {
     expect(probes).toContain('tracepoint:kvm:kvm_pio');
     expect(probes.every((p) => /^tracepoint:[a-z_]+:[a-z_0-9]+$/.test(p))).toBe(true);
   });
+
+  it('reads uprobe specs whose library path contains slashes, predicate on the next line or the same one', () => {
+    const body = ['uprobe:/usr/lib/libx.so.1:f,', 'uretprobe:/usr/lib/libx.so.1:f', '/pid == 1/', '{ }', 'uprobe:/lib/liby.so:g /tid/ { }'].join('\n');
+    expect(splitBlocks(body, 'synthetic.bt').map((b) => b.probes)).toEqual([
+      ['uprobe:/usr/lib/libx.so.1:f', 'uretprobe:/usr/lib/libx.so.1:f'],
+      ['uprobe:/lib/liby.so:g'],
+    ]);
+  });
 });
 
 describe('parseProbeSets', () => {
   it('splits a --probes value', () => {
     expect(parseProbeSets('qemu, net,,qemu')).toEqual(['qemu', 'net']);
-    expect(() => parseProbeSets('qemu,kvm')).toThrow("unknown probe set 'kvm'; valid sets: qemu, net, exec");
+    expect(() => parseProbeSets('qemu,kvm')).toThrow("unknown probe set 'kvm'; valid sets: qemu, net, exec, xen");
     expect(() => parseProbeSets('')).toThrow(UserError);
   });
 });

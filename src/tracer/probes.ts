@@ -10,8 +10,10 @@
 // Parameters are positional, never pasted into the program text:
 //   $1  root pid of the workload (0: every process)
 //   $2  fd QEMU writes the guest console to (qemu set; 1 = stdout)
+// uprobe library paths are written in the .bt files (Debian's); assembly only
+// swaps in the same file name from a fixed list of system directories.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../model/errors.js';
 import type { Unavailable } from '../model/trace.js';
@@ -31,7 +33,19 @@ export const PROBE_SETS: readonly ProbeSet[] = [
   },
   { name: 'net', file: 'net.bt', summary: 'tap creation (TUNSETIFF), bridge attach (SIOCBRADDIF, RTM_NEWLINK), ip/brctl/ovs-vsctl' },
   { name: 'exec', file: 'exec.bt', summary: 'every fork, exec and exit in the workload process tree' },
+  {
+    name: 'xen',
+    file: 'xen.bt',
+    summary: 'xl create in dom0: libxenlight/libxenctrl/libxenguest steps, every XenStore request, hotplug scripts, guest console (xenconsoled)',
+  },
 ];
+
+/**
+ * Where a uprobe's library is looked for when the path written in the .bt file
+ * (Debian's multiarch path) is not there: fixed system directories only, so
+ * the program never names a file a user chose.
+ */
+export const TRUSTED_LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/lib64', '/usr/lib', '/lib'] as const;
 
 export const PROBE_SET_NAMES = PROBE_SETS.map((s) => s.name);
 
@@ -51,6 +65,12 @@ export interface AssembleOptions {
    * of making bpftrace refuse the whole program.
    */
   hasTracepoint?: (category: string, event: string) => boolean;
+  /**
+   * Whether a uprobe's binary exists (default: existsSync). A library missing
+   * from its path and from TRUSTED_LIBRARY_DIRS leaves its probes out, listed
+   * in `unavailable`, instead of making bpftrace refuse the whole program.
+   */
+  fileExists?: (path: string) => boolean;
 }
 
 export interface AssembledProgram {
@@ -165,15 +185,18 @@ export function splitBlocks(body: string, file: string): ProbeBlock[] {
 }
 
 function probeSpecs(blockText: string): string[] {
-  const header = blockText
-    .split('\n')
-    .filter((l) => !l.trim().startsWith('//'))
-    .join('\n');
-  const upToPredicate = header.split(/[/{]/, 1)[0];
-  return upToPredicate
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+  // Specs come before the predicate (`/.../`, on its own line or after a space)
+  // or the action; a uprobe's spec itself contains '/' (its library path).
+  const specs: string[] = [];
+  for (const line of blockText.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith('//')) continue;
+    if (trimmed.startsWith('/') || trimmed.startsWith('{')) break;
+    const cut = /\s+\/|\{/.exec(trimmed);
+    specs.push(...(cut ? trimmed.slice(0, cut.index) : trimmed).split(','));
+    if (cut) break;
+  }
+  return specs.map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 /** Default tracepoint check against tracefs (either mount point). */
@@ -183,12 +206,37 @@ export function tracepointExists(category: string, event: string): boolean {
   );
 }
 
+/** Library path of a `uprobe:PATH:FUNC` / `uretprobe:PATH:FUNC` spec, else undefined. */
+export function uprobeBinary(spec: string): string | undefined {
+  const m = /^u(?:ret)?probe:(\/[^:]+):[A-Za-z_][A-Za-z0-9_]*$/.exec(spec);
+  return m?.[1];
+}
+
+/**
+ * The block with each uprobe's binary found: as written, or the same file name
+ * in one of TRUSTED_LIBRARY_DIRS (the path is rewritten); the missing path when
+ * neither exists.
+ */
+export function locateUprobeBinaries(text: string, probes: string[], fileExists: (path: string) => boolean): { text: string } | string {
+  let out = text;
+  for (const spec of probes) {
+    const binary = uprobeBinary(spec);
+    if (binary === undefined || fileExists(binary)) continue;
+    const name = basename(binary);
+    const found = TRUSTED_LIBRARY_DIRS.map((dir) => join(dir, name)).find((candidate) => fileExists(candidate));
+    if (found === undefined) return binary;
+    out = out.split(`${spec.split(':')[0]}:${binary}:`).join(`${spec.split(':')[0]}:${found}:`);
+  }
+  return { text: out };
+}
+
 /** Assembles the chosen sets into one program; unknown set → UserError listing the valid ones. */
 export function assembleProgram(sets: string[], opts: AssembleOptions): AssembledProgram {
   const chosen = validateSets(sets);
   const params = [nonNegativeInt(opts.rootPid, 'root pid'), nonNegativeInt(opts.consoleFd ?? 1, 'console fd')];
   const dir = opts.probesDir ?? defaultProbesDir();
   const unavailable: Unavailable[] = [];
+  const fileExists = opts.fileExists ?? existsSync;
   let prelude: string | undefined;
   const parts: string[] = [];
   for (const name of chosen) {
@@ -204,13 +252,24 @@ export function assembleProgram(sets: string[], opts: AssembleOptions): Assemble
     if (prelude === undefined) prelude = split.prelude;
     else if (prelude !== split.prelude) throw new UserError(`${path}: its prelude differs from the other probe sets'`);
     const kept: string[] = [];
+    const reported = new Set<string>();
     for (const block of splitBlocks(split.body, path)) {
       const missing = block.probes.find((p) => {
         const m = /^tracepoint:([^:]+):(.+)$/.exec(p);
         return m !== null && opts.hasTracepoint !== undefined && !opts.hasTracepoint(m[1], m[2]);
       });
-      if (missing) unavailable.push({ what: `${name}: ${missing}`, why: 'tracepoint not available on this kernel' });
-      else kept.push(block.text);
+      if (missing) {
+        unavailable.push({ what: `${name}: ${missing}`, why: 'tracepoint not available on this kernel' });
+        continue;
+      }
+      const located = locateUprobeBinaries(block.text, block.probes, fileExists);
+      if (typeof located === 'string') {
+        // One line per missing library, not one per function probed in it.
+        if (!reported.has(located)) unavailable.push({ what: `${name}: uprobes on ${located}`, why: 'library not found (not installed here?)' });
+        reported.add(located);
+        continue;
+      }
+      kept.push(located.text);
     }
     parts.push(`// ---- probe set: ${name} (probes/${set.file}) ----\n${kept.join('\n\n')}`);
   }
