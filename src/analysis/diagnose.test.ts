@@ -346,6 +346,21 @@ describe('Xen rules', () => {
     expect(f.fix.profile).toBe('xen-fast-hotplug');
   });
 
+  it('xen-hotplug-scripts: counts only the devices phase (offline at teardown is not), subshells are children', () => {
+    const run = synthetic('r', {
+      phases: { toolstack: 700, devices: 2900, kernel: 20 },
+      processes: [
+        ['vif-bridge', 1200, 4200, 20, 10, `${scripts}vif-bridge`, '/bin/bash /etc/xen/scripts/vif-bridge online type_if=vif'],
+        ['vif-bridge', 1600, 1700, 21, 20], // a forked subshell: no exec, no file
+        ['vif-bridge', 4600, 7000, 30, 11, `${scripts}vif-bridge`, '/bin/bash /etc/xen/scripts/vif-bridge offline type_if=vif'],
+      ],
+    });
+    const f = find(diagnose([run]), 'xen-hotplug-scripts')!;
+    // devices: 700 → 3600 ms; the online run covers 1200 → 3600 of it
+    expect(f.evidence[0].data).toMatchObject({ duration_ns: 2400 * MS, share: 2400 / 2900, script_runs: ['vif-bridge online'], children: 1 });
+    expect(f.evidence[0].lines).toContain('not counted, outside the devices phase: vif-bridge offline at 4.60 s');
+  });
+
   it('xen-hotplug-scripts: silent when the scripts are a small part of the devices phase, or absent', () => {
     const small = synthetic('r', { phases: { toolstack: 100, devices: 200 }, processes: [['vif-bridge', 110, 150, 20, 10, `${scripts}vif-bridge`]] });
     expect(ids(diagnose([small]))).not.toContain('xen-hotplug-scripts');

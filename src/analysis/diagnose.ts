@@ -568,14 +568,27 @@ export function unionDuration(intervals: { start: number; end: number }[]): numb
   return total;
 }
 
-const HOTPLUG_SCRIPT = (s: Span) =>
-  (typeof s.args?.file === 'string' && /\/xen\/scripts\//.test(s.args.file)) || /^vif-/.test(s.name);
+/** A hotplug script run: an exec of a file under .../xen/scripts/ (its forked subshells have no file: they are its children). */
+const HOTPLUG_SCRIPT = (s: Span) => typeof s.args?.file === 'string' && /\/xen\/scripts\/[^/]+$/.test(s.args.file);
 const FIREWALL_TOOL = /^(iptables|ip6tables|arptables|ebtables)(-legacy|-nft|-restore|-save)?$/;
+
+/** Intervals cut to a window (those outside it dropped). */
+function clip(intervals: { start: number; end: number }[], from: number, to: number): { start: number; end: number }[] {
+  return intervals.map((i) => ({ start: Math.max(i.start, from), end: Math.min(i.end, to) })).filter((i) => i.end > i.start);
+}
+
+/** "vif-bridge online" from a script's argv ("/bin/bash /etc/xen/scripts/vif-bridge online type_if=vif"). */
+function scriptAction(s: Span): string {
+  const argv = typeof s.args?.argv === 'string' ? s.args.argv.split(' ') : [];
+  const at = argv.findIndex((w) => w.endsWith(`/${s.name}`));
+  const action = at >= 0 ? argv[at + 1] : undefined;
+  return action && /^[a-z]+$/.test(action) ? `${s.name} ${action}` : s.name;
+}
 
 const xenHotplug: Rule = {
   id: 'xen-hotplug-scripts',
   category: 'boot',
-  summary: `Xen hotplug scripts (vif-bridge …) ≥ ${pct(HOTPLUG_MIN_SHARE_OF_DEVICES)} of the devices phase (≥ ${pct(HOTPLUG_MIN_SHARE_OF_TOTAL)} of the boot without one)`,
+  summary: `Xen hotplug scripts (vif-bridge …) busy ≥ ${pct(HOTPLUG_MIN_SHARE_OF_DEVICES)} of the devices phase (≥ ${pct(HOTPLUG_MIN_SHARE_OF_TOTAL)} of the boot without one)`,
   scope: 'run',
   check(run) {
     const procs = processSpans(run.trace);
@@ -596,24 +609,42 @@ const xenHotplug: Rule = {
         }
       }
     }
-    const union = unionDuration(scripts);
+    // Only the time inside the window counts: a script can outlive it (vif-bridge offline when the domain is destroyed).
     const devices = phaseOf(run, 'devices');
-    const base = devices ? devices.duration : run.total;
-    const fraction = share(union, base);
+    const window = devices ?? (run.phases.length > 0 ? { start: Math.min(...run.phases.map((p) => p.start)), end: Math.max(...run.phases.map((p) => p.end)) } : undefined);
+    const windowNs = devices ? devices.duration : run.total;
+    const busy = window ? unionDuration(clip(scripts, window.start, window.end)) : unionDuration(scripts);
+    const fraction = share(busy, windowNs);
     if (fraction < (devices ? HOTPLUG_MIN_SHARE_OF_DEVICES : HOTPLUG_MIN_SHARE_OF_TOTAL)) return null;
+    const inWindow = window ? scripts.filter((s) => s.end > window.start && s.start < window.end) : scripts;
+    const outside = scripts.filter((s) => !inWindow.includes(s));
     const firewall = descendants.filter((s) => FIREWALL_TOOL.test(s.name));
     const names = [...new Set(scripts.map((s) => s.name))];
     const lines = [
-      `${scripts.length} hotplug script run${scripts.length === 1 ? '' : 's'} (${names.join(', ')}) busy for ${ms(union)}, ${pct(fraction)} of the ${devices ? `devices phase (${ms(devices.duration)})` : `${ms(run.total)} boot (no devices phase in this trace)`}`,
-      `${descendants.length} child process${descendants.length === 1 ? '' : 'es'} of the scripts${firewall.length > 0 ? `, ${firewall.length} of them ${[...new Set(firewall.map((s) => s.name))].join('/')} (${ms(unionDuration(firewall))})` : ''}`,
+      `hotplug scripts busy for ${ms(busy)}, ${pct(fraction)} of the ${devices ? `devices phase (${ms(devices.duration)})` : `${ms(run.total)} boot (no devices phase in this trace)`}`,
+      ...inWindow.map((s) => `${scriptAction(s)}: ${ms(s.start)} → ${ms(s.end)} (${ms(s.end - s.start)})`),
     ];
-    const allFast = scripts.every((s) => s.name === 'vif-bridge-fast');
+    if (outside.length > 0) lines.push(`not counted, outside the ${devices ? 'devices phase' : 'boot'}: ${outside.map((s) => `${scriptAction(s)} at ${ms(s.start)}`).join(', ')}`);
+    if (descendants.length > 0)
+      lines.push(
+        `${descendants.length} child process${descendants.length === 1 ? '' : 'es'} of the scripts${firewall.length > 0 ? `, ${firewall.length} of them ${[...new Set(firewall.map((s) => s.name))].join('/')} (${ms(unionDuration(firewall))})` : ''}`,
+      );
+    const allFast = inWindow.every((s) => s.name === 'vif-bridge-fast');
     return {
       severity: 'warn',
       title: 'Xen hotplug scripts take most of the device set-up',
       evidence: {
         lines,
-        data: { scripts: names, runs_of_scripts: scripts.length, duration_ns: union, share: fraction, of: devices ? 'devices' : 'total', children: descendants.length, firewall_children: firewall.length, firewall_ns: unionDuration(firewall) },
+        data: {
+          scripts: names,
+          script_runs: inWindow.map(scriptAction),
+          duration_ns: busy,
+          share: fraction,
+          of: devices ? 'devices' : 'total',
+          children: descendants.length,
+          firewall_children: firewall.length,
+          firewall_ns: unionDuration(firewall),
+        },
       },
       why:
         "Xen's vif-bridge is a bash script that sources helper libraries, reads XenStore through forked tools and always runs handle_iptable under a global claim_lock \"iptables\"; jitsu's fast-vif-bridge only does ip link + bridge attach, and LightVM replaced the scripts with a C daemon (xendevd).",
@@ -621,7 +652,7 @@ const xenHotplug: Rule = {
       fix: allFast
         ? { text: 'The scripts are already hvscope\'s vif-bridge-fast; the time is in their ip link children (see their spans).' }
         : { text: 'Attach vifs with the fast script (ip link set dev VIF master BRIDGE up): profile xen-fast-hotplug.', profile: 'xen-fast-hotplug', flags: ['vif.default.script="vif-bridge-fast"'] },
-      impact_ns: union,
+      impact_ns: busy,
     };
   },
 };
@@ -643,11 +674,15 @@ const xenstoreOperations: Rule = {
   summary: `XenStore requests (xs_* spans of the xen probes, xenstore-* tool runs) busy ≥ ${pct(XENSTORE_MIN_SHARE)} of the boot`,
   scope: 'run',
   check(run) {
-    const requests = run.trace.spans.filter((s) => XS_REQUEST.test(s.name));
-    const tools = processSpans(run.trace).filter((s) => XS_TOOL.test(s.name));
+    // Only the boot's window counts (teardown after the guest is up is not on the creation path).
+    const from = run.phases.length > 0 ? Math.min(...run.phases.map((p) => p.start)) : -Infinity;
+    const to = run.phases.length > 0 ? Math.max(...run.phases.map((p) => p.end)) : Infinity;
+    const inBoot = (s: Span) => s.start < to && s.end >= from;
+    const requests = run.trace.spans.filter((s) => XS_REQUEST.test(s.name) && inBoot(s));
+    const tools = processSpans(run.trace).filter((s) => XS_TOOL.test(s.name) && inBoot(s));
     if (requests.length === 0 && tools.length === 0) return null;
     // A xenstore-* tool's own requests are xs_* spans too when the probes saw them: time counted once.
-    const union = unionDuration([...requests, ...tools]);
+    const union = unionDuration(clip([...requests, ...tools], from, to));
     const fraction = share(union, run.total);
     if (fraction < XENSTORE_MIN_SHARE) return null;
     const creations = xenCreations(run.trace);
