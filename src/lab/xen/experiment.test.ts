@@ -1,0 +1,191 @@
+// Unit tests of the lab experiment: the dom0 script (sh syntax, order of apply →
+// creations → rollback, quoting, scaling mode) and the parsers of what it writes.
+// Inputs here are synthetic (written for the test); the e2e test
+// (test/e2e/xen-compare.test.ts) runs the script in a real lab.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UserError } from '../../model/errors.js';
+import { validateTrace } from '../../model/io.js';
+import { phaseBreakdown } from '../../analysis/phases.js';
+import {
+  MAX_LAB_DOMAINS,
+  TINY_PV_STAY,
+  ftraceRuns,
+  parseFtrace,
+  parseXenExperimentText,
+  renderXenExperiment,
+  xenRunTrace,
+  type XenExperimentOptions,
+} from './experiment.js';
+
+const twoProfiles: XenExperimentOptions = {
+  kernel: '/cache/tiny-pv.elf',
+  profiles: [
+    { name: 'xen-stock', dir: 'xen-stock', domainSection: false },
+    { name: 'xen-unikernel', dir: 'xen-unikernel', domainSection: true },
+  ],
+  runs: 3,
+  hvscope: ['/usr/bin/node', '/work/main/bin/hvscope'],
+};
+
+function shSyntaxOk(script: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'hvscope-exp-test-'));
+  try {
+    writeFileSync(join(dir, 's.sh'), script);
+    execFileSync('sh', ['-n', join(dir, 's.sh')]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('renderXenExperiment', () => {
+  it('applies each profile, creates N times, rolls back, in the order given; valid sh', () => {
+    const s = renderXenExperiment(twoProfiles);
+    shSyntaxOk(s);
+    const order = [...s.matchAll(/tune apply '([^']+)'|create_one (\d) (\d) (\S+) 0 0|tune rollback/g)].map((m) =>
+      m[1] ? `apply ${m[1]}` : m[2] ? `create p${m[2]} r${m[3]} ${m[4]}` : 'rollback',
+    );
+    expect(order).toEqual([
+      'apply xen-stock',
+      'create p0 r1 tpv-p0-r1',
+      'create p0 r2 tpv-p0-r2',
+      'create p0 r3 tpv-p0-r3',
+      'rollback',
+      'apply xen-unikernel',
+      'create p1 r1 tpv-p1-r1',
+      'create p1 r2 tpv-p1-r2',
+      'create p1 r3 tpv-p1-r3',
+      'rollback',
+    ]);
+  });
+
+  it('passes --domain-config only to profiles with a xen-domain section', () => {
+    const s = renderXenExperiment(twoProfiles);
+    expect(s).toMatch(/tune apply 'xen-stock' >/);
+    expect(s).toMatch(/tune apply 'xen-unikernel' --domain-config "\$cfg" >/);
+  });
+
+  it('quotes the hvscope command and the profile name for sh', () => {
+    const s = renderXenExperiment({ ...twoProfiles, profiles: [{ name: "/tmp/it's mine.yaml", dir: 'mine', domainSection: false }], hvscope: ['/opt/my node', '/x/hvscope'] });
+    shSyntaxOk(s);
+    expect(s).toContain(`'/opt/my node' '/x/hvscope' tune apply '/tmp/it'\\''s mine.yaml'`);
+  });
+
+  it('without profiles: no tune at all, one untuned group', () => {
+    const s = renderXenExperiment({ kernel: '/k', profiles: [], runs: 2 });
+    shSyntaxOk(s);
+    expect(s).not.toContain('tune ');
+    expect(s).toContain('profile p=0 dir=untuned');
+    expect(s.match(/create_one 0 \d/g)).toHaveLength(2);
+  });
+
+  it('scaling: K creations that stay up (guest cmdline), then all destroyed before rollback', () => {
+    const s = renderXenExperiment({ ...twoProfiles, domains: 3 });
+    shSyntaxOk(s);
+    expect(s.match(/create_one 0 \d tpv-p0-k\d (\d) 1/g)).toEqual(['create_one 0 1 tpv-p0-k1 0 1', 'create_one 0 2 tpv-p0-k2 1 1', 'create_one 0 3 tpv-p0-k3 2 1']);
+    expect(s).toContain(`cmdline = "${TINY_PV_STAY}"`);
+    const destroy = s.indexOf('for dn in tpv-p0-k1 tpv-p0-k2 tpv-p0-k3; do xl destroy');
+    expect(destroy).toBeGreaterThan(s.indexOf('create_one 0 3'));
+    expect(destroy).toBeLessThan(s.indexOf('tune rollback'));
+  });
+
+  it('rejects bad counts and duplicate profiles with one clear message', () => {
+    expect(() => renderXenExperiment({ ...twoProfiles, runs: 0 })).toThrow(/--runs must be a whole number ≥ 1/);
+    expect(() => renderXenExperiment({ ...twoProfiles, domains: MAX_LAB_DOMAINS + 1 })).toThrow(UserError);
+    expect(() => renderXenExperiment({ ...twoProfiles, profiles: [twoProfiles.profiles[0], twoProfiles.profiles[0]] })).toThrow(/given twice/);
+    expect(() => renderXenExperiment({ ...twoProfiles, hvscope: [] })).toThrow(/hvscope command/);
+  });
+});
+
+describe('parseXenExperimentText', () => {
+  const synthetic = [
+    'ftrace enabled=1',
+    'profile p=0 dir=xen-stock',
+    'tune_apply p=0 exit=0 ns=2500000000',
+    'run p=0 r=1 domain=tpv-p0-r1 running=0 create_exit=0 create_ns=6000000000 marker_ns=6500000000 gone_ns=9000000000',
+    'run p=0 r=2 domain=tpv-p0-r2 running=0 create_exit=0 create_ns=5800000000 marker_ns=-1 gone_ns=-1',
+    'tune_rollback p=0 exit=0',
+    'done fail=1',
+  ].join('\n');
+
+  it('reads profiles, runs (absent marker/gone as undefined) and the end record', () => {
+    const r = parseXenExperimentText(synthetic, 'synthetic.txt');
+    expect(r.ftrace).toBe(true);
+    expect(r.profiles).toEqual([{ index: 0, dir: 'xen-stock', tuneApply: { exit: 0, ns: 2.5e9 }, tuneRollback: { exit: 0 } }]);
+    expect(r.runs[0]).toEqual({ profile: 0, run: 1, domain: 'tpv-p0-r1', runningDomains: 0, createExit: 0, createNs: 6e9, markerNs: 6.5e9, goneNs: 9e9 });
+    expect(r.runs[1].markerNs).toBeUndefined();
+    expect(r.finished).toBe(true);
+    expect(r.failed).toBe(true);
+  });
+
+  it('a run of an unannounced profile or a bad value names the file and line', () => {
+    expect(() => parseXenExperimentText('run p=3 r=1 domain=x running=0 create_exit=0 create_ns=1 marker_ns=1 gone_ns=1', 'f.txt')).toThrow(/^f\.txt:1: run: profile 3 was not announced/);
+    expect(() => parseXenExperimentText('profile p=0 dir=a\ntune_apply p=0 exit=x ns=1', 'f.txt')).toThrow(/^f\.txt:2: tune_apply: exit must be an integer/);
+    expect(() => parseXenExperimentText('what now', 'f.txt')).toThrow(/^f\.txt:1: expected key=value/);
+  });
+});
+
+// Synthetic ftrace text in the kernel's format (trace_clock mono), shaped like a
+// stock creation: xl forks the vif-bridge hotplug script, which runs two tools.
+const syntheticFtrace = `# tracer: nop
+#
+              sh-300     [000] .....   100.000000: tracing_mark_write: hvscope: create_start p=0 r=1
+              sh-300     [000] .....   100.000100: sched_process_fork: comm=sh pid=300 child_comm=sh child_pid=301
+              xl-301     [000] .....   100.001000: sched_process_exec: filename=/usr/sbin/xl pid=301 old_pid=301
+              xl-301     [000] .....   101.000000: sched_process_fork: comm=xl pid=301 child_comm=xl child_pid=310
+      vif-bridge-310     [000] .....   101.000500: sched_process_exec: filename=/etc/xen/scripts/vif-bridge pid=310 old_pid=310
+      vif-bridge-310     [000] .....   101.100000: sched_process_fork: comm=vif-bridge pid=310 child_comm=vif-bridge child_pid=311
+              ip-311     [000] .....   101.100500: sched_process_exec: filename=/usr/sbin/ip pid=311 old_pid=311
+              ip-311     [000] .....   101.200000: sched_process_exit: comm=ip pid=311 prio=120
+      vif-bridge-310     [000] .....   101.300000: sched_process_fork: comm=vif-bridge pid=310 child_comm=vif-bridge child_pid=312
+           brctl-312     [000] .....   101.300500: sched_process_exec: filename=/usr/sbin/brctl pid=312 old_pid=312
+      vif-bridge-310     [000] .....   103.000000: sched_process_exit: comm=vif-bridge pid=310 prio=120
+              sh-300     [000] .....   103.500000: tracing_mark_write: hvscope: create_exit p=0 r=1
+              sh-300     [000] .....   104.000000: tracing_mark_write: hvscope: marker p=0 r=1
+              sh-300     [000] .....   107.000000: tracing_mark_write: hvscope: gone p=0 r=1
+              sh-300     [000] .....   108.000000: tracing_mark_write: hvscope: create_start p=0 r=2
+`;
+
+describe('dom0 ftrace', () => {
+  it('splits by our markers and finds the hotplug script with its children', () => {
+    const runs = ftraceRuns(parseFtrace(syntheticFtrace));
+    expect([...runs.keys()]).toEqual(['0/1', '0/2']);
+    const r = runs.get('0/1')!;
+    expect(r.createExitNs).toBe(3.5e9);
+    expect(r.markerNs).toBe(4e9);
+    expect(r.goneNs).toBe(7e9);
+    expect(r.scripts).toEqual([{ name: 'vif-bridge', pid: 310, startNs: 1.0005e9, endNs: 3e9, execs: 2 }]);
+    expect(r.execsDuringCreate).toBe(4);
+  });
+
+  it('builds a valid trace: toolstack, devices from the hotplug script, guest until the marker', () => {
+    const ft = ftraceRuns(parseFtrace(syntheticFtrace)).get('0/1');
+    const trace = xenRunTrace(
+      { profile: 0, run: 1, domain: 'tpv-p0-r1', runningDomains: 2, createExit: 0, createNs: 3.51e9, markerNs: 4.02e9, goneNs: 7.1e9 },
+      ft,
+      { profile: 'xen-stock', recorded: 'synthetic', hypervisor: 'xen 4.17' },
+    );
+    validateTrace(JSON.parse(JSON.stringify(trace)), 'synthetic');
+    expect(phaseBreakdown(trace).map((p) => [p.phase, p.start, p.end])).toEqual([
+      ['toolstack', 0, 1.0005e9],
+      ['devices', 1.0005e9, 3.5e9],
+      ['kernel', 3.5e9, 4e9],
+    ]);
+    expect(trace.spans.find((s) => s.name === 'xl create')!.args!.running_domains).toBe(2);
+  });
+
+  it('without ftrace: toolstack is xl create wall time, then the guest until its marker', () => {
+    const trace = xenRunTrace(
+      { profile: 0, run: 1, domain: 'd', runningDomains: 0, createExit: 0, createNs: 5e9, markerNs: 5.4e9 },
+      undefined,
+      { profile: 'untuned', recorded: 'synthetic', hypervisor: 'xen 4.17' },
+    );
+    expect(phaseBreakdown(trace).map((p) => [p.phase, p.duration])).toEqual([
+      ['toolstack', 5e9],
+      ['kernel', 0.4e9],
+    ]);
+  });
+});

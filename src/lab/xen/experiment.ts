@@ -1,0 +1,477 @@
+// The Xen lab's measurement experiment (run in dom0 by runInXenLab): for each
+// tuning profile in order, `hvscope tune apply PROFILE` (real /etc/xen/xl.conf,
+// hotplug script, bridge, and the guest's xl config where the profile has a
+// xen-domain section), then N creations of the tiny-pv guest (`xl create`, wait
+// for its console marker, wait until it powered itself off and is gone), or in
+// scaling mode K creations left running (guest cmdline `hvscope.stay`), then
+// `hvscope tune rollback`.
+//
+// Timing: `date +%s%N` around each `xl create` (xl's wall time, the number the
+// ratio is computed from), plus, when dom0's tracefs is there, a kernel ftrace
+// record (clock mono) of exec/fork/exit events and our own trace_marker writes:
+// that gives the hotplug scripts (devices phase) without any tracer to start.
+// The script writes `KIND key=value ...` lines to xen-experiment.txt in the
+// results share; parseXenExperiment reads them back, xenRunTraces builds traces.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError, fileError } from '../../model/errors.js';
+import { PHASE_LANE_ID, TRACE_FORMAT, TRACE_VERSION, phaseSpans, type Instant, type Lane, type Phase, type Span, type Trace } from '../../model/trace.js';
+import { TINY_PV_MARKER, TINY_PV_MEMORY_MB } from '../tiny-pv-guest.js';
+import { LAB_BRIDGE, shellQuote } from './dom0-initramfs.js';
+import { renderXlDomainConfig } from './tiny-pv-experiment.js';
+
+export const XEN_EXPERIMENT_RESULT = 'xen-experiment.txt';
+export const DOM0_FTRACE = 'dom0-ftrace.txt';
+/** Guest kernel command line word that keeps tiny-pv up after its marker (guests/tiny-pv/README.md). */
+export const TINY_PV_STAY = 'hvscope.stay';
+/** Label of the run group when no profile is applied. */
+export const UNTUNED = 'untuned';
+/** Most domains a scaling run may keep up: 8 MiB each, Xen has ~480 MiB left beside dom0's 512. */
+export const MAX_LAB_DOMAINS = 40;
+
+export interface ExperimentProfile {
+  /** A shipped profile name or a path dom0 can read (dom0's root is the host's). */
+  name: string;
+  /** Directory name for its results (DIR/<dir>/run-N...). */
+  dir: string;
+  /** Whether the profile has a xen-domain section (then tune gets --domain-config). */
+  domainSection: boolean;
+}
+
+export interface XenExperimentOptions {
+  /** Guest kernel as dom0 sees it (the host's path). */
+  kernel: string;
+  /** Profiles in order; empty = no tuning, one group named `untuned`. */
+  profiles: ExperimentProfile[];
+  /** Creations per profile (create, marker, gone). Ignored with `domains`. */
+  runs: number;
+  /** Scaling mode: K creations per profile, each left running. */
+  domains?: number;
+  /** argv prefix running hvscope in dom0, e.g. ['node', '/work/main/bin/hvscope']; needed with profiles. */
+  hvscope?: string[];
+  memoryMb?: number;
+  marker?: string;
+  /** Seconds to wait for the marker after `xl create` returned. */
+  markerTimeoutS?: number;
+  /** Seconds to wait for a powered-off domain to be gone. */
+  goneTimeoutS?: number;
+}
+
+const DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function wholeAtLeast(value: number, min: number, what: string): number {
+  if (!Number.isInteger(value) || value < min) throw new UserError(`${what} must be a whole number ≥ ${min}, not ${value}`);
+  return value;
+}
+
+/** The sh script. Exit 0 only when every apply, creation, marker, teardown and rollback worked. */
+export function renderXenExperiment(opts: XenExperimentOptions): string {
+  const runs = wholeAtLeast(opts.runs, 1, '--runs');
+  const domains = opts.domains === undefined ? undefined : wholeAtLeast(opts.domains, 1, '--domains');
+  if (domains !== undefined && domains > MAX_LAB_DOMAINS) throw new UserError(`--domains: at most ${MAX_LAB_DOMAINS} in the lab (8 MiB each beside dom0), not ${domains}`);
+  const markerTimeout = wholeAtLeast(opts.markerTimeoutS ?? 30, 1, 'marker timeout (s)');
+  const goneTimeout = wholeAtLeast(opts.goneTimeoutS ?? 30, 1, 'gone timeout (s)');
+  if (opts.profiles.length > 0 && (!opts.hvscope || opts.hvscope.length === 0)) throw new UserError('xen experiment: profiles need the hvscope command to run in dom0');
+  const dirs = new Set<string>();
+  for (const p of opts.profiles) {
+    if (!DIR_NAME.test(p.dir)) throw new UserError(`xen experiment: profile directory ${JSON.stringify(p.dir)} must be letters, digits, '_', '.', '-'`);
+    if (dirs.has(p.dir)) throw new UserError(`--profile ${p.name}: given twice`);
+    dirs.add(p.dir);
+  }
+  const config = renderXlDomainConfig({ name: 'tiny-pv', kernel: opts.kernel, memoryMb: opts.memoryMb ?? TINY_PV_MEMORY_MB, bridge: LAB_BRIDGE });
+  const hvscope = (opts.hvscope ?? []).map(shellQuote).join(' ');
+  const parts: string[] = [];
+  parts.push(`#!/bin/sh
+set -u
+out="$HVSCOPE_LAB_OUT"
+res="$out/${XEN_EXPERIMENT_RESULT}"
+work=/run/hvscope-lab/experiment
+marker=${shellQuote(opts.marker ?? TINY_PV_MARKER)}
+mkdir -p "$work"
+: >"$res"
+fail=0
+# Kernel ftrace (no tracer process to start): exec/fork/exit of every process and
+# our own markers, on CLOCK_MONOTONIC. Optional: without tracefs, wall times only.
+T=/sys/kernel/tracing
+ft=0
+[ -e "$T/trace_marker" ] || mount -t tracefs nodev "$T" 2>/dev/null
+if [ -w "$T/trace_marker" ] && echo 0 >"$T/tracing_on" && echo mono >"$T/trace_clock" && echo 8192 >"$T/buffer_size_kb" && : >"$T/trace" &&
+  echo 1 >"$T/events/sched/sched_process_exec/enable" && echo 1 >"$T/events/sched/sched_process_exit/enable" &&
+  echo 1 >"$T/events/sched/sched_process_fork/enable" && echo 1 >"$T/tracing_on"; then ft=1; fi
+echo "ftrace enabled=$ft" >>"$res"
+mark() { [ "$ft" = 1 ] && echo "hvscope: $*" >"$T/trace_marker"; return 0; }
+# create_one P R NAME RUNNING STAY: one timed \`xl create\` of $cfg as NAME; waits for the
+# marker, and unless STAY=1 (guest stays up) for the domain to power off and be gone.
+create_one() {
+  p=$1; r=$2; dn=$3; running=$4; stay=$5
+  rcfg="$work/$dn.cfg"
+  sed "s/^name = .*/name = \\"$dn\\"/" "$cfg" >"$rcfg"
+  [ "$stay" = 1 ] && echo 'cmdline = "${TINY_PV_STAY}"' >>"$rcfg"
+  glog=/var/log/xen/console/guest-$dn.log
+  mark "create_start p=$p r=$r"
+  t0=$(date +%s%N)
+  xl create "$rcfg" >"$pdir/run-$r.xl.log" 2>&1
+  rc=$?
+  t1=$(date +%s%N)
+  mark "create_exit p=$p r=$r"
+  cat "$pdir/run-$r.xl.log"
+  mns=-1; gns=-1
+  if [ "$rc" = 0 ]; then
+    n=0
+    while [ "$n" -lt ${markerTimeout * 20} ]; do
+      if grep -qF -- "$marker" "$glog" 2>/dev/null; then mark "marker p=$p r=$r"; mns=$(( $(date +%s%N) - t0 )); break; fi
+      n=$((n + 1)); sleep 0.05
+    done
+    if [ "$stay" != 1 ]; then
+      n=0
+      while [ "$n" -lt ${goneTimeout * 10} ]; do
+        if ! xl domid "$dn" >/dev/null 2>&1; then mark "gone p=$p r=$r"; gns=$(( $(date +%s%N) - t0 )); break; fi
+        n=$((n + 1)); sleep 0.1
+      done
+      [ "$gns" = -1 ] && xl destroy "$dn"
+    fi
+  fi
+  echo "run p=$p r=$r domain=$dn running=$running create_exit=$rc create_ns=$((t1 - t0)) marker_ns=$mns gone_ns=$gns" >>"$res"
+  cp "$glog" "$pdir/run-$r.console.log" 2>/dev/null
+  [ "$rc" = 0 ] && [ "$mns" != -1 ] && { [ "$stay" = 1 ] || [ "$gns" != -1 ]; } || fail=1
+  echo "run $r of profile $p: xl create exit $rc, $(( (t1 - t0) / 1000000 )) ms; marker_ns=$mns gone_ns=$gns"
+}
+`);
+  const groups: { name: string | null; dir: string; domainSection: boolean }[] =
+    opts.profiles.length > 0 ? opts.profiles : [{ name: null, dir: UNTUNED, domainSection: false }];
+  groups.forEach((g, p) => {
+    const domainArgs = g.domainSection ? ' --domain-config "$cfg"' : '';
+    parts.push(`# ---- profile ${p}: ${g.name ?? '(none)'} ----
+pdir="$out/${g.dir}"
+mkdir -p "$pdir"
+cfg="$work/profile-${p}.cfg"
+cat >"$cfg" <<'HVSCOPE_XL_CONFIG'
+${config}HVSCOPE_XL_CONFIG
+echo "profile p=${p} dir=${g.dir}" >>"$res"
+applied=0`);
+    if (g.name !== null) {
+      parts.push(`echo "applying ${g.dir}"
+t0=$(date +%s%N)
+${hvscope} tune apply ${shellQuote(g.name)}${domainArgs} >"$pdir/tune-apply.log" 2>&1
+rc=$?
+t1=$(date +%s%N)
+cat "$pdir/tune-apply.log"
+echo "tune_apply p=${p} exit=$rc ns=$((t1 - t0))" >>"$res"
+[ "$rc" = 0 ] && applied=1 || fail=1`);
+    } else parts.push('applied=1');
+    parts.push(`cp /etc/xen/xl.conf "$pdir/xl.conf" 2>/dev/null
+cp "$cfg" "$pdir/domain.cfg"
+if [ "$applied" = 1 ]; then`);
+    if (domains !== undefined) {
+      const names = Array.from({ length: domains }, (_, i) => `tpv-p${p}-k${i + 1}`);
+      names.forEach((dn, i) => parts.push(`  create_one ${p} ${i + 1} ${dn} ${i} 1`));
+      parts.push(`  echo "domains p=${p} listed=$(( $(xl list | wc -l) - 2 ))" >>"$res"`);
+      parts.push(`  for dn in ${names.join(' ')}; do xl destroy "$dn" 2>/dev/null; done`);
+    } else {
+      for (let r = 1; r <= runs; r++) parts.push(`  create_one ${p} ${r} tpv-p${p}-r${r} 0 0`);
+    }
+    parts.push('fi');
+    if (g.name !== null) {
+      parts.push(`if [ "$applied" = 1 ]; then
+  ${hvscope} tune rollback >"$pdir/tune-rollback.log" 2>&1
+  rc=$?
+  cat "$pdir/tune-rollback.log"
+  echo "tune_rollback p=${p} exit=$rc" >>"$res"
+  [ "$rc" = 0 ] || fail=1
+fi`);
+    }
+    parts.push('');
+  });
+  parts.push(`if [ "$ft" = 1 ]; then echo 0 >"$T/tracing_on"; cat "$T/trace" >"$out/${DOM0_FTRACE}"; fi
+echo "done fail=$fail" >>"$res"
+exit $fail
+`);
+  return parts.join('\n');
+}
+
+export interface XenRunResult {
+  /** Profile index (order given). */
+  profile: number;
+  /** 1-based creation number within the profile. */
+  run: number;
+  domain: string;
+  /** Domains of this profile already running when it was created (scaling mode), else 0. */
+  runningDomains: number;
+  createExit: number;
+  /** Wall time of `xl create` in dom0 (date +%s%N around it). */
+  createNs: number;
+  /** From `xl create` start until the marker was seen in the guest's console log; undefined when never. */
+  markerNs?: number;
+  goneNs?: number;
+}
+
+export interface XenProfileResult {
+  index: number;
+  dir: string;
+  tuneApply?: { exit: number; ns: number };
+  tuneRollback?: { exit: number };
+  /** Domains `xl list` showed after the last creation (scaling mode). */
+  listedDomains?: number;
+}
+
+export interface XenExperimentResult {
+  ftrace: boolean;
+  profiles: XenProfileResult[];
+  runs: XenRunResult[];
+  /** The script got to its end (`done` line). */
+  finished: boolean;
+  failed: boolean;
+}
+
+/** Reads xen-experiment.txt; UserError naming the file and line on anything malformed. */
+export async function parseXenExperiment(outDir: string): Promise<XenExperimentResult> {
+  const file = join(outDir, XEN_EXPERIMENT_RESULT);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new UserError(`xen experiment: ${file} is missing (the experiment did not start; see experiment.log)`);
+  }
+  return parseXenExperimentText(text, file);
+}
+
+export function parseXenExperimentText(text: string, file: string): XenExperimentResult {
+  const result: XenExperimentResult = { ftrace: false, profiles: [], runs: [], finished: false, failed: false };
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line) return;
+    const [kind, ...fields] = line.split(/\s+/);
+    const kv = new Map<string, string>();
+    for (const f of fields) {
+      const m = /^([a-z_]+)=(\S*)$/.exec(f);
+      if (!m) throw fileError(file, i + 1, `expected key=value, got ${JSON.stringify(f)}`);
+      kv.set(m[1], m[2]);
+    }
+    const int = (key: string): number => {
+      const v = kv.get(key);
+      if (v === undefined || !/^-?\d+$/.test(v)) throw fileError(file, i + 1, `${kind}: ${key} must be an integer, got ${JSON.stringify(v ?? null)}`);
+      return Number(v);
+    };
+    const str = (key: string): string => {
+      const v = kv.get(key);
+      if (!v) throw fileError(file, i + 1, `${kind}: missing ${key}`);
+      return v;
+    };
+    const profile = (): XenProfileResult => {
+      const p = result.profiles.find((x) => x.index === int('p'));
+      if (!p) throw fileError(file, i + 1, `${kind}: profile ${int('p')} was not announced before`);
+      return p;
+    };
+    switch (kind) {
+      case 'ftrace':
+        result.ftrace = int('enabled') === 1;
+        break;
+      case 'profile':
+        result.profiles.push({ index: int('p'), dir: str('dir') });
+        break;
+      case 'tune_apply':
+        profile().tuneApply = { exit: int('exit'), ns: int('ns') };
+        break;
+      case 'tune_rollback':
+        profile().tuneRollback = { exit: int('exit') };
+        break;
+      case 'domains':
+        profile().listedDomains = int('listed');
+        break;
+      case 'run': {
+        profile();
+        const marker = int('marker_ns');
+        const gone = int('gone_ns');
+        result.runs.push({
+          profile: int('p'),
+          run: int('r'),
+          domain: str('domain'),
+          runningDomains: int('running'),
+          createExit: int('create_exit'),
+          createNs: int('create_ns'),
+          ...(marker >= 0 ? { markerNs: marker } : {}),
+          ...(gone >= 0 ? { goneNs: gone } : {}),
+        });
+        break;
+      }
+      case 'done':
+        result.finished = true;
+        result.failed = int('fail') !== 0;
+        break;
+      default:
+        throw fileError(file, i + 1, `unknown record ${JSON.stringify(kind)}`);
+    }
+  });
+  return result;
+}
+
+/** One event of dom0's ftrace text (`trace` file, clock mono). */
+export interface FtraceEvent {
+  comm: string;
+  pid: number;
+  /** ns on CLOCK_MONOTONIC (µs resolution). */
+  ns: number;
+  event: string;
+  body: string;
+}
+
+const FTRACE_LINE = /^\s*(.+)-(\d+)\s+\[\d+\]\s+(?:\S+\s+)?(\d+)\.(\d{6}):\s+([a-z_]+):\s?(.*)$/;
+
+/** Parses ftrace's text output; comment and unrecognised lines are skipped. */
+export function parseFtrace(text: string): FtraceEvent[] {
+  const events: FtraceEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = FTRACE_LINE.exec(line);
+    if (!m) continue;
+    events.push({ comm: m[1].trim(), pid: Number(m[2]), ns: Number(m[3]) * 1e9 + Number(m[4]) * 1e3, event: m[5], body: m[6].trim() });
+  }
+  return events;
+}
+
+function fields(body: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const m of body.matchAll(/([a-z_]+)=(\S+)/g)) map.set(m[1], m[2]);
+  return map;
+}
+
+/** What ftrace saw of one creation, ns relative to its create_start marker. */
+export interface FtraceRun {
+  createExitNs?: number;
+  markerNs?: number;
+  goneNs?: number;
+  /** Hotplug scripts (/etc/xen/scripts/*) exec'd after create start, with their descendants' execs. */
+  scripts: { name: string; pid: number; startNs: number; endNs?: number; execs: number }[];
+  /** exec events between create start and xl's exit. */
+  execsDuringCreate: number;
+}
+
+/** Splits the ftrace record into creations by our markers (`hvscope: create_start p=P r=R`). */
+export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
+  const runs = new Map<string, FtraceRun>();
+  const starts: { key: string; index: number; ns: number }[] = [];
+  events.forEach((e, index) => {
+    const m = e.event === 'tracing_mark_write' ? /^hvscope: create_start p=(\d+) r=(\d+)/.exec(e.body) : null;
+    if (m) starts.push({ key: `${m[1]}/${m[2]}`, index, ns: e.ns });
+  });
+  starts.forEach((s, si) => {
+    const end = si + 1 < starts.length ? starts[si + 1].index : events.length;
+    const slice = events.slice(s.index + 1, end);
+    const run: FtraceRun = { scripts: [], execsDuringCreate: 0 };
+    const [p, r] = s.key.split('/');
+    const markerAt = (name: string) => slice.find((e) => e.event === 'tracing_mark_write' && e.body.startsWith(`hvscope: ${name} p=${p} r=${r}`));
+    const rel = (e: FtraceEvent | undefined) => (e ? e.ns - s.ns : undefined);
+    run.createExitNs = rel(markerAt('create_exit'));
+    run.markerNs = rel(markerAt('marker'));
+    run.goneNs = rel(markerAt('gone'));
+    // Process tree: each script's descendants (fork parent → child) within this slice.
+    const children = new Map<number, number[]>();
+    for (const e of slice) {
+      if (e.event !== 'sched_process_fork') continue;
+      const f = fields(e.body);
+      const parent = Number(f.get('pid') ?? e.pid);
+      const child = Number(f.get('child_pid'));
+      if (Number.isInteger(child)) children.set(parent, [...(children.get(parent) ?? []), child]);
+    }
+    const descendants = (pid: number): Set<number> => {
+      const seen = new Set<number>([pid]);
+      const todo = [pid];
+      while (todo.length) for (const c of children.get(todo.pop()!) ?? []) if (!seen.has(c)) (seen.add(c), todo.push(c));
+      return seen;
+    };
+    for (const e of slice) {
+      if (e.event !== 'sched_process_exec') continue;
+      const f = fields(e.body);
+      const filename = f.get('filename') ?? '';
+      const pid = Number(f.get('pid') ?? e.pid);
+      if (run.createExitNs === undefined || e.ns - s.ns <= run.createExitNs) run.execsDuringCreate++;
+      if (!filename.startsWith('/etc/xen/scripts/')) continue;
+      const exit = slice.find((x) => x.event === 'sched_process_exit' && x.ns >= e.ns && Number(fields(x.body).get('pid') ?? x.pid) === pid);
+      const tree = descendants(pid);
+      const execs = slice.filter((x) => x.event === 'sched_process_exec' && x !== e && tree.has(Number(fields(x.body).get('pid') ?? x.pid))).length;
+      run.scripts.push({ name: filename.slice('/etc/xen/scripts/'.length), pid, startNs: e.ns - s.ns, endNs: exit ? exit.ns - s.ns : undefined, execs });
+    }
+    runs.set(s.key, run);
+  });
+  return runs;
+}
+
+export interface RunTraceContext {
+  /** The profile's name as given (or `untuned`). */
+  profile: string;
+  recorded: string;
+  hypervisor: string;
+}
+
+/**
+ * The trace of one creation. t0 = `xl create` start. Phases: toolstack from t0;
+ * devices from the first hotplug script's exec (ftrace) until xl returned; the
+ * guest (`kernel`: tiny-pv is a unikernel, entry → marker) from xl's return
+ * until the marker was seen. Without ftrace: toolstack = xl create's wall time.
+ */
+export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: RunTraceContext): Trace {
+  // ftrace times when its markers are there (one clock for everything), else date's.
+  const useFt = ft?.createExitNs !== undefined;
+  const xlExit = useFt ? ft!.createExitNs! : run.createNs;
+  const marker = useFt ? ft!.markerNs : run.markerNs;
+  const gone = useFt ? ft!.goneNs : run.goneNs;
+  const lanes: Lane[] = [
+    { id: PHASE_LANE_ID, kind: 'phases', name: 'phases' },
+    { id: 'xl', kind: 'process', name: 'xl create' },
+  ];
+  const spans: Span[] = [];
+  const instants: Instant[] = [];
+  spans.push({
+    lane: 'xl',
+    name: 'xl create',
+    phase: 'toolstack',
+    start: 0,
+    end: Math.max(0, Math.round(xlExit)),
+    args: { exit: run.createExit, running_domains: run.runningDomains, wall_ns: run.createNs, domain: run.domain },
+  });
+  const scripts = useFt ? ft!.scripts : [];
+  const createScripts = scripts.filter((s) => s.startNs <= xlExit);
+  if (scripts.length > 0) lanes.push({ id: 'hotplug', kind: 'process', name: 'hotplug scripts' });
+  for (const s of scripts) {
+    const during = s.startNs <= xlExit;
+    spans.push({
+      lane: 'hotplug',
+      name: s.name,
+      ...(during ? { phase: 'devices' as Phase } : {}),
+      start: Math.round(s.startNs),
+      end: Math.round(s.endNs ?? s.startNs),
+      args: { pid: s.pid, child_execs: s.execs, when: during ? 'create' : 'teardown', ...(s.endNs === undefined ? { exit_seen: false } : {}) },
+    });
+  }
+  const boundaries: { phase: Phase; at: number }[] = [{ phase: 'toolstack', at: 0 }];
+  if (createScripts.length > 0) boundaries.push({ phase: 'devices', at: Math.round(Math.min(...createScripts.map((s) => s.startNs))) });
+  let end = Math.round(xlExit);
+  if (marker !== undefined && marker >= xlExit) {
+    boundaries.push({ phase: 'kernel', at: Math.round(xlExit) });
+    end = Math.round(marker);
+    lanes.push({ id: 'guest', kind: 'guest', name: `guest ${run.domain}` });
+    instants.push({ lane: 'guest', name: 'marker', phase: 'kernel', at: Math.round(marker), args: { line: TINY_PV_MARKER } });
+  }
+  spans.unshift(...phaseSpans(boundaries, end));
+  if (gone !== undefined) {
+    if (!lanes.some((l) => l.id === 'guest')) lanes.push({ id: 'guest', kind: 'guest', name: `guest ${run.domain}` });
+    instants.push({ lane: 'guest', name: 'domain gone', at: Math.round(gone) });
+  }
+  if (useFt) instants.push({ lane: 'xl', name: 'execs during xl create', at: Math.round(xlExit), args: { count: ft!.execsDuringCreate } });
+  return {
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    meta: {
+      source: 'xen-lab',
+      hypervisor: ctx.hypervisor,
+      profile: ctx.profile,
+      command: ['xl', 'create', `${run.domain}.cfg`],
+      clock: useFt ? 'monotonic (dom0 ftrace)' : 'realtime (dom0 date +%s%N)',
+      recorded: ctx.recorded,
+    },
+    lanes,
+    spans,
+    instants,
+    counters: [],
+  };
+}
