@@ -381,6 +381,13 @@ describe('Xen rules', () => {
     expect(f.evidence[0].lines).toContain('1 domain creation: 40.0 requests per creation');
   });
 
+  it('xenstore-operations: requests after the boot (teardown) are not counted', () => {
+    const during = Array.from({ length: 10 }, (_, i): Span => ({ lane: 'tid:11', name: 'xs_read', start: (i * 10) * MS, end: (i * 10 + 5) * MS }));
+    const after = Array.from({ length: 50 }, (_, i): Span => ({ lane: 'tid:11', name: 'xs_rm', start: (200 + i * 10) * MS, end: (205 + i * 10) * MS }));
+    const f = find(diagnose([synthetic('r', { phases: { toolstack: 60, devices: 40 }, spans: [...during, ...after] })]), 'xenstore-operations')!;
+    expect(f.evidence[0].data).toMatchObject({ requests: 10, duration_ns: 50 * MS, share: 0.5 });
+  });
+
   it('xenstore-operations: silent under the share threshold', () => {
     const run = synthetic('r', { phases: { toolstack: 1000 }, spans: [{ lane: 'tid:1', name: 'xs_read', start: 0, end: 5 * MS }] });
     expect(ids(diagnose([run]))).not.toContain('xenstore-operations');
