@@ -361,6 +361,22 @@ describe('Xen rules', () => {
     expect(f.evidence[0].lines).toContain('not counted, outside the devices phase: vif-bridge offline at 4.60 s');
   });
 
+  it('xen-hotplug-scripts: reads `hvscope lab xen run` traces (hotplug lane from dom0 ftrace, child_execs)', () => {
+    const run = synthetic('r', {
+      phases: { toolstack: 300, devices: 500, kernel: 30 },
+      spans: [
+        { lane: 'hotplug', name: 'vif-bridge', phase: 'devices', start: 320 * MS, end: 760 * MS, args: { pid: 700, child_execs: 31, when: 'create' } },
+        { lane: 'hotplug', name: 'vif-bridge', start: 2000 * MS, end: 2400 * MS, args: { pid: 800, child_execs: 12, when: 'teardown' } },
+      ],
+    });
+    run.trace.lanes.find((l) => l.id === 'hotplug')!.kind = 'process';
+    run.trace.meta.profile = 'xen-fast-hotplug';
+    const f = find(diagnose([run]), 'xen-hotplug-scripts')!;
+    expect(f.evidence[0].data).toMatchObject({ duration_ns: 440 * MS, share: 440 / 500, child_execs: 31, script_runs: ['vif-bridge'] });
+    expect(f.evidence[0].lines).toContain("31 programs exec'd by the scripts");
+    expect(f.fix.text).toMatch(/already made with profile xen-fast-hotplug/);
+  });
+
   it('xen-hotplug-scripts: silent when the scripts are a small part of the devices phase, or absent', () => {
     const small = synthetic('r', { phases: { toolstack: 100, devices: 200 }, processes: [['vif-bridge', 110, 150, 20, 10, `${scripts}vif-bridge`]] });
     expect(ids(diagnose([small]))).not.toContain('xen-hotplug-scripts');

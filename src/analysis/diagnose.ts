@@ -568,8 +568,13 @@ export function unionDuration(intervals: { start: number; end: number }[]): numb
   return total;
 }
 
-/** A hotplug script run: an exec of a file under .../xen/scripts/ (its forked subshells have no file: they are its children). */
-const HOTPLUG_SCRIPT = (s: Span) => typeof s.args?.file === 'string' && /\/xen\/scripts\/[^/]+$/.test(s.args.file);
+/**
+ * A hotplug script run: an exec of a file under .../xen/scripts/ (bpftrace exec probes; the
+ * script's forked subshells have no file: they are its children), or a span on the `hotplug`
+ * lane of `hvscope lab xen run` traces (dom0 ftrace; src/lab/xen/experiment.ts).
+ */
+const HOTPLUG_SCRIPT = (s: Span) =>
+  typeof s.args?.file === 'string' ? /\/xen\/scripts\/[^/]+$/.test(s.args.file) : s.lane === 'hotplug';
 const FIREWALL_TOOL = /^(iptables|ip6tables|arptables|ebtables)(-legacy|-nft|-restore|-save)?$/;
 
 /** Intervals cut to a window (those outside it dropped). */
@@ -625,6 +630,8 @@ const xenHotplug: Rule = {
       ...inWindow.map((s) => `${scriptAction(s)}: ${ms(s.start)} → ${ms(s.end)} (${ms(s.end - s.start)})`),
     ];
     if (outside.length > 0) lines.push(`not counted, outside the ${devices ? 'devices phase' : 'boot'}: ${outside.map((s) => `${scriptAction(s)} at ${ms(s.start)}`).join(', ')}`);
+    const childExecs = inWindow.reduce((n, s) => n + (typeof s.args?.child_execs === 'number' ? s.args.child_execs : 0), 0);
+    if (descendants.length === 0 && childExecs > 0) lines.push(`${childExecs} programs exec'd by the scripts`);
     if (descendants.length > 0)
       lines.push(
         `${descendants.length} child process${descendants.length === 1 ? '' : 'es'} of the scripts${firewall.length > 0 ? `, ${firewall.length} of them ${[...new Set(firewall.map((s) => s.name))].join('/')} (${ms(unionDuration(firewall))})` : ''}`,
@@ -642,6 +649,7 @@ const xenHotplug: Rule = {
           share: fraction,
           of: devices ? 'devices' : 'total',
           children: descendants.length,
+          child_execs: childExecs,
           firewall_children: firewall.length,
           firewall_ns: unionDuration(firewall),
         },
@@ -920,6 +928,12 @@ export function diagnose(runs: Run[], rules: readonly Rule[] = RULES): Finding[]
     }
     if (merged) findings.push(merged);
   });
+  // A fix whose profile the runs were already made with says so (meta.profile, e.g. from hvscope boot / lab xen run).
+  for (const f of findings) {
+    if (!f.fix.profile) continue;
+    const profiles = f.runs.map((label) => facts.find((r) => r.label === label)?.trace.meta.profile);
+    if (profiles.every((p) => p === f.fix.profile)) f.fix = { ...f.fix, text: `${f.fix.text} Note: ${f.runs.length === 1 ? 'this run was' : 'these runs were'} already made with profile ${f.fix.profile}.` };
+  }
   const rank = (f: Finding) => (f.severity === 'warn' ? 0 : 1);
   findings.sort(
     (a, b) =>
