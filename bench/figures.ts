@@ -164,3 +164,8 @@ export const figures: Figure[] = [
 import { probeEffect, probeEffectFigure } from './probe-effect.js';
 measurements['probe-effect'] = probeEffect;
 figures.push(probeEffectFigure);
+
+// xen-lab (bench/xen-lab.ts): stock vs tuned `xl create` of tiny-pv in the Xen-in-QEMU lab.
+import { xenLab, xenLabFigure } from './xen-lab.js';
+measurements['xen-lab'] = xenLab;
+figures.push(xenLabFigure);
