@@ -942,7 +942,19 @@ export function diagnose(runs: Run[], rules: readonly Rule[] = RULES): Finding[]
       b.impact_ns - a.impact_ns ||
       a.order - b.order,
   );
-  return findings.map(({ order: _order, ...f }) => f);
+  // Fixed key order, so --json reads id first.
+  return findings.map((f) => ({
+    id: f.id,
+    severity: f.severity,
+    category: f.category,
+    title: f.title,
+    runs: f.runs,
+    evidence: f.evidence,
+    why: f.why,
+    ...(f.source !== undefined ? { source: f.source } : {}),
+    fix: f.fix,
+    impact_ns: f.impact_ns,
+  }));
 }
 
 /** Human text: one block per finding, most important first; says so plainly when nothing fired. */
