@@ -2,18 +2,27 @@
 // accepts: started with -S and a QMP socket, it answers qmp_capabilities, reports the
 // firmware it loaded (checked against the qemu target's notion of QEMU's defaults) and
 // exits 0 on `quit`, with nothing "invalid"/"unsupported" on stderr. Each line then boots
-// the real tiny guest (TCG) to its exit device.
+// the real tiny guest (TCG) to its exit device, and the real `linux` guest (Debian 6.1
+// kernel + busybox /init, src/lab/linux-guest.ts) several times through runBoots — what
+// `hvscope boot --guest linux --profile NAME` runs — to `hvscope-marker ready`, each boot
+// within a time limit, with the four phases in order. Several boots, because the failure
+// this guards against was a hang (TSC calibration on microvm under TCG, see
+// tuning-profiles/qemu-microvm-min.yaml tcg-tsc-khz) that depends on timing.
 //
 // TCG only: this is the accelerator every CI machine has. (`accel: auto` renders
 // `-accel kvm -accel tcg`; the test passes the boot-time choice, tcg, as `hvscope boot` does.)
 import { connect, type Socket } from 'node:net';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../helpers/requirements.js';
+import { runBoots } from '../../src/lab/boot.js';
+import { explainHang, READY_MARKER, USER_START_MARKER } from '../../src/lab/linux-guest.js';
+import { PHASE_LANE_ID } from '../../src/model/trace.js';
+import { hostTscKhz } from '../../src/tuning/targets/host-tsc.js';
 import { buildTinyGuest, TINY_DEBUG_EXIT_PORT, TINY_EXIT_OK_STATUS, TINY_SERIAL_LINES, type TinyGuestBuild } from '../../src/lab/tiny-guest.js';
 import type { TargetDefinition } from '../../src/tuning/knob.js';
 import { listProfiles, loadProfile } from '../../src/tuning/profile.js';
@@ -27,6 +36,14 @@ const QEMU = 'qemu-system-x86_64';
 const missing =
   requireOrSkip(hasCommand(QEMU), `${QEMU} (Debian package qemu-system-x86)`) ||
   requireOrSkip(hasCommand('gcc') && hasCommand('ld'), 'gcc and ld for the tiny guest (Debian packages gcc, binutils)');
+// The linux guest is fetched with apt (cached in ~/.cache/hvscope/linux-guest after the first time).
+const linuxMissing =
+  missing ||
+  requireOrSkip(['apt-get', 'apt-cache', 'dpkg-deb', 'tar', 'cpio'].every(hasCommand), 'apt-get, apt-cache, dpkg-deb, tar and cpio for the linux guest (Debian 12)');
+
+/** Boots of the linux guest per profile, and the limit for each (a hang is ended there and fails the test). */
+const LINUX_BOOTS = 3;
+const LINUX_BOOT_LIMIT_MS = 60_000;
 
 // Every target a shipped profile may name (the registry, plus ours if it does not list them yet).
 const targets: TargetDefinition[] = [...new Map([...allTargets, xenXlConf, xenDomain, xenHotplug, qemuTarget].map((t) => [t.name, t])).values()];
@@ -160,5 +177,69 @@ describe.skipIf(missing)('shipped QEMU profiles on this QEMU', () => {
       expect(lines).toContain(TINY_SERIAL_LINES.entry);
       expect(lines).toContain(TINY_SERIAL_LINES.done);
     });
+  }
+});
+
+describe.skipIf(linuxMissing)('shipped QEMU profiles boot the linux guest (TCG)', () => {
+  for (const profile of qemuProfiles) {
+    it(
+      `${profile.name}: ${LINUX_BOOTS} boots each reach ${READY_MARKER} within ${LINUX_BOOT_LIMIT_MS / 1000} s, phases in order`,
+      async () => {
+        const out = join(scratch, `linux-${profile.name}`);
+        // Rootless: QEMU's trace log + the serial console (what every CI machine can record).
+        const result = await runBoots({
+          guest: 'linux',
+          profile: profile.name,
+          accel: 'tcg',
+          runs: LINUX_BOOTS,
+          outDir: out,
+          mode: 'rootless',
+          timeoutMs: LINUX_BOOT_LIMIT_MS,
+        }).catch((err: unknown) => {
+          // A boot past the limit: say why when the console shows the known TSC hang, and show the console's end.
+          const serials = existsSync(out) ? readdirSync(out).filter((f) => f.endsWith('.serial.txt')).sort() : [];
+          const last = serials.at(-1);
+          if (!last) throw err;
+          const tail = readFileSync(join(out, last), 'utf8').trimEnd().split('\n').slice(-6).join('\n');
+          const explained = explainHang(err, join(out, last));
+          throw new Error(`${(explained as Error).message}\n--- end of ${last} ---\n${tail}`);
+        });
+        expect(result.accel).toBe('tcg');
+        expect(result.runs).toHaveLength(LINUX_BOOTS);
+        const tscArg = result.command.find((a) => /(^| )tsc_early_khz=/.test(a));
+        for (const run of result.runs) {
+          expect(run.partial).toBe(false);
+          expect(run.exitCode).toBe(0); // the guest powered off (ACPI), QEMU exited by itself
+          expect(run.trace.meta.profile).toBe(profile.name);
+          const phases = run.trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+          expect(phases.map((p) => p.name)).toEqual(['toolstack', 'firmware', 'kernel', 'user']);
+          expect(phases[0].start).toBe(0);
+          for (let i = 1; i < phases.length; i++) {
+            expect(phases[i].start).toBe(phases[i - 1].end);
+            expect(phases[i].end).toBeGreaterThan(phases[i].start);
+          }
+          const at = (name: string) => run.trace.instants.find((i) => i.name === name)?.at;
+          const user = phases[3];
+          expect(at(USER_START_MARKER)).toBeGreaterThanOrEqual(user.start);
+          expect(at(READY_MARKER)).toBe(user.end);
+          expect(user.end).toBeLessThan(LINUX_BOOT_LIMIT_MS * 1e6);
+
+          // The TSC rate the guest kernel uses: the one the profile gave it (tcg-tsc-khz), or its own
+          // measurement (PIT/HPET/PM timer), which must then agree with the host's figure that
+          // tcg-tsc-khz: host reads — the check that reading is right.
+          const serial = readFileSync(join(out, `${run.label}.serial.txt`), 'utf8');
+          const detected = /tsc: Detected ([0-9]+)\.([0-9]{3}) MHz processor/.exec(serial);
+          expect(detected, `${run.label}: the guest kernel printed no "tsc: Detected … MHz"`).not.toBeNull();
+          const guestKhz = Number(detected![1]) * 1000 + Number(detected![2]);
+          if (tscArg) {
+            expect(`tsc_early_khz=${guestKhz}`).toBe(/tsc_early_khz=[0-9]+/.exec(tscArg)![0]);
+            expect(serial).toMatch(/Calibrating delay loop \(skipped\)/);
+          } else {
+            expect(Math.abs(guestKhz - hostTscKhz()) / guestKhz).toBeLessThan(0.005);
+          }
+        }
+      },
+      LINUX_BOOTS * LINUX_BOOT_LIMIT_MS + 60_000,
+    );
   }
 });

@@ -7,6 +7,7 @@
 // should leave such knobs out of apply/verify/status (a read-back would always show the default).
 import { UserError } from '../../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition } from '../knob.js';
+import { hostTscKhz } from './host-tsc.js';
 import { enumValue, explain, knobEntrySchema, unwrapEntry } from './knob-entry.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
@@ -42,6 +43,10 @@ const SETTINGS: Record<string, Record<string, unknown>> = {
   bios: { type: 'string', minLength: 1 },
   // Added to the kernel command line after what the caller passes (only with a kernel).
   'kernel-cmdline': { type: 'string' },
+  // The guest TSC rate under TCG (kHz, or `host`: the host's, which TCG's RDTSC reads),
+  // given to the kernel as tsc_early_khz= so it needs no timer to calibrate against.
+  // Not rendered under KVM, where kvmclock tells the guest the rate.
+  'tcg-tsc-khz': { anyOf: [{ const: 'host' }, { type: 'integer', minimum: 1000 }, { type: 'string', pattern: '^[0-9]{4,}$' }] },
   memory: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[0-9]+[MG]?$' }] },
   cpu: OPTION_TEXT,
   smp: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[0-9]+$' }] },
@@ -93,7 +98,8 @@ export function qemuDefault(key: string, machine: string, acpi: string | null): 
       if (machine === 'microvm') return acpi === 'off' ? 'qboot.rom' : 'bios-microvm.bin';
       return 'bios-256k.bin';
     case 'kernel-cmdline':
-      return null;
+    case 'tcg-tsc-khz':
+      return null; // the guest kernel calibrates its TSC itself
     case 'memory':
       return '128M';
     case 'cpu':
@@ -121,6 +127,8 @@ export interface QemuCommandLineOptions {
   binary?: string;
   /** Accelerator chosen at boot time; wins over the profile's (`auto` or absent). */
   accel?: 'kvm' | 'tcg';
+  /** Resolves `tcg-tsc-khz: host` (default: hostTscKhz, from /proc/cpuinfo). */
+  hostTscKhz?: () => number;
 }
 
 const onOff = (v: string): string => (v === 'true' ? 'on' : v === 'false' ? 'off' : v);
@@ -178,7 +186,10 @@ export function qemuCommandLine(section: unknown, opts: QemuCommandLineOptions =
   if (opts.kernel) {
     args.push('-kernel', opts.kernel);
     if (opts.initrd) args.push('-initrd', opts.initrd);
-    const append = [opts.append, get('kernel-cmdline')].filter((s) => s && s.trim() !== '').join(' ');
+    // Under KVM (named, not auto) kvmclock gives the guest its TSC rate; otherwise tell it.
+    const tscKhz = get('tcg-tsc-khz');
+    const tscArg = tscKhz !== null && accel !== 'kvm' ? `tsc_early_khz=${tscKhz === 'host' ? (opts.hostTscKhz ?? hostTscKhz)() : tscKhz}` : undefined;
+    const append = [opts.append, get('kernel-cmdline'), tscArg].filter((s) => s && s.trim() !== '').join(' ');
     if (append) args.push('-append', append);
   } else if (opts.initrd) {
     throw new UserError('qemu: an initrd needs a kernel');
