@@ -3,7 +3,7 @@
 // Inputs here are synthetic (written for the test); the e2e test
 // (test/e2e/xen-compare.test.ts) runs the script in a real lab.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -129,7 +129,9 @@ describe('parseXenExperimentText', () => {
 });
 
 // Synthetic ftrace text in the kernel's format (trace_clock mono), shaped like a
-// stock creation: xl forks the vif-bridge hotplug script, which runs two tools.
+// stock creation in the lab's recording: xl forks the vif-bridge hotplug script,
+// which runs two tools; xl forks its daemon right after unpausing; xenconsoled
+// writes the guest's output; the daemon runs vif-bridge again at teardown.
 const syntheticFtrace = `# tracer: nop
 #
               sh-300     [000] .....   100.000000: tracing_mark_write: hvscope: create_start p=0 r=1
@@ -143,8 +145,16 @@ const syntheticFtrace = `# tracer: nop
       vif-bridge-310     [000] .....   101.300000: sched_process_fork: comm=vif-bridge pid=310 child_comm=vif-bridge child_pid=312
            brctl-312     [000] .....   101.300500: sched_process_exec: filename=/usr/sbin/brctl pid=312 old_pid=312
       vif-bridge-310     [000] .....   103.000000: sched_process_exit: comm=vif-bridge pid=310 prio=120
+     xenconsoled-90      [000] ...1.   103.100000: sys_write(fd: 3, buf: 7ffe92f440b0, count: 10)
+     xenconsoled-90      [000] ...1.   103.100100: sys_write(fd: 3, buf: 7f3d3c000f60, count: 21)
+     xenconsoled-90      [000] ...1.   103.100200: sys_write(fd: 12, buf: 7ffe92f4539c, count: 4)
+              xl-301     [000] .....   103.200000: sched_process_fork: comm=xl pid=301 child_comm=xl child_pid=320
+     xenconsoled-90      [000] ...1.   103.250000: sys_write(fd: 15, buf: 557ae48e9bf0, count: 69)
               sh-300     [000] .....   103.500000: tracing_mark_write: hvscope: create_exit p=0 r=1
               sh-300     [000] .....   104.000000: tracing_mark_write: hvscope: marker p=0 r=1
+              xl-320     [000] .....   104.100000: sched_process_fork: comm=xl pid=320 child_comm=xl child_pid=330
+      vif-bridge-330     [000] .....   104.100500: sched_process_exec: filename=/etc/xen/scripts/vif-bridge pid=330 old_pid=330
+      vif-bridge-330     [000] .....   106.000000: sched_process_exit: comm=vif-bridge pid=330 prio=120
               sh-300     [000] .....   107.000000: tracing_mark_write: hvscope: gone p=0 r=1
               sh-300     [000] .....   108.000000: tracing_mark_write: hvscope: create_start p=0 r=2
 `;
@@ -157,11 +167,16 @@ describe('dom0 ftrace', () => {
     expect(r.createExitNs).toBe(3.5e9);
     expect(r.markerNs).toBe(4e9);
     expect(r.goneNs).toBe(7e9);
-    expect(r.scripts).toEqual([{ name: 'vif-bridge', pid: 310, startNs: 1.0005e9, endNs: 3e9, execs: 2 }]);
+    expect(r.scripts).toEqual([
+      { name: 'vif-bridge', pid: 310, startNs: 1.0005e9, endNs: 3e9, execs: 2, when: 'create' },
+      { name: 'vif-bridge', pid: 330, startNs: 4.1005e9, endNs: 6e9, execs: 0, when: 'teardown' },
+    ]);
+    expect(r.devicesDoneNs).toBe(3e9);
+    expect(r.guestOutputNs).toBe(3.25e9);
     expect(r.execsDuringCreate).toBe(4);
   });
 
-  it('builds a valid trace: toolstack, devices from the hotplug script, guest until the marker', () => {
+  it('builds a valid trace: toolstack, devices = the hotplug script, then the guest until its first output', () => {
     const ft = ftraceRuns(parseFtrace(syntheticFtrace)).get('0/1');
     const trace = xenRunTrace(
       { profile: 0, run: 1, domain: 'tpv-p0-r1', runningDomains: 2, createExit: 0, createNs: 3.51e9, markerNs: 4.02e9, goneNs: 7.1e9 },
@@ -171,8 +186,12 @@ describe('dom0 ftrace', () => {
     validateTrace(JSON.parse(JSON.stringify(trace)), 'synthetic');
     expect(phaseBreakdown(trace).map((p) => [p.phase, p.start, p.end])).toEqual([
       ['toolstack', 0, 1.0005e9],
-      ['devices', 1.0005e9, 3.5e9],
-      ['kernel', 3.5e9, 4e9],
+      ['devices', 1.0005e9, 3e9],
+      ['kernel', 3e9, 3.25e9],
+    ]);
+    expect(trace.spans.filter((s) => s.lane === 'hotplug').map((s) => [s.name, s.phase, s.args!.when])).toEqual([
+      ['vif-bridge', 'devices', 'create'],
+      ['vif-bridge', undefined, 'teardown'],
     ]);
     expect(trace.spans.find((s) => s.name === 'xl create')!.args!.running_domains).toBe(2);
   });
@@ -187,5 +206,48 @@ describe('dom0 ftrace', () => {
       ['toolstack', 5e9],
       ['kernel', 0.4e9],
     ]);
+  });
+});
+
+// Real recordings of the lab (fixtures/xen-lab-experiment/README.md says how).
+describe('recorded lab runs', () => {
+  const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../../fixtures/xen-lab-experiment', name), 'utf8');
+
+  it('stock vs unikernel: the kernel saw vif-bridge for stock and vif-bridge-fast for the tuned profile', () => {
+    const result = parseXenExperimentText(fixture('stock-vs-unikernel.xen-experiment.txt'), 'stock-vs-unikernel.xen-experiment.txt');
+    expect(result.finished && !result.failed).toBe(true);
+    const runs = ftraceRuns(parseFtrace(fixture('stock-vs-unikernel.dom0-ftrace.txt')));
+    expect([...runs.keys()]).toEqual(['0/1', '0/2', '1/1', '1/2']);
+    for (const [key, ft] of runs) {
+      const created = ft.scripts.filter((s) => s.when === 'create');
+      const teardown = ft.scripts.filter((s) => s.when === 'teardown');
+      expect(created.map((s) => s.name)).toEqual([key.startsWith('0/') ? 'vif-bridge' : 'vif-bridge-fast']);
+      expect(teardown.map((s) => s.name)).toEqual(created.map((s) => s.name));
+      // The hotplug script ran inside xl create, the teardown one after the guest's marker.
+      expect(created[0].endNs!).toBeLessThan(ft.createExitNs!);
+      expect(teardown[0].startNs).toBeGreaterThan(created[0].endNs!);
+      const run = result.runs.find((r) => `${r.profile}/${r.run}` === key)!;
+      // ftrace and date agree on xl create's duration within a few forks' time.
+      expect(Math.abs(ft.createExitNs! - run.createNs)).toBeLessThan(150e6);
+    }
+    // Xen's vif-bridge forks tools (~30 execs); the fast script only a few.
+    expect(runs.get('0/1')!.scripts[0].execs).toBeGreaterThan(20);
+    expect(runs.get('1/1')!.scripts[0].execs).toBeLessThan(6);
+  });
+
+  it('domains 3: guest output seen between the devices and xl create returning; running_domains 0, 1, 2', () => {
+    const result = parseXenExperimentText(fixture('domains-3.xen-experiment.txt'), 'domains-3.xen-experiment.txt');
+    expect(result.profiles[0].listedDomains).toBe(3);
+    const runs = ftraceRuns(parseFtrace(fixture('domains-3.dom0-ftrace.txt')));
+    for (const r of result.runs) {
+      const ft = runs.get(`${r.profile}/${r.run}`)!;
+      expect(ft.guestOutputNs).toBeGreaterThan(ft.devicesDoneNs!);
+      expect(ft.guestOutputNs).toBeLessThan(ft.createExitNs!);
+      // Nobody went away until the end, when the experiment destroyed all three.
+      expect(ft.scripts.filter((s) => s.when === 'teardown')).toHaveLength(r.run < 3 ? 0 : 3);
+      const trace = xenRunTrace(r, ft, { profile: 'untuned', recorded: 'fixture', hypervisor: 'xen 4.17' });
+      expect(phaseBreakdown(trace).map((p) => p.phase)).toEqual(['toolstack', 'devices', 'kernel']);
+      expect(trace.spans.find((s) => s.name === 'xl create')!.args!.running_domains).toBe(r.run - 1);
+    }
   });
 });

@@ -97,7 +97,13 @@ ft=0
 [ -e "$T/trace_marker" ] || mount -t tracefs nodev "$T" 2>/dev/null
 if [ -w "$T/trace_marker" ] && echo 0 >"$T/tracing_on" && echo mono >"$T/trace_clock" && echo 8192 >"$T/buffer_size_kb" && : >"$T/trace" &&
   echo 1 >"$T/events/sched/sched_process_exec/enable" && echo 1 >"$T/events/sched/sched_process_exit/enable" &&
-  echo 1 >"$T/events/sched/sched_process_fork/enable" && echo 1 >"$T/tracing_on"; then ft=1; fi
+  echo 1 >"$T/events/sched/sched_process_fork/enable"; then ft=1; fi
+# xenconsoled's writes: when a guest's console output reached dom0 (its first line is the marker).
+cpid=$(cat /run/xenconsoled.pid 2>/dev/null)
+if [ "$ft" = 1 ] && [ -n "$cpid" ] && [ -e "$T/events/syscalls/sys_enter_write/filter" ]; then
+  echo "common_pid == $cpid" >"$T/events/syscalls/sys_enter_write/filter" && echo 1 >"$T/events/syscalls/sys_enter_write/enable"
+fi
+[ "$ft" = 1 ] && echo 1 >"$T/tracing_on"
 echo "ftrace enabled=$ft" >>"$res"
 mark() { [ "$ft" = 1 ] && echo "hvscope: $*" >"$T/trace_marker"; return 0; }
 # create_one P R NAME RUNNING STAY: one timed \`xl create\` of $cfg as NAME; waits for the
@@ -315,7 +321,8 @@ export interface FtraceEvent {
   body: string;
 }
 
-const FTRACE_LINE = /^\s*(.+)-(\d+)\s+\[\d+\]\s+(?:\S+\s+)?(\d+)\.(\d{6}):\s+([a-z_]+):\s?(.*)$/;
+// Syscall events print as `sys_write(fd: 5, ...)`, the others as `name: fields`.
+const FTRACE_LINE = /^\s*(.+)-(\d+)\s+\[\d+\]\s+(?:\S+\s+)?(\d+)\.(\d{6}):\s+([a-z_0-9]+)(?::\s?(.*)|(\(.*))$/;
 
 /** Parses ftrace's text output; comment and unrecognised lines are skipped. */
 export function parseFtrace(text: string): FtraceEvent[] {
@@ -324,7 +331,7 @@ export function parseFtrace(text: string): FtraceEvent[] {
     if (line.startsWith('#')) continue;
     const m = FTRACE_LINE.exec(line);
     if (!m) continue;
-    events.push({ comm: m[1].trim(), pid: Number(m[2]), ns: Number(m[3]) * 1e9 + Number(m[4]) * 1e3, event: m[5], body: m[6].trim() });
+    events.push({ comm: m[1].trim(), pid: Number(m[2]), ns: Number(m[3]) * 1e9 + Number(m[4]) * 1e3, event: m[5], body: (m[6] ?? m[7]).trim() });
   }
   return events;
 }
@@ -340,8 +347,15 @@ export interface FtraceRun {
   createExitNs?: number;
   markerNs?: number;
   goneNs?: number;
-  /** Hotplug scripts (/etc/xen/scripts/*) exec'd after create start, with their descendants' execs. */
-  scripts: { name: string; pid: number; startNs: number; endNs?: number; execs: number }[];
+  /**
+   * Hotplug scripts (/etc/xen/scripts/*) exec'd after create start, with their descendants'
+   * execs; `create` when `xl create` itself ran it, `teardown` when xl's daemon did (domain gone).
+   */
+  scripts: { name: string; pid: number; startNs: number; endNs?: number; execs: number; when: 'create' | 'teardown' }[];
+  /** When the last hotplug script `xl create` ran had exited (xl then unpauses the domain). */
+  devicesDoneNs?: number;
+  /** xenconsoled's first write of guest output after that: the guest's first console line reached dom0. */
+  guestOutputNs?: number;
   /** exec events between create start and xl's exit. */
   execsDuringCreate: number;
 }
@@ -379,6 +393,13 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
       while (todo.length) for (const c of children.get(todo.pop()!) ?? []) if (!seen.has(c)) (seen.add(c), todo.push(c));
       return seen;
     };
+    // The `xl create` process: the marker writer's child that exec'd xl.
+    const shellPid = events[s.index].pid;
+    const shellChildren = new Set(children.get(shellPid) ?? []);
+    const xlExec = slice.find((e) => e.event === 'sched_process_exec' && /\/xl$/.test(fields(e.body).get('filename') ?? '') && shellChildren.has(Number(fields(e.body).get('pid') ?? e.pid)));
+    const xlPid = xlExec ? Number(fields(xlExec.body).get('pid') ?? xlExec.pid) : undefined;
+    const parentOf = new Map<number, number>();
+    for (const [parent, kids] of children) for (const k of kids) parentOf.set(k, parent);
     for (const e of slice) {
       if (e.event !== 'sched_process_exec') continue;
       const f = fields(e.body);
@@ -389,7 +410,18 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
       const exit = slice.find((x) => x.event === 'sched_process_exit' && x.ns >= e.ns && Number(fields(x.body).get('pid') ?? x.pid) === pid);
       const tree = descendants(pid);
       const execs = slice.filter((x) => x.event === 'sched_process_exec' && x !== e && tree.has(Number(fields(x.body).get('pid') ?? x.pid))).length;
-      run.scripts.push({ name: filename.slice('/etc/xen/scripts/'.length), pid, startNs: e.ns - s.ns, endNs: exit ? exit.ns - s.ns : undefined, execs });
+      const byXl = xlPid !== undefined ? parentOf.get(pid) === xlPid : run.createExitNs === undefined || e.ns - s.ns <= run.createExitNs;
+      run.scripts.push({ name: filename.slice('/etc/xen/scripts/'.length), pid, startNs: e.ns - s.ns, endNs: exit ? exit.ns - s.ns : undefined, execs, when: byXl ? 'create' : 'teardown' });
+    }
+    const created = run.scripts.filter((x) => x.when === 'create');
+    if (created.length > 0 && created.every((x) => x.endNs !== undefined)) {
+      run.devicesDoneNs = Math.max(...created.map((x) => x.endNs!));
+      // xenconsoled's writes: 16-byte headers go to xenstored's socket, 4 bytes to the event
+      // channel device; the first other write after the devices are up is the guest's output.
+      const writes = slice.filter((e) => e.event === 'sys_write').map((e) => ({ ns: e.ns, fd: /fd: (\w+)/.exec(e.body)?.[1], count: parseInt(/count: (\w+)/.exec(e.body)?.[1] ?? '0', 16) }));
+      const xenstoreFds = new Set(writes.filter((w) => w.count === 0x10).map((w) => w.fd));
+      const output = writes.find((w) => w.ns - s.ns >= run.devicesDoneNs! && w.count > 4 && !xenstoreFds.has(w.fd));
+      if (output) run.guestOutputNs = output.ns - s.ns;
     }
     runs.set(s.key, run);
   });
@@ -404,10 +436,12 @@ export interface RunTraceContext {
 }
 
 /**
- * The trace of one creation. t0 = `xl create` start. Phases: toolstack from t0;
- * devices from the first hotplug script's exec (ftrace) until xl returned; the
- * guest (`kernel`: tiny-pv is a unikernel, entry → marker) from xl's return
- * until the marker was seen. Without ftrace: toolstack = xl create's wall time.
+ * The trace of one creation. t0 = `xl create` start. With dom0 ftrace: toolstack
+ * from t0; devices from the first hotplug script `xl create` ran until the last
+ * one exited; then (`kernel`: xl's unpause and the guest — tiny-pv is a unikernel,
+ * entry → marker) until xenconsoled first wrote the guest's output.
+ * Without those: toolstack = xl create's wall time, then the guest until the
+ * polled marker (an upper bound).
  */
 export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: RunTraceContext): Trace {
   // ftrace times when its markers are there (one clock for everything), else date's.
@@ -430,33 +464,40 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
     args: { exit: run.createExit, running_domains: run.runningDomains, wall_ns: run.createNs, domain: run.domain },
   });
   const scripts = useFt ? ft!.scripts : [];
-  const createScripts = scripts.filter((s) => s.startNs <= xlExit);
+  const createScripts = scripts.filter((s) => s.when === 'create');
   if (scripts.length > 0) lanes.push({ id: 'hotplug', kind: 'process', name: 'hotplug scripts' });
   for (const s of scripts) {
-    const during = s.startNs <= xlExit;
     spans.push({
       lane: 'hotplug',
       name: s.name,
-      ...(during ? { phase: 'devices' as Phase } : {}),
+      ...(s.when === 'create' ? { phase: 'devices' as Phase } : {}),
       start: Math.round(s.startNs),
       end: Math.round(s.endNs ?? s.startNs),
-      args: { pid: s.pid, child_execs: s.execs, when: during ? 'create' : 'teardown', ...(s.endNs === undefined ? { exit_seen: false } : {}) },
+      args: { pid: s.pid, child_execs: s.execs, when: s.when, ...(s.endNs === undefined ? { exit_seen: false } : {}) },
     });
   }
+  const guestLane = () => {
+    if (!lanes.some((l) => l.id === 'guest')) lanes.push({ id: 'guest', kind: 'guest', name: `guest ${run.domain}` });
+    return 'guest';
+  };
   const boundaries: { phase: Phase; at: number }[] = [{ phase: 'toolstack', at: 0 }];
   if (createScripts.length > 0) boundaries.push({ phase: 'devices', at: Math.round(Math.min(...createScripts.map((s) => s.startNs))) });
   let end = Math.round(xlExit);
-  if (marker !== undefined && marker >= xlExit) {
+  const devicesDone = useFt ? ft!.devicesDoneNs : undefined;
+  const output = useFt ? ft!.guestOutputNs : undefined;
+  if (devicesDone !== undefined && output !== undefined && output >= devicesDone) {
+    // ftrace saw the hotplug scripts end (xl then unpauses) and xenconsoled write the guest's first output.
+    boundaries.push({ phase: 'kernel', at: Math.round(devicesDone) });
+    end = Math.round(output);
+    instants.push({ lane: guestLane(), name: 'first console output (xenconsoled write)', phase: 'kernel', at: Math.round(output) });
+  } else if (marker !== undefined && marker >= xlExit) {
+    // Only the polled marker: the guest is counted from xl's return (an upper bound).
     boundaries.push({ phase: 'kernel', at: Math.round(xlExit) });
     end = Math.round(marker);
-    lanes.push({ id: 'guest', kind: 'guest', name: `guest ${run.domain}` });
-    instants.push({ lane: 'guest', name: 'marker', phase: 'kernel', at: Math.round(marker), args: { line: TINY_PV_MARKER } });
   }
   spans.unshift(...phaseSpans(boundaries, end));
-  if (gone !== undefined) {
-    if (!lanes.some((l) => l.id === 'guest')) lanes.push({ id: 'guest', kind: 'guest', name: `guest ${run.domain}` });
-    instants.push({ lane: 'guest', name: 'domain gone', at: Math.round(gone) });
-  }
+  if (marker !== undefined) instants.push({ lane: guestLane(), name: 'marker seen (console log polled)', at: Math.round(marker), args: { line: TINY_PV_MARKER } });
+  if (gone !== undefined) instants.push({ lane: guestLane(), name: 'domain gone', at: Math.round(gone) });
   if (useFt) instants.push({ lane: 'xl', name: 'execs during xl create', at: Math.round(xlExit), args: { count: ft!.execsDuringCreate } });
   return {
     format: TRACE_FORMAT,
