@@ -136,7 +136,7 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
       onProgress: progress,
       // The experiment's own progress lines (src/lab/xen/experiment.ts echoes them).
       onConsoleLine: (line) => {
-        if (/^(applying \S+|run \d+ of profile \d+: .*)$/.test(line)) progress(line);
+        if (/^(applying \S+|run \d+ of profile \d+: .*|warm-up xl create: .*)$/.test(line)) progress(line);
       },
       signal: abort,
     }),

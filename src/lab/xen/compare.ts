@@ -138,12 +138,12 @@ export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts:
   if (withRuns.length >= 2) {
     const bars = stackedBarsData(withRuns.map((g) => ({ label: g.profile, runs: g.runs })));
     out.compareSvg = join(outDir, 'compare.svg');
-    writeFileAtomic(out.compareSvg, renderStackedBars(bars, { title: 'tiny-pv xl create → marker, median per phase', yLabel: 'time to marker' }));
+    writeFileAtomic(out.compareSvg, renderStackedBars(bars, { title: 'tiny-pv creation by phase (median)', yLabel: 'xl create → guest output' }));
   }
   if (opts.scaling && withRuns.length > 0) {
     const series = scalingData(withRuns.map((g) => ({ label: g.profile, runs: g.runs })), { from: 'arg', key: 'running_domains' }, 'total');
     out.scalingSvg = join(outDir, 'scaling.svg');
-    writeFileAtomic(out.scalingSvg, renderScaling(series, { title: 'tiny-pv creation vs domains running', xLabel: 'domains already running', value: 'total', yLabel: 'xl create → marker' }));
+    writeFileAtomic(out.scalingSvg, renderScaling(series, { title: 'tiny-pv creation vs domains running', xLabel: 'domains already running', value: 'total', yLabel: 'xl create → guest output' }));
   }
   return out;
 }

@@ -62,6 +62,15 @@ describe('renderXenExperiment', () => {
     ]);
   });
 
+  it('one untimed warm-up creation before the first profile is applied, unless turned off', () => {
+    const s = renderXenExperiment(twoProfiles);
+    const warm = s.indexOf('xl create "$cfg" >"$work/warmup.log"');
+    expect(warm).toBeGreaterThan(0);
+    expect(warm).toBeLessThan(s.indexOf('tune apply'));
+    expect(s).toContain('name = "tpv-warmup"');
+    expect(renderXenExperiment({ ...twoProfiles, warmup: false })).not.toContain('warmup');
+  });
+
   it('passes --domain-config only to profiles with a xen-domain section', () => {
     const s = renderXenExperiment(twoProfiles);
     expect(s).toMatch(/tune apply 'xen-stock' >/);
@@ -103,6 +112,7 @@ describe('renderXenExperiment', () => {
 describe('parseXenExperimentText', () => {
   const synthetic = [
     'ftrace enabled=1',
+    'warmup exit=0 ns=7000000000',
     'profile p=0 dir=xen-stock',
     'tune_apply p=0 exit=0 ns=2500000000',
     'run p=0 r=1 domain=tpv-p0-r1 running=0 create_exit=0 create_ns=6000000000 marker_ns=6500000000 gone_ns=9000000000',
@@ -114,6 +124,7 @@ describe('parseXenExperimentText', () => {
   it('reads profiles, runs (absent marker/gone as undefined) and the end record', () => {
     const r = parseXenExperimentText(synthetic, 'synthetic.txt');
     expect(r.ftrace).toBe(true);
+    expect(r.warmup).toEqual({ exit: 0, ns: 7e9 });
     expect(r.profiles).toEqual([{ index: 0, dir: 'xen-stock', tuneApply: { exit: 0, ns: 2.5e9 }, tuneRollback: { exit: 0 } }]);
     expect(r.runs[0]).toEqual({ profile: 0, run: 1, domain: 'tpv-p0-r1', runningDomains: 0, createExit: 0, createNs: 6e9, markerNs: 6.5e9, goneNs: 9e9 });
     expect(r.runs[1].markerNs).toBeUndefined();
