@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../model/errors.js';
 import { validateTrace } from '../model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
-import { cleanConsoleText, decodeEscapedBytes, importBpftrace, parseBpftraceJson } from './bpftrace.js';
+import { cleanConsoleText, decodeEscapedBytes, importBpftrace, parseBpftraceJson, XENSTORE_COUNTER } from './bpftrace.js';
 
 /** The JSON lines of each recording in an example file; a recording starts at a `# bpftrace` line. */
 function recordings(exampleFile: string): string[] {
@@ -142,6 +142,75 @@ describe('importBpftrace on the net set', () => {
     const ipSpans = trace.spans.filter((s) => s.name === 'ip' && s.args?.argv === 'ip link set tap0 master br0');
     expect(ipSpans).toHaveLength(1);
     expect(ipSpans[0].phase).toBe('devices');
+  });
+});
+
+describe('importBpftrace on the xen set (xl create of tiny-pv with a vif, Xen lab)', () => {
+  const [create] = recordings('xen_example.txt');
+  const trace = importBpftrace(create, 'xen_example.txt');
+  const spans = (name: string) => trace.spans.filter((s) => s.name === name);
+  const printfs = create.split('\n').filter((l) => l.includes('"printf"'));
+  const xsEvents = printfs.filter((l) => l.includes('"data": "xs\\t'));
+
+  it('is a valid trace of `xl create`, t0 at xl\'s exec', () => {
+    expect(() => validateTrace(JSON.parse(JSON.stringify(trace)), 'x')).not.toThrow();
+    expect(trace.meta.hypervisor).toMatch(/^xen/);
+    expect(trace.meta.command?.slice(0, 2)).toEqual(['xl', 'create']);
+    expect(spans('xl')[0].start).toBe(0);
+    expect(spans('xl')).toHaveLength(1);
+  });
+
+  it('splits toolstack → devices (first device add) → kernel (unpause), up to the guest\'s ready line', () => {
+    const p = phases(trace);
+    expect(p.map((s) => s.name)).toEqual(['toolstack', 'devices', 'kernel']);
+    for (let i = 1; i < p.length; i++) expect(p[i].start).toBe(p[i - 1].end);
+    expect(p[1].start).toBe(spans('libxl__device_add_async')[0].start);
+    expect(p[2].start).toBe(spans('libxl_domain_unpause')[0].start);
+    const ready = trace.instants.find((i) => i.args?.marker === 'ready');
+    expect(ready?.name).toBe('tiny-pv: hello from a Xen PV guest');
+    expect(p[2].end).toBe(ready?.at);
+  });
+
+  it('nests the build steps in libxl_domain_create_new, in the toolstack phase', () => {
+    const [createNew] = spans('libxl_domain_create_new');
+    expect(createNew.args?.ret).toBe(0);
+    const steps = ['xc_domain_create', 'xc_dom_allocate', 'xc_dom_kernel_file', 'xc_dom_parse_image', 'xc_dom_mem_init', 'xc_dom_boot_mem_init', 'xc_dom_build_image', 'xc_dom_boot_image'];
+    let previous = createNew.start;
+    for (const name of steps) {
+      const [step] = spans(name);
+      expect(step.phase, name).toBe('toolstack');
+      expect(step.start, name).toBeGreaterThanOrEqual(previous);
+      expect(step.end, name).toBeLessThanOrEqual(createNew.end);
+      previous = step.start;
+    }
+    expect(String(spans('xc_dom_kernel_file')[0].args?.detail)).toMatch(/tiny-pv\.elf$/);
+  });
+
+  it('has one span per XenStore request, counted over time and per phase', () => {
+    const xs = trace.spans.filter((s) => s.name.startsWith('xs_'));
+    expect(xs).toHaveLength(xsEvents.length);
+    const counter = trace.counters.filter((c) => c.name === XENSTORE_COUNTER);
+    expect(counter.map((c) => c.value)).toEqual(xs.map((_, i) => i + 1));
+    const p = trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+    for (const phase of p) {
+      const inside = xs.filter((s) => s.start >= phase.start && s.start < phase.end);
+      expect(phase.args?.xenstoreRequests, phase.name).toBe(inside.length);
+      expect(inside.every((s) => s.phase === phase.name)).toBe(true);
+    }
+    expect(p[0].args?.xenstoreRequests as number).toBeGreaterThan(20);
+    // a transaction: start returns its id, requests inside carry it, end closes it
+    const [tx] = spans('xs_transaction_start');
+    expect(tx.args?.tx as number).toBeGreaterThan(0);
+    expect(xs.some((s) => s.name === 'xs_write' && s.args?.tx === tx.args?.tx && String(s.args?.path).startsWith('/local/domain/'))).toBe(true);
+    expect(spans('xs_transaction_end').some((s) => s.args?.tx === tx.args?.tx && s.args?.ok === true)).toBe(true);
+  });
+
+  it('shows the vif-bridge hotplug script in the devices phase and the guest console once (log file and pty)', () => {
+    const [vif] = spans('vif-bridge');
+    expect(vif.phase).toBe('devices');
+    expect(vif.args?.argv).toMatch(/vif-bridge online/);
+    const lines = trace.instants.filter((i) => i.args?.console === true).map((i) => i.name);
+    expect(lines).toEqual(['tiny-pv: hello from a Xen PV guest', expect.stringMatching(/^tiny-pv: console_io returned -?\d+$/)]);
   });
 });
 

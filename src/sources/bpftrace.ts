@@ -17,7 +17,8 @@
 // and XenStore requests become spans (entry → return) on their thread's lane;
 // phases: toolstack = xl exec → first device add (libxl__device_add_async) or
 // hotplug script, devices → unpause, kernel → user from the guest's console
-// lines as xenconsoled writes them; XenStore requests are counted per phase.
+// lines as xenconsoled writes them (writes holding a NUL byte are binary, e.g.
+// event-channel unmasks, and skipped); XenStore requests are counted per phase.
 import { basename } from 'node:path';
 import { fileError } from '../model/errors.js';
 import {
@@ -515,6 +516,8 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         const key = `xen:${ev.pid}:${ev.fields.fd}`;
         let buffer = consoleBuffers.get(key);
         const bytes = decodeEscapedBytes(ev.fields.text);
+        // Binary writes to a char device, e.g. event-channel unmasks on /dev/xen/evtchn (a 4-byte port), are no text.
+        if (bytes.includes(0)) break;
         for (const byte of bytes) {
           if (!buffer) {
             buffer = { bytes: [], at, pid: ev.pid, truncated: false, lane: xenConsoleLane(ev.pid, intField(ev, 'fd', file)) };

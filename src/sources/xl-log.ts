@@ -41,7 +41,11 @@ const DEVICE_FUNCTION = /^(libxl__device_|device_|libxl__add_|domcreate_attach_d
 const MAX_NAME = 160;
 
 interface XlLine {
+  /** ns since `baseSec` (set once every line is read). */
   at: number;
+  /** Whole seconds of the stamp and the nanoseconds after them (a realtime stamp in ns overflows 2^53). */
+  sec: number;
+  nano: number;
   line: number;
   context: string;
   level?: string;
@@ -70,16 +74,19 @@ export function importXlLog(text: string, file: string): Trace {
       continue;
     }
     if (raw.startsWith('#')) continue;
-    let at: number;
+    let sec: number;
+    let nano: number;
     let body: string;
     const stamped = STAMPED.exec(raw);
     const xlT = stamped ? null : XL_T_STAMP.exec(raw);
     if (stamped) {
-      at = Number(stamped[1]) * 1e9 + Number(stamped[2].padEnd(9, '0'));
+      sec = Number(stamped[1]);
+      nano = Number(stamped[2].padEnd(9, '0'));
       body = stamped[3] ?? '';
     } else if (xlT) {
       const [, y, mo, d, h, mi, s, rest] = xlT;
-      at = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) * 1e6;
+      sec = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) / 1000;
+      nano = 0;
       body = rest;
       coarse = true;
       if (clock.startsWith('unknown')) clock = 'realtime';
@@ -90,9 +97,9 @@ export function importXlLog(text: string, file: string): Trace {
         `no timestamp: xl's lines carry none; stamp each line as xl writes it, e.g. \`xl -vvv create CFG 2>&1 | ts %.s\` (got ${JSON.stringify(raw.slice(0, 60))})`,
       );
     }
-    if (!Number.isSafeInteger(at)) throw fileError(file, lineNo, 'timestamp out of range');
+    if (!Number.isSafeInteger(sec)) throw fileError(file, lineNo, 'timestamp out of range');
     if (body.trim() === '') continue;
-    lines.push(parseBody(body, at, lineNo));
+    lines.push({ ...parseBody(body, lineNo), at: 0, sec, nano });
   }
 
   const trace = emptyTrace({
@@ -103,11 +110,13 @@ export function importXlLog(text: string, file: string): Trace {
     recorded: coarse ? 'xl -vvv -T log: 1 s resolution, times are whole seconds' : 'xl -vvv log, each line stamped when read (at its end)',
   });
   if (lines.length === 0) return trace;
+  const baseSec = Math.min(...lines.map((l) => l.sec));
+  for (const l of lines) l.at = (l.sec - baseSec) * 1e9 + l.nano;
   lines.sort((a, b) => a.at - b.at);
   const t0 = lines[0].at;
   const rel = (ns: number) => ns - t0;
   const end = rel(lines[lines.length - 1].at);
-  if (clock === 'monotonic' || clock === 'realtime') trace.meta.t0ClockUs = Math.floor(t0 / 1000);
+  if (clock === 'monotonic' || clock === 'realtime') trace.meta.t0ClockUs = baseSec * 1e6 + Math.floor(t0 / 1000);
 
   const lanes = new Map<string, Lane>();
   const laneOf = (context: string): string => {
@@ -195,12 +204,12 @@ export function importXlLog(text: string, file: string): Trace {
   return trace;
 }
 
-function parseBody(body: string, at: number, line: number): XlLine {
+function parseBody(body: string, line: number): Omit<XlLine, 'at' | 'sec' | 'nano'> {
   const leveled = LEVELED.exec(body);
-  if (!leveled) return { at, line, context: 'xl', message: body.trim() };
+  if (!leveled) return { line, context: 'xl', message: body.trim() };
   const [, context, level, rest] = leveled;
   const libxl = LIBXL_MESSAGE.exec(rest);
-  if (!libxl) return { at, line, context, level, message: rest.trim() };
+  if (!libxl) return { line, context, level, message: rest.trim() };
   const [, file, sourceLine, fn, domid, message] = libxl;
-  return { at, line, context, level, file, sourceLine: Number(sourceLine), fn, domid: domid !== undefined ? Number(domid) : undefined, message: message.trim() };
+  return { line, context, level, file, sourceLine: Number(sourceLine), fn, domid: domid !== undefined ? Number(domid) : undefined, message: message.trim() };
 }
