@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readRuns } from '../model/io.js';
+import { ftraceRuns, parseFtrace, parseXenExperimentText, xenRunTrace } from '../lab/xen/experiment.js';
 import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Instant, type Phase, type Run, type Span, type Trace } from '../model/trace.js';
 import {
   CONSOLE_GAP_MIN_SHARE,
@@ -346,19 +347,19 @@ describe('Xen rules', () => {
     expect(f.fix.profile).toBe('xen-fast-hotplug');
   });
 
-  it('xen-hotplug-scripts: counts only the devices phase (offline at teardown is not), subshells are children', () => {
+  it('xen-hotplug-scripts: counts only creation work in the devices phase (offline at teardown is not), subshells are children', () => {
     const run = synthetic('r', {
       phases: { toolstack: 700, devices: 2900, kernel: 20 },
       processes: [
         ['vif-bridge', 1200, 4200, 20, 10, `${scripts}vif-bridge`, '/bin/bash /etc/xen/scripts/vif-bridge online type_if=vif'],
         ['vif-bridge', 1600, 1700, 21, 20], // a forked subshell: no exec, no file
-        ['vif-bridge', 4600, 7000, 30, 11, `${scripts}vif-bridge`, '/bin/bash /etc/xen/scripts/vif-bridge offline type_if=vif'],
+        ['vif-bridge', 3000, 7000, 30, 11, `${scripts}vif-bridge`, '/bin/bash /etc/xen/scripts/vif-bridge offline type_if=vif'], // overlaps the phase
       ],
     });
     const f = find(diagnose([run]), 'xen-hotplug-scripts')!;
     // devices: 700 → 3600 ms; the online run covers 1200 → 3600 of it
     expect(f.evidence[0].data).toMatchObject({ duration_ns: 2400 * MS, share: 2400 / 2900, script_runs: ['vif-bridge online'], children: 1 });
-    expect(f.evidence[0].lines).toContain('not counted, outside the devices phase: vif-bridge offline at 4.60 s');
+    expect(f.evidence[0].lines).toContain('not counted (teardown, or outside the devices phase): vif-bridge offline at 3.00 s');
   });
 
   it('xen-hotplug-scripts: reads `hvscope lab xen run` traces (hotplug lane from dom0 ftrace, child_execs)', () => {
@@ -366,15 +367,32 @@ describe('Xen rules', () => {
       phases: { toolstack: 300, devices: 500, kernel: 30 },
       spans: [
         { lane: 'hotplug', name: 'vif-bridge', phase: 'devices', start: 320 * MS, end: 760 * MS, args: { pid: 700, child_execs: 31, when: 'create' } },
-        { lane: 'hotplug', name: 'vif-bridge', start: 2000 * MS, end: 2400 * MS, args: { pid: 800, child_execs: 12, when: 'teardown' } },
+        { lane: 'hotplug', name: 'vif-bridge', start: 700 * MS, end: 2400 * MS, args: { pid: 800, child_execs: 12, when: 'teardown' } },
       ],
     });
     run.trace.lanes.find((l) => l.id === 'hotplug')!.kind = 'process';
     run.trace.meta.profile = 'xen-fast-hotplug';
     const f = find(diagnose([run]), 'xen-hotplug-scripts')!;
-    expect(f.evidence[0].data).toMatchObject({ duration_ns: 440 * MS, share: 440 / 500, child_execs: 31, script_runs: ['vif-bridge'] });
+    expect(f.evidence[0].data).toMatchObject({ duration_ns: 440 * MS, share: 440 / 500, child_execs: 31, script_runs: ['vif-bridge (create)'] });
     expect(f.evidence[0].lines).toContain("31 programs exec'd by the scripts");
     expect(f.fix.text).toMatch(/already made with profile xen-fast-hotplug/);
+  });
+
+  it('xen-hotplug-scripts: the fast script is an info finding of its own, not merged with stock runs\' fix', () => {
+    const run = (label: string, script: string, profile: string) => {
+      const r = synthetic(label, {
+        phases: { toolstack: 300, devices: 400, kernel: 30 },
+        processes: [[script, 320, 680, 20, 10, `${scripts}${script}`, `/bin/sh /etc/xen/scripts/${script} online`]],
+      });
+      r.trace.meta.profile = profile;
+      return r;
+    };
+    const findings = diagnose([run('stock', 'vif-bridge', 'xen-stock'), run('tuned', 'vif-bridge-fast', 'xen-unikernel')]).filter((f) => f.id === 'xen-hotplug-scripts');
+    expect(findings.map((f) => [f.runs, f.severity, f.fix.profile])).toEqual([
+      [['stock'], 'warn', 'xen-fast-hotplug'],
+      [['tuned'], 'info', undefined],
+    ]);
+    expect(findings[1].fix.text).toMatch(/already hvscope's vif-bridge-fast/);
   });
 
   it('xen-hotplug-scripts: silent when the scripts are a small part of the devices phase, or absent', () => {
@@ -459,6 +477,24 @@ describe('across runs', () => {
     expect(f.evidence[0].lines[0]).toContain('max 400.0 ms in run-4');
     expect(f.severity).toBe('info'); // total 1100..1400: p90/median < 1.5
     expect(Object.keys(f.evidence[0].data).some((k) => k.startsWith('toolstack'))).toBe(false);
+  });
+
+  it('runs-spread: compares runs within one configuration (meta.profile), not across profiles', () => {
+    const run = (label: string, profile: string, kernelMs: number) => {
+      const r = synthetic(label, { phases: { toolstack: 10, kernel: kernelMs } });
+      r.trace.meta.profile = profile;
+      return r;
+    };
+    // each profile steady, but 10× apart: no noise
+    const steady = [run('a1', 'stock', 1000), run('a2', 'stock', 1010), run('a3', 'stock', 1020), run('b1', 'tuned', 100), run('b2', 'tuned', 101), run('b3', 'tuned', 102)];
+    expect(ids(diagnose(steady))).not.toContain('runs-spread');
+    // noisy within "tuned" only: the evidence names that configuration
+    const noisy = [...steady.slice(0, 3), run('b1', 'tuned', 100), run('b2', 'tuned', 100), run('b3', 'tuned', 100), run('b4', 'tuned', 400)];
+    const f = find(diagnose(noisy), 'runs-spread')!;
+    expect(f.runs).toEqual(['b1', 'b2', 'b3', 'b4']);
+    expect(f.evidence).toHaveLength(1);
+    expect(f.evidence[0]).toMatchObject({ run: null, group: 'profile tuned' });
+    expect(formatDiagnosisText([f], noisy.map((r) => r.label))).toContain('evidence  profile tuned: kernel: median 100.0 ms');
   });
 
   it('runs-spread: silent with fewer than 3 runs or steady durations', () => {
@@ -565,5 +601,48 @@ describe('fixture qemu-tcg-microvm-linux (TCG, -M microvm)', () => {
     expect(find(both, 'accelerator-tcg')!.runs).toEqual(['qemu-tcg-pc-linux/run', 'qemu-tcg-microvm-linux/run']);
     expect(find(both, 'firmware-seabios')!.runs).toEqual(['qemu-tcg-pc-linux/run']);
     expect(ids(both)).not.toContain('runs-spread'); // two runs: below SPREAD_MIN_RUNS
+  });
+});
+
+describe('fixtures xen-lab-experiment (real `hvscope lab xen run` recordings: dom0 ftrace of xl create)', () => {
+  const labRuns = (name: string): Run[] => {
+    const dir = join(FIXTURES, 'xen-lab-experiment');
+    const result = parseXenExperimentText(readFileSync(join(dir, `${name}.xen-experiment.txt`), 'utf8'), name);
+    const ftrace = ftraceRuns(parseFtrace(readFileSync(join(dir, `${name}.dom0-ftrace.txt`), 'utf8')));
+    return result.runs.map((r) => {
+      const profile = result.profiles[r.profile].dir;
+      return { label: `${profile}/run-${r.run}`, trace: xenRunTrace(r, ftrace.get(`${r.profile}/${r.run}`), { profile, recorded: name, hypervisor: 'xen 4.17 (lab)' }) };
+    });
+  };
+  /** Creation-time hotplug script time inside the devices phase, from the trace itself. */
+  const hotplugShare = (run: Run) => {
+    const devices = run.trace.spans.find((s) => s.lane === PHASE_LANE_ID && s.name === 'devices')!;
+    const creating = run.trace.spans.filter((s) => s.lane === 'hotplug' && s.args?.when === 'create');
+    const busy = unionDuration(creating.map((s) => ({ start: Math.max(s.start, devices.start), end: Math.min(s.end, devices.end) })).filter((i) => i.end > i.start));
+    return { busy, share: busy / (devices.end - devices.start) };
+  };
+
+  it('stock vs unikernel: the stock vif-bridge runs get xen-fast-hotplug with the trace\'s numbers; runs below the threshold do not', () => {
+    const runs = labRuns('stock-vs-unikernel');
+    const f = find(diagnose(runs), 'xen-hotplug-scripts')!;
+    const expected = runs.filter((r) => hotplugShare(r).share >= 0.5).map((r) => r.label);
+    expect(f.runs).toEqual(expected);
+    expect(f.runs.every((l) => l.startsWith('xen-stock/'))).toBe(true);
+    expect(f.fix.profile).toBe('xen-fast-hotplug');
+    for (const e of f.evidence) {
+      const { busy, share } = hotplugShare(runs.find((r) => r.label === e.run)!);
+      expect(e.data.duration_ns).toBe(busy);
+      expect(e.data.share).toBeCloseTo(share, 12);
+      expect(e.data.script_runs).toEqual(['vif-bridge (create)']);
+    }
+    // two runs per profile: no spread finding, and stock vs tuned is not "noise"
+    expect(ids(diagnose(runs))).not.toContain('runs-spread');
+  });
+
+  it('--domains 3: scaling runs are separate configurations (no spread finding); each creation\'s hotplug time is reported', () => {
+    const runs = labRuns('domains-3');
+    const findings = diagnose(runs);
+    expect(ids(findings)).not.toContain('runs-spread');
+    expect(find(findings, 'xen-hotplug-scripts')!.evidence.map((e) => e.data.duration_ns)).toEqual(runs.map((r) => hotplugShare(r).busy));
   });
 });

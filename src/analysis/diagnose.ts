@@ -16,6 +16,8 @@ export type EvidenceValue = string | number | boolean | null | string[] | number
 /** What one run (or, for across-run rules, the set of runs: run = null) showed. */
 export interface Evidence {
   run: string | null;
+  /** Across-run evidence when the runs had several configurations: which one (e.g. "profile xen-stock on xen 4.17"). */
+  group?: string;
   /** Human lines, numbers included. */
   lines: string[];
   /** The same numbers, machine-readable (durations in ns, shares as fractions 0..1). */
@@ -50,7 +52,7 @@ export interface Finding {
 
 /** A finding as one rule returns it for one run (or for the set of runs). */
 export type RuleFinding = Omit<Finding, 'id' | 'category' | 'runs' | 'evidence'> & {
-  evidence: Omit<Evidence, 'run'>;
+  evidence: Omit<Evidence, 'run' | 'group'>;
 };
 
 export interface RunFacts {
@@ -512,6 +514,8 @@ const tscCalibration: Rule = {
     if (hung) lines.push(`no user phase: the console ends with ${quote(lastLine)} and the run ended ${ms(run.total - lastLine.at)} later`);
     else if (user) lines.push(`the boot reached init at ${ms(user.start)}`);
     const khz = detected !== undefined ? Math.round(Number(detected) * 1000) : undefined;
+    if (khz !== undefined || lpj !== undefined)
+      lines.push(`this run measured${khz !== undefined ? ` the TSC at ${khz} kHz` : ''}${khz !== undefined && lpj !== undefined ? ' and' : ''}${lpj !== undefined ? ` lpj=${lpj}` : ''}`);
     const flags = [`tsc_early_khz=${khz ?? 'KHZ'}`, `lpj=${lpj ?? 'N'}`];
     return {
       severity: unstable || hung ? 'warn' : 'info',
@@ -587,8 +591,12 @@ function scriptAction(s: Span): string {
   const argv = typeof s.args?.argv === 'string' ? s.args.argv.split(' ') : [];
   const at = argv.findIndex((w) => w.endsWith(`/${s.name}`));
   const action = at >= 0 ? argv[at + 1] : undefined;
-  return action && /^[a-z]+$/.test(action) ? `${s.name} ${action}` : s.name;
+  if (action && /^[a-z]+$/.test(action)) return `${s.name} ${action}`;
+  return typeof s.args?.when === 'string' ? `${s.name} (${s.args.when})` : s.name;
 }
+
+/** A script run that takes a device down (argv action offline/remove, or the lab's when=teardown): not creation work. */
+const TEARDOWN = (s: Span) => s.args?.when === 'teardown' || /^\S+ (offline|remove)$/.test(scriptAction(s));
 
 const xenHotplug: Rule = {
   id: 'xen-hotplug-scripts',
@@ -618,10 +626,11 @@ const xenHotplug: Rule = {
     const devices = phaseOf(run, 'devices');
     const window = devices ?? (run.phases.length > 0 ? { start: Math.min(...run.phases.map((p) => p.start)), end: Math.max(...run.phases.map((p) => p.end)) } : undefined);
     const windowNs = devices ? devices.duration : run.total;
-    const busy = window ? unionDuration(clip(scripts, window.start, window.end)) : unionDuration(scripts);
+    const creating = scripts.filter((s) => !TEARDOWN(s));
+    const busy = window ? unionDuration(clip(creating, window.start, window.end)) : unionDuration(creating);
     const fraction = share(busy, windowNs);
     if (fraction < (devices ? HOTPLUG_MIN_SHARE_OF_DEVICES : HOTPLUG_MIN_SHARE_OF_TOTAL)) return null;
-    const inWindow = window ? scripts.filter((s) => s.end > window.start && s.start < window.end) : scripts;
+    const inWindow = window ? creating.filter((s) => s.end > window.start && s.start < window.end) : creating;
     const outside = scripts.filter((s) => !inWindow.includes(s));
     const firewall = descendants.filter((s) => FIREWALL_TOOL.test(s.name));
     const names = [...new Set(scripts.map((s) => s.name))];
@@ -629,7 +638,7 @@ const xenHotplug: Rule = {
       `hotplug scripts busy for ${ms(busy)}, ${pct(fraction)} of the ${devices ? `devices phase (${ms(devices.duration)})` : `${ms(run.total)} boot (no devices phase in this trace)`}`,
       ...inWindow.map((s) => `${scriptAction(s)}: ${ms(s.start)} → ${ms(s.end)} (${ms(s.end - s.start)})`),
     ];
-    if (outside.length > 0) lines.push(`not counted, outside the ${devices ? 'devices phase' : 'boot'}: ${outside.map((s) => `${scriptAction(s)} at ${ms(s.start)}`).join(', ')}`);
+    if (outside.length > 0) lines.push(`not counted (teardown, or outside the ${devices ? 'devices phase' : 'boot'}): ${outside.map((s) => `${scriptAction(s)} at ${ms(s.start)}`).join(', ')}`);
     const childExecs = inWindow.reduce((n, s) => n + (typeof s.args?.child_execs === 'number' ? s.args.child_execs : 0), 0);
     if (descendants.length === 0 && childExecs > 0) lines.push(`${childExecs} programs exec'd by the scripts`);
     if (descendants.length > 0)
@@ -638,8 +647,9 @@ const xenHotplug: Rule = {
       );
     const allFast = inWindow.every((s) => s.name === 'vif-bridge-fast');
     return {
-      severity: 'warn',
-      title: 'Xen hotplug scripts take most of the device set-up',
+      // Already the fast script: still worth knowing, but no shipped profile goes further.
+      severity: allFast ? 'info' : 'warn',
+      title: allFast ? 'The fast vif hotplug script still takes most of the device set-up' : 'Xen hotplug scripts take most of the device set-up',
       evidence: {
         lines,
         data: {
@@ -658,7 +668,9 @@ const xenHotplug: Rule = {
         "Xen's vif-bridge is a bash script that sources helper libraries, reads XenStore through forked tools and always runs handle_iptable under a global claim_lock \"iptables\"; jitsu's fast-vif-bridge only does ip link + bridge attach, and LightVM replaced the scripts with a C daemon (xendevd).",
       source: 'ANCHORS.md (vif-bridge / claim_lock "iptables"; jitsu fast-vif-bridge; LightVM xendevd)',
       fix: allFast
-        ? { text: 'The scripts are already hvscope\'s vif-bridge-fast; the time is in their ip link children (see their spans).' }
+        ? {
+            text: 'The scripts are already hvscope\'s vif-bridge-fast (one ip link call); what remains is starting a script per vif from xl. LightVM\'s xendevd (a C daemon on udev events) or pre-created vifs take that off the creation path too.',
+          }
         : { text: 'Attach vifs with the fast script (ip link set dev VIF master BRIDGE up): profile xen-fast-hotplug.', profile: 'xen-fast-hotplug', flags: ['vif.default.script="vif-bridge-fast"'] },
       impact_ns: busy,
     };
@@ -899,34 +911,67 @@ export const RULES: readonly Rule[] = [
 ];
 
 /**
- * Runs every rule: per-run rules on each run (findings of one rule across runs are merged
- * into one finding with evidence per run), across-run rules once. Ordered: warnings first;
+ * Runs grouped by configuration, in first-seen order: meta.profile, meta.hypervisor, and for
+ * `hvscope lab xen run --domains K` traces how many domains were already running (the
+ * `xl create` span's running_domains: scaling runs differ by design).
+ */
+export function configGroups(runs: RunFacts[]): { name: string; runs: RunFacts[] }[] {
+  const groups = new Map<string, { name: string; runs: RunFacts[] }>();
+  for (const run of runs) {
+    const { profile, hypervisor } = run.trace.meta;
+    const running = run.trace.spans.find((s) => s.name === 'xl create' && typeof s.args?.running_domains === 'number')?.args?.running_domains;
+    const key = `${profile ?? ''}\0${hypervisor ?? ''}\0${running ?? ''}`;
+    const name = [
+      profile !== undefined ? `profile ${profile}` : 'no profile',
+      hypervisor !== undefined ? `on ${hypervisor}` : '',
+      running !== undefined ? `with ${running} domains running` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    const g = groups.get(key);
+    if (g) g.runs.push(run);
+    else groups.set(key, { name, runs: [run] });
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Runs every rule: per-run rules on each run (findings of one rule with the same fix are
+ * merged into one finding with evidence per run), across-run rules once per configuration. Ordered: warnings first;
  * within a severity, trace-quality findings first, then by boot time at stake, then rule order.
  */
 export function diagnose(runs: Run[], rules: readonly Rule[] = RULES): Finding[] {
   const facts = runs.map(runFacts);
+  const groups = configGroups(facts);
   const findings: (Finding & { order: number })[] = [];
   rules.forEach((rule, order) => {
+    // One finding per rule and fix: runs whose evidence calls for the same fix share it, each with its own evidence.
+    const merged = new Map<string, Finding & { order: number }>();
+    const add = (f: RuleFinding, labels: string[], evidence: Evidence) => {
+      const key = `${f.fix.profile ?? ''}\0${f.fix.text}`;
+      const m = merged.get(key);
+      if (!m) {
+        merged.set(key, { ...f, id: rule.id, category: rule.category, runs: [...labels], evidence: [evidence], order });
+        return;
+      }
+      m.runs.push(...labels);
+      m.evidence.push(evidence);
+      if (f.severity === 'warn') m.severity = 'warn';
+      if (f.impact_ns > m.impact_ns) m.impact_ns = f.impact_ns;
+    };
     if (rule.scope === 'runs') {
-      const f = rule.check(facts);
-      if (f) findings.push({ ...f, id: rule.id, category: rule.category, runs: facts.map((r) => r.label), evidence: [{ run: null, ...f.evidence }], order });
-      return;
-    }
-    let merged: (Finding & { order: number }) | undefined;
-    for (const run of facts) {
-      const f = rule.check(run);
-      if (!f) continue;
-      const evidence: Evidence = { run: run.label, ...f.evidence };
-      if (!merged) {
-        merged = { ...f, id: rule.id, category: rule.category, runs: [run.label], evidence: [evidence], order };
-      } else {
-        merged.runs.push(run.label);
-        merged.evidence.push(evidence);
-        if (f.severity === 'warn') merged.severity = 'warn';
-        if (f.impact_ns > merged.impact_ns) merged.impact_ns = f.impact_ns;
+      // Across runs only within one configuration: runs of different profiles differ by design, not by noise.
+      for (const g of groups) {
+        const f = rule.check(g.runs);
+        if (f) add(f, g.runs.map((r) => r.label), { run: null, ...(groups.length > 1 ? { group: g.name } : {}), ...f.evidence });
+      }
+    } else {
+      for (const run of facts) {
+        const f = rule.check(run);
+        if (f) add(f, [run.label], { run: run.label, ...f.evidence });
       }
     }
-    if (merged) findings.push(merged);
+    findings.push(...merged.values());
   });
   // A fix whose profile the runs were already made with says so (meta.profile, e.g. from hvscope boot / lab xen run).
   for (const f of findings) {
@@ -971,7 +1016,7 @@ export function formatDiagnosisText(findings: Finding[], runLabels: string[], ru
     out.push('');
     out.push(`[${f.severity}] ${f.id}: ${f.title}`);
     for (const e of f.evidence) {
-      const prefix = e.run !== null && runLabels.length > 1 ? `${e.run}: ` : '';
+      const prefix = e.run !== null && runLabels.length > 1 ? `${e.run}: ` : e.group !== undefined ? `${e.group}: ` : '';
       e.lines.forEach((line, i) => out.push(indent(i === 0 && e === f.evidence[0] ? 'evidence' : '', `${i === 0 ? prefix : ' '.repeat(prefix.length)}${line}`)));
     }
     out.push(indent('why', f.why));
