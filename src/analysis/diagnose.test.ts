@@ -273,6 +273,7 @@ describe('tsc-calibration', () => {
     expect(f.title).toMatch(/never reached init/);
     expect(f.evidence[0].data).toMatchObject({ marked_unstable: true, reached_init: false, lpj: null });
     expect(f.fix.flags).toEqual(['tsc_early_khz=KHZ', 'lpj=N']);
+    expect(f.fix.profile).toBe('qemu-microvm-min'); // QEMU under TCG: its tcg-tsc-khz knob
   });
 
   it('is info when the kernel fell back to HPET and reached init; flags carry the values this run measured', () => {
@@ -289,6 +290,7 @@ describe('tsc-calibration', () => {
     const f = find(diagnose([run]), 'tsc-calibration')!;
     expect(f.severity).toBe('info');
     expect(f.fix.flags).toEqual(['tsc_early_khz=2596111', 'lpj=10384444']);
+    expect(f.fix.profile).toBeUndefined(); // no QEMU command line: no profile to point at
   });
 
   it('is silent when calibration succeeded', () => {
@@ -582,6 +584,9 @@ describe('fixture qemu-tcg-pc-linux (TCG, -M pc, SeaBIOS, bzImage)', () => {
     const f = find(findings, 'tsc-calibration')!;
     expect(f.fix.flags).toEqual([`tsc_early_khz=${Math.round(Number(mhz) * 1000)}`, `lpj=${lpj}`]);
     expect(f.severity).toBe('info'); // HPET fallback, reached init
+    // TCG QEMU: the profile it points at really has the knob that passes the rate
+    expect(f.fix.profile).toBe('qemu-microvm-min');
+    expect(readFileSync(join(FIXTURES, '../tuning-profiles/qemu-microvm-min.yaml'), 'utf8')).toMatch(/^ {2}tcg-tsc-khz:\n {4}value: host$/m);
   });
 });
 

@@ -517,6 +517,9 @@ const tscCalibration: Rule = {
     if (khz !== undefined || lpj !== undefined)
       lines.push(`this run measured${khz !== undefined ? ` the TSC at ${khz} kHz` : ''}${khz !== undefined && lpj !== undefined ? ' and' : ''}${lpj !== undefined ? ` lpj=${lpj}` : ''}`);
     const flags = [`tsc_early_khz=${khz ?? 'KHZ'}`, `lpj=${lpj ?? 'N'}`];
+    // Under TCG a QEMU profile can pass the rate (tuning-profiles/qemu-microvm-min.yaml, tcg-tsc-khz).
+    const cmd = qemuCommand(run);
+    const tcgQemu = cmd !== undefined && (/\btcg\b/i.test(run.trace.meta.hypervisor ?? '') || (cmd.accels.length > 0 && cmd.accels.every((a) => a === 'tcg')));
     return {
       severity: unstable || hung ? 'warn' : 'info',
       title: hung ? 'TSC calibration failed and the boot never reached init' : 'The guest kernel had trouble calibrating the TSC',
@@ -539,7 +542,9 @@ const tscCalibration: Rule = {
         text:
           'Tell the kernel the TSC rate so it skips calibration: tsc_early_khz= (Linux 5.8+; under TCG the guest TSC ticks at the host\'s rate, so the host\'s TSC kHz' +
           (khz !== undefined ? ', which this run measured as shown' : ', or what a successful boot\'s "tsc: Detected … MHz" line says') +
-          '; the delay loop is then derived from it), or lpj= alone, which skips only calibrate_delay(). On KVM the rate comes from the hypervisor (kvmclock).',
+          '; the delay loop is then derived from it), or lpj= alone, which skips only calibrate_delay(). On KVM the rate comes from the hypervisor (kvmclock).' +
+          (tcgQemu ? ' Profile qemu-microvm-min does this under TCG (its tcg-tsc-khz knob passes the host\'s TSC rate as tsc_early_khz=).' : ''),
+        ...(tcgQemu ? { profile: 'qemu-microvm-min' } : {}),
         flags,
       },
       impact_ns: hung ? run.total : 0,
