@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readRuns } from '../model/io.js';
 import { ftraceRuns, parseFtrace, parseXenExperimentText, xenRunTrace } from '../lab/xen/experiment.js';
+import { importBpftrace } from '../sources/bpftrace.js';
 import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Instant, type Phase, type Run, type Span, type Trace } from '../model/trace.js';
 import {
   CONSOLE_GAP_MIN_SHARE,
@@ -649,5 +650,36 @@ describe('fixtures xen-lab-experiment (real `hvscope lab xen run` recordings: do
     const findings = diagnose(runs);
     expect(ids(findings)).not.toContain('runs-spread');
     expect(find(findings, 'xen-hotplug-scripts')!.evidence.map((e) => e.data.duration_ns)).toEqual(runs.map((r) => hotplugShare(r).busy));
+  });
+});
+
+describe('probes/xen_example.txt (real `xl create` traced with the xen probe set in the Xen lab)', () => {
+  const text = readFileSync(join(FIXTURES, '../probes/xen_example.txt'), 'utf8');
+  const ndjson = text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .join('\n');
+  const trace = importBpftrace(ndjson + '\n', 'xen_example.txt');
+  const findings = diagnose([{ label: 'xl-create', trace }]);
+  const phase = (name: string) => trace.spans.find((s) => s.lane === PHASE_LANE_ID && s.name === name)!;
+
+  it('finds the vif-bridge hotplug script over most of the devices phase (offline at teardown not counted)', () => {
+    const f = find(findings, 'xen-hotplug-scripts')!;
+    const devices = phase('devices');
+    const online = trace.spans.filter((s) => typeof s.args?.file === 'string' && s.args.file.startsWith('/etc/xen/scripts/') && / online /.test(String(s.args.argv)));
+    const busy = unionDuration(online.map((s) => ({ start: Math.max(s.start, devices.start), end: Math.min(s.end, devices.end) })));
+    expect(f.evidence[0].data).toMatchObject({ duration_ns: busy, script_runs: ['vif-bridge online'], of: 'devices' });
+    expect(f.fix.profile).toBe('xen-fast-hotplug');
+  });
+
+  it('counts the XenStore requests the importer counted per phase', () => {
+    const f = find(findings, 'xenstore-operations')!;
+    const perPhase = trace.spans.filter((s) => s.lane === PHASE_LANE_ID).reduce((n, s) => n + Number(s.args?.xenstoreRequests ?? 0), 0);
+    expect(f.evidence[0].data.requests).toBe(perPhase);
+    expect(f.evidence[0].data.creations).toBe(1);
+  });
+
+  it('says nothing about QEMU, TCG, firmware or the kernel', () => {
+    expect(ids(findings).filter((id) => /accelerator|firmware|kernel|tsc|toolstack/.test(id))).toEqual([]);
   });
 });
