@@ -107,6 +107,26 @@ describe('hvscope diagnose on the recorded fixtures', () => {
   });
 });
 
+describe('hvscope diagnose on a traced xl create (probes/xen_example.txt, imported with hvscope import)', () => {
+  it('--json: the hotplug and XenStore findings point at xen-fast-hotplug', async () => {
+    const ndjson = join(scratch, 'xen-example.ndjson');
+    writeFileSync(ndjson, readFileSync(join(repo, 'probes/xen_example.txt'), 'utf8').split('\n').filter((l) => l.startsWith('{')).join('\n') + '\n');
+    const trace = join(scratch, 'xl-create.hvtrace.json');
+    const imported = await cli(['import', ndjson, '--from', 'bpftrace', '-o', trace]);
+    expect(imported.code, imported.stderr).toBe(0);
+    const r = await cli(['diagnose', trace, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as DiagnoseJson;
+    const hotplug = out.findings.find((f) => f.id === 'xen-hotplug-scripts')!;
+    expect(hotplug.severity).toBe('warn');
+    expect(hotplug.fix.profile).toBe('xen-fast-hotplug');
+    const devices = out.runs[0].phases.find((p) => p.phase === 'devices')!;
+    expect(hotplug.evidence[0].data.share).toBeCloseTo((hotplug.evidence[0].data.duration_ns as number) / devices.duration_ns, 12);
+    expect(out.findings.map((f) => f.id)).toContain('xenstore-operations');
+    expect(readFileSync(join(repo, 'tuning-profiles/xen-fast-hotplug.yaml'), 'utf8')).toMatch(/^name: xen-fast-hotplug$/m);
+  });
+});
+
 describe('hvscope diagnose with nothing to report and on bad input', () => {
   it('says "no findings" plainly (text) and gives an empty list (--json), exit 0', async () => {
     const trace = emptyTrace({ source: 'synthetic-diagnose-e2e', clock: 'monotonic', hypervisor: 'qemu kvm', lostEvents: 0 });
