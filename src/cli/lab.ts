@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../model/errors.js';
-import { buildTinyPvGuest } from '../lab/tiny-pv-guest.js';
+import { TINY_PV_MARKER, buildTinyPvGuest } from '../lab/tiny-pv-guest.js';
+import { LINUX_PV_EXTRA, LINUX_PV_MARKER, LINUX_PV_MEMORY_MB, prepareLinuxPvGuest } from '../lab/xen/linux-pv-guest.js';
 import { requireLabRoot, runInXenLab, type XenLabResult } from '../lab/xen/run.js';
 import type { TinyPvResult } from '../lab/xen/tiny-pv-experiment.js';
 import {
@@ -111,22 +112,26 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export async function labXenRun(opts: LabOptions): Promise<void> {
   const refs = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
   const guestName = String(opts.guest);
-  if (guestName === 'linux') throw new UserError('--guest linux: not yet supported by the Xen lab (Debian vmlinux + busybox initramfs with xen-netfront is planned); use --guest tiny-pv');
-  if (guestName !== 'tiny-pv') throw new UserError(`--guest: only tiny-pv is supported by the Xen lab so far, got '${guestName}'`);
+  if (guestName !== 'tiny-pv' && guestName !== 'linux')
+    throw new UserError(`--guest: the Xen lab creates tiny-pv or linux (a kernel PATH is not supported yet), got '${guestName}'`);
   const accel = String(opts.accel ?? 'tcg');
   if (accel === 'kvm') throw new UserError('--accel kvm: not yet supported by the Xen lab (its QEMU machine runs Xen under TCG); use --accel tcg');
   if (accel !== 'tcg') throw new UserError(`--accel must be tcg or kvm, got '${accel}'`);
   const runs = opts.runs === undefined ? 1 : wholeNumber(opts.runs, '--runs', 1, 100);
   const domains = opts.domains === undefined ? undefined : wholeNumber(opts.domains, '--domains', 1, MAX_LAB_DOMAINS);
   if (domains !== undefined && opts.runs !== undefined) throw new UserError('--runs and --domains exclude each other: --domains K creates K domains per profile and keeps them running');
+  if (domains !== undefined && guestName !== 'tiny-pv') throw new UserError('--domains: only the tiny-pv guest stays up after its marker; use --guest tiny-pv');
   const profiles = resolveLabProfiles(refs);
   const creations = Math.max(1, profiles.length) * (domains ?? runs);
   // Boot ≈ 10–30 s, tune apply/rollback a few s each, a creation ≈ 6–15 s under TCG; generous.
-  const timeoutS = opts.timeout === undefined ? 180 + profiles.length * 90 + creations * 45 : wholeNumber(opts.timeout, '--timeout', 1);
+  const timeoutS = opts.timeout === undefined ? 180 + profiles.length * 90 + creations * (guestName === 'linux' ? 90 : 45) : wholeNumber(opts.timeout, '--timeout', 1);
   requireLabRoot();
   const hvscope = profiles.length > 0 ? hvscopeForDom0() : undefined;
-  const guest = await buildTinyPvGuest();
-  const script = renderXenExperiment({ kernel: guest.kernel, profiles, runs, domains, hvscope });
+  const guest =
+    guestName === 'linux'
+      ? await prepareLinuxPvGuest().then((g) => ({ kernel: g.kernel, ramdisk: g.ramdisk, extra: LINUX_PV_EXTRA, memoryMb: LINUX_PV_MEMORY_MB, marker: LINUX_PV_MARKER }))
+      : { kernel: (await buildTinyPvGuest()).kernel, marker: TINY_PV_MARKER };
+  const script = renderXenExperiment({ ...guest, profiles, runs, domains, hvscope, markerTimeoutS: guestName === 'linux' ? 90 : 30 });
   const outDir = String(opts.output);
   const { value: lab, signal } = await withInterrupts((abort) =>
     runInXenLab({
@@ -149,11 +154,13 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
   const groups = labGroups(result, labels, ftrace, {
     recorded: `hvscope lab xen run in dom0 of Debian's Xen 4.17 nested under QEMU TCG (${lab.packages.join(', ')}), ${new Date().toISOString()}`,
     hypervisor: 'xen 4.17 (PV dom0, nested in QEMU TCG)',
+    marker: guest.marker,
+    firstOutputIsMarker: guestName === 'tiny-pv',
   });
   for (const g of groups) {
     for (const r of g.results) {
       const tiny = asTinyPv(r);
-      const line = `tiny-pv: xl create ${tiny.xlCreateMs.toFixed(0)} ms (exit ${r.createExit}), marker ${tiny.markerSeen ? `seen at ${tiny.markerMs!.toFixed(0)} ms` : 'NOT seen'}, ${domains !== undefined ? `${r.runningDomains} already running` : `domain ${tiny.domainGone ? 'gone' : 'NOT gone'}`}`;
+      const line = `${guestName}: xl create ${tiny.xlCreateMs.toFixed(0)} ms (exit ${r.createExit}), marker ${tiny.markerSeen ? `seen at ${tiny.markerMs!.toFixed(0)} ms` : 'NOT seen'}, ${domains !== undefined ? `${r.runningDomains} already running` : `domain ${tiny.domainGone ? 'gone' : 'NOT gone'}`}`;
       progress(profiles.length > 0 || domains !== undefined || runs > 1 ? `${g.profile} run ${r.run}: ${line}` : line);
     }
   }
@@ -173,7 +180,7 @@ export function register(cli: CAC): void {
   cli
     .command('lab <hypervisor> <action>', 'Xen-in-QEMU lab: `lab xen run` boots Xen 4.17 + dom0 under QEMU, applies profiles and times real `xl create`s (root)')
     .option('--profile <name>', 'Tuning profile to apply in dom0 before its creations (repeat: stock vs tuned, in order)')
-    .option('--guest <guest>', 'Guest to create (tiny-pv)', { default: 'tiny-pv' })
+    .option('--guest <guest>', 'Guest to create: tiny-pv (PV unikernel) or linux (Debian kernel + busybox, xen-netfront)', { default: 'tiny-pv' })
     .option('--runs <n>', 'Creations per profile (create, marker, gone; default 1)')
     .option('--domains <k>', `Scaling: create K domains per profile one after another and keep them running (≤ ${MAX_LAB_DOMAINS})`)
     .option('--accel <accel>', 'QEMU accelerator for the lab (tcg)', { default: 'tcg' })

@@ -12,7 +12,7 @@ import type { Run } from '../../model/trace.js';
 import { renderScaling, scalingData } from '../../render/figures/scaling.js';
 import { renderStackedBars, stackedBarsData } from '../../render/figures/stacked-bars.js';
 import { renderTimelineSvg } from '../../render/svg-timeline.js';
-import { DOM0_FTRACE, ftraceRuns, parseFtrace, xenRunTrace, type FtraceRun, type XenExperimentResult, type XenRunResult } from './experiment.js';
+import { DOM0_FTRACE, ftraceRuns, parseFtrace, xenRunTrace, type FtraceRun, type RunTraceContext, type XenExperimentResult, type XenRunResult } from './experiment.js';
 
 export interface LabProfileGroup {
   /** The profile as given (`untuned` when none). */
@@ -59,7 +59,7 @@ export function labGroups(
   result: XenExperimentResult,
   profileNames: string[],
   ftrace: Map<string, FtraceRun>,
-  meta: { recorded: string; hypervisor: string },
+  meta: Omit<RunTraceContext, 'profile'>,
 ): LabProfileGroup[] {
   return result.profiles.map((p) => {
     const profile = profileNames[p.index] ?? p.dir;
@@ -117,7 +117,7 @@ export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts:
     });
     if (g.runs.length > 0) {
       const file = join(outDir, g.dir, 'timeline.svg');
-      writeFileAtomic(file, renderTimelineSvg(g.runs, { interactive: true, title: `xl create of tiny-pv — ${g.profile}` }));
+      writeFileAtomic(file, renderTimelineSvg(g.runs, { interactive: true, title: `xl create — ${g.profile}` }));
       timelines.push(file);
     }
   }
@@ -138,7 +138,7 @@ export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts:
   if (withRuns.length >= 2) {
     const bars = stackedBarsData(withRuns.map((g) => ({ label: g.profile, runs: g.runs })));
     out.compareSvg = join(outDir, 'compare.svg');
-    writeFileAtomic(out.compareSvg, renderStackedBars(bars, { title: 'tiny-pv creation by phase (median)', yLabel: 'xl create → guest output' }));
+    writeFileAtomic(out.compareSvg, renderStackedBars(bars, { title: 'domain creation by phase (median)', yLabel: 'xl create → guest output' }));
   }
   if (opts.scaling && withRuns.length > 0) {
     const series = scalingData(withRuns.map((g) => ({ label: g.profile, runs: g.runs })), { from: 'arg', key: 'running_domains' }, 'total');

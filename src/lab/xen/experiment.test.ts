@@ -101,6 +101,16 @@ describe('renderXenExperiment', () => {
     expect(destroy).toBeLessThan(s.indexOf('tune rollback'));
   });
 
+  it('a guest with an initramfs and a command line (linux): both in the xl config; no scaling mode for it', () => {
+    const s = renderXenExperiment({ ...twoProfiles, ramdisk: '/c/initramfs.cpio', extra: 'console=hvc0 quiet', memoryMb: 128, marker: 'hello linux' });
+    shSyntaxOk(s);
+    expect(s).toContain('ramdisk = "/c/initramfs.cpio"\nextra = "console=hvc0 quiet"\nHVSCOPE_XL_CONFIG');
+    expect(s).toContain('memory = 128');
+    expect(s).toContain("marker='hello linux'");
+    expect(() => renderXenExperiment({ ...twoProfiles, extra: 'a"b' })).toThrow(/extra must be printable ASCII without quotes/);
+    expect(() => renderXenExperiment({ ...twoProfiles, ramdisk: '/r', domains: 2 })).toThrow(/only the tiny-pv guest can stay up/);
+  });
+
   it('rejects bad counts and duplicate profiles with one clear message', () => {
     expect(() => renderXenExperiment({ ...twoProfiles, runs: 0 })).toThrow(/--runs must be a whole number ≥ 1/);
     expect(() => renderXenExperiment({ ...twoProfiles, domains: MAX_LAB_DOMAINS + 1 })).toThrow(UserError);

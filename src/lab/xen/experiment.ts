@@ -50,6 +50,11 @@ export interface XenExperimentOptions {
   /** argv prefix running hvscope in dom0, e.g. ['node', '/work/main/bin/hvscope']; needed with profiles. */
   hvscope?: string[];
   memoryMb?: number;
+  /** Initramfs for the guest (xl `ramdisk`), e.g. the linux guest's. */
+  ramdisk?: string;
+  /** Guest kernel command line (xl `extra`). */
+  extra?: string;
+  /** The console line that says the guest is up (default tiny-pv's). */
   marker?: string;
   /** Seconds to wait for the marker after `xl create` returned. */
   markerTimeoutS?: number;
@@ -84,7 +89,14 @@ export function renderXenExperiment(opts: XenExperimentOptions): string {
     if (dirs.has(p.dir)) throw new UserError(`--profile ${p.name}: given twice`);
     dirs.add(p.dir);
   }
-  const config = renderXlDomainConfig({ name: 'tiny-pv', kernel: opts.kernel, memoryMb: opts.memoryMb ?? TINY_PV_MEMORY_MB, bridge: LAB_BRIDGE });
+  let config = renderXlDomainConfig({ name: 'tiny-pv', kernel: opts.kernel, memoryMb: opts.memoryMb ?? TINY_PV_MEMORY_MB, bridge: LAB_BRIDGE });
+  const xlQuoted = (v: string, key: string) => {
+    if (!/^[\x20-\x7e]*$/.test(v) || /["\\]/.test(v)) throw new UserError(`xl config: ${key} must be printable ASCII without quotes or backslashes: ${JSON.stringify(v)}`);
+    return `"${v}"`;
+  };
+  if (opts.ramdisk !== undefined) config += `ramdisk = ${xlQuoted(opts.ramdisk, 'ramdisk')}\n`;
+  if (opts.extra !== undefined) config += `extra = ${xlQuoted(opts.extra, 'extra')}\n`;
+  if (domains !== undefined && (opts.ramdisk !== undefined || opts.extra !== undefined)) throw new UserError('--domains: only the tiny-pv guest can stay up (hvscope.stay); use --guest tiny-pv');
   const hvscope = (opts.hvscope ?? []).map(shellQuote).join(' ');
   const parts: string[] = [];
   parts.push(`#!/bin/sh
@@ -459,6 +471,14 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
 export interface RunTraceContext {
   /** The profile's name as given (or `untuned`). */
   profile: string;
+  /**
+   * The guest's first console output is its marker (tiny-pv, default true): then the
+   * guest phase ends at xenconsoled's first write; a Linux guest prints its boot first,
+   * so its phase ends at the polled marker.
+   */
+  firstOutputIsMarker?: boolean;
+  /** The marker line waited for (default tiny-pv's). */
+  marker?: string;
   recorded: string;
   hypervisor: string;
 }
@@ -513,7 +533,11 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
   let end = Math.round(xlExit);
   const devicesDone = useFt ? ft!.devicesDoneNs : undefined;
   const output = useFt ? ft!.guestOutputNs : undefined;
-  if (devicesDone !== undefined && output !== undefined && output >= devicesDone) {
+  if (ctx.firstOutputIsMarker === false && devicesDone !== undefined && marker !== undefined && marker >= devicesDone) {
+    boundaries.push({ phase: 'kernel', at: Math.round(devicesDone) });
+    end = Math.round(marker);
+    if (output !== undefined && output >= devicesDone) instants.push({ lane: guestLane(), name: 'first console output (xenconsoled write)', phase: 'kernel', at: Math.round(output) });
+  } else if (devicesDone !== undefined && output !== undefined && output >= devicesDone) {
     // ftrace saw the hotplug scripts end (xl then unpauses) and xenconsoled write the guest's first output.
     boundaries.push({ phase: 'kernel', at: Math.round(devicesDone) });
     end = Math.round(output);
@@ -524,7 +548,7 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
     end = Math.round(marker);
   }
   spans.unshift(...phaseSpans(boundaries, end));
-  if (marker !== undefined) instants.push({ lane: guestLane(), name: 'marker seen (console log polled)', at: Math.round(marker), args: { line: TINY_PV_MARKER } });
+  if (marker !== undefined) instants.push({ lane: guestLane(), name: 'marker seen (console log polled)', at: Math.round(marker), args: { line: ctx.marker ?? TINY_PV_MARKER } });
   if (gone !== undefined) instants.push({ lane: guestLane(), name: 'domain gone', at: Math.round(gone) });
   if (useFt) instants.push({ lane: 'xl', name: 'execs during xl create', at: Math.round(xlExit), args: { count: ft!.execsDuringCreate } });
   return {
