@@ -71,16 +71,28 @@ class Qmp {
       }
     });
   }
-  static async open(path: string, qemu: ResultPromise): Promise<Qmp> {
-    for (let i = 0; i < 200 && !existsSync(path); i++) {
-      if (qemu.exitCode !== undefined && qemu.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 25));
+  /**
+   * Connects once QEMU listens. On a busy host QEMU can take seconds to get there, and the
+   * socket file exists from bind() on, before listen(): a refused or missing socket is retried.
+   */
+  static async open(path: string, qemu: ResultPromise, timeoutMs = 20_000): Promise<Qmp> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (qemu.exitCode !== undefined && qemu.exitCode !== null) throw new Error(`QEMU exited with status ${qemu.exitCode} before its QMP socket took a connection`);
+      const socket = connect(path);
+      try {
+        await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      } catch (err) {
+        socket.destroy();
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 25));
+        continue;
+      }
+      const qmp = new Qmp(socket);
+      await qmp.next(); // greeting
+      return qmp;
     }
-    const socket = connect(path);
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    const qmp = new Qmp(socket);
-    await qmp.next(); // greeting
-    return qmp;
   }
   private next(): Promise<Record<string, unknown>> {
     return new Promise((resolve) => this.waiting.push(resolve));
@@ -149,11 +161,15 @@ describe.skipIf(missing)('shipped QEMU profiles on this QEMU', () => {
         roms = String(await qmp.execute('human-monitor-command', { 'command-line': 'info roms' }));
         await qmp.execute('quit');
         qmp.close();
-      } finally {
+      } catch (err) {
+        // A paused QEMU never exits by itself: end it now and report the first failure, with QEMU's stderr.
+        qemu.kill('SIGKILL');
         const result = await qemu;
-        expect(result.stderr).not.toMatch(/invalid|unsupported|warning|error/i);
-        expect(result.exitCode, result.stderr).toBe(0);
+        throw new Error(`${(err as Error).message}\nQEMU stderr: ${String(result.stderr).trim() || '(empty)'}`);
       }
+      const result = await qemu;
+      expect(result.stderr).not.toMatch(/invalid|unsupported|warning|error/i);
+      expect(result.exitCode, result.stderr).toBe(0);
       // The bios knob's "current" value is QEMU's default firmware for this machine.
       const knobs = qemuTarget.knobs(section, { root: '/', options: {} });
       const bios = knobs.find((k) => k.id === 'qemu/bios');
