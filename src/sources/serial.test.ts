@@ -56,6 +56,19 @@ describe('importSerial on the recorded pc boot (fixtures/qemu-tcg-pc-linux)', ()
   });
 });
 
+describe('importSerial on a capture with a lost newline (fixtures/serial-lost-newline)', () => {
+  it('splits a record at a bare \\r into two console lines with the same time', () => {
+    const file = 'fixtures/serial-lost-newline/serial.txt';
+    const trace = importSerial(readFileSync(file, 'utf8'), file);
+    const shpchp = trace.instants.find((i) => i.name.includes('shpchp: Standard Hot Plug PCI Controller Driver'));
+    const serial = trace.instants.find((i) => i.name.includes('Serial: 8250/16550 driver, 4 ports'));
+    expect(shpchp).toBeDefined();
+    expect(serial?.at).toBe(shpchp?.at);
+    expect(shpchp?.name).not.toContain('Serial:');
+    expect(trace.spans.filter((s) => s.lane === 'phases').map((s) => s.name)).toEqual(['kernel', 'user']);
+  });
+});
+
 describe('importSerial on other captures (synthetic)', () => {
   it('accepts `ts "%.s"` output without a header (t0 = first line)', () => {
     const text = ['1700000000.250000 Linux version 6.1.0', '1700000001.500000 Run /init as init process', '1700000001.600000 hvscope-marker ready', ''].join('\n');

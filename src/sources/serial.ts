@@ -9,7 +9,8 @@ import { fileError } from '../model/errors.js';
 import { emptyTrace, type Instant, type Trace } from '../model/trace.js';
 import { MARKER_RANK, markerArgs, withBootPhases, type MarkerKind } from './merge.js';
 
-const RECORD = /^(\d+)\.(\d{1,9})(?:[ \t](.*))?$/;
+// `s`: the text may hold a bare \r where the guest's \n was lost (UART overruns under load).
+const RECORD = /^(\d+)\.(\d{1,9})(?:[ \t](.*))?$/s;
 const HEADER = /^#\s*hvscope-serial\s+(\S+)(.*)$/;
 const CONSOLE_LANE = 'guest-console';
 const MAX_NAME = 160;
@@ -80,12 +81,10 @@ export function importSerial(text: string, file: string, options: SerialImportOp
     const m = RECORD.exec(line);
     if (!m) throw fileError(file, lineNo, 'expected "<seconds>.<fraction> <text>" (a timestamped console line)');
     const frac = m[2];
-    records.push({
-      line: lineNo,
-      us: Number(m[1]) * 1e6 + Number(frac.slice(0, 6).padEnd(6, '0')),
-      ns: frac.length > 6 ? Number(frac.slice(6).padEnd(3, '0').slice(0, 3)) : 0,
-      text: m[3] ?? '',
-    });
+    const us = Number(m[1]) * 1e6 + Number(frac.slice(0, 6).padEnd(6, '0'));
+    const ns = frac.length > 6 ? Number(frac.slice(6).padEnd(3, '0').slice(0, 3)) : 0;
+    // A bare \r inside a record separates two console lines that arrived together.
+    for (const part of (m[3] ?? '').split('\r')) records.push({ line: lineNo, us, ns, text: part });
   }
   if (records.length === 0) throw fileError(file, undefined, 'no timestamped console lines');
 
