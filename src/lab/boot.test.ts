@@ -9,7 +9,7 @@ import {
   loadQemuSection,
   qemuLogArgs,
   resolveGuest,
-  withFirmwareStart,
+  withPhaseStart,
   withGuestConsoleMarkers,
   type Guest,
 } from './boot.js';
@@ -117,11 +117,11 @@ function syntheticTcgTrace(): Trace {
   return trace;
 }
 
-describe('withFirmwareStart', () => {
+describe('withPhaseStart', () => {
   const phases = (t: Trace) => t.spans.filter((s) => s.lane === PHASE_LANE_ID).map((s) => [s.name, s.start, s.end]);
 
   it('starts the firmware phase at the vCPU start, between toolstack and kernel', () => {
-    const t = withFirmwareStart(syntheticTcgTrace(), 18_000_000, 'vCPU start');
+    const t = withPhaseStart(syntheticTcgTrace(), 'firmware', 18_000_000, 'vCPU start');
     expect(phases(t)).toEqual([
       ['toolstack', 0, 18_000_000],
       ['firmware', 18_000_000, 20_000_000],
@@ -133,8 +133,30 @@ describe('withFirmwareStart', () => {
 
   it('leaves the trace alone when the time is not between QEMU\'s exec and the kernel start', () => {
     const original = syntheticTcgTrace();
-    expect(withFirmwareStart(original, 25_000_000, 'late')).toBe(original);
-    expect(withFirmwareStart(original, -5, 'early')).toBe(original);
+    expect(withPhaseStart(original, 'firmware', 25_000_000, 'late')).toBe(original);
+    expect(withPhaseStart(original, 'firmware', -5, 'early')).toBe(original);
+  });
+});
+
+describe('withPhaseStart for the kernel (firmware hands over before the first kernel console line)', () => {
+  const phases = (t: Trace) => t.spans.filter((s) => s.lane === PHASE_LANE_ID).map((s) => [s.name, s.start, s.end]);
+
+  it('moves the kernel start back to the handover, after the firmware start', () => {
+    const withFirmware = withPhaseStart(syntheticTcgTrace(), 'firmware', 10_000_000, 'vCPU start');
+    const t = withPhaseStart(withFirmware, 'kernel', 12_000_000, 'kernel entry');
+    expect(phases(t)).toEqual([
+      ['toolstack', 0, 10_000_000],
+      ['firmware', 10_000_000, 12_000_000],
+      ['kernel', 12_000_000, 21_000_000],
+      ['user', 21_000_000, 22_000_000],
+    ]);
+    expect(t.instants.find((i) => i.name === 'kernel entry')).toMatchObject({ phase: 'kernel', at: 12_000_000, args: { marker: 'kernel-start' } });
+  });
+
+  it('keeps a kernel start that is already earlier, and ignores a handover before the firmware start', () => {
+    const withFirmware = withPhaseStart(syntheticTcgTrace(), 'firmware', 10_000_000, 'vCPU start');
+    expect(withPhaseStart(withFirmware, 'kernel', 20_500_000, 'late')).toBe(withFirmware);
+    expect(withPhaseStart(withFirmware, 'kernel', 9_000_000, 'early')).toBe(withFirmware);
   });
 });
 

@@ -339,10 +339,12 @@ function clockOffset(): ClockOffset {
 }
 
 /**
- * Adds the vCPU start from QEMU's trace log (runstate_set → running, a
- * realtime timestamp) to a bpftrace trace that has no KVM_RUN (TCG), and
- * starts the firmware phase there. Left unchanged when the log has no such
- * event or the time does not fall between QEMU's exec and the kernel start.
+ * Adds boundaries that only QEMU's trace log (realtime timestamps) knows to a
+ * bpftrace trace that has no KVM_RUN (TCG): the vCPU start (runstate_set →
+ * running) starts the firmware phase, and the firmware's last fw_cfg load of
+ * the kernel starts the kernel phase — the same boundaries a rootless boot
+ * gets, so traced and rootless runs split phases alike. Left unchanged when
+ * the log lacks an event or its time does not fit between its neighbours.
  */
 export function withTcgVcpuStart(trace: Trace, logFile: string, clock: ClockOffset): Trace {
   if (trace.instants.some((i) => i.name === 'first KVM_RUN')) return trace;
@@ -353,27 +355,41 @@ export function withTcgVcpuStart(trace: Trace, logFile: string, clock: ClockOffs
   } catch {
     return trace;
   }
+  if (log.meta.t0ClockUs === undefined) return trace;
+  const logT0Us = log.meta.t0ClockUs;
+  const traceT0Us = trace.meta.t0ClockUs;
+  const onTraceClock = (at: number) => Math.round((logT0Us + at / 1000 - clock.realMinusMonoUs - traceT0Us) * 1000);
+  let result = trace;
   const running = log.instants.find((i) => i.args?.marker === 'vcpu-run');
-  if (!running || log.meta.t0ClockUs === undefined) return trace;
-  const realUs = log.meta.t0ClockUs + running.at / 1000;
-  const at = Math.round((realUs - clock.realMinusMonoUs - trace.meta.t0ClockUs) * 1000);
-  return withFirmwareStart(trace, at, 'vCPU start (QEMU runstate_set running)');
+  if (running) result = withPhaseStart(result, 'firmware', onTraceClock(running.at), 'vCPU start (QEMU runstate_set running)');
+  const handover = log.instants.find((i) => i.args?.marker === 'kernel-start');
+  if (handover) result = withPhaseStart(result, 'kernel', onTraceClock(handover.at), `kernel entry (${handover.name})`);
+  return result;
 }
 
-/** Starts the firmware phase at `at` (between toolstack and kernel), with an instant saying where it came from. */
-export function withFirmwareStart(trace: Trace, at: number, name: string): Trace {
+/** The phase after which each phase may start (toolstack → firmware → kernel → user). */
+const PREVIOUS_PHASE: Partial<Record<Phase, Phase>> = { firmware: 'toolstack', kernel: 'firmware', user: 'kernel' };
+
+/**
+ * Moves the start of `phase` earlier, to `at`, when `at` falls after the start
+ * of the phase before it and before the next later phase; adds an instant
+ * saying where the boundary came from. A boundary already at or before `at` is kept.
+ */
+export function withPhaseStart(trace: Trace, phase: 'firmware' | 'kernel', at: number, name: string): Trace {
   const phases = trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
   const start = (p: Phase) => phases.find((s) => s.phase === p)?.start;
-  const toolstack = start('toolstack');
-  const next = Math.min(start('kernel') ?? Infinity, start('user') ?? Infinity);
-  if (toolstack === undefined || !(at > toolstack) || !(at < next)) return trace;
-  const firmware = start('firmware');
-  if (firmware !== undefined && firmware <= at) return trace;
+  const previous = start(PREVIOUS_PHASE[phase]!) ?? (phase === 'kernel' ? start('toolstack') : undefined);
+  const later = phase === 'firmware' ? ['kernel', 'user'] : ['user'];
+  const next = Math.min(...later.map((p) => start(p as Phase) ?? Infinity));
+  if (previous === undefined || !(at > previous) || !(at < next)) return trace;
+  const current = start(phase);
+  if (current !== undefined && current <= at) return trace;
   const end = Math.max(...phases.map((s) => s.end));
-  const boundaries = phases.filter((s) => s.phase !== 'firmware').map((s) => ({ phase: s.phase as Phase, at: s.start }));
-  boundaries.push({ phase: 'firmware', at });
+  const boundaries = phases.filter((s) => s.phase !== phase).map((s) => ({ phase: s.phase as Phase, at: s.start }));
+  boundaries.push({ phase, at });
   const guestLane = trace.lanes.find((l) => l.kind === 'guest')?.id ?? PHASE_LANE_ID;
-  const instant: Instant = { lane: guestLane, name, phase: 'firmware', at, args: { marker: 'vcpu-run', via: 'qemu trace log' } };
+  const marker = phase === 'firmware' ? 'vcpu-run' : 'kernel-start';
+  const instant: Instant = { lane: guestLane, name, phase, at, args: { marker, via: 'qemu trace log' } };
   return {
     ...trace,
     spans: [...phaseSpans(boundaries, end), ...trace.spans.filter((s) => s.lane !== PHASE_LANE_ID)].sort((a, b) => a.start - b.start),
