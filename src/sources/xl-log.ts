@@ -18,8 +18,8 @@
 // from what libxl logs: config parse, each asynchronous operation (`ao X:
 // create` → `ao X: complete, rc=N`: domain create, unpause), the PV build
 // (xc_dom_allocate → xc_dom_release), backend waits (watch register → `wanted
-// state N ok`), hotplug scripts (`forking to execute` → libxl's next line,
-// since libxl logs nothing at the script's exit). Phases: toolstack from the
+// state N ok`), hotplug scripts (`forking to execute` → libxl's next hotplug
+// bookkeeping line, since libxl logs nothing at the script's exit). Phases: toolstack from the
 // first line, devices from the first device line (a backend watch, device or
 // hotplug function), kernel from libxl_domain_unpause, all up to the last line.
 import { fileError } from '../model/errors.js';
@@ -38,6 +38,12 @@ const BACKEND_OK = /^backend (\/local\/domain\/\d+\/backend\/\S+)\/state wanted 
 const HOTPLUG_FORK = /^forking to execute: (.*?)\s*$/;
 /** libxl functions and messages that belong to device setup. */
 const DEVICE_FUNCTION = /^(libxl__device_|device_|libxl__add_|domcreate_attach_devices|libxl__wait_device)/;
+/**
+ * libxl logs nothing when a hotplug script exits; what it logs next from these
+ * functions (its child-death callback deregistering the script's watch, or
+ * device_hotplug moving on) comes right after. Watch events in between do not.
+ */
+const HOTPLUG_AFTER = new Set(['libxl__ev_xswatch_deregister', 'device_hotplug', 'device_hotplug_child_death_cb', 'device_hotplug_done']);
 const MAX_NAME = 160;
 
 interface XlLine {
@@ -188,12 +194,12 @@ export function importXlLog(text: string, file: string): Trace {
       watching.delete(ok[1]);
     }
   }
-  // hotplug scripts: fork → libxl's next line
+  // hotplug scripts: fork → libxl's first hotplug bookkeeping line after it
   lines.forEach((l, i) => {
     const fork = l.fn === 'libxl__async_exec_start' ? HOTPLUG_FORK.exec(l.message) : null;
     if (!fork) return;
-    const next = lines.slice(i + 1).find((n) => n.context === 'libxl');
-    span('libxl', `hotplug ${fork[1]}`, l.at, next?.at ?? l.at, { command: fork[1], endsAt: next ? 'libxl next line' : 'unknown' });
+    const next = lines.slice(i + 1).find((n) => n.context === 'libxl' && n.fn !== undefined && HOTPLUG_AFTER.has(n.fn));
+    span('libxl', `hotplug ${fork[1]}`, l.at, next?.at ?? l.at, { command: fork[1], endsAt: next ? `${next.fn} (line ${next.line})` : 'unknown' });
   });
 
   for (const s of trace.spans) s.phase = phaseAt(s.start + t0);
