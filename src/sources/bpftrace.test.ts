@@ -296,3 +296,42 @@ describe('console lines from multi-chunk writes (synthetic events in the probesâ
     expect(line.args?.truncated).toBe(true);
   });
 });
+
+describe('xen events (synthetic, in the xen setâ€™s layout)', () => {
+  const printf = (data: string) => JSON.stringify({ type: 'printf', data });
+  const xl = [
+    printf('exec\t1000\t10\t10\tfile=/usr/lib/xen-4.17/bin/xl\n'),
+    printf('xen_fn\t2000\t10\t10\tfn=libxl_domain_create_new\targ=0\tdetail=\n'),
+  ];
+
+  it('keeps one console line when xenconsoled writes it to the log and the pty, and skips binary writes', () => {
+    const text = [
+      ...xl,
+      printf('xen_console\t3000\t5\t5\tfd=14\tlen=4\toff=0\ttext=A\\x00\\x00\\x00\n'),
+      printf('xen_console\t3100\t5\t5\tfd=17\tlen=9\toff=0\ttext=hello\\x0d\\x0a\n'),
+      printf('xen_console\t3200\t5\t5\tfd=15\tlen=9\toff=0\ttext=hello\\x0d\\x0a\n'),
+      printf('xen_fn_ret\t4000\t10\t10\tfn=libxl_domain_create_new\tret=0\n'),
+    ].join('\n');
+    const trace = importBpftrace(text, 'synthetic-xen.json');
+    const lines = trace.instants.filter((i) => i.args?.console === true);
+    expect(lines.map((l) => [l.name, l.at])).toEqual([['hello', 2100]]);
+    expect(trace.lanes.filter((l) => l.id.startsWith('guest:xenconsoled:')).map((l) => l.id)).toEqual(['guest:xenconsoled:5:17']);
+  });
+
+  it('pairs nested calls per thread; a call still open at the end is marked unfinished', () => {
+    const text = [
+      ...xl,
+      printf('xs\t2100\t10\t10\top=read\ttx=0\tpath=/local/pool/0/name\n'),
+      printf('xs_ret\t2200\t10\t10\top=read\tret=1\n'),
+      printf('fork\t2300\t10\t10\tchild=11\n'),
+      printf('xs\t2400\t11\t11\top=write\ttx=3\tpath=/local/domain/1/name\n'),
+    ].join('\n');
+    const trace = importBpftrace(text, 'synthetic-xen.json');
+    expect(trace.spans.find((s) => s.name === 'xs_read')).toMatchObject({ lane: 'pid:10', start: 1100, end: 1200, args: { path: '/local/pool/0/name', ok: true } });
+    expect(trace.spans.find((s) => s.name === 'xs_write')?.args).toMatchObject({ tx: 3, unfinished: true });
+    expect(trace.spans.find((s) => s.name === 'libxl_domain_create_new')?.args?.unfinished).toBe(true);
+    // a forked process with no exec of its own is named after its parent
+    expect(trace.lanes.find((l) => l.id === 'pid:11')?.name).toBe('xl [11] (forked by 10)');
+    expect(trace.counters.map((c) => c.value)).toEqual([1, 2]);
+  });
+});

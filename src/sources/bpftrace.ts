@@ -650,6 +650,14 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
     if (call.xs) trace.counters.push({ lane: PHASE_LANE_ID, name: XENSTORE_COUNTER, at: call.span.start, value: ++xsCount });
   }
 
+  // A process seen only through its fork (no exec, exit not traced), e.g. xl's
+  // daemon that outlives `xl create`: named after the process that forked it.
+  for (const lane of lanes.values()) {
+    if (lane.kind !== 'process' || lane.pid === undefined || !lane.name.startsWith('pid ')) continue;
+    const parent = forkedAt.get(lane.pid)?.parent;
+    const parentRun = parent !== undefined ? runs.find((r) => r.pid === parent) : undefined;
+    if (parentRun) lane.name = `${parentRun.name} [${lane.pid}] (forked by ${parent})`;
+  }
   // A xenconsoled fd whose lines were all duplicates of another fd's: no lane.
   for (const id of [...lanes.keys()]) if (id.startsWith('guest:xenconsoled:') && !trace.instants.some((i) => i.lane === id)) lanes.delete(id);
   trace.lanes.push(...lanes.values());
