@@ -174,6 +174,8 @@ describe('importBpftrace on the xen set (xl create of tiny-pv with a vif, Xen la
   it('nests the build steps in libxl_domain_create_new, in the toolstack phase', () => {
     const [createNew] = spans('libxl_domain_create_new');
     expect(createNew.args?.ret).toBe(0);
+    // xl parses its config from its exec until it calls libxl
+    expect(spans('config parse (xl)')[0]).toMatchObject({ start: 0, end: createNew.start, phase: 'toolstack' });
     const steps = ['xc_domain_create', 'xc_dom_allocate', 'xc_dom_kernel_file', 'xc_dom_parse_image', 'xc_dom_mem_init', 'xc_dom_boot_mem_init', 'xc_dom_build_image', 'xc_dom_boot_image'];
     let previous = createNew.start;
     for (const name of steps) {

@@ -337,6 +337,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
   let xenSeen = false;
   let xenDeviceStart: number | undefined;
   let xenUnpause: number | undefined;
+  let xenCreateStart: { at: number; pid: number } | undefined;
   const xenConsolePids = new Set<number>();
 
   const closeRun = (run: ProcessRun, end: number) => {
@@ -487,6 +488,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         if (ev.fields.detail) args.detail = ev.fields.detail;
         if (XEN_DEVICE_START_FNS.has(fn) && xenDeviceStart === undefined) xenDeviceStart = at;
         if (XEN_UNPAUSE_FNS.has(fn) && xenUnpause === undefined) xenUnpause = at;
+        if (fn === 'libxl_domain_create_new' && xenCreateStart === undefined) xenCreateStart = { at, pid: ev.pid };
         openXenCall(ev, fn, at, args);
         break;
       }
@@ -615,6 +617,10 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
       if (argv) trace.meta.command = argv.truncated ? [...argv.words, '…'] : argv.words;
     }
     mark('toolstack', xlRun?.start ?? 0);
+    // Before libxl is called, xl reads and parses the domain config.
+    if (xlRun && xenCreateStart && xenCreateStart.pid === xlRun.pid && xenCreateStart.at >= xlRun.start) {
+      trace.spans.push({ lane: processLane(xlRun.pid), name: 'config parse (xl)', phase: 'toolstack', start: xlRun.start, end: xenCreateStart.at, args: { until: 'libxl_domain_create_new' } });
+    }
     const firstHotplug = runs.filter((r) => hotplugPids.has(r.pid)).reduce((m, r) => Math.min(m, r.start), Infinity);
     const devicesAt = Math.min(xenDeviceStart ?? Infinity, firstHotplug);
     if (devicesAt !== Infinity) mark('devices', devicesAt);
