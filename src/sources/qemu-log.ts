@@ -9,6 +9,7 @@
 //  memory_region_ops_write / cpu_out, the last fw_cfg load of the kernel by the
 //  firmware (handover to the kernel), runstate_set → shutdown (VM end).
 import { fileError } from '../model/errors.js';
+import { forEachLine, parseSecondsStamp } from './text-lines.js';
 import { emptyTrace, type Args, type Instant, type Lane, type Span, type Trace } from '../model/trace.js';
 import { MARKER_RANK, markerArgs, withBootPhases, type MarkerKind } from './merge.js';
 
@@ -71,16 +72,8 @@ interface Event {
  * log of millions of lines.
  */
 function forEachEvent(text: string, file: string, visit: (e: Event) => void): void {
-  let lineNo = 0;
-  let pos = 0;
-  while (pos <= text.length) {
-    let nl = text.indexOf('\n', pos);
-    if (nl < 0) nl = text.length;
-    let line = text.slice(pos, nl);
-    pos = nl + 1;
-    lineNo++;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line.trim().length === 0) continue;
+  forEachLine(text, (line, lineNo) => {
+    if (line.trim().length === 0) return;
     const m = LINE.exec(line);
     if (!m) {
       const hint = NO_TIMESTAMP.test(line)
@@ -88,11 +81,9 @@ function forEachEvent(text: string, file: string, visit: (e: Event) => void): vo
         : 'not a QEMU trace log line (expected "tid@seconds.microseconds:event args")';
       throw fileError(file, lineNo, hint);
     }
-    const frac = m[3];
-    const us = Number(m[2]) * 1e6 + Number(frac.slice(0, 6).padEnd(6, '0'));
-    const ns = frac.length > 6 ? Number(frac.slice(6).padEnd(3, '0').slice(0, 3)) : 0;
+    const { us, ns } = parseSecondsStamp(m[2], m[3]);
     visit({ line: lineNo, tid: Number(m[1]), us, ns, event: m[4], args: m[5] ?? '' });
-  }
+  });
 }
 
 function num(text: string | undefined): number {

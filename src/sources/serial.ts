@@ -6,6 +6,7 @@
 // Other lines starting with `#` are comments. Each console line becomes an
 // instant on the `guest console` lane; known lines become boot markers.
 import { fileError } from '../model/errors.js';
+import { forEachLine, parseSecondsStamp } from './text-lines.js';
 import { emptyTrace, type Instant, type Trace } from '../model/trace.js';
 import { MARKER_RANK, markerArgs, withBootPhases, type MarkerKind } from './merge.js';
 
@@ -53,19 +54,11 @@ export function importSerial(text: string, file: string, options: SerialImportOp
   const trace = emptyTrace({ source: 'serial', clock: 'realtime', inputs: [file] });
   const records: { line: number; us: number; ns: number; text: string }[] = [];
   let execUs: number | undefined;
-  let lineNo = 0;
-  let pos = 0;
-  while (pos <= text.length) {
-    let nl = text.indexOf('\n', pos);
-    if (nl < 0) nl = text.length;
-    let line = text.slice(pos, nl);
-    pos = nl + 1;
-    lineNo++;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line.length === 0) continue;
+  forEachLine(text, (line, lineNo) => {
+    if (line.length === 0) return;
     if (line.startsWith('#')) {
       const h = HEADER.exec(line);
-      if (!h) continue;
+      if (!h) return;
       if (lineNo !== 1) throw fileError(file, lineNo, 'the hvscope-serial header must be the first line');
       if (h[1] !== '1') throw fileError(file, lineNo, `hvscope-serial format version ${h[1]} is not supported (only 1)`);
       for (const field of h[2].trim().split(/\s+/).filter(Boolean)) {
@@ -76,16 +69,14 @@ export function importSerial(text: string, file: string, options: SerialImportOp
           execUs = Number(value);
         }
       }
-      continue;
+      return;
     }
     const m = RECORD.exec(line);
     if (!m) throw fileError(file, lineNo, 'expected "<seconds>.<fraction> <text>" (a timestamped console line)');
-    const frac = m[2];
-    const us = Number(m[1]) * 1e6 + Number(frac.slice(0, 6).padEnd(6, '0'));
-    const ns = frac.length > 6 ? Number(frac.slice(6).padEnd(3, '0').slice(0, 3)) : 0;
+    const { us, ns } = parseSecondsStamp(m[1], m[2]);
     // A bare \r inside a record separates two console lines that arrived together.
     for (const part of (m[3] ?? '').split('\r')) records.push({ line: lineNo, us, ns, text: part });
-  }
+  });
   if (records.length === 0) throw fileError(file, undefined, 'no timestamped console lines');
 
   let t0Us = execUs ?? Infinity;
