@@ -81,11 +81,18 @@ describe('assembleProgram', () => {
     expect(lib64.program).not.toContain('x86_64-linux-gnu');
   });
 
-  it('xen: a missing library leaves its probes out, one line per library; the rest stays', () => {
+  it('xen: a missing library leaves its probes out, one line for the set; the rest stays', () => {
     const r = assembleProgram(['xen', 'exec'], { rootPid: 7, fileExists: (p) => !p.includes('libxenguest') });
     expect(r.unavailable).toEqual([
       { what: 'xen: uprobes on /usr/lib/x86_64-linux-gnu/libxenguest.so.4.17', why: 'library not found (not installed here?)' },
     ]);
+    // a host without Xen: one line, the set's tracepoint probes still there
+    const none = assembleProgram(['xen'], { rootPid: 7, fileExists: () => false });
+    expect(none.unavailable).toHaveLength(1);
+    expect(none.unavailable[0].what).toMatch(/^xen: uprobes on \S+libxenlight\.so\.4\.17, .*libxenstore\.so\.4/);
+    expect(none.unavailable[0].why).toBe('libraries not found (not installed here?)');
+    expect(none.program).not.toMatch(/^u(ret)?probe:/m);
+    expect(none.program).toContain('/etc/xen/scripts/');
     expect(r.program).not.toContain('xc_dom_');
     expect(r.program).toContain(':libxl_domain_create_new');
     expect(r.program).toContain('/etc/xen/scripts/');

@@ -252,7 +252,7 @@ export function assembleProgram(sets: string[], opts: AssembleOptions): Assemble
     if (prelude === undefined) prelude = split.prelude;
     else if (prelude !== split.prelude) throw new UserError(`${path}: its prelude differs from the other probe sets'`);
     const kept: string[] = [];
-    const reported = new Set<string>();
+    const missingLibraries = new Set<string>();
     for (const block of splitBlocks(split.body, path)) {
       const missing = block.probes.find((p) => {
         const m = /^tracepoint:([^:]+):(.+)$/.exec(p);
@@ -264,12 +264,14 @@ export function assembleProgram(sets: string[], opts: AssembleOptions): Assemble
       }
       const located = locateUprobeBinaries(block.text, block.probes, fileExists);
       if (typeof located === 'string') {
-        // One line per missing library, not one per function probed in it.
-        if (!reported.has(located)) unavailable.push({ what: `${name}: uprobes on ${located}`, why: 'library not found (not installed here?)' });
-        reported.add(located);
+        missingLibraries.add(located);
         continue;
       }
       kept.push(located.text);
+    }
+    // One line per set, not one per function probed (e.g. the xen set on a host without Xen).
+    if (missingLibraries.size > 0) {
+      unavailable.push({ what: `${name}: uprobes on ${[...missingLibraries].join(', ')}`, why: `${missingLibraries.size > 1 ? 'libraries' : 'library'} not found (not installed here?)` });
     }
     parts.push(`// ---- probe set: ${name} (probes/${set.file}) ----\n${kept.join('\n\n')}`);
   }
