@@ -14,6 +14,7 @@ import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
 import { defaultCacheDir } from '../../src/lab/linux-guest.js';
 import { readTrace } from '../../src/model/io.js';
 import { phaseBreakdown } from '../../src/analysis/phases.js';
+import { LINUX_PV_MARKER } from '../../src/lab/xen/linux-pv-guest.js';
 
 const missing =
   requireOrSkip(isRoot, 'root') ||
@@ -135,6 +136,22 @@ describe.skipIf(missing)('hvscope lab xen run: stock vs tuned', () => {
     expect(running).toEqual([0, 1, 2]);
     const svg = readFileSync(join(out, 'scaling.svg'), 'utf8');
     expect(svg).toContain('domains already running');
+  });
+});
+
+describe.skipIf(missing)('hvscope lab xen run --guest linux', () => {
+  it('boots the Debian kernel as a PV domU: netfront up (eth0), marker, powered off and gone', { timeout: 900_000 }, async () => {
+    const out = join(scratch, 'linux');
+    const r = await labRun(['--guest', 'linux', '-o', out]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^hvscope: linux: xl create \d+ ms \(exit 0\), marker seen at \d+ ms, domain gone$/m);
+    expect(readFileSync(join(out, 'untuned/run-1.console.log'), 'utf8')).toContain(LINUX_PV_MARKER);
+    const cfg = readFileSync(join(out, 'untuned/domain.cfg'), 'utf8');
+    expect(cfg).toMatch(/^memory = 128$/m);
+    expect(cfg).toMatch(/^kernel = ".*\/vmlinux"$/m);
+    expect(cfg).toMatch(/^ramdisk = ".*\/initramfs\.cpio"$/m);
+    const trace = readTrace(join(out, 'untuned/run-1.hvtrace.json'));
+    expect(phaseBreakdown(trace).map((p) => p.phase)).toEqual(['toolstack', 'devices', 'kernel']);
   });
 });
 
