@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
-import { buildTinyPvGuest } from '../../src/lab/tiny-pv-guest.js';
+import { TINY_PV_MARKER, buildTinyPvGuest } from '../../src/lab/tiny-pv-guest.js';
 import { runInXenLab } from '../../src/lab/xen/run.js';
 import { TRACED_CREATE_FILES, parseTracedCreateResult, renderTracedCreateExperiment } from '../../src/lab/xen/traced-create.js';
 import { readTrace } from '../../src/model/io.js';
@@ -103,6 +103,14 @@ describe.skipIf(missing)('xen probes in the Xen lab', () => {
     const devices = phases.find((p) => p.name === 'devices')!;
     expect(toolstack.end).toBeLessThanOrEqual(devices.start);
     expect(devices.end).toBeGreaterThan(devices.start);
+    // after the devices, the unpause: the guest runs and prints its marker (xenconsoled's write)
+    const kernel = phases.find((p) => p.name === 'kernel')!;
+    expect(kernel.start).toBe(devices.end);
+    expect(kernel.start).toBe(spanNamed(trace, 'libxl_domain_unpause')[0].start);
+    const marker = trace.instants.find((i) => i.args?.marker === 'ready');
+    expect(marker?.name).toBe(TINY_PV_MARKER);
+    expect(kernel.end).toBe(marker?.at);
+    expect(spanNamed(trace, 'config parse (xl)')[0].end).toBe(spanNamed(trace, 'libxl_domain_create_new')[0].start);
     // libxl: the create request spans the build and the device work
     const create = spanNamed(trace, 'libxl_domain_create_new');
     expect(create).toHaveLength(1);
