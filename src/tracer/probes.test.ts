@@ -3,7 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../model/errors.js';
-import { assembleProgram, defaultProbesDir, parseProbeSets, PROBE_SETS, splitBlocks, splitProbeFile } from './probes.js';
+import {
+  ALL_PROBE_SET_NAMES,
+  assembleProgram,
+  DEFAULT_PROBE_SET_NAMES,
+  defaultProbesDir,
+  parseProbeSets,
+  PROBE_SET_NAMES,
+  PROBE_SETS,
+  splitBlocks,
+  splitProbeFile,
+} from './probes.js';
 
 const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
 
@@ -151,6 +161,15 @@ describe('splitBlocks', () => {
       ['uprobe:/usr/lib/libx.so.1:f', 'uretprobe:/usr/lib/libx.so.1:f'],
       ['uprobe:/lib/liby.so:g'],
     ]);
+  });
+});
+
+describe('default probe sets', () => {
+  it('are every set but xen, which is valid only when named', () => {
+    expect(DEFAULT_PROBE_SET_NAMES).toEqual(['qemu', 'net', 'exec']);
+    expect(PROBE_SET_NAMES).toEqual(DEFAULT_PROBE_SET_NAMES);
+    expect(ALL_PROBE_SET_NAMES).toEqual(['qemu', 'net', 'exec', 'xen']);
+    expect(parseProbeSets('xen,exec,net')).toEqual(['xen', 'exec', 'net']);
   });
 });
 
