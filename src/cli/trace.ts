@@ -6,18 +6,19 @@ import { basename, resolve } from 'node:path';
 import { UserError } from '../model/errors.js';
 import { writeFileAtomic, writeTrace } from '../model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
-import { PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
+import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
 import { checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
 import { renderRuns } from './render.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
-export const DEFAULT_PROBE_SETS = PROBE_SET_NAMES.join(',');
+export const DEFAULT_PROBE_SETS = DEFAULT_PROBE_SET_NAMES.join(',');
 
 interface TraceOptions {
   probes: string;
   output: string;
   svg?: string;
   json?: boolean;
+  attachTimeout: number | string;
   '--'?: string[];
 }
 
@@ -31,13 +32,16 @@ function phaseSummary(trace: Trace): { phase: string; ms: number }[] {
 export function register(cli: CAC): void {
   cli
     .command('trace [...args]', 'Run a command under bpftrace probes and write its trace (needs root): hvscope trace -- COMMAND...')
-    .option('--probes <sets>', `Probe sets, comma-separated (${PROBE_SET_NAMES.join(', ')})`, { default: DEFAULT_PROBE_SETS })
+    .option('--probes <sets>', `Probe sets, comma-separated: ${ALL_PROBE_SET_NAMES.join(', ')} (xen is opt-in: ~64 uprobes on the Xen libraries)`, { default: DEFAULT_PROBE_SETS })
+    .option('--attach-timeout <seconds>', 'How long bpftrace may take to attach its probes (nested/emulated hosts need more)', { default: 30 })
     .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
     .option('--svg <file>', 'Also write the timeline SVG here')
     .option('--json', 'Print a JSON summary on stdout (the command\'s stdout goes to stderr then)')
     .action(
       command(async (args: string[], opts: TraceOptions) => {
         const sets = parseProbeSets(String(opts.probes));
+        const attachTimeoutSeconds = Number(opts.attachTimeout);
+        if (!(attachTimeoutSeconds > 0)) throw new UserError(`--attach-timeout ${opts.attachTimeout}: expected a number of seconds > 0`);
         if (args.length > 0) {
           throw new UserError(`put the command to trace after --, e.g. hvscope trace -- ${args.join(' ')}`);
         }
@@ -55,6 +59,7 @@ export function register(cli: CAC): void {
             stdout: opts.json ? 'stderr' : 'inherit',
             onProgress: progress,
             inputName: output,
+            attachTimeoutMs: attachTimeoutSeconds * 1000,
           }),
         );
         writeTrace(output, run.trace);

@@ -52,6 +52,8 @@ export interface TraceCommandOptions {
   probesDir?: string;
   /** bpftrace binary (default: bpftrace on PATH). */
   bpftrace?: string;
+  /** How long bpftrace may take to attach its probes (ms, default 30 000; nested Xen under TCG needs more). */
+  attachTimeoutMs?: number;
 }
 
 export interface TraceCommandResult {
@@ -206,6 +208,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       env: { BPFTRACE_PERF_RB_PAGES: PERF_RB_PAGES },
       signal: startAbort.signal,
       bpftrace: opts.bpftrace,
+      attachTimeoutMs: opts.attachTimeoutMs,
       onMessage: (msg) => {
         messages++;
         if (msg.type === 'attached_probes') attachedProbes = msg.probes;

@@ -24,7 +24,7 @@ describe('renderTracedCreateExperiment', () => {
   it('runs hvscope trace on a plain xl create of the config it writes, with the xen, exec and net sets', () => {
     const script = renderTracedCreateExperiment(base);
     expect(script).toContain(
-      `'node' '/opt/hv scope/bin/hvscope' trace --probes xen,exec,net -o "$out/${TRACED_CREATE_FILES.trace}" -- xl create "$out/${TRACED_CREATE_FILES.config}"`,
+      `'node' '/opt/hv scope/bin/hvscope' trace --probes xen,exec,net --attach-timeout 120 -o "$out/${TRACED_CREATE_FILES.trace}" -- xl create "$out/${TRACED_CREATE_FILES.config}"`,
     );
     expect(script).toContain('name = "tiny-pv"');
     expect(script).toContain('vif = [ "bridge=xenbr0" ]');
