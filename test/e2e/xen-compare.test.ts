@@ -4,7 +4,7 @@
 // domain left running). Runs the built CLI (bin/hvscope → dist; dom0 runs the same
 // build for `tune`), so it builds first. Each lab needs ~1.3 GB and a core for a
 // few minutes; one lab at a time (it waits for another lab's lock).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -136,6 +136,35 @@ describe.skipIf(missing)('hvscope lab xen run: stock vs tuned', () => {
     expect(running).toEqual([0, 1, 2]);
     const svg = readFileSync(join(out, 'scaling.svg'), 'utf8');
     expect(svg).toContain('domains already running');
+  });
+});
+
+describe.skipIf(missing)('hvscope lab xen run: Ctrl-C', () => {
+  it('during a profile\'s creations: QEMU, lock and temp files gone, exit 130, no traces written', { timeout: 900_000 }, async () => {
+    const out = join(scratch, 'interrupted');
+    await waitForLabLock(900_000);
+    const tempsBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('hvscope-xen-lab-') && !n.startsWith('hvscope-xen-lab-e2e-'));
+    const child = execa(process.execPath, [join(repo, 'bin/hvscope'), 'lab', 'xen', 'run', '--profile', 'xen-stock', '--runs', '3', '-o', out], { reject: false, cwd: repo });
+    let stderr = '';
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`the experiment never got to its first creation:\n${stderr}`)), 600_000);
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('run 1 of profile 0:')) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+    });
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(r.stderr).toMatch(/hvscope: Xen lab: interrupted \(SIGINT\); QEMU stopped/);
+    expect((await execa('pgrep', ['-f', `qemu-system-x86_64.*${out}`], { reject: false })).stdout.trim()).toBe('');
+    expect(existsSync(join(defaultCacheDir(), 'xen-lab.lock')) && readFileSync(join(defaultCacheDir(), 'xen-lab.lock'), 'utf8').trim() === String(child.pid)).toBe(false);
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('hvscope-xen-lab-') && !n.startsWith('hvscope-xen-lab-e2e-'))).toEqual(tempsBefore);
+    expect(existsSync(join(out, 'report.txt'))).toBe(false);
+    expect(existsSync(join(out, 'xen-stock', 'run-1.hvtrace.json'))).toBe(false);
   });
 });
 
