@@ -1,27 +1,19 @@
-// Helpers for the trace/boot/demo e2e tests: compile the CLI entry
-// (trace-cli-entry.ts) with tsc and run it as a real child process, as root or
-// as an unprivileged user, and inspect what is left running afterwards.
+// Helpers for the trace/boot/demo e2e tests: run the built CLI (bin/hvscope) as a
+// real child process, as root or as an unprivileged user, and inspect what is
+// left running afterwards.
 import { existsSync, mkdtempSync, chmodSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa, execaSync, type Options } from 'execa';
+import { hvscopeBin, repo } from '../helpers/cli.js';
 
-export const repo = resolve(import.meta.dirname, '../..');
-const buildDir = join(repo, 'node_modules/.cache/hvscope-trace-e2e');
-export const entry = join(buildDir, 'test/e2e/trace-cli-entry.js');
+export { repo } from '../helpers/cli.js';
+/** The real CLI entry (built by test/global-setup.ts). */
+export const entry = hvscopeBin;
 
-/** Compiles the entry; type errors in modules other tests own still emit JavaScript. */
+/** Kept for the tests' beforeAll: dist/ is built once by the global setup; fail clearly if it is missing. */
 export async function buildCli(): Promise<void> {
-  const tsc = await execa(
-    'node',
-    [
-      join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext',
-      '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node',
-      '--esModuleInterop', join(repo, 'test/e2e/trace-cli-entry.ts'),
-    ],
-    { cwd: repo, reject: false },
-  );
-  if (!existsSync(entry)) throw new Error(`cannot compile the CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
+  if (!existsSync(join(repo, 'dist/src/cli/index.js'))) throw new Error('dist/ is missing: the vitest global setup (test/global-setup.ts) builds it');
 }
 
 export const NOBODY = 65534;

@@ -2,20 +2,20 @@
 // this test creates (unique name, always deleted). Values are read back
 // independently with `ip -n NS -d -j link show` and `sysctl` in the namespace,
 // never through hvscope's own readers. The CLI runs as a child process (the
-// profile + tune commands compiled by tsc), so kill -9 hits a real process.
+// built bin/hvscope), so kill -9 hits a real process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, execaSync, type ResultPromise } from 'execa';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
+import { hvscopeBin } from '../helpers/cli.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const skip = requireOrSkip(isRoot && hasCommand('ip') && hasCommand('sysctl'), 'root with iproute2 (ip netns) and sysctl');
 
 const ns = `hvs-tune-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-const buildDir = join(repo, 'node_modules/.cache/hvscope-tune-e2e');
-const entry = join(buildDir, 'test/e2e/tune-cli-entry.js');
+const entry = hvscopeBin;
 let work = '';
 let stateDir = '';
 const children = new Set<ResultPromise>();
@@ -97,11 +97,6 @@ async function kill9(child: ResultPromise) {
 
 describe.skipIf(skip)('tune on a real bridge in a network namespace', () => {
   beforeAll(async () => {
-    // Compile the CLI modules (profile + tune) for the child processes.
-    // Type errors elsewhere (other targets in progress) still emit JavaScript; only a missing entry is fatal.
-    rmSync(buildDir, { recursive: true, force: true });
-    const tsc = await execa('node', [join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--esModuleInterop', join(repo, 'test/e2e/tune-cli-entry.ts')], { cwd: repo, reject: false });
-    if (!existsSync(entry)) throw new Error(`cannot compile the tune CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
     work = mkdtempSync(join(tmpdir(), 'hvscope-tune-e2e-'));
     stateDir = join(work, 'state');
     execaSync('ip', ['netns', 'add', ns]);

@@ -4,6 +4,7 @@
 // run inside dom0), the guest's marker seen in xenconsoled's log, the domain gone,
 // the lab powered off. Plus the failure paths: boot timeout, a marker that never
 // comes, not root. Each lab needs ~1.3 GB and a core for about a minute.
+import { hvscopeBin } from '../helpers/cli.js';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -37,7 +38,7 @@ afterAll(async () => {
 
 const repo = resolve(import.meta.dirname, '../..');
 const buildDir = join(repo, 'node_modules/.cache/hvscope-lab-e2e');
-const cliEntry = join(buildDir, 'test/e2e/lab-cli-entry.js');
+const cliEntry = hvscopeBin;
 const libraryEntry = join(buildDir, 'test/e2e/xen-lab-entry.js');
 
 /** The lab's private temp directories (the initramfs); none may outlive a lab. */
@@ -139,12 +140,12 @@ describe.skipIf(missing)('Xen lab failure paths', () => {
     expect(labTempDirs()).toEqual(tempsBefore);
   });
 
-  describe('in a child process (compiled with tsc)', () => {
+  describe('in a child process (bin/hvscope, and the library compiled with tsc)', () => {
     beforeAll(async () => {
       // Type errors elsewhere (work in progress) still emit JavaScript; only a missing entry is fatal.
       rmSync(buildDir, { recursive: true, force: true });
-      const tsc = await execa('node', [join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--esModuleInterop', join(repo, 'test/e2e/lab-cli-entry.ts'), join(repo, 'test/e2e/xen-lab-entry.ts')], { cwd: repo, reject: false });
-      if (!existsSync(cliEntry) || !existsSync(libraryEntry)) throw new Error(`cannot compile the lab CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
+      const tsc = await execa('node', [join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--esModuleInterop', join(repo, 'test/e2e/xen-lab-entry.ts')], { cwd: repo, reject: false });
+      if (!existsSync(libraryEntry)) throw new Error(`cannot compile the lab library entry for this test:\n${tsc.stdout}\n${tsc.stderr}`);
       chmodSync(buildDir, 0o755);
     }, 120_000);
 

@@ -7,6 +7,7 @@
 // records probes/xen.bt alone (raw bpftrace NDJSON, imported on the host) and a
 // stamped `xl -vvv create` (imported with the xl-log importer).
 // One lab cycle; the lab is CPU heavy: run one at a time.
+import { hvscopeBin } from '../helpers/cli.js';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,9 +32,8 @@ const missing =
   requireOrSkip(hasCommand('gcc') && hasCommand('ld'), 'gcc and ld');
 
 const repo = resolve(import.meta.dirname, '../..');
-// A private build of the `trace` command (the real CLI wiring) that dom0 runs with the host's node.
-const buildDir = join(repo, 'node_modules/.cache/hvscope-xen-probes-e2e');
-const traceEntry = join(buildDir, 'test/e2e/trace-cli-entry.js');
+// dom0 runs the host's built CLI (bin/hvscope → dist/, built by the global setup) with the host's node.
+const traceEntry = hvscopeBin;
 
 let scratch: string;
 let outDir: string;
@@ -44,14 +44,6 @@ beforeAll(async () => {
   if (missing) return;
   scratch = await mkdtemp(join(tmpdir(), 'hvscope-xen-probes-e2e-'));
   outDir = join(scratch, 'lab');
-  rmSync(buildDir, { recursive: true, force: true });
-  // Type errors elsewhere (work in progress) still emit JavaScript; only a missing entry is fatal.
-  const tsc = await execa(
-    'node',
-    [join(repo, 'node_modules/typescript/bin/tsc'), '--outDir', buildDir, '--rootDir', repo, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--types', 'node', '--esModuleInterop', '--resolveJsonModule', join(repo, 'test/e2e/trace-cli-entry.ts')],
-    { cwd: repo, reject: false },
-  );
-  if (!existsSync(traceEntry)) throw new Error(`cannot compile the trace CLI for this test:\n${tsc.stdout}\n${tsc.stderr}`);
   const guest = await buildTinyPvGuest();
   const result = await runInXenLab({
     script: renderTracedCreateExperiment({
