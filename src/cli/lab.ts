@@ -1,7 +1,9 @@
-// hvscope lab xen run [--profile NAME]... [--guest tiny-pv] [--runs N] [--domains K] [-o DIR] [--json]
+// hvscope lab xen run [--profile NAME]... [--guest tiny-pv|linux|PATH] [--runs N] [--domains K]
+//   [--ramdisk FILE] [--memory MB] [--cmdline TEXT] [--marker REGEX] [--accel tcg|kvm] [-o DIR] [--json]
 // One Xen-in-QEMU lab: per profile, `hvscope tune apply` in dom0, N timed creations
-// of tiny-pv (or K left running), rollback; then traces, timelines, report and the
-// stock-vs-tuned / scaling figures on the host (src/lab/xen/experiment.ts, compare.ts).
+// of the guest (or K tiny-pv left running), rollback; then traces, timelines, report and
+// the stock-vs-tuned / scaling figures on the host (src/lab/xen/experiment.ts, compare.ts).
+// --guest PATH is the user's own PV kernel (src/lab/xen/guest-path.ts).
 import type { CAC } from 'cac';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -9,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../model/errors.js';
 import { TINY_PV_MARKER, buildTinyPvGuest } from '../lab/tiny-pv-guest.js';
 import { LINUX_PV_EXTRA, LINUX_PV_MARKER, LINUX_PV_MEMORY_MB, prepareLinuxPvGuest } from '../lab/xen/linux-pv-guest.js';
-import { requireLabRoot, runInXenLab, type XenLabResult } from '../lab/xen/run.js';
+import { requireLabAccel, requireLabRoot, runInXenLab, type XenLabResult } from '../lab/xen/run.js';
+import { resolvePathGuest, MAX_GUEST_MEMORY_MB, PATH_GUEST_MEMORY_MB, PATH_GUEST_MARKER_TIMEOUT_S } from '../lab/xen/guest-path.js';
+import type { LabInputFile } from '../lab/xen/dom0-initramfs.js';
+import type { XenLabAccel } from '../lab/xen/qemu-xen.js';
 import type { TinyPvResult } from '../lab/xen/tiny-pv-experiment.js';
 import {
   MAX_LAB_DOMAINS,
@@ -32,6 +37,10 @@ export interface LabOptions {
   runs?: string | number;
   domains?: string | number;
   accel?: string;
+  ramdisk?: string;
+  memory?: string | number;
+  cmdline?: string | number;
+  marker?: string | number;
   output: string;
   timeout?: string | number;
   json?: boolean;
@@ -86,7 +95,7 @@ function asTinyPv(r: XenRunResult): TinyPvResult {
 }
 
 /** Why the experiment failed, in one sentence, or undefined when everything worked. */
-export function experimentFailure(lab: XenLabResult, result: XenExperimentResult, labels: string[], scaling: boolean): string | undefined {
+export function experimentFailure(lab: XenLabResult, result: XenExperimentResult, labels: string[], scaling: boolean, noMarker = false): string | undefined {
   const name = (p: number) => labels[p] ?? UNTUNED;
   for (const p of result.profiles) {
     if (p.tuneApply && p.tuneApply.exit !== 0)
@@ -95,8 +104,11 @@ export function experimentFailure(lab: XenLabResult, result: XenExperimentResult
   for (const r of result.runs) {
     const where = `${name(r.profile)} run ${r.run}`;
     if (r.createExit !== 0) return `${where}: xl create failed with status ${r.createExit} (see ${join(lab.outDir, result.profiles.find((p) => p.index === r.profile)?.dir ?? '', `run-${r.run}.xl.log`)})`;
-    if (r.markerNs === undefined) return `${where}: the guest never printed its marker on its console (see ${join(lab.outDir, 'dom0-logs')})`;
-    if (!scaling && r.goneNs === undefined) return `${where}: the domain was still there after the guest powered off (it was destroyed)`;
+    const consoleLog = join(lab.outDir, result.profiles.find((p) => p.index === r.profile)?.dir ?? '', `run-${r.run}.console.log`);
+    if (noMarker && r.readyNs === undefined) return `${where}: the domain was not running once xl create returned (it crashed or shut down at once; see ${consoleLog} and ${join(lab.outDir, 'dom0-logs')})`;
+    if (!noMarker && r.markerNs === undefined) return `${where}: the guest never printed its marker on its console (see ${consoleLog} and ${join(lab.outDir, 'dom0-logs')})`;
+    if (!scaling && r.goneNs === undefined)
+      return r.destroyed ? `${where}: the domain was still there after xl destroy` : `${where}: the domain was still there after the guest powered off (it was destroyed)`;
   }
   for (const p of result.profiles) {
     if (p.tuneRollback && p.tuneRollback.exit !== 0)
@@ -109,35 +121,73 @@ export function experimentFailure(lab: XenLabResult, result: XenExperimentResult
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+/** The guest option: a built-in guest's name, or else the path of the user's PV kernel. */
+export function guestKind(guest: string): 'tiny-pv' | 'linux' | 'path' {
+  return guest === 'tiny-pv' || guest === 'linux' ? guest : 'path';
+}
+
+/** Options that only a --guest PATH takes. */
+const PATH_ONLY = ['ramdisk', 'memory', 'cmdline', 'marker'] as const;
+
 export async function labXenRun(opts: LabOptions): Promise<void> {
   const refs = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
   const guestName = String(opts.guest);
-  if (guestName !== 'tiny-pv' && guestName !== 'linux')
-    throw new UserError(`--guest: the Xen lab creates tiny-pv or linux (a kernel PATH is not supported yet), got '${guestName}'`);
-  const accel = String(opts.accel ?? 'tcg');
-  if (accel === 'kvm') throw new UserError('--accel kvm: not yet supported by the Xen lab (its QEMU machine runs Xen under TCG); use --accel tcg');
-  if (accel !== 'tcg') throw new UserError(`--accel must be tcg or kvm, got '${accel}'`);
+  const kind = guestKind(guestName);
+  if (guestName === '') throw new UserError('--guest: empty; give tiny-pv, linux or the path of a Xen PV kernel');
+  for (const key of PATH_ONLY)
+    if (kind !== 'path' && opts[key] !== undefined) throw new UserError(`--${key}: only with --guest PATH (your own kernel); ${guestName} brings its own`);
+  const accelText = String(opts.accel ?? 'tcg');
+  if (accelText !== 'tcg' && accelText !== 'kvm') throw new UserError(`--accel must be tcg or kvm, got '${accelText}'`);
+  const accel: XenLabAccel = accelText;
   const runs = opts.runs === undefined ? 1 : wholeNumber(opts.runs, '--runs', 1, 100);
   const domains = opts.domains === undefined ? undefined : wholeNumber(opts.domains, '--domains', 1, MAX_LAB_DOMAINS);
   if (domains !== undefined && opts.runs !== undefined) throw new UserError('--runs and --domains exclude each other: --domains K creates K domains per profile and keeps them running');
-  if (domains !== undefined && guestName !== 'tiny-pv') throw new UserError('--domains: only the tiny-pv guest stays up after its marker; use --guest tiny-pv');
+  if (domains !== undefined && kind !== 'tiny-pv') throw new UserError('--domains: only the tiny-pv guest stays up after its marker; use --guest tiny-pv');
+  const memoryMb = opts.memory === undefined ? undefined : wholeNumber(opts.memory, '--memory', 4, MAX_GUEST_MEMORY_MB);
+  // cac turns numeric-looking values into numbers and repeated options into arrays.
+  const once = (value: unknown, flag: string): string | undefined => {
+    if (value === undefined) return undefined;
+    if (Array.isArray(value) || typeof value === 'boolean') throw new UserError(`${flag}: give it once, with a value (quote it as one argument)`);
+    return String(value);
+  };
+  const marker = once(opts.marker, '--marker');
+  const cmdline = once(opts.cmdline, '--cmdline');
+  const ramdisk = once(opts.ramdisk, '--ramdisk');
+  // The user's files are checked here, before anything boots (the lab's dom0 reads them through 9p).
+  const pathGuest =
+    kind === 'path'
+      ? await resolvePathGuest({ kernel: guestName, ramdisk, memoryMb, cmdline, marker })
+      : undefined;
   const profiles = resolveLabProfiles(refs);
   const creations = Math.max(1, profiles.length) * (domains ?? runs);
   // Boot ≈ 10–30 s, tune apply/rollback a few s each, a creation ≈ 6–15 s under TCG; generous.
-  const timeoutS = opts.timeout === undefined ? 180 + profiles.length * 90 + creations * (guestName === 'linux' ? 90 : 45) : wholeNumber(opts.timeout, '--timeout', 1);
+  const perCreationS = kind === 'tiny-pv' ? 45 : kind === 'linux' ? 90 : 30 + PATH_GUEST_MARKER_TIMEOUT_S;
+  const timeoutS = opts.timeout === undefined ? 180 + profiles.length * 90 + creations * perCreationS : wholeNumber(opts.timeout, '--timeout', 1);
   requireLabRoot();
+  await requireLabAccel(accel);
   const hvscope = profiles.length > 0 ? hvscopeForDom0() : undefined;
-  const guest =
-    guestName === 'linux'
-      ? await prepareLinuxPvGuest().then((g) => ({ kernel: g.kernel, ramdisk: g.ramdisk, extra: LINUX_PV_EXTRA, memoryMb: LINUX_PV_MEMORY_MB, marker: LINUX_PV_MARKER }))
-      : { kernel: (await buildTinyPvGuest()).kernel, marker: TINY_PV_MARKER };
-  const script = renderXenExperiment({ ...guest, profiles, runs, domains, hvscope, markerTimeoutS: guestName === 'linux' ? 90 : 30 });
+  let files: LabInputFile[] = [];
+  let guest: Omit<Parameters<typeof renderXenExperiment>[0], 'profiles' | 'runs' | 'domains' | 'hvscope'>;
+  if (pathGuest) {
+    guest = pathGuest.experiment;
+    files = pathGuest.files;
+    progress(`guest ${pathGuest.kernel}${pathGuest.ramdisk ? ` with ramdisk ${pathGuest.ramdisk}` : ''}, ${pathGuest.memoryMb} MiB; destroyed once ready`);
+    if (pathGuest.marker === undefined)
+      progress('no --marker: ready = the domain is running once xl create returned; the guest\'s boot (kernel phase) is not measured');
+  } else if (kind === 'linux') {
+    guest = await prepareLinuxPvGuest().then((g) => ({ kernel: g.kernel, ramdisk: g.ramdisk, extra: LINUX_PV_EXTRA, memoryMb: LINUX_PV_MEMORY_MB, marker: LINUX_PV_MARKER, markerTimeoutS: 90 }));
+  } else {
+    guest = { kernel: (await buildTinyPvGuest()).kernel, marker: TINY_PV_MARKER, markerTimeoutS: 30 };
+  }
+  const script = renderXenExperiment({ ...guest, profiles, runs, domains, hvscope });
   const outDir = String(opts.output);
   const { value: lab, signal } = await withInterrupts((abort) =>
     runInXenLab({
       script,
       outDir,
       timeoutMs: timeoutS * 1000,
+      files,
+      machine: { accel },
       onProgress: progress,
       // The experiment's own progress lines (src/lab/xen/experiment.ts echoes them).
       onConsoleLine: (line) => {
@@ -151,20 +201,28 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
   const result = await parseXenExperiment(lab.outDir);
   const labels = profiles.length > 0 ? profiles.map((p) => p.label) : [UNTUNED];
   const ftrace = readLabFtrace(lab.outDir);
+  const accelName = accel.toUpperCase();
   const groups = labGroups(result, labels, ftrace, {
-    recorded: `hvscope lab xen run in dom0 of Debian's Xen 4.17 nested under QEMU TCG (${lab.packages.join(', ')}), ${new Date().toISOString()}`,
-    hypervisor: 'xen 4.17 (PV dom0, nested in QEMU TCG)',
-    marker: guest.marker,
-    firstOutputIsMarker: guestName === 'tiny-pv',
+    recorded: `hvscope lab xen run in dom0 of Debian's Xen 4.17 nested under QEMU ${accelName} (${lab.packages.join(', ')}), guest ${pathGuest ? pathGuest.kernel : guestName}, ${new Date().toISOString()}`,
+    hypervisor: `xen 4.17 (PV dom0, nested in QEMU ${accelName})`,
+    marker: pathGuest ? pathGuest.marker : guest.marker,
+    firstOutputIsMarker: kind === 'tiny-pv',
+    kernelMeasured: !(pathGuest && pathGuest.marker === undefined),
   });
+  const guestLabel = pathGuest ? 'guest' : guestName;
   for (const g of groups) {
     for (const r of g.results) {
       const tiny = asTinyPv(r);
-      const line = `${guestName}: xl create ${tiny.xlCreateMs.toFixed(0)} ms (exit ${r.createExit}), marker ${tiny.markerSeen ? `seen at ${tiny.markerMs!.toFixed(0)} ms` : 'NOT seen'}, ${domains !== undefined ? `${r.runningDomains} already running` : `domain ${tiny.domainGone ? 'gone' : 'NOT gone'}`}`;
+      const ready =
+        pathGuest && pathGuest.marker === undefined
+          ? r.readyNs !== undefined ? `running at ${(r.readyNs / 1e6).toFixed(0)} ms` : 'NOT running'
+          : `marker ${tiny.markerSeen ? `seen at ${tiny.markerMs!.toFixed(0)} ms` : 'NOT seen'}`;
+      const end = domains !== undefined ? `${r.runningDomains} already running` : `domain ${tiny.domainGone ? (r.destroyed ? 'destroyed' : 'gone') : 'NOT gone'}`;
+      const line = `${guestLabel}: xl create ${tiny.xlCreateMs.toFixed(0)} ms (exit ${r.createExit}), ${ready}, ${end}`;
       progress(profiles.length > 0 || domains !== undefined || runs > 1 ? `${g.profile} run ${r.run}: ${line}` : line);
     }
   }
-  const failure = experimentFailure(lab, result, labels, domains !== undefined);
+  const failure = experimentFailure(lab, result, labels, domains !== undefined, pathGuest !== undefined && pathGuest.marker === undefined);
   const anyRun = groups.some((g) => g.runs.length > 0);
   const outputs = anyRun ? writeLabOutputs(lab.outDir, groups, { scaling: domains !== undefined, ftrace: result.ftrace }) : undefined;
   if (outputs?.comparison) for (const line of comparisonText(outputs.comparison).split('\n')) progress(line);
@@ -180,10 +238,14 @@ export function register(cli: CAC): void {
   cli
     .command('lab <hypervisor> <action>', 'Xen-in-QEMU lab: `lab xen run` boots Xen 4.17 + dom0 under QEMU, applies profiles and times real `xl create`s (root)')
     .option('--profile <name>', 'Tuning profile to apply in dom0 before its creations (repeat: stock vs tuned, in order)')
-    .option('--guest <guest>', 'Guest to create: tiny-pv (PV unikernel) or linux (Debian kernel + busybox, xen-netfront)', { default: 'tiny-pv' })
+    .option('--guest <guest>', 'Guest to create: tiny-pv (PV unikernel), linux (Debian kernel + busybox, xen-netfront), or PATH of your own Xen PV kernel (an ELF with Xen PV notes, e.g. an uncompressed vmlinux; destroyed once ready)', { default: 'tiny-pv' })
+    .option('--ramdisk <file>', 'With --guest PATH: the guest\'s initramfs')
+    .option('--memory <mb>', `With --guest PATH: guest memory in MiB (default ${PATH_GUEST_MEMORY_MB}; a Linux kernel needs 128; ≤ ${MAX_GUEST_MEMORY_MB})`)
+    .option('--cmdline <text>', 'With --guest PATH: the guest kernel\'s command line (xl extra=)')
+    .option('--marker <regex>', `With --guest PATH: extended regex (grep -E) of the console line that means ready, waited for ≤ ${PATH_GUEST_MARKER_TIMEOUT_S} s; without it ready = running once xl create returned, and the guest's boot is not measured`)
     .option('--runs <n>', 'Creations per profile (create, marker, gone; default 1)')
     .option('--domains <k>', `Scaling: create K domains per profile one after another and keep them running (≤ ${MAX_LAB_DOMAINS})`)
-    .option('--accel <accel>', 'QEMU accelerator for the lab (tcg)', { default: 'tcg' })
+    .option('--accel <accel>', 'QEMU accelerator for the lab: tcg, or kvm (-cpu host; needs a /dev/kvm that runs guests, nested; checked before booting)', { default: 'tcg' })
     .option('-o, --output <dir>', 'Output directory (traces, figures, report, logs)', { default: 'lab-out' })
     .option('--timeout <seconds>', 'Give up on the whole lab after this long (default from the work asked for)')
     .option('--json', 'Print the lab result as JSON on stdout')

@@ -7,7 +7,20 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../../../test/helpers/requirements.js';
 import { readCpio } from './cpio.js';
-import { DOM0_RESULTS_DIR, HOST_ROOT_TAG, LAB_MARKERS, RESULTS_TAG, buildDom0Initramfs, renderStage1Init, renderStage2, shellQuote } from './dom0-initramfs.js';
+import { UserError } from '../../model/errors.js';
+import {
+  DOM0_HOST_ROOT_DIR,
+  DOM0_LAB_DIR,
+  DOM0_RESULTS_DIR,
+  HOST_ROOT_TAG,
+  LAB_MARKERS,
+  RESULTS_TAG,
+  buildDom0Initramfs,
+  checkLabInputFileName,
+  renderStage1Init,
+  renderStage2,
+  shellQuote,
+} from './dom0-initramfs.js';
 import { DOM0_MODULES } from './packages.js';
 import { renderTinyPvExperiment } from './tiny-pv-experiment.js';
 
@@ -60,7 +73,35 @@ describe('buildDom0Initramfs', () => {
   });
 });
 
+describe('buildDom0Initramfs input files', () => {
+  it('puts the experiment\'s input files under lab/files (stage 1 copies them to DOM0_LAB_DIR) and refuses odd or reserved names', async () => {
+    const busybox = join(scratch, 'synthetic-busybox-files');
+    await writeFile(busybox, 'synthetic busybox');
+    const members = readCpio(await buildDom0Initramfs({ busybox, modules: [], experimentScript: 'true\n', files: [{ name: 'guest-marker.regex', data: "it's $(not run)\n" }] }));
+    const file = members.find((m) => m.path === 'lab/files/guest-marker.regex');
+    expect(file?.data.toString()).toBe("it's $(not run)\n");
+    expect(members.findIndex((m) => m.path === 'lab/files')).toBeLessThan(members.indexOf(file!));
+    expect(renderStage1Init()).toContain(`cp -R /lab/files/. /newroot${DOM0_LAB_DIR}/`);
+    for (const name of ['../x', 'a/b', 'experiment.sh', 'stage2.sh', '.hidden', 'a b', '']) {
+      await expect(buildDom0Initramfs({ busybox, modules: [], experimentScript: 'true\n', files: [{ name, data: 'x' }] })).rejects.toThrow(UserError);
+    }
+    expect(() => checkLabInputFileName('out')).toThrow(/plain name/);
+    await expect(
+      buildDom0Initramfs({ busybox, modules: [], experimentScript: 'true\n', files: [{ name: 'a', data: '1' }, { name: 'a', data: '2' }] }),
+    ).rejects.toThrow(/given twice/);
+  });
+});
+
 describe('lab scripts', () => {
+  it('stage 1 binds the whole host root at DOM0_HOST_ROOT_DIR (dom0\'s /tmp is its own tmpfs) after /run is mounted', () => {
+    const init = renderStage1Init();
+    expect(init).toContain(`mount -o bind /host /newroot${DOM0_HOST_ROOT_DIR}`);
+    expect(init.indexOf(`/newroot${DOM0_HOST_ROOT_DIR}`)).toBeGreaterThan(init.indexOf('tmpfs /newroot/run'));
+    expect(init.indexOf('chroot /newroot')).toBeGreaterThan(init.indexOf(`/newroot${DOM0_HOST_ROOT_DIR}`));
+    expect(DOM0_HOST_ROOT_DIR.startsWith(`${DOM0_LAB_DIR}/`)).toBe(true);
+  });
+
+
   it('stage 1 mounts both 9p shares by tag and chroots into the overlay', () => {
     const init = renderStage1Init();
     expect(init).toMatch(new RegExp(`mount -t 9p -o \\S*ro\\S* ${HOST_ROOT_TAG} /host`));

@@ -7,6 +7,7 @@
 // Every step prints a `hvscope-lab:` line on dom0's console (hvc0, which Xen
 // forwards to the serial line QEMU gives the host), so the host can follow it.
 import { readFile } from 'node:fs/promises';
+import { UserError } from '../../model/errors.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { moduleNameOf, XEN_TOOLS_DIR } from './packages.js';
 
@@ -15,6 +16,13 @@ export const HOST_ROOT_TAG = 'hvhost';
 export const RESULTS_TAG = 'hvout';
 /** Where dom0 (inside the chroot) sees the results share; the experiment gets it as $HVSCOPE_LAB_OUT. */
 export const DOM0_RESULTS_DIR = '/run/hvscope-lab/out';
+/** The lab's own directory in dom0 (tmpfs): stage 2, the experiment and its input files. */
+export const DOM0_LAB_DIR = '/run/hvscope-lab';
+/**
+ * The host's root as dom0 sees it, whole: dom0's own /tmp, /run and /var/log are
+ * tmpfs over the shared root, so a host file under /tmp is only reachable here.
+ */
+export const DOM0_HOST_ROOT_DIR = '/run/hvscope-lab/host';
 /** The bridge stage 2 creates for guests' vifs. */
 export const LAB_BRIDGE = 'xenbr0';
 
@@ -72,7 +80,10 @@ mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /newroot/sys/kernel/tracing 2>/dev/null
 mkdir -p /newroot${DOM0_RESULTS_DIR}
 mount -t 9p -o ${NINEP_OPTIONS} ${RESULTS_TAG} /newroot${DOM0_RESULTS_DIR} || fail "mount results share (9p ${RESULTS_TAG})"
+mkdir -p /newroot${DOM0_HOST_ROOT_DIR}
+mount -o bind /host /newroot${DOM0_HOST_ROOT_DIR} || fail "bind the host root at ${DOM0_HOST_ROOT_DIR}"
 cp /lab/stage2.sh /lab/experiment.sh /newroot/run/hvscope-lab/
+cp -R /lab/files/. /newroot/run/hvscope-lab/
 chroot /newroot /bin/sh /run/hvscope-lab/stage2.sh
 umount /newroot${DOM0_RESULTS_DIR}
 echo "${m.poweringOff}"
@@ -115,6 +126,23 @@ export interface Dom0InitramfsInputs {
   modules: string[];
   /** The experiment: a sh script run in dom0 once the toolstack is up. */
   experimentScript: string;
+  /** Input files for the experiment (data, never code), placed in DOM0_LAB_DIR/NAME (/run/hvscope-lab). */
+  files?: LabInputFile[];
+}
+
+export interface LabInputFile {
+  /** A plain file name: letters, digits, '_', '.', '-'. */
+  name: string;
+  data: string | Buffer;
+}
+
+const RESERVED_LAB_FILES = new Set(['stage2.sh', 'experiment.sh', 'exit-code', 'out', 'host', 'experiment']);
+
+/** UserError unless the name is a plain file name the lab does not use itself. */
+export function checkLabInputFileName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name) || RESERVED_LAB_FILES.has(name))
+    throw new UserError(`Xen lab: input file name ${JSON.stringify(name)} must be a plain name (letters, digits, '_', '.', '-') other than ${[...RESERVED_LAB_FILES].join(', ')}`);
+  return name;
 }
 
 /** The initramfs as a newc cpio (uncompressed: decompressing costs more than reading under TCG). */
@@ -132,5 +160,12 @@ export async function buildDom0Initramfs(inputs: Dom0InitramfsInputs): Promise<B
   entries.push({ kind: 'file', path: 'init', data: renderStage1Init(), mode: 0o755 });
   entries.push({ kind: 'file', path: 'lab/stage2.sh', data: renderStage2(), mode: 0o755 });
   entries.push({ kind: 'file', path: 'lab/experiment.sh', data: inputs.experimentScript, mode: 0o755 });
+  entries.push({ kind: 'dir', path: 'lab/files' });
+  const names = new Set<string>();
+  for (const f of inputs.files ?? []) {
+    if (names.has(checkLabInputFileName(f.name))) throw new UserError(`Xen lab: input file ${f.name} given twice`);
+    names.add(f.name);
+    entries.push({ kind: 'file', path: `lab/files/${f.name}`, data: f.data });
+  }
   return writeCpio(entries);
 }

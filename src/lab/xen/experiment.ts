@@ -54,8 +54,26 @@ export interface XenExperimentOptions {
   ramdisk?: string;
   /** Guest kernel command line (xl `extra`). */
   extra?: string;
-  /** The console line that says the guest is up (default tiny-pv's). */
+  /** The console line that says the guest is up, a fixed string (default tiny-pv's). */
   marker?: string;
+  /**
+   * Instead of `marker`: dom0 path of a file holding the user's --marker, an extended
+   * regex read by `grep -E -f` (data, never pasted into this script; \r is stripped
+   * from the console log first, so `$` anchors work).
+   */
+  markerRegexFile?: string;
+  /** No marker: ready = the domain exists once `xl create` returned; the guest's boot is not measured. */
+  noMarker?: boolean;
+  /**
+   * A guest that may stay up (the user's --guest PATH): after its marker (or once running)
+   * it is destroyed instead of waited for, and its gone time is when the destroy finished.
+   */
+  destroyAfterReady?: boolean;
+  /**
+   * kernel and ramdisk are arbitrary dom0 paths (the user's): the script symlinks them into
+   * its work directory and the xl config names the links, so no user text reaches xl's parser.
+   */
+  linkGuestFiles?: boolean;
   /** Seconds to wait for the marker after `xl create` returned. */
   markerTimeoutS?: number;
   /** Seconds to wait for a powered-off domain to be gone. */
@@ -69,6 +87,41 @@ export interface XenExperimentOptions {
 }
 
 const DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** The experiment's scratch directory in dom0 (tmpfs). */
+export const EXPERIMENT_WORK_DIR = '/run/hvscope-lab/experiment';
+/** Links to a --guest PATH's kernel and ramdisk in EXPERIMENT_WORK_DIR, named by the xl config. */
+export const GUEST_KERNEL_LINK = 'guest-kernel';
+export const GUEST_RAMDISK_LINK = 'guest-ramdisk';
+
+/** Shell lines defining how readiness is judged: $ready_by, $teardown and marker_in LOG. */
+function renderReadiness(opts: XenExperimentOptions): string {
+  const teardown = `teardown=${opts.destroyAfterReady ? 'destroy' : 'wait'}`;
+  if (opts.noMarker) return `ready_by=running
+${teardown}
+marker_in() { return 1; }`;
+  if (opts.markerRegexFile !== undefined)
+    return `ready_by=marker
+${teardown}
+marker_file=${shellQuote(opts.markerRegexFile)}
+# The user's --marker, an extended regex, read from a file: never part of this script.
+marker_in() { [ -f "$1" ] && tr -d '\\r' <"$1" | grep -qE -f "$marker_file"; }`;
+  return `ready_by=marker
+${teardown}
+marker=${shellQuote(opts.marker ?? TINY_PV_MARKER)}
+marker_in() { grep -qF -- "$marker" "$1" 2>/dev/null; }`;
+}
+
+/** Shell lines linking the user's kernel (and ramdisk) into the work directory; exit 1 when dom0 cannot read them. */
+export function renderGuestLinks(kernel: string, ramdisk?: string): string {
+  const lines = [`guest_kernel=${shellQuote(kernel)}`, `ln -sfn -- "$guest_kernel" "$work/${GUEST_KERNEL_LINK}"`];
+  const check = [`[ -r "$work/${GUEST_KERNEL_LINK}" ] || { echo "dom0 cannot read the guest kernel $guest_kernel"; echo "done fail=1" >>"$res"; exit 1; }`];
+  if (ramdisk !== undefined) {
+    lines.push(`guest_ramdisk=${shellQuote(ramdisk)}`, `ln -sfn -- "$guest_ramdisk" "$work/${GUEST_RAMDISK_LINK}"`);
+    check.push(`[ -r "$work/${GUEST_RAMDISK_LINK}" ] || { echo "dom0 cannot read the guest ramdisk $guest_ramdisk"; echo "done fail=1" >>"$res"; exit 1; }`);
+  }
+  return [...lines, ...check].join('\n') + '\n';
+}
 
 function wholeAtLeast(value: number, min: number, what: string): number {
   if (!Number.isInteger(value) || value < min) throw new UserError(`${what} must be a whole number ≥ ${min}, not ${value}`);
@@ -89,12 +142,17 @@ export function renderXenExperiment(opts: XenExperimentOptions): string {
     if (dirs.has(p.dir)) throw new UserError(`--profile ${p.name}: given twice`);
     dirs.add(p.dir);
   }
-  let config = renderXlDomainConfig({ name: 'tiny-pv', kernel: opts.kernel, memoryMb: opts.memoryMb ?? TINY_PV_MEMORY_MB, bridge: LAB_BRIDGE });
+  if (opts.noMarker && (opts.markerRegexFile !== undefined || opts.marker !== undefined)) throw new UserError('xen experiment: noMarker excludes marker and markerRegexFile');
+  if (opts.markerRegexFile !== undefined && opts.marker !== undefined) throw new UserError('xen experiment: give marker or markerRegexFile, not both');
+  if (domains !== undefined && (opts.noMarker || opts.destroyAfterReady || opts.linkGuestFiles)) throw new UserError('--domains: only the tiny-pv guest can stay up (hvscope.stay); use --guest tiny-pv');
+  const kernelInXl = opts.linkGuestFiles ? `${EXPERIMENT_WORK_DIR}/${GUEST_KERNEL_LINK}` : opts.kernel;
+  const ramdiskInXl = opts.ramdisk === undefined ? undefined : opts.linkGuestFiles ? `${EXPERIMENT_WORK_DIR}/${GUEST_RAMDISK_LINK}` : opts.ramdisk;
+  let config = renderXlDomainConfig({ name: 'tiny-pv', kernel: kernelInXl, memoryMb: opts.memoryMb ?? TINY_PV_MEMORY_MB, bridge: LAB_BRIDGE });
   const xlQuoted = (v: string, key: string) => {
     if (!/^[\x20-\x7e]*$/.test(v) || /["\\]/.test(v)) throw new UserError(`xl config: ${key} must be printable ASCII without quotes or backslashes: ${JSON.stringify(v)}`);
     return `"${v}"`;
   };
-  if (opts.ramdisk !== undefined) config += `ramdisk = ${xlQuoted(opts.ramdisk, 'ramdisk')}\n`;
+  if (ramdiskInXl !== undefined) config += `ramdisk = ${xlQuoted(ramdiskInXl, 'ramdisk')}\n`;
   if (opts.extra !== undefined) config += `extra = ${xlQuoted(opts.extra, 'extra')}\n`;
   if (domains !== undefined && (opts.ramdisk !== undefined || opts.extra !== undefined)) throw new UserError('--domains: only the tiny-pv guest can stay up (hvscope.stay); use --guest tiny-pv');
   const hvscope = (opts.hvscope ?? []).map(shellQuote).join(' ');
@@ -103,12 +161,12 @@ export function renderXenExperiment(opts: XenExperimentOptions): string {
 set -u
 out="$HVSCOPE_LAB_OUT"
 res="$out/${XEN_EXPERIMENT_RESULT}"
-work=/run/hvscope-lab/experiment
-marker=${shellQuote(opts.marker ?? TINY_PV_MARKER)}
+work=${EXPERIMENT_WORK_DIR}
 mkdir -p "$work"
 : >"$res"
 fail=0
-# Kernel ftrace (no tracer process to start): exec/fork/exit of every process and
+${renderReadiness(opts)}
+${opts.linkGuestFiles ? renderGuestLinks(opts.kernel, opts.ramdisk) : ''}# Kernel ftrace (no tracer process to start): exec/fork/exit of every process and
 # our own markers, on CLOCK_MONOTONIC. Optional: without tracefs, wall times only.
 T=/sys/kernel/tracing
 ft=0
@@ -125,7 +183,8 @@ fi
 echo "ftrace enabled=$ft" >>"$res"
 mark() { [ "$ft" = 1 ] && echo "hvscope: $*" >"$T/trace_marker"; return 0; }
 # create_one P R NAME RUNNING STAY: one timed \`xl create\` of $cfg as NAME; waits for the
-# marker, and unless STAY=1 (guest stays up) for the domain to power off and be gone.
+# marker (or, with ready_by=running, checks the domain exists), and unless STAY=1 (guest
+# stays up) for the domain to power off and be gone (teardown=wait) or destroys it (destroy).
 create_one() {
   p=$1; r=$2; dn=$3; running=$4; stay=$5
   rcfg="$work/$dn.cfg"
@@ -139,13 +198,20 @@ create_one() {
   t1=$(date +%s%N)
   mark "create_exit p=$p r=$r"
   cat "$pdir/run-$r.xl.log"
-  mns=-1; gns=-1
+  mns=-1; gns=-1; rns=-1; destroyed=0
   if [ "$rc" = 0 ]; then
-    n=0
-    while [ "$n" -lt ${markerTimeout * 20} ]; do
-      if grep -qF -- "$marker" "$glog" 2>/dev/null; then mark "marker p=$p r=$r"; mns=$(( $(date +%s%N) - t0 )); break; fi
-      n=$((n + 1)); sleep 0.05
-    done
+    if [ "$ready_by" = running ]; then
+      if xl domid "$dn" >/dev/null 2>&1; then mark "ready p=$p r=$r"; rns=$(( $(date +%s%N) - t0 )); fi
+    else
+      n=0
+      while [ "$n" -lt ${markerTimeout * 20} ]; do
+        if marker_in "$glog"; then mark "marker p=$p r=$r"; mns=$(( $(date +%s%N) - t0 )); rns=$mns; break; fi
+        n=$((n + 1)); sleep 0.05
+      done
+    fi
+    if [ "$stay" != 1 ] && [ "$teardown" = destroy ]; then
+      xl destroy "$dn" >/dev/null 2>&1 && destroyed=1
+    fi
     if [ "$stay" != 1 ]; then
       n=0
       while [ "$n" -lt ${goneTimeout * 10} ]; do
@@ -155,9 +221,9 @@ create_one() {
       [ "$gns" = -1 ] && xl destroy "$dn"
     fi
   fi
-  echo "run p=$p r=$r domain=$dn running=$running create_exit=$rc create_ns=$((t1 - t0)) marker_ns=$mns gone_ns=$gns" >>"$res"
+  echo "run p=$p r=$r domain=$dn running=$running create_exit=$rc create_ns=$((t1 - t0)) marker_ns=$mns gone_ns=$gns ready_ns=$rns destroyed=$destroyed" >>"$res"
   cp "$glog" "$pdir/run-$r.console.log" 2>/dev/null
-  [ "$rc" = 0 ] && [ "$mns" != -1 ] && { [ "$stay" = 1 ] || [ "$gns" != -1 ]; } || fail=1
+  [ "$rc" = 0 ] && [ "$rns" != -1 ] && { [ "$stay" = 1 ] || [ "$gns" != -1 ]; } || fail=1
   echo "run $r of profile $p: xl create exit $rc, $(( (t1 - t0) / 1000000 )) ms; marker_ns=$mns gone_ns=$gns"
 }
 `);
@@ -172,6 +238,8 @@ xl create "$cfg" >"$work/warmup.log" 2>&1
 rc=$?
 t1=$(date +%s%N)
 n=0
+# A guest that may stay up is destroyed at once: the warm-up is for dom0's caches, not the guest.
+[ "$teardown" = destroy ] && xl destroy tpv-warmup >/dev/null 2>&1
 while [ "$rc" = 0 ] && [ "$n" -lt ${goneTimeout * 10} ] && xl domid tpv-warmup >/dev/null 2>&1; do n=$((n + 1)); sleep 0.1; done
 xl destroy tpv-warmup >/dev/null 2>&1
 echo "warmup exit=$rc ns=$((t1 - t0))" >>"$res"
@@ -244,6 +312,10 @@ export interface XenRunResult {
   /** From `xl create` start until the marker was seen in the guest's console log; undefined when never. */
   markerNs?: number;
   goneNs?: number;
+  /** When the guest counted as ready: its marker, or (no marker) the domain seen running after `xl create`. */
+  readyNs?: number;
+  /** The experiment destroyed the domain (a --guest PATH that may stay up) rather than it powering off. */
+  destroyed?: boolean;
 }
 
 export interface XenProfileResult {
@@ -328,6 +400,9 @@ export function parseXenExperimentText(text: string, file: string): XenExperimen
         profile();
         const marker = int('marker_ns');
         const gone = int('gone_ns');
+        // ready_ns/destroyed came later: older records lack them (ready = the marker there).
+        const ready = kv.has('ready_ns') ? int('ready_ns') : -1;
+        const destroyed = kv.has('destroyed') ? int('destroyed') === 1 : false;
         result.runs.push({
           profile: int('p'),
           run: int('r'),
@@ -337,6 +412,8 @@ export function parseXenExperimentText(text: string, file: string): XenExperimen
           createNs: int('create_ns'),
           ...(marker >= 0 ? { markerNs: marker } : {}),
           ...(gone >= 0 ? { goneNs: gone } : {}),
+          ...(ready >= 0 ? { readyNs: ready } : {}),
+          ...(destroyed ? { destroyed } : {}),
         });
         break;
       }
@@ -477,8 +554,13 @@ export interface RunTraceContext {
    * so its phase ends at the polled marker.
    */
   firstOutputIsMarker?: boolean;
-  /** The marker line waited for (default tiny-pv's). */
+  /** The marker line waited for (default tiny-pv's); the user's regex for a --guest PATH. */
   marker?: string;
+  /**
+   * false for a guest without a marker (--guest PATH without --marker): the trace ends
+   * when `xl create` returned, with no kernel phase (nothing says when the guest was up).
+   */
+  kernelMeasured?: boolean;
   recorded: string;
   hypervisor: string;
 }
@@ -533,7 +615,11 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
   let end = Math.round(xlExit);
   const devicesDone = useFt ? ft!.devicesDoneNs : undefined;
   const output = useFt ? ft!.guestOutputNs : undefined;
-  if (ctx.firstOutputIsMarker === false && devicesDone !== undefined && marker !== undefined && marker >= devicesDone) {
+  if (ctx.kernelMeasured === false) {
+    // No marker: the guest's boot has no end to measure; its first output is shown, outside any phase.
+    if (devicesDone !== undefined && output !== undefined && output >= devicesDone) instants.push({ lane: guestLane(), name: 'first console output (xenconsoled write)', at: Math.round(output) });
+    if (run.readyNs !== undefined) instants.push({ lane: guestLane(), name: 'domain running after xl create (no marker)', at: Math.round(run.readyNs) });
+  } else if (ctx.firstOutputIsMarker === false && devicesDone !== undefined && marker !== undefined && marker >= devicesDone) {
     boundaries.push({ phase: 'kernel', at: Math.round(devicesDone) });
     end = Math.round(marker);
     if (output !== undefined && output >= devicesDone) instants.push({ lane: guestLane(), name: 'first console output (xenconsoled write)', phase: 'kernel', at: Math.round(output) });
@@ -549,7 +635,7 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
   }
   spans.unshift(...phaseSpans(boundaries, end));
   if (marker !== undefined) instants.push({ lane: guestLane(), name: 'marker seen (console log polled)', at: Math.round(marker), args: { line: ctx.marker ?? TINY_PV_MARKER } });
-  if (gone !== undefined) instants.push({ lane: guestLane(), name: 'domain gone', at: Math.round(gone) });
+  if (gone !== undefined) instants.push({ lane: guestLane(), name: run.destroyed ? 'domain gone (destroyed by the lab)' : 'domain gone', at: Math.round(gone) });
   if (useFt) instants.push({ lane: 'xl', name: 'execs during xl create', at: Math.round(xlExit), args: { count: ft!.execsDuringCreate } });
   return {
     format: TRACE_FORMAT,

@@ -11,9 +11,10 @@ import { dirname, join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { UserError } from '../../model/errors.js';
 import { defaultCacheDir } from '../linux-guest.js';
-import { DOM0_LOGS_DIR, EXPERIMENT_LOG, LAB_MARKERS, LAB_MARKER_PREFIX, buildDom0Initramfs } from './dom0-initramfs.js';
+import { accelWorks } from '../../tracer/host-checks.js';
+import { DOM0_LOGS_DIR, EXPERIMENT_LOG, LAB_MARKERS, LAB_MARKER_PREFIX, buildDom0Initramfs, type LabInputFile } from './dom0-initramfs.js';
 import { checkHostXenTools, prepareXenLabPackages } from './packages.js';
-import { xenLabQemuArgs, type XenLabMachine } from './qemu-xen.js';
+import { xenLabQemuArgs, type XenLabAccel, type XenLabMachine } from './qemu-xen.js';
 
 /** The serial console (Xen and dom0) as the host received it. */
 export const CONSOLE_LOG = 'xen-console.log';
@@ -33,8 +34,10 @@ export interface XenLabOptions {
   onConsoleLine?: (line: string) => void;
   /** Package cache (default ~/.cache/hvscope, or $XDG_CACHE_HOME/hvscope). */
   cacheDir?: string;
-  /** Machine overrides (CPU model, memory, extra Xen arguments). */
-  machine?: Pick<XenLabMachine, 'cpu' | 'memoryMb' | 'dom0MemoryMb' | 'xenArgs'>;
+  /** Machine overrides (accelerator, CPU model, memory, extra Xen arguments). With accel kvm, KVM is checked before booting. */
+  machine?: Pick<XenLabMachine, 'accel' | 'cpu' | 'memoryMb' | 'dom0MemoryMb' | 'xenArgs'>;
+  /** Input files for the experiment (data it reads, e.g. a marker regex), in /run/hvscope-lab/NAME in dom0. */
+  files?: LabInputFile[];
   /** qemu-system-x86_64 to run (default from PATH). */
   qemu?: string;
   /**
@@ -85,11 +88,33 @@ export function requireLabRoot(): void {
     throw new UserError('Xen lab: must run as root (dom0 reads the whole host root through 9p and runs the host\'s toolstack); try sudo');
 }
 
+const accelChecks = new Map<string, Promise<void>>();
+
+/**
+ * UserError unless QEMU can use `accel` here. tcg always can; kvm is tried for real
+ * (accelWorks boots a tiny test guest, < 1 s): /dev/kvm may exist and still not run
+ * normal guests (no nested virtualisation, or a PVM-only module). Checked once per process.
+ */
+export function requireLabAccel(accel: XenLabAccel, qemu = 'qemu-system-x86_64'): Promise<void> {
+  if (accel === 'tcg') return Promise.resolve();
+  const key = `${accel} ${qemu}`;
+  let check = accelChecks.get(key);
+  if (!check) {
+    check = accelWorks(accel, { qemu }).then((r) => {
+      if (!r.ok) throw new UserError(`--accel ${accel}: KVM does not run guests on this host (${r.reason ?? 'test guest failed'}); use --accel tcg`);
+    });
+    accelChecks.set(key, check);
+  }
+  return check;
+}
+
 export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult> {
   requireLabRoot();
   if (!(options.timeoutMs > 0)) throw new UserError(`Xen lab: timeout must be a positive number of milliseconds, not ${options.timeoutMs}`);
   checkHostXenTools();
   const qemu = options.qemu ?? 'qemu-system-x86_64';
+  const accel = options.machine?.accel ?? 'tcg';
+  await requireLabAccel(accel, qemu);
   const progress = options.onProgress ?? (() => {});
   const outDir = resolve(options.outDir);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
@@ -126,13 +151,13 @@ export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult>
     progress('preparing Debian packages (Xen 4.17, dom0 kernel, busybox)');
     const packages = await prepareXenLabPackages(cacheDir);
     const initramfs = join(work, 'dom0-initramfs.cpio');
-    await writeFile(initramfs, await buildDom0Initramfs({ busybox: packages.busybox, modules: packages.dom0Modules, experimentScript: options.script }));
+    await writeFile(initramfs, await buildDom0Initramfs({ busybox: packages.busybox, modules: packages.dom0Modules, experimentScript: options.script, files: options.files }));
     await mkdir(outDir, { recursive: true });
     const consoleLog = join(outDir, CONSOLE_LOG);
     const args = xenLabQemuArgs({ ...options.machine, xen: packages.xen, dom0Kernel: packages.dom0Kernel, initramfs, resultsDir: outDir });
     await writeFile(join(outDir, 'xen-lab-qemu.args.json'), JSON.stringify([qemu, ...args], null, 2) + '\n');
 
-    progress('booting Xen under QEMU (TCG)');
+    progress(`booting Xen under QEMU (${accel.toUpperCase()})`);
     const started = Date.now();
     const consoleFd = openSync(consoleLog, 'w');
     const stages: XenLabStage[] = [];
