@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../model/errors.js';
 import { parseXenExperimentText } from '../lab/xen/experiment.js';
 import type { XenLabResult } from '../lab/xen/run.js';
-import { experimentFailure, hvscopeForDom0, resolveLabProfiles } from './lab.js';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { experimentFailure, guestKind, hvscopeForDom0, labXenRun, resolveLabProfiles, type LabOptions } from './lab.js';
 
 const lab = { outDir: '/out', exitCode: 0, experimentLog: '/out/experiment.log' } as XenLabResult;
 const ok = 'run p=0 r=1 domain=a running=0 create_exit=0 create_ns=1000 marker_ns=2000 gone_ns=3000';
@@ -44,6 +47,53 @@ describe('experimentFailure', () => {
     expect(experimentFailure(lab, kept, ['s'], true)).toBeUndefined();
     expect(experimentFailure(lab, kept, ['s'], false)).toMatch(/still there/);
     expect(experimentFailure(lab, parse(['profile p=0 dir=s', ok]), ['s'], false)).toMatch(/^the experiment stopped before its end/);
+  });
+});
+
+describe('experimentFailure for a --guest PATH', () => {
+  const parse = (lines: string[]) => parseXenExperimentText(lines.join('\n'), 'synthetic.txt');
+  const pathRun = 'run p=0 r=1 domain=a running=0 create_exit=0 create_ns=1000 marker_ns=-1 gone_ns=3000 ready_ns=1500 destroyed=1';
+
+  it('without a marker, ready (running after xl create) and destroyed is success; not running names the console log', () => {
+    expect(experimentFailure(lab, parse(['profile p=0 dir=untuned', pathRun, 'done fail=0']), ['untuned'], false, true)).toBeUndefined();
+    expect(experimentFailure(lab, parse(['profile p=0 dir=untuned', pathRun.replace('ready_ns=1500', 'ready_ns=-1'), 'done fail=1']), ['untuned'], false, true)).toBe(
+      'untuned run 1: the domain was not running once xl create returned (it crashed or shut down at once; see /out/untuned/run-1.console.log and /out/dom0-logs)',
+    );
+    expect(experimentFailure(lab, parse(['profile p=0 dir=untuned', pathRun.replace('gone_ns=3000', 'gone_ns=-1'), 'done fail=1']), ['untuned'], false, true)).toBe(
+      'untuned run 1: the domain was still there after xl destroy',
+    );
+  });
+});
+
+describe('labXenRun option checks (before anything boots)', () => {
+  const output = join(tmpdir(), `hvscope-lab-unit-never-created-${process.pid}`);
+  const fails = async (opts: Partial<LabOptions>): Promise<string> => {
+    const err = await labXenRun({ guest: 'tiny-pv', output, ...opts }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UserError);
+    expect(existsSync(output)).toBe(false);
+    return (err as Error).message;
+  };
+
+  it('guestKind: tiny-pv and linux are built in, anything else is a PATH', () => {
+    expect([guestKind('tiny-pv'), guestKind('linux'), guestKind('./tiny-pv'), guestKind('/boot/vmlinux')]).toEqual(['tiny-pv', 'linux', 'path', 'path']);
+  });
+
+  it('--ramdisk/--memory/--cmdline/--marker only with --guest PATH; --accel tcg or kvm; --domains only tiny-pv', async () => {
+    expect(await fails({ marker: 'up' })).toBe('--marker: only with --guest PATH (your own kernel); tiny-pv brings its own');
+    expect(await fails({ guest: 'linux', ramdisk: '/x' })).toBe('--ramdisk: only with --guest PATH (your own kernel); linux brings its own');
+    expect(await fails({ memory: 64 })).toMatch(/^--memory: only with --guest PATH/);
+    expect(await fails({ accel: 'hvf' })).toBe("--accel must be tcg or kvm, got 'hvf'");
+    expect(await fails({ guest: process.execPath, domains: 2 })).toBe('--domains: only the tiny-pv guest stays up after its marker; use --guest tiny-pv');
+    expect(await fails({ guest: process.execPath, memory: '2' })).toBe("--memory must be a whole number from 4 to 448, got '2'");
+    expect(await fails({ guest: process.execPath, marker: ['a', 'b'] as unknown as string })).toBe('--marker: give it once, with a value (quote it as one argument)');
+  });
+
+  it('the user\'s kernel is checked on the host: missing, or an ELF without Xen notes, one line naming it', async () => {
+    expect(await fails({ guest: '/nonexistent/dir/vmlinux' })).toBe('--guest /nonexistent/dir/vmlinux: no such file');
+    expect(await fails({ guest: process.execPath })).toBe(`${process.execPath}: an ELF without Xen PV notes (not a Xen PV kernel; a Linux kernel needs CONFIG_XEN_PV)`);
   });
 });
 

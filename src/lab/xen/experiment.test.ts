@@ -3,16 +3,22 @@
 // Inputs here are synthetic (written for the test); the e2e test
 // (test/e2e/xen-compare.test.ts) runs the script in a real lab.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../model/errors.js';
 import { validateTrace } from '../../model/io.js';
 import { phaseBreakdown } from '../../analysis/phases.js';
+import { shellQuote } from './dom0-initramfs.js';
 import {
+  EXPERIMENT_WORK_DIR,
+  GUEST_KERNEL_LINK,
+  GUEST_RAMDISK_LINK,
   MAX_LAB_DOMAINS,
   TINY_PV_STAY,
+  renderGuestLinks,
+  renderReadiness,
   ftraceRuns,
   parseFtrace,
   parseXenExperimentText,
@@ -270,5 +276,132 @@ describe('recorded lab runs', () => {
       expect(phaseBreakdown(trace).map((p) => p.phase)).toEqual(['toolstack', 'devices', 'kernel']);
       expect(trace.spans.find((s) => s.name === 'xl create')!.args!.running_domains).toBe(r.run - 1);
     }
+  });
+});
+
+// --guest PATH: the user's own kernel. User text reaches the script only shell-quoted
+// (file names) or as a data file (the marker regex); these run the generated shell for real.
+describe('renderXenExperiment for a --guest PATH', () => {
+  const hostile = "/run/hvscope-lab/host/tmp/my guest's \"kernel\" $(touch PWNED) `id`.elf";
+  const pathGuest: XenExperimentOptions = {
+    kernel: hostile,
+    ramdisk: '/run/hvscope-lab/host/tmp/ram disk $HOME.cpio',
+    memoryMb: 32,
+    extra: 'console=hvc0 loglevel=3',
+    markerRegexFile: '/run/hvscope-lab/guest-marker.regex',
+    markerTimeoutS: 90,
+    destroyAfterReady: true,
+    linkGuestFiles: true,
+    profiles: [],
+    runs: 2,
+  };
+
+  it('parses with sh -n; the xl config names the links, never the user\'s paths; the paths appear only shell-quoted', () => {
+    const s = renderXenExperiment(pathGuest);
+    shSyntaxOk(s);
+    expect(s).toContain(`kernel = "${EXPERIMENT_WORK_DIR}/${GUEST_KERNEL_LINK}"`);
+    expect(s).toContain(`ramdisk = "${EXPERIMENT_WORK_DIR}/${GUEST_RAMDISK_LINK}"`);
+    expect(s).toContain('memory = 32');
+    expect(s).toContain('extra = "console=hvc0 loglevel=3"');
+    // Each user path occurs once, as the shell-quoted value of a variable (the one with a ' not even raw).
+    expect(s).not.toContain(hostile);
+    expect(s.split(pathGuest.ramdisk!)).toHaveLength(2);
+    expect(s).toContain(`guest_kernel=${shellQuote(hostile)}\n`);
+    expect(s).toContain(`guest_ramdisk=${shellQuote(pathGuest.ramdisk!)}\n`);
+    expect(s).toContain('teardown=destroy');
+    expect(s).toContain('ready_by=marker');
+    expect(s).not.toMatch(/^marker=/m);
+  });
+
+  it('the link lines, run by a real sh, link exactly the hostile names and run nothing in them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvscope-exp-links-'));
+    try {
+      const kernel = join(dir, "my guest's \"kernel\" $(touch PWNED) `touch PWNED2`.elf");
+      const ramdisk = join(dir, 'ram disk $HOME; rm -rf x.cpio');
+      writeFileSync(kernel, 'synthetic kernel');
+      writeFileSync(ramdisk, 'synthetic ramdisk');
+      mkdirSync(join(dir, 'work'));
+      const script = `set -u\nwork=${shellQuote(join(dir, 'work'))}\nres=${shellQuote(join(dir, 'res'))}\n${renderGuestLinks(kernel, ramdisk)}echo linked\n`;
+      const out = execFileSync('sh', ['-c', script], { cwd: dir, encoding: 'utf8' });
+      expect(out).toBe('linked\n');
+      expect(readlinkSync(join(dir, 'work', GUEST_KERNEL_LINK))).toBe(kernel);
+      expect(readlinkSync(join(dir, 'work', GUEST_RAMDISK_LINK))).toBe(ramdisk);
+      expect(existsSync(join(dir, 'PWNED'))).toBe(false);
+      expect(existsSync(join(dir, 'PWNED2'))).toBe(false);
+      // A file dom0 cannot read: one line saying which, a failed end record, exit 1.
+      const missing = `set -u\nwork=${shellQuote(join(dir, 'work'))}\nres=${shellQuote(join(dir, 'res'))}\n${renderGuestLinks(join(dir, 'no such $(kernel)'))}echo not reached\n`;
+      let status = 0;
+      let said = '';
+      try {
+        execFileSync('sh', ['-c', missing], { cwd: dir, encoding: 'utf8' });
+      } catch (err) {
+        status = (err as { status: number }).status;
+        said = String((err as { stdout: string }).stdout);
+      }
+      expect(status).toBe(1);
+      expect(said).toBe(`dom0 cannot read the guest kernel ${join(dir, 'no such $(kernel)')}\n`);
+      expect(readFileSync(join(dir, 'res'), 'utf8')).toBe('done fail=1\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the marker regex is read from its file by grep -E (console \\r stripped), never executed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvscope-exp-marker-'));
+    try {
+      const regexFile = join(dir, 'guest-marker.regex');
+      const log = join(dir, 'guest.log');
+      const marker_in = (regex: string, console: string): number => {
+        writeFileSync(regexFile, `${regex}\n`);
+        writeFileSync(log, console);
+        try {
+          execFileSync('sh', ['-c', `${renderReadiness({ markerRegexFile: regexFile, destroyAfterReady: true })}\nmarker_in ${shellQuote(log)}`], { cwd: dir });
+          return 0;
+        } catch (err) {
+          return (err as { status: number }).status;
+        }
+      };
+      expect(marker_in('^tiny-pv: hello from .* guest$', 'booting\r\ntiny-pv: hello from a Xen PV guest\r\n')).toBe(0);
+      expect(marker_in('^tiny-pv: hello from .* guest$', 'booting\r\n')).toBe(1);
+      expect(marker_in("$(touch PWNED)|'; touch PWNED2 #", 'nothing\n')).toBe(1);
+      expect(existsSync(join(dir, 'PWNED'))).toBe(false);
+      expect(existsSync(join(dir, 'PWNED2'))).toBe(false);
+      // No console log yet (the guest has not written): not ready, and no error.
+      rmSync(log);
+      expect(execFileSync('sh', ['-c', `${renderReadiness({ markerRegexFile: regexFile })}\nmarker_in ${shellQuote(log)} || echo no`], { encoding: 'utf8' })).toBe('no\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without a marker: ready = the domain exists after xl create; the warm-up guest is destroyed at once', () => {
+    const s = renderXenExperiment({ ...pathGuest, markerRegexFile: undefined, noMarker: true });
+    shSyntaxOk(s);
+    expect(s).toContain('ready_by=running');
+    expect(s).not.toContain('marker_file=');
+    expect(s).toContain('[ "$teardown" = destroy ] && xl destroy tpv-warmup');
+    expect(() => renderXenExperiment({ ...pathGuest, noMarker: true })).toThrow(/noMarker excludes/);
+    expect(() => renderXenExperiment({ ...pathGuest, markerRegexFile: undefined, domains: 2 })).toThrow(/only the tiny-pv guest can stay up/);
+  });
+
+  it('built-in guests keep their fixed-string marker and wait for the guest to power off', () => {
+    const s = renderXenExperiment(twoProfiles);
+    expect(s).toContain('teardown=wait');
+    expect(s).toContain("marker='tiny-pv: hello from a Xen PV guest'");
+    expect(s).toContain('kernel = "/cache/tiny-pv.elf"');
+    expect(s).not.toContain('guest_kernel=');
+  });
+
+  it('reads ready_ns and destroyed; a no-marker trace has no kernel phase, only the running instant', () => {
+    const r = parseXenExperimentText(
+      'profile p=0 dir=untuned\nrun p=0 r=1 domain=tpv-p0-r1 running=0 create_exit=0 create_ns=4000000000 marker_ns=-1 gone_ns=4500000000 ready_ns=4100000000 destroyed=1\ndone fail=0',
+      'synthetic.txt',
+    );
+    expect(r.runs[0]).toEqual({ profile: 0, run: 1, domain: 'tpv-p0-r1', runningDomains: 0, createExit: 0, createNs: 4e9, goneNs: 4.5e9, readyNs: 4.1e9, destroyed: true });
+    const trace = xenRunTrace(r.runs[0], undefined, { profile: 'untuned', recorded: 'synthetic', hypervisor: 'xen 4.17 (PV dom0, nested in QEMU KVM)', kernelMeasured: false });
+    validateTrace(JSON.parse(JSON.stringify(trace)), 'synthetic');
+    expect(phaseBreakdown(trace).map((p) => [p.phase, p.duration])).toEqual([['toolstack', 4e9]]);
+    expect(trace.instants.map((i) => i.name)).toEqual(['domain running after xl create (no marker)', 'domain gone (destroyed by the lab)']);
+    expect(trace.meta.hypervisor).toContain('KVM');
   });
 });

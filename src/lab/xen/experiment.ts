@@ -95,7 +95,7 @@ export const GUEST_KERNEL_LINK = 'guest-kernel';
 export const GUEST_RAMDISK_LINK = 'guest-ramdisk';
 
 /** Shell lines defining how readiness is judged: $ready_by, $teardown and marker_in LOG. */
-function renderReadiness(opts: XenExperimentOptions): string {
+export function renderReadiness(opts: Pick<XenExperimentOptions, 'marker' | 'markerRegexFile' | 'noMarker' | 'destroyAfterReady'>): string {
   const teardown = `teardown=${opts.destroyAfterReady ? 'destroy' : 'wait'}`;
   if (opts.noMarker) return `ready_by=running
 ${teardown}

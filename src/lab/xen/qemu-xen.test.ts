@@ -46,6 +46,26 @@ describe('xenLabQemuArgs', () => {
   });
 });
 
+describe('xenLabQemuArgs --accel', () => {
+  it('kvm: -accel kvm -cpu host (PV dom0 needs no VMX/SVM inside), the rest as under TCG', () => {
+    const args = xenLabQemuArgs({ ...machine, accel: 'kvm' });
+    expect(after(args, '-accel')).toEqual(['kvm']);
+    expect(after(args, '-cpu')).toEqual(['host']);
+    expect(after(args, '-append')).toEqual(['console=com1 dom0_mem=512M,max:512M noreboot']);
+    expect(args.filter((a) => !['kvm', 'host'].includes(a))).toEqual(xenLabQemuArgs(machine).filter((a) => !['tcg,tb-size=256', 'qemu64'].includes(a)));
+  });
+
+  it('tcg stays the default; an unknown accelerator is refused', () => {
+    expect(after(xenLabQemuArgs({ ...machine, accel: 'tcg' }), '-accel')).toEqual(['tcg,tb-size=256']);
+    expect(() => xenLabQemuArgs({ ...machine, accel: 'hvf' as 'kvm' })).toThrow(/accel must be tcg or kvm/);
+  });
+
+  it('smap=0 smep=0 only for TCG\'s -cpu max, not for real SMAP/SMEP under KVM', () => {
+    expect(xenCommandLine({ accel: 'kvm', cpu: 'max' })).not.toContain('smap=0');
+    expect(xenCommandLine({ accel: 'tcg', cpu: 'max' })).toContain('smap=0 smep=0');
+  });
+});
+
 describe('xenCommandLine', () => {
   it('turns SMAP/SMEP off with -cpu max (Xen does not boot under TCG otherwise)', () => {
     expect(xenCommandLine({ cpu: 'max' })).toBe('console=com1 dom0_mem=512M,max:512M noreboot smap=0 smep=0');
