@@ -187,7 +187,7 @@ describe.skipIf(missing)('hvscope lab xen run: bad input, before anything boots'
   it('an unknown profile or guest, --runs 0, --runs with --domains, --domains with linux are one clear line each', async () => {
     const cases: [string[], RegExp][] = [
       [['--profile', 'xen-stokc'], /^hvscope: no profile named "xen-stokc".*xen-stock/],
-      [['--guest', '/boot/vmlinuz'], /^hvscope: --guest: the Xen lab creates tiny-pv or linux \(a kernel PATH is not supported yet\), got '\/boot\/vmlinuz'$/],
+      [['--guest', '/nonexistent/vmlinux'], /^hvscope: --guest \/nonexistent\/vmlinux: no such file$/],
       [['--guest', 'linux', '--domains', '2'], /^hvscope: --domains: only the tiny-pv guest stays up/],
       [['--runs', '0'], /^hvscope: --runs must be a whole number from 1 to 100, got '0'$/],
       [['--runs', '2', '--domains', '2'], /^hvscope: --runs and --domains exclude each other/],
