@@ -363,6 +363,10 @@ describe('renderXenExperiment for a --guest PATH', () => {
       };
       expect(marker_in('^tiny-pv: hello from .* guest$', 'booting\r\ntiny-pv: hello from a Xen PV guest\r\n')).toBe(0);
       expect(marker_in('^tiny-pv: hello from .* guest$', 'booting\r\n')).toBe(1);
+      // The console log of a real lab run (fixtures/xen-lab-tiny-pv): xenconsoled keeps the guest's \r\n.
+      const recorded = readFileSync(join(import.meta.dirname, '../../../fixtures/xen-lab-tiny-pv/guest-console.log'), 'utf8');
+      expect(recorded).toContain('guest\r\n');
+      expect(marker_in('^tiny-pv: hello from a Xen PV guest$', recorded)).toBe(0);
       expect(marker_in("$(touch PWNED)|'; touch PWNED2 #", 'nothing\n')).toBe(1);
       expect(existsSync(join(dir, 'PWNED'))).toBe(false);
       expect(existsSync(join(dir, 'PWNED2'))).toBe(false);
