@@ -4,7 +4,10 @@
 // xen-domain section), then N creations of the tiny-pv guest (`xl create`, wait
 // for its console marker, wait until it powered itself off and is gone), or in
 // scaling mode K creations left running (guest cmdline `hvscope.stay`), then
-// `hvscope tune rollback`.
+// `hvscope tune rollback`. A user's --guest PATH is linked into the work directory
+// (its name reaches the script only shell-quoted), judged ready by its --marker regex
+// (a data file, grep -E -f) or, without one, by running once `xl create` returned,
+// and destroyed once ready (it may never power itself off).
 //
 // Timing: `date +%s%N` around each `xl create` (xl's wall time, the number the
 // ratio is computed from), plus, when dom0's tracefs is there, a kernel ftrace
