@@ -19,8 +19,8 @@ export const DOM0_RESULTS_DIR = '/run/hvscope-lab/out';
 /** The lab's own directory in dom0 (tmpfs): stage 2, the experiment and its input files. */
 export const DOM0_LAB_DIR = '/run/hvscope-lab';
 /**
- * The host's root as dom0 sees it, whole: dom0's own /tmp, /run and /var/log are
- * tmpfs over the shared root, so a host file under /tmp is only reachable here.
+ * The host's root as dom0 sees it, whole: dom0's own /run and /var/log are
+ * tmpfs over the shared root, so a host file under those is only reachable here.
  */
 export const DOM0_HOST_ROOT_DIR = '/run/hvscope-lab/host';
 /** The bridge stage 2 creates for guests' vifs. */
@@ -73,7 +73,8 @@ mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /newroot/dev/pts || fail "devpts (xenconsoled needs ptys)"
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "tmpfs /run"
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "tmpfs /tmp"
+# No tmpfs on /tmp: the overlay already makes it writable, and host paths under
+# /tmp (a checkout, a guest kernel, a cache) must stay visible at the same path.
 mount -t tmpfs -o mode=0755 tmpfs /newroot/var/log || fail "tmpfs /var/log"
 # For tracing inside dom0; not every kernel has them, so failures are not fatal.
 mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
