@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { chromeTraceViolations } from '../../test/helpers/chrome-trace-rules.js';
 import { readTrace } from '../model/io.js';
@@ -7,6 +6,7 @@ import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Run, type Span } from '../m
 import { importChrome } from '../sources/chrome.js';
 import { phaseBreakdown } from '../analysis/phases.js';
 import { exportChrome, nestedTracks, type ChromeEvent } from './chrome.js';
+import { fixtureTraces } from '../../test/helpers/fixtures.js';
 
 /** A synthetic QEMU-like run: phases lane, nested spans, one partial overlap, instants, counters. */
 function syntheticRun(label: string): Run {
@@ -156,14 +156,6 @@ describe('nestedTracks', () => {
     expect(tracks.map((t) => t.map((s) => s.name))).toEqual([['a', 'c', 'd'], ['b']]);
   });
 });
-
-/** fixtures/**\/*.hvtrace.json: real recorded runs from the other sources. */
-function fixtureTraces(): string[] {
-  return (readdirSync('fixtures', { recursive: true }) as string[])
-    .filter((p) => p.endsWith('.hvtrace.json'))
-    .sort()
-    .map((p) => join('fixtures', p));
-}
 
 // The real QEMU recordings (fixtures/qemu-tcg-*/run.hvtrace.json) must be there: a missing one fails.
 const fixtures = fixtureTraces();

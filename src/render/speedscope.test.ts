@@ -1,11 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { speedscopeViolations } from '../../test/helpers/speedscope-rules.js';
 import { readTrace } from '../model/io.js';
 import { emptyTrace, type Run } from '../model/trace.js';
 import { importChrome } from '../sources/chrome.js';
 import { exportSpeedscope, type SpeedscopeFile, type SpeedscopeProfile } from './speedscope.js';
+import { fixtureTraces } from '../../test/helpers/fixtures.js';
 
 function syntheticRun(label: string): Run {
   const trace = emptyTrace({ source: 'synthetic-export', clock: 'monotonic' });
@@ -77,13 +77,6 @@ describe('exportSpeedscope', () => {
     },
   );
 });
-
-function fixtureTraces(): string[] {
-  return (readdirSync('fixtures', { recursive: true }) as string[])
-    .filter((p) => p.endsWith('.hvtrace.json'))
-    .sort()
-    .map((p) => join('fixtures', p));
-}
 
 // The real QEMU recordings (fixtures/qemu-tcg-*/run.hvtrace.json) must be there: a missing one fails.
 const fixtures = fixtureTraces();

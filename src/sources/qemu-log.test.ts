@@ -1,25 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../model/errors.js';
 import { validateTrace } from '../model/io.js';
-import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
 import { importQemuLog } from './qemu-log.js';
+import { phaseLaneSpans as phases, userErrorOf as errorOf } from '../../test/helpers/fixtures.js';
 
 const PC_LOG = 'fixtures/qemu-tcg-pc-linux/qemu.log';
-
-function phases(trace: Trace) {
-  return trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
-}
-
-function errorOf(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return err as UserError;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('importQemuLog on the recorded pc boot (fixtures/qemu-tcg-pc-linux)', () => {
   const text = readFileSync(PC_LOG, 'utf8');

@@ -1,25 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../model/errors.js';
 import { validateTrace } from '../model/io.js';
-import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
+import { PHASE_LANE_ID } from '../model/trace.js';
 import { cleanConsoleText, importSerial } from './serial.js';
+import { phaseLaneSpans as phases, userErrorOf as errorOf } from '../../test/helpers/fixtures.js';
 
 const PC_SERIAL = 'fixtures/qemu-tcg-pc-linux/serial.txt';
-
-function phases(trace: Trace) {
-  return trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
-}
-
-function errorOf(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return err as UserError;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('importSerial on the recorded pc boot (fixtures/qemu-tcg-pc-linux)', () => {
   const text = readFileSync(PC_SERIAL, 'utf8');

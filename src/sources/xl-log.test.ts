@@ -3,24 +3,14 @@
 // for the error paths and the xl -T stamp format.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../model/errors.js';
 import { validateTrace } from '../model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
 import { importXlLog } from './xl-log.js';
+import { userErrorOf as errorOf } from '../../test/helpers/fixtures.js';
 
 const LOG = 'fixtures/xen-lab-tiny-pv/xl-vvv-create.log';
 
 const phases = (trace: Trace) => trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
-
-function errorOf(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    return err as UserError;
-  }
-  throw new Error('expected a UserError');
-}
 
 describe('importXlLog on a real xl -vvv create (Xen 4.17, tiny-pv with a vif, lab)', () => {
   const text = readFileSync(LOG, 'utf8');
