@@ -1,8 +1,7 @@
 // `hvscope lab xen run --guest PATH` end to end on real Xen 4.17 nested under QEMU
 // TCG: the user's own PV kernel (here the tiny-pv build, copied under /tmp to a
-// name with a space, quotes and `$()` — dom0's own /tmp is a tmpfs, so this also
-// proves the file reaches dom0 through the bound host root) with --marker as an
-// anchored regex; and without --marker (ready = running, no kernel phase). Plus the
+// name with a space, quotes and `$()`, reached in dom0 through the bound host
+// root) with --marker as an anchored regex; and without --marker (ready = running, no kernel phase). Plus the
 // bad-input paths that must fail before anything boots, among them --accel kvm on
 // a host whose KVM cannot run guests (real where that is so, as on the dev host).
 // One lab at a time: waits for another lab's lock, as xen-compare.test.ts does.

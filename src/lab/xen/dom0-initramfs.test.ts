@@ -93,7 +93,7 @@ describe('buildDom0Initramfs input files', () => {
 });
 
 describe('lab scripts', () => {
-  it('stage 1 binds the whole host root at DOM0_HOST_ROOT_DIR (dom0\'s /tmp is its own tmpfs) after /run is mounted', () => {
+  it('stage 1 binds the whole host root at DOM0_HOST_ROOT_DIR (dom0\'s /run is its own tmpfs) after /run is mounted', () => {
     const init = renderStage1Init();
     expect(init).toContain(`mount -o bind /host /newroot${DOM0_HOST_ROOT_DIR}`);
     expect(init.indexOf(`/newroot${DOM0_HOST_ROOT_DIR}`)).toBeGreaterThan(init.indexOf('tmpfs /newroot/run'));

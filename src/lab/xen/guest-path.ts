@@ -2,7 +2,7 @@
 // the Xen PV notes), with optional --ramdisk, --memory, --cmdline and --marker.
 // Everything is checked on the host before the lab boots. dom0 reaches the files
 // through the host root it shares read-only, bound whole at DOM0_HOST_ROOT_DIR
-// (dom0's own /tmp, /run and /var/log are tmpfs, so plain host paths would not do);
+// (dom0's own /run and /var/log are tmpfs, so plain host paths would not always do);
 // the experiment links them into its work directory, so a file name with spaces,
 // quotes or `$()` never reaches xl's config parser, and the shell sees it quoted.
 // The marker regex travels as a file (grep -E -f), never inside the script.
