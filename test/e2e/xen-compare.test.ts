@@ -15,6 +15,7 @@ import { defaultCacheDir } from '../../src/lab/linux-guest.js';
 import { readTrace } from '../../src/model/io.js';
 import { phaseBreakdown } from '../../src/analysis/phases.js';
 import { LINUX_PV_MARKER } from '../../src/lab/xen/linux-pv-guest.js';
+import { waitForLabLock } from '../helpers/lab.js';
 
 const missing =
   requireOrSkip(isRoot, 'root') ||
@@ -26,20 +27,6 @@ const missing =
 const repo = resolve(import.meta.dirname, '../..');
 let scratch: string;
 
-/** Another lab (another test file, another engineer) holds the lab lock: wait for it rather than fail. */
-async function waitForLabLock(maxMs: number): Promise<void> {
-  const lock = join(defaultCacheDir(), 'xen-lab.lock');
-  const until = Date.now() + maxMs;
-  while (existsSync(lock) && Date.now() < until) {
-    const pid = Number(readFileSync(lock, 'utf8').trim());
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return; // stale: the lab takes it over
-    }
-    await new Promise((r) => setTimeout(r, 3000));
-  }
-}
 
 async function labRun(args: string[]) {
   await waitForLabLock(900_000);

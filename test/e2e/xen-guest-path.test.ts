@@ -18,6 +18,7 @@ import { defaultCacheDir } from '../../src/lab/linux-guest.js';
 import { TINY_PV_MARKER, buildTinyPvGuest } from '../../src/lab/tiny-pv-guest.js';
 import { readTrace } from '../../src/model/io.js';
 import { accelWorks } from '../../src/tracer/host-checks.js';
+import { waitForLabLock } from '../helpers/lab.js';
 
 const missing =
   requireOrSkip(isRoot, 'root') ||
@@ -44,20 +45,6 @@ afterAll(async () => {
   else await rm(scratch, { recursive: true, force: true });
 });
 
-/** Another lab holds the lab lock: wait for it rather than fail. */
-async function waitForLabLock(maxMs: number): Promise<void> {
-  const lock = join(defaultCacheDir(), 'xen-lab.lock');
-  const until = Date.now() + maxMs;
-  while (existsSync(lock) && Date.now() < until) {
-    const pid = Number(readFileSync(lock, 'utf8').trim());
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return; // stale: the lab takes it over
-    }
-    await new Promise((r) => setTimeout(r, 3000));
-  }
-}
 
 async function labRun(args: string[]) {
   await waitForLabLock(900_000);
