@@ -122,14 +122,16 @@ export interface TinyPvResult {
   goneMs?: number;
 }
 
-/** Reads tiny-pv-result.txt; UserError naming the file and line on anything unexpected. */
-export async function parseTinyPvResult(outDir: string): Promise<TinyPvResult> {
-  const file = join(outDir, TINY_PV_RESULT);
+/**
+ * Reads a results file of `key=integer` lines that an experiment script wrote in dom0;
+ * `missing` is the message when the file is not there. UserError naming file and line otherwise.
+ */
+export async function readKeyIntegerFile(file: string, missing: string): Promise<Map<string, number>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    throw new UserError(`tiny-pv experiment: ${file} is missing (the experiment did not get as far as xl create; see experiment.log)`);
+    throw new UserError(missing);
   }
   const values = new Map<string, number>();
   text.split('\n').forEach((line, i) => {
@@ -138,6 +140,16 @@ export async function parseTinyPvResult(outDir: string): Promise<TinyPvResult> {
     if (!m) throw new UserError(`${file}:${i + 1}: expected key=integer, got ${JSON.stringify(line)}`);
     values.set(m[1], Number(m[2]));
   });
+  return values;
+}
+
+/** Reads tiny-pv-result.txt; UserError naming the file and line on anything unexpected. */
+export async function parseTinyPvResult(outDir: string): Promise<TinyPvResult> {
+  const file = join(outDir, TINY_PV_RESULT);
+  const values = await readKeyIntegerFile(
+    file,
+    `tiny-pv experiment: ${file} is missing (the experiment did not get as far as xl create; see experiment.log)`,
+  );
   const need = (key: string) => {
     const v = values.get(key);
     if (v === undefined) throw new UserError(`${file}: no ${key} (the experiment stopped early; see experiment.log)`);

@@ -9,12 +9,11 @@
 // powers itself off; on_poweroff=destroy) to be gone before the next one.
 // Results land in $HVSCOPE_LAB_OUT under the names exported below;
 // traced-create-result.txt holds `key=integer` lines (exit codes).
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../model/errors.js';
 import { TINY_PV_MEMORY_MB } from '../tiny-pv-guest.js';
 import { LAB_BRIDGE, shellQuote } from './dom0-initramfs.js';
-import { renderXlDomainConfig } from './tiny-pv-experiment.js';
+import { readKeyIntegerFile, renderXlDomainConfig } from './tiny-pv-experiment.js';
 
 export const TRACED_CREATE_FILES = {
   result: 'traced-create-result.txt',
@@ -155,18 +154,5 @@ exit 0
 /** traced-create-result.txt as a map; UserError naming the file and line on anything unexpected. */
 export async function parseTracedCreateResult(outDir: string): Promise<Map<string, number>> {
   const file = join(outDir, TRACED_CREATE_FILES.result);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new UserError(`traced create: ${file} is missing (the experiment did not start; see experiment.log)`);
-  }
-  const values = new Map<string, number>();
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    const m = /^([a-z_]+)=(-?\d+)$/.exec(line.trim());
-    if (!m) throw new UserError(`${file}:${i + 1}: expected key=integer, got ${JSON.stringify(line)}`);
-    values.set(m[1], Number(m[2]));
-  });
-  return values;
+  return readKeyIntegerFile(file, `traced create: ${file} is missing (the experiment did not start; see experiment.log)`);
 }
