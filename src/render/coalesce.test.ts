@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Phase, Span } from '../model/trace.js';
 import { assignRows, coalesceInstants, coalesceRow, layoutLane, type LaneItem } from './coalesce.js';
+import { prng } from '../../bench/synthetic.js'; // the benchmarks' deterministic PRNG, for synthetic spans
 
-/** Deterministic PRNG (mulberry32) for synthetic spans. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const span = (name: string, start: number, end: number, phase?: Phase): Span => ({ lane: 'synthetic-lane', name, start, end, ...(phase ? { phase } : {}) });
 
