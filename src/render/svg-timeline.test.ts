@@ -1,9 +1,8 @@
+import { D3Node } from 'd3-node';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { D3Node } from 'd3-node';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { hasCommand, requireOrSkip } from '../../test/helpers/requirements.js';
 import { UserError } from '../model/errors.js';
 import { readTrace } from '../model/io.js';
 import { emptyTrace, phaseSpans, type Run, type Span, type Trace } from '../model/trace.js';
@@ -11,18 +10,11 @@ import { formatDuration } from './axis.js';
 import { PHASE_COLOURS } from './palette.js';
 import { xmlSafeText } from './svg-sanitize.js';
 import { renderTimelineSvg } from './svg-timeline.js';
+import { parseSvg as parse, noXmllint } from '../../test/helpers/svg.js';
 
 const MS = 1e6;
+// A jsdom window, to run the embedded script against the rendered SVG.
 const window = new D3Node().window;
-
-/** Parses with a real XML parser (jsdom's saxes); fails the test on any well-formedness error. */
-function parse(svg: string): Document {
-  const doc = new window.DOMParser().parseFromString(svg, 'image/svg+xml');
-  if (doc.documentElement.nodeName === 'parsererror') throw new Error(`not well-formed XML: ${doc.documentElement.textContent}`);
-  return doc;
-}
-
-const noXmllint = requireOrSkip(hasCommand('xmllint'), 'xmllint (apt-get install -y libxml2-utils)');
 
 async function xmllint(svg: string): Promise<void> {
   await execa('xmllint', ['--noout', '-'], { input: svg });

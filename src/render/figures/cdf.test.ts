@@ -1,19 +1,10 @@
-import { D3Node } from 'd3-node';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { MS, syntheticRun } from '../../../test/helpers/synthetic-figure-runs.js';
-import { hasCommand, requireOrSkip } from '../../../test/helpers/requirements.js';
 import { UserError } from '../../model/errors.js';
 import type { Run } from '../../model/trace.js';
 import { cdfData, renderCdf } from './cdf.js';
-
-const window = new D3Node().window;
-function parse(svg: string): Document {
-  const doc = new window.DOMParser().parseFromString(svg, 'image/svg+xml');
-  if (doc.documentElement.nodeName === 'parsererror') throw new Error(`not well-formed XML: ${doc.documentElement.textContent}`);
-  return doc;
-}
-const noXmllint = requireOrSkip(hasCommand('xmllint'), 'xmllint (apt-get install -y libxml2-utils)');
+import { parseSvg as parse, noXmllint } from '../../../test/helpers/svg.js';
 
 // Totals (ms): 300, 120, 210, 120 (a tie), 500; run 6 has no devices phase.
 const slow: Run[] = [

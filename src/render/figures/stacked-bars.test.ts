@@ -1,22 +1,13 @@
-import { D3Node } from 'd3-node';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { MS, syntheticRun } from '../../../test/helpers/synthetic-figure-runs.js';
-import { hasCommand, requireOrSkip } from '../../../test/helpers/requirements.js';
 import { buildReport } from '../../analysis/report.js';
 import { UserError } from '../../model/errors.js';
 import { PHASES, emptyTrace, type Phase, type Run } from '../../model/trace.js';
 import { PHASE_COLOURS } from '../palette.js';
 import { renderStackedBars, stackedBarsData } from './stacked-bars.js';
 import type { RunGroup } from './values.js';
-
-const window = new D3Node().window;
-function parse(svg: string): Document {
-  const doc = new window.DOMParser().parseFromString(svg, 'image/svg+xml');
-  if (doc.documentElement.nodeName === 'parsererror') throw new Error(`not well-formed XML: ${doc.documentElement.textContent}`);
-  return doc;
-}
-const noXmllint = requireOrSkip(hasCommand('xmllint'), 'xmllint (apt-get install -y libxml2-utils)');
+import { parseSvg as parse, noXmllint } from '../../../test/helpers/svg.js';
 
 // Stock: 5 runs, with devices; tuned: 4 runs (even count: median between two), one without devices.
 const stock: Run[] = [
