@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../model/errors.js';
 import { validateTrace } from '../model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
-import { cleanConsoleText, decodeEscapedBytes, importBpftrace, parseBpftraceJson, XENSTORE_COUNTER } from './bpftrace.js';
+import { cleanConsoleText, decodeEscapedBytes, decodePackedConsoleBytes, importBpftrace, parseBpftraceJson, XENSTORE_COUNTER } from './bpftrace.js';
 
 /** The JSON lines of each recording in an example file; a recording starts at a `# bpftrace` line. */
 function recordings(exampleFile: string): string[] {
@@ -296,6 +296,65 @@ describe('console lines from multi-chunk writes (synthetic events in the probesâ
     ].join('\n');
     const [line] = importBpftrace(text, 'synthetic-console.json').instants.filter((i) => i.args?.console === true);
     expect(line.args?.truncated).toBe(true);
+  });
+});
+
+describe('console lines from packed one-byte writes (synthetic console_packed events, as probes/qemu.bt prints them)', () => {
+  const printf = (data: string) => JSON.stringify({ type: 'printf', data });
+  const exec = printf('exec\t1000\t10\t10\tfile=/usr/bin/qemu-system-x86_64\n');
+  /**
+   * The hex field the probe prints for `text`: complete 7-byte words in words
+   * 0-7, the partial tail in word 8, each %014llx with its bytes little-endian;
+   * words past the complete ones hold stale bytes ('Z').
+   */
+  const packedHex = (text: string) => {
+    const bytes = Buffer.from(text, 'latin1');
+    const complete = Math.floor(bytes.length / 7);
+    const word = (chunk: Buffer) => Buffer.concat([chunk, Buffer.alloc(7 - chunk.length)]).reverse().toString('hex');
+    let hex = '';
+    for (let w = 0; w < 8; w++) hex += w < complete ? word(bytes.subarray(w * 7, w * 7 + 7)) : word(Buffer.from('ZZZZZZZ'));
+    return hex + word(bytes.subarray(complete * 7));
+  };
+  const packed = (ns: number, text: string) => printf(`console_packed\t${ns}\t10\t11\tfd=1\tlen=${Buffer.byteLength(text, 'latin1')}\thex=${packedHex(text)}\n`);
+
+  it('decodes the words little-endian and keeps only len bytes', () => {
+    expect(decodePackedConsoleBytes(packedHex('tiny: entry\r\n'), 13)?.toString('latin1')).toBe('tiny: entry\r\n');
+    // the real hex of "\r\n" from a traced tiny boot: no complete word, the tail in word 8
+    expect(decodePackedConsoleBytes('0'.repeat(112) + '00000000000a0d', 2)).toEqual(Buffer.from('\r\n'));
+    // exactly one complete word, no tail
+    expect(decodePackedConsoleBytes(packedHex('abcdefg'), 7)?.toString('latin1')).toBe('abcdefg');
+    const full = 'x'.repeat(55) + 'y';
+    expect(decodePackedConsoleBytes(packedHex(full), 56)?.toString('latin1')).toBe(full);
+  });
+
+  it('refuses a hex field of the wrong size or a len outside 1..64', () => {
+    expect(decodePackedConsoleBytes('00', 1)).toBeNull();
+    expect(decodePackedConsoleBytes(packedHex('a'), 0)).toBeNull();
+    expect(decodePackedConsoleBytes(packedHex('a'), 57)).toBeNull();
+    expect(decodePackedConsoleBytes('g'.repeat(126), 1)).toBeNull();
+    expect(decodePackedConsoleBytes('0'.repeat(128), 1)).toBeNull();
+    const text = [exec, printf('console_packed\t2000\t10\t11\tfd=1\tlen=3\thex=abc\n')].join('\n');
+    expect(() => importBpftrace(text, 'synthetic-bad.json')).toThrow(/synthetic-bad\.json:2: console_packed: hex must be 126 hex digits/);
+  });
+
+  it('joins chunks into lines timestamped at their first chunk, in time order with longer writes', () => {
+    const text = [
+      exec,
+      packed(2000, 'Linux version 6.1 ' + 'a'.repeat(38)),
+      packed(2100, 'bbb\n'),
+      // a longer write printed at its entry, while the chunk before it was printed later (at that write's return)
+      printf('console\t3500\t10\t11\tfd=1\tlen=6\toff=0\ttext=write \n'),
+      packed(3000, 'mixed '),
+      packed(3600, 'tail\r\n'),
+      packed(4000, 'login: '),
+    ].join('\n');
+    const lines = importBpftrace(text, 'synthetic-console.json').instants.filter((i) => i.args?.console === true);
+    expect(lines.map((l) => [l.name, l.at, l.phase])).toEqual([
+      ['Linux version 6.1 ' + 'a'.repeat(38) + 'bbb', 1000, 'kernel'],
+      ['mixed write tail', 2000, undefined],
+      // the last line, without a newline, is kept
+      ['login:', 3000, undefined],
+    ]);
   });
 });
 

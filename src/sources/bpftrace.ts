@@ -51,6 +51,7 @@ export const EVENT_LAYOUTS: Record<string, EventLayout> = {
   kvm_run: { keys: ['fd'], text: 'comm' },
   pio: { keys: ['port', 'size', 'val'] },
   console: { keys: ['fd', 'len', 'off'], text: 'text' },
+  console_packed: { keys: ['fd', 'len', 'hex'] },
   tun_setiff: { keys: ['fd', 'flags'], text: 'ifname' },
   br_addif: { keys: ['ifindex'], text: 'bridge' },
   nl_newlink: { keys: ['ifindex', 'flags', 'attr', 'val'] },
@@ -116,6 +117,33 @@ export function decodeEscapedBytes(text: string): Buffer {
     }
   }
   return Buffer.from(bytes);
+}
+
+/** Bytes in one console_packed chunk (probes/qemu.bt packs QEMU's one-byte console writev()s in BPF). */
+export const PACKED_CONSOLE_MAX_BYTES = 56;
+const PACKED_WORD_BYTES = 7;
+const PACKED_WORD_DIGITS = 14;
+const PACKED_WORDS = 9;
+
+/**
+ * Decodes a console_packed `hex` field: nine words of 7 bytes, each printed as
+ * 14 hex digits (%014llx), a word's bytes little-endian (byte k of a word is
+ * bits 8k..8k+7). Words 0-7 are the chunk's complete words, word 8 its last,
+ * partial one: the chunk's len bytes are floor(len/7) complete words, then
+ * len % 7 bytes of word 8. Complete words past those are stale. Null when the
+ * field is not 126 hex digits or len is not 1..56.
+ */
+export function decodePackedConsoleBytes(hex: string, len: number): Buffer | null {
+  if (!/^[0-9a-fA-F]{126}$/.test(hex) || !Number.isInteger(len) || len < 1 || len > PACKED_CONSOLE_MAX_BYTES) return null;
+  const words = Array.from({ length: PACKED_WORDS }, (_, w) => hex.slice(w * PACKED_WORD_DIGITS, (w + 1) * PACKED_WORD_DIGITS));
+  const complete = Math.floor(len / PACKED_WORD_BYTES);
+  const bytes = Buffer.alloc(len);
+  for (let k = 0; k < len; k++) {
+    const word = k < complete * PACKED_WORD_BYTES ? words[Math.floor(k / PACKED_WORD_BYTES)] : words[PACKED_WORDS - 1];
+    const at = PACKED_WORD_DIGITS - 2 - (k % PACKED_WORD_BYTES) * 2;
+    bytes[k] = parseInt(word.slice(at, at + 2), 16);
+  }
+  return bytes;
 }
 
 /** Console text as shown: ANSI escape sequences and control characters removed. */
@@ -302,6 +330,26 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
   const consoleLines: { pid: number; at: number; text: string; truncated: boolean; lane?: string }[] = [];
   const flushLine = (buffer: ConsoleBuffer) =>
     consoleLines.push({ pid: buffer.pid, at: buffer.at, text: Buffer.from(buffer.bytes).toString('utf8'), truncated: buffer.truncated, lane: buffer.lane });
+  /**
+   * Adds a write's bytes to the console line under `key`: a line is timestamped
+   * at the write of its first byte and ends at a newline. Returns the line still
+   * open after these bytes, if any.
+   */
+  const appendConsoleBytes = (key: string, bytes: Uint8Array, at: number, pid: number, lane?: string): ConsoleBuffer | undefined => {
+    let buffer = consoleBuffers.get(key);
+    for (const byte of bytes) {
+      if (!buffer) {
+        buffer = { bytes: [], at, pid, truncated: false, lane };
+        consoleBuffers.set(key, buffer);
+      }
+      if (byte === 0x0a) {
+        flushLine(buffer);
+        consoleBuffers.delete(key);
+        buffer = undefined;
+      } else buffer.bytes.push(byte);
+    }
+    return buffer;
+  };
   const xenConsoleLane = (pid: number, fd: number): string => {
     const id = `guest:xenconsoled:${pid}:${fd}`;
     if (!lanes.has(id)) lanes.set(id, { id, kind: 'guest', name: `guest console (xenconsoled [${pid}] fd ${fd})`, pid });
@@ -430,24 +478,19 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         break;
       }
       case 'console': {
-        const key = `${ev.pid}:${ev.fields.fd}`;
-        let buffer = consoleBuffers.get(key);
         const bytes = decodeEscapedBytes(ev.fields.text);
         // The probes print at most 128 bytes of a write (chunks at off 0 and 64).
         const lost = intField(ev, 'off', file) === 64 && 64 + bytes.length < intField(ev, 'len', file);
-        for (const byte of bytes) {
-          if (!buffer) {
-            buffer = { bytes: [], at, pid: ev.pid, truncated: false };
-            consoleBuffers.set(key, buffer);
-          }
-          if (byte === 0x0a) {
-            flushLine(buffer);
-            consoleBuffers.delete(key);
-            buffer = undefined;
-          } else buffer.bytes.push(byte);
-        }
+        const buffer = appendConsoleBytes(`${ev.pid}:${ev.fields.fd}`, bytes, at, ev.pid);
         if (lost && buffer) buffer.truncated = true;
         else if (lost) consoleLines[consoleLines.length - 1].truncated = true;
+        break;
+      }
+      case 'console_packed': {
+        // One-byte writev()s packed in BPF: `at` is the chunk's first byte, so line times are kept.
+        const bytes = decodePackedConsoleBytes(ev.fields.hex, intField(ev, 'len', file));
+        if (!bytes) throw fileError(file, ev.line, `console_packed: hex must be 126 hex digits and len 1..${PACKED_CONSOLE_MAX_BYTES}`);
+        appendConsoleBytes(`${ev.pid}:${ev.fields.fd}`, bytes, at, ev.pid);
         break;
       }
       case 'tun_setiff': {
@@ -516,21 +559,10 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
         // Same line assembly as QEMU's console, on a lane per xenconsoled fd (one per guest log).
         xenConsolePids.add(ev.pid);
         const key = `xen:${ev.pid}:${ev.fields.fd}`;
-        let buffer = consoleBuffers.get(key);
         const bytes = decodeEscapedBytes(ev.fields.text);
         // Binary writes to a char device, e.g. event-channel unmasks on /dev/xen/evtchn (a 4-byte port), are no text.
         if (bytes.includes(0)) break;
-        for (const byte of bytes) {
-          if (!buffer) {
-            buffer = { bytes: [], at, pid: ev.pid, truncated: false, lane: xenConsoleLane(ev.pid, intField(ev, 'fd', file)) };
-            consoleBuffers.set(key, buffer);
-          }
-          if (byte === 0x0a) {
-            flushLine(buffer);
-            consoleBuffers.delete(key);
-            buffer = undefined;
-          } else buffer.bytes.push(byte);
-        }
+        appendConsoleBytes(key, bytes, at, ev.pid, xenConsoleLane(ev.pid, intField(ev, 'fd', file)));
         break;
       }
       default:

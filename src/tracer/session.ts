@@ -25,7 +25,7 @@ import { ensureTracefs } from './tracefs.js';
 /** The held shell: waits for one line on stdin, then becomes the command. */
 export const HELD_SHELL = ['sh', '-c', 'read _ ; exec "$@"', 'hvscope-held'] as const;
 
-/** Perf ring buffer pages per CPU: a Linux boot's console (one byte per write) loses events at the default 64. */
+/** Perf ring buffer pages per CPU: before console bytes were packed in BPF, a Linux boot (one event per byte) lost events at the default 64; kept as headroom for bursts. */
 export const PERF_RB_PAGES = '1024';
 
 export interface TraceCommandOptions {
@@ -54,6 +54,12 @@ export interface TraceCommandOptions {
   bpftrace?: string;
   /** How long bpftrace may take to attach its probes (ms, default 30 000; nested Xen under TCG needs more). */
   attachTimeoutMs?: number;
+  /**
+   * Called once the workload has ended and its last events were read, while
+   * bpftrace still runs (e.g. to read its programs' run-time statistics from
+   * /proc/PID/fdinfo); then bpftrace is stopped.
+   */
+  beforeStop?: (bpftracePid: number) => void;
 }
 
 export interface TraceCommandResult {
@@ -273,6 +279,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     // bpftrace 0.17 does not drain its perf buffers on SIGINT: wait until the
     // root's own exit has been read (bounded), then stop it.
     if (!session.done) await Promise.race([rootExitSeen, session.exited, sleep(opts.exitEventWaitMs ?? 3000)]);
+    if (!session.done) opts.beforeStop?.(session.pid);
     const stopped = await session.stop();
     if (stopped.lostEvents > 0) progress(`bpftrace lost ${stopped.lostEvents} events (perf buffer full); the trace misses them`);
 

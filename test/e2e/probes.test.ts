@@ -23,6 +23,8 @@ interface TracedRun {
   events: ProbeEvent[];
   exitCode: number | undefined;
   rootPid: number;
+  /** What the workload wrote to its stdout. */
+  stdout: string;
 }
 
 /** Runs `command` held until the probes of `sets` are attached; never through a shell string. */
@@ -63,7 +65,7 @@ async function traceHeld(
     }
     const stopped = await session.stop();
     const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, 'live');
-    return { trace, events, exitCode: result.exitCode, rootPid };
+    return { trace, events, exitCode: result.exitCode, rootPid, stdout: String(result.stdout) };
   } finally {
     if (held.exitCode === undefined || held.exitCode === null) held.kill('SIGKILL');
     if (session && !session.done) await session.stop();
@@ -171,6 +173,35 @@ describe.skipIf(noBpftrace)('probe sets on real workloads', () => {
     const appStart = trace.instants.find((i) => i.name === TINY_SERIAL_LINES.appStart)!;
     expect(phases[1].start).toBe(entry.at);
     expect(phases[2].start).toBe(appStart.at);
+  });
+
+  const noGcc = requireOrSkip(hasCommand('gcc'), 'gcc');
+  it.skipIf(noGcc)('qemu: one-byte console writev()s are packed in BPF into one event per line, lines and their first-byte times intact', async () => {
+    // Named like QEMU: the qemu set recognises QEMU by its process name.
+    const writer = join(dir, 'qemu-system-console-writer');
+    await execa('gcc', ['-O2', '-Wall', '-o', writer, new URL('./console-writer.c', import.meta.url).pathname]);
+    const { trace, events, exitCode, stdout } = await traceHeld(['qemu'], [writer]);
+    expect(exitCode).toBe(0);
+    expect(trace.meta.lostEvents).toBe(0);
+    // The lines rebuilt from the trace are exactly what the program wrote, the last one without its newline too.
+    const written = stdout.split('\n').map((l) => l.replace(/\r$/, '').trim()).filter(Boolean);
+    expect(written).toHaveLength(6);
+    const lines = trace.instants.filter((i) => i.args?.console === true);
+    expect(lines.map((l) => l.name)).toEqual(written);
+    // About one event per line (the 150-byte line takes three chunks), not one per byte.
+    const packed = events.filter((e) => e.event === 'console_packed');
+    const bytesWritten = Buffer.byteLength(stdout);
+    expect(packed.length).toBeGreaterThanOrEqual(written.length);
+    expect(packed.length).toBeLessThanOrEqual(written.length + 4);
+    expect(packed.length).toBeLessThan(bytesWritten / 10);
+    // The longer writev is printed as it is, and so is each write(2).
+    expect(events.filter((e) => e.event === 'console').map((e) => e.fields.text).join('')).toBe('one writev of 24 bytes, then write\\x0a');
+    // A line is timestamped at its first byte: "d" came 100 ms before "elayed line".
+    const delayed = lines.find((l) => l.name === 'delayed line')!;
+    const next = lines[lines.indexOf(delayed) + 1];
+    expect(next.at - delayed.at).toBeGreaterThanOrEqual(100_000_000);
+    // The line before it ended well before the pause, so its time is no later than the delayed line's.
+    expect(delayed.at).toBeGreaterThan(lines[lines.indexOf(delayed) - 1].at);
   });
 
   const noKvm = requireOrSkip(existsSync('/dev/kvm') && hasCommand('gcc'), '/dev/kvm and gcc');
