@@ -35,7 +35,7 @@ describe('assembleProgram', () => {
   it('combines sets into one program with one BEGIN, one END and every set’s probes', () => {
     const { program, params, sets, unavailable } = assembleProgram(['qemu', 'net', 'exec'], { rootPid: 4242 });
     expect(sets).toEqual(['qemu', 'net', 'exec']);
-    expect(params).toEqual(['4242', '1']);
+    expect(params).toEqual(['4242', '1', '1']);
     expect(unavailable).toEqual([]);
     expect(count(program, /^BEGIN$/gm)).toBe(1);
     expect(count(program, /^END$/gm)).toBe(1);
@@ -52,8 +52,24 @@ describe('assembleProgram', () => {
   it('passes the console fd as $2 and de-duplicates sets', () => {
     const r = assembleProgram(['exec', 'exec'], { rootPid: 0, consoleFd: 5 });
     expect(r.sets).toEqual(['exec']);
-    expect(r.params).toEqual(['0', '5']);
+    expect(r.params).toEqual(['0', '5', '1']);
     expect(r.program).not.toContain('kvm_pio');
+  });
+
+  it('sets $3 only when the exec set is in, and the other sets print exec/exit only when $3 is 0', () => {
+    expect(assembleProgram(['qemu', 'net'], { rootPid: 1 }).params[2]).toBe('0');
+    expect(assembleProgram(['qemu', 'exec'], { rootPid: 1 }).params[2]).toBe('1');
+    // In every set but exec, each exec/exit printf sits inside `if ($3 == 0)`,
+    // except the xen set's hotplug-script exec (such a script may join the tree only there).
+    for (const set of ['qemu', 'net', 'xen']) {
+      const text = readFileSync(join(defaultProbesDir(), `${set}.bt`), 'utf8');
+      const body = splitProbeFile(text, `${set}.bt`).body;
+      for (const block of splitBlocks(body, `${set}.bt`)) {
+        if (!/printf\("(exec|exec_args|exit)\\t/.test(block.text)) continue;
+        const hotplug = block.text.includes('strncmp(str(args->filename), "/etc/xen/scripts/"');
+        expect(/if \(\$3 == 0\)/.test(block.text), `${set}.bt: ${block.probes.join(',')}`).toBe(!hotplug);
+      }
+    }
   });
 
   it('rejects an unknown set with the list of valid ones', () => {

@@ -244,7 +244,10 @@ export function locateUprobeBinaries(text: string, probes: string[], fileExists:
 /** Assembles the chosen sets into one program; unknown set → UserError listing the valid ones. */
 export function assembleProgram(sets: string[], opts: AssembleOptions): AssembledProgram {
   const chosen = validateSets(sets);
-  const params = [nonNegativeInt(opts.rootPid, 'root pid'), nonNegativeInt(opts.consoleFd ?? 1, 'console fd')];
+  // $3: the exec set prints every exec and exit in the tree, so the other sets,
+  // which print those of their own tools too, skip theirs when it is here:
+  // each printf costs the traced process a perf-buffer write and a wake-up.
+  const params = [nonNegativeInt(opts.rootPid, 'root pid'), nonNegativeInt(opts.consoleFd ?? 1, 'console fd'), chosen.includes('exec') ? '1' : '0'];
   const dir = opts.probesDir ?? defaultProbesDir();
   const unavailable: Unavailable[] = [];
   const fileExists = opts.fileExists ?? existsSync;
@@ -295,7 +298,7 @@ export function assembleProgram(sets: string[], opts: AssembleOptions): Assemble
     '}',
   ].join('\n');
   const program = [
-    `// hvscope probe program: sets ${chosen.join(', ')}; $1 = root pid, $2 = console fd`,
+    `// hvscope probe program: sets ${chosen.join(', ')}; $1 = root pid, $2 = console fd, $3 = 1 if the exec set is in`,
     prelude!,
     ...parts,
     end,
