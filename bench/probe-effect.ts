@@ -7,22 +7,26 @@
 // bench/repeat-runs.c, which times each run itself. An untraced block runs it
 // directly; a traced block runs it under traceCommand (the real tracer:
 // bpftrace with the assembled program, the held root released once every
-// probe is attached, events parsed live by hvscope in this process); a perf
-// block under `perf record -e ... --`. The three variants alternate, their
-// order rotating from block to block. Why blocks: bpftrace needs about two
-// seconds of CPU to start, and on a shared 2-core host one run's time varies
-// by ±30 %, so one traced run per tracer start cannot resolve 2 %; one start
-// per block gives ~100 runs per variant in about a minute. The first run of
-// each block, the one a single `hvscope trace` would time, is reported too.
-// The ratio's 95 % interval is a bootstrap over the runs (seeded, repeatable).
+// probe is attached, events parsed by hvscope in this process), once as
+// hvscope runs it (bpftrace paused between batched reads) and once with
+// bpftrace reading every event as it comes ("traced_live": what batching
+// saves); a perf block under `perf record -e ... --`. The variants alternate,
+// their order rotating from block to block. Why blocks: bpftrace needs about
+// two seconds of CPU to start, and on a shared 2-core host one run's time
+// varies by ±30 %, so one traced run per tracer start cannot resolve 2 %; one
+// start per block gives ~100 runs per variant in about a minute and a half.
+// The first run of each block, the one a single `hvscope trace` would time, is
+// reported too. The ratios' 95 % intervals are a bootstrap over the runs
+// (seeded, repeatable).
 //
-// Wall time on a shared host is noisy at the 2 % level (a program that traces
-// nothing has measured 0.87-0.99x here), so the figure also gives the probes'
-// direct cost, which noise hardly touches: the kernel's run time of every BPF
-// program bpftrace loaded (kernel.bpf_stats_enabled, on for the bench and
-// restored after; read from /proc/PID/fdinfo before bpftrace stops) per run,
-// against the untraced median. It leaves out the tracepoints' own entry cost
-// and the wake-ups of bpftrace, so it is a lower bound of the effect.
+// Wall time on a shared host is noisy at the 2 % level (programs that trace
+// nothing, or print nothing, have measured 0.98-1.005x here in one bench run
+// and 0.87-0.99x on a busier day), so the figure also gives the probes' direct
+// cost, which noise hardly touches: the kernel's run time of every BPF program
+// bpftrace loaded (kernel.bpf_stats_enabled, on for the bench and restored
+// after; read from /proc/PID/fdinfo before bpftrace stops) per run, against
+// the untraced median. It leaves out the tracepoints' own entry cost and the
+// wake-ups of bpftrace, so it is a lower bound of the effect.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +36,7 @@ import { TINY_EXIT_OK_STATUS } from '../src/lab/tiny-guest.js';
 import { packageRoot } from '../src/package-root.js';
 import { bpftraceVersion, isRoot } from '../src/tracer/host-checks.js';
 import { tracepointExists } from '../src/tracer/probes.js';
-import { traceCommand } from '../src/tracer/session.js';
+import { DEFAULT_READ_INTERVAL_MS, traceCommand } from '../src/tracer/session.js';
 import { ensureTracefs } from '../src/tracer/tracefs.js';
 import { prng } from './synthetic.js';
 
@@ -45,6 +49,7 @@ export const PROBED_TRACEPOINTS = [
   'sched:sched_process_exec',
   'sched:sched_process_exit',
   'sched:sched_process_free',
+  'task:task_newtask',
   'syscalls:sys_enter_ioctl',
   'syscalls:sys_exit_ioctl',
   'syscalls:sys_enter_write',
@@ -116,6 +121,9 @@ export function bpfProgramStats(pid: number): { runTimeNs: number; runs: number;
 export async function probeEffect(params: Result): Promise<Result> {
   const blocks = Number(params.blocks ?? 12);
   const runsPerBlock = Number(params.runsPerBlock ?? 10);
+  // Internal knobs for experiments (`node dist/bench/run.js --measure probe-effect JSON`).
+  const sets = String(params.sets ?? 'qemu,exec').split(',');
+  const probesDir = params.probesDir === undefined ? undefined : String(params.probesDir);
   if (!isRoot()) return { skipped: 'needs root (bpftrace)' };
   if ((await bpftraceVersion()) === null) return { skipped: 'bpftrace not installed' };
   await ensureTracefs();
@@ -134,7 +142,8 @@ export async function probeEffect(params: Result): Promise<Result> {
   const untraced: Run[] = [];
   const traced: Run[] = [];
   const perf: Run[] = [];
-  const firstOf = { untraced: [] as number[], traced: [] as number[], perf: [] as number[] };
+  const tracedLive: Run[] = [];
+  const firstOf = { untraced: [] as number[], traced: [] as number[], tracedLive: [] as number[], perf: [] as number[] };
   let lost = 0;
   let block = 0;
   let bpfRunTimeNs = 0;
@@ -149,6 +158,27 @@ export async function probeEffect(params: Result): Promise<Result> {
     if (statsWere !== null) writeFileSync(BPF_STATS_SYSCTL, '1');
     await execa('gcc', ['-O2', '-Wall', '-o', runner, join(packageRoot(), 'bench', 'repeat-runs.c')]);
     const repeat = (out: string) => [runner, out, String(runsPerBlock), ...command];
+    const tracedBlock = async (variant: 'traced' | 'tracedLive', into: Run[], readIntervalMs: number) => {
+      const out = join(dir, `${variant}-${block++}.txt`);
+      const r = await traceCommand({
+        command: repeat(out),
+        sets,
+        probesDir,
+        stdout: 'ignore',
+        stderr: 'capture',
+        readIntervalMs,
+        beforeStop: (pid) => {
+          if (variant !== 'traced') return;
+          const stats = bpfProgramStats(pid);
+          bpfRunTimeNs += stats.runTimeNs;
+          bpfRuns += stats.runs;
+          bpfPrograms = stats.programs;
+        },
+      });
+      if (r.exitCode !== 0) throw new Error(`traced runner exited with ${r.exitCode}: ${r.stderrTail.slice(-2).join('; ')}`);
+      lost += r.lostEvents;
+      timed(variant, into, readRuns(out, runsPerBlock));
+    };
     // Warm the page cache and QEMU's own startup once before measuring.
     await execa(runner, [join(dir, 'warm.txt'), '3', ...command], { stdout: 'ignore', stderr: 'ignore' });
     for (let i = 0; i < blocks; i++) {
@@ -159,24 +189,10 @@ export async function probeEffect(params: Result): Promise<Result> {
           await execa(file, args, { stdout: 'ignore', stderr: 'pipe' });
           timed('untraced', untraced, readRuns(out, runsPerBlock));
         },
-        async () => {
-          const out = join(dir, `traced-${block++}.txt`);
-          const r = await traceCommand({
-            command: repeat(out),
-            sets: ['qemu', 'exec'],
-            stdout: 'ignore',
-            stderr: 'capture',
-            beforeStop: (pid) => {
-              const stats = bpfProgramStats(pid);
-              bpfRunTimeNs += stats.runTimeNs;
-              bpfRuns += stats.runs;
-              bpfPrograms = stats.programs;
-            },
-          });
-          if (r.exitCode !== 0) throw new Error(`traced runner exited with ${r.exitCode}: ${r.stderrTail.slice(-2).join('; ')}`);
-          lost += r.lostEvents;
-          timed('traced', traced, readRuns(out, runsPerBlock));
-        },
+        // as hvscope trace and boot run: bpftrace paused between batched reads
+        () => tracedBlock('traced', traced, DEFAULT_READ_INTERVAL_MS),
+        // bpftrace reading every event as it comes (readIntervalMs 0), for comparison
+        () => tracedBlock('tracedLive', tracedLive, 0),
         async () => {
           if (perfReason) return;
           const out = join(dir, `perf-${block++}.txt`);
@@ -206,13 +222,17 @@ export async function probeEffect(params: Result): Promise<Result> {
     workload: `tiny on ${command[command.indexOf('-M') + 1]}, ${accel}: fork of QEMU → QEMU reaped`,
     method: `${blocks} blocks of ${runsPerBlock} back-to-back runs per variant, variants alternating (order rotating); one tracer start per block`,
     runs_per_variant: untraced.length,
-    probe_sets: 'qemu,exec',
+    probe_sets: sets.join(','),
     untraced_median_ms: round(mu),
     traced_median_ms: round(mt),
     ratio_traced_over_untraced: round(mt / mu),
     ratio_ci95: [round(low), round(high)],
     goal_ratio: GOAL_RATIO,
     meets_goal: mt / mu <= GOAL_RATIO,
+    read_interval_ms: DEFAULT_READ_INTERVAL_MS,
+    traced_live_median_ms: round(median(wall(tracedLive))),
+    ratio_traced_live_over_untraced: round(median(wall(tracedLive)) / mu),
+    ratio_traced_live_ci95: ratioInterval(wall(untraced), wall(tracedLive), 3).map((x) => round(x)),
     cpu_untraced_median_ms: round(median(cpu(untraced))),
     cpu_traced_median_ms: round(median(cpu(traced))),
     ratio_cpu_traced_over_untraced: round(median(cpu(traced)) / median(cpu(untraced))),
@@ -223,7 +243,7 @@ export async function probeEffect(params: Result): Promise<Result> {
     first_run_untraced_median_ms: round(median(firstOf.untraced)),
     first_run_traced_median_ms: round(median(firstOf.traced)),
     lost_events: lost,
-    note: 'tracer startup excluded (runs start after all probes are attached); CPU = QEMU user+system time; ratio_direct_bpf_cost = (untraced median + BPF programs\' run time per run) / untraced median, a lower bound',
+    note: 'tracer startup excluded (runs start after all probes are attached); traced = as hvscope runs bpftrace (paused between reads every read_interval_ms), traced_live = bpftrace reading every event as it comes; CPU = QEMU user+system time; ratio_direct_bpf_cost = (untraced median + BPF programs\' run time per run) / untraced median, a lower bound',
   };
   if (perf.length > 0 && !perfReason) {
     const mp = median(wall(perf));

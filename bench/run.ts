@@ -9,7 +9,7 @@ import { figures, measurements, type BenchContext, type MeasureOutcome, type Res
 
 /**
  * The whole bench should stay under about ten minutes: render figures (~3.5 min),
- * probe effect (~1 min) and the Xen lab's stock-vs-tuned cycles (a few minutes).
+ * probe effect (~1.5 min) and the Xen lab's stock-vs-tuned cycles (a few minutes).
  */
 const BENCH_BUDGET_MS = 600_000;
 const RESULT_PREFIX = 'BENCH-RESULT ';

@@ -1,4 +1,4 @@
-// hvscope trace [--probes SET,...] [-o run.hvtrace.json] [--svg out.svg] [--json] -- COMMAND...
+// hvscope trace [--probes SET,...] [--read-interval MS] [-o run.hvtrace.json] [--svg out.svg] [--json] -- COMMAND...
 // Runs COMMAND under bpftrace (src/tracer/session.ts), writes the trace and its
 // timeline, and exits with COMMAND's exit status.
 import type { CAC } from 'cac';
@@ -7,7 +7,7 @@ import { UserError } from '../model/errors.js';
 import { writeFileAtomic, writeTrace } from '../model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
-import { checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
+import { DEFAULT_READ_INTERVAL_MS, checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
 import { renderRuns } from './render.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
@@ -19,6 +19,7 @@ interface TraceOptions {
   svg?: string;
   json?: boolean;
   attachTimeout: number | string;
+  readInterval: number | string;
   '--'?: string[];
 }
 
@@ -34,6 +35,11 @@ export function register(cli: CAC): void {
     .command('trace [...args]', 'Run a command under bpftrace probes and write its trace (needs root): hvscope trace -- COMMAND...')
     .option('--probes <sets>', `Probe sets, comma-separated: ${ALL_PROBE_SET_NAMES.join(', ')} (xen is opt-in: ~64 uprobes on the Xen libraries)`, { default: DEFAULT_PROBE_SETS })
     .option('--attach-timeout <seconds>', 'How long bpftrace may take to attach its probes (nested/emulated hosts need more)', { default: 30 })
+    .option(
+      '--read-interval <ms>',
+      'How often bpftrace reads its event buffers while the command runs; it is paused in between, because its per-event wake-ups slow the traced command (0: read each event as it comes)',
+      { default: DEFAULT_READ_INTERVAL_MS },
+    )
     .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
     .option('--svg <file>', 'Also write the timeline SVG here')
     .option('--json', 'Print a JSON summary on stdout (the command\'s stdout goes to stderr then)')
@@ -42,6 +48,8 @@ export function register(cli: CAC): void {
         const sets = parseProbeSets(String(opts.probes));
         const attachTimeoutSeconds = Number(opts.attachTimeout);
         if (!(attachTimeoutSeconds > 0)) throw new UserError(`--attach-timeout ${opts.attachTimeout}: expected a number of seconds > 0`);
+        const readIntervalMs = Number(opts.readInterval);
+        if (!Number.isInteger(readIntervalMs) || readIntervalMs < 0) throw new UserError(`--read-interval ${opts.readInterval}: expected a whole number of milliseconds ≥ 0`);
         if (args.length > 0) {
           throw new UserError(`put the command to trace after --, e.g. hvscope trace -- ${args.join(' ')}`);
         }
@@ -60,6 +68,7 @@ export function register(cli: CAC): void {
             onProgress: progress,
             inputName: output,
             attachTimeoutMs: attachTimeoutSeconds * 1000,
+            readIntervalMs,
           }),
         );
         writeTrace(output, run.trace);

@@ -60,7 +60,16 @@ export interface TraceCommandOptions {
    * /proc/PID/fdinfo); then bpftrace is stopped.
    */
   beforeStop?: (bpftracePid: number) => void;
+  /**
+   * While the workload runs, bpftrace reads its buffers every this many ms and
+   * is paused in between (BpftraceSession.batchReads: its per-event wake-ups
+   * slow the workload). 0 = bpftrace reads as events come. Default 250.
+   */
+  readIntervalMs?: number;
 }
+
+/** Default for TraceCommandOptions.readIntervalMs: progress stays live to a person, wake-ups are rare. */
+export const DEFAULT_READ_INTERVAL_MS = 250;
 
 export interface TraceCommandResult {
   trace: Trace;
@@ -230,6 +239,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     // Release the workload. Its exec is the first traced event (t0).
     const releasedMonotonicNs = process.hrtime.bigint();
     held.stdin?.end('\n');
+    const endBatching = session.batchReads(opts.readIntervalMs ?? DEFAULT_READ_INTERVAL_MS);
 
     let interrupted = false;
     let timedOut = false;
@@ -247,6 +257,8 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
         opts.signal?.removeEventListener('abort', onAbort);
       });
     });
+    // From here on bpftrace reads freely: the last events, then hv_exit (or a pending SIGINT).
+    endBatching();
     let cause = ended;
     // A Ctrl-C on a terminal reaches bpftrace (same process group) as well as
     // us: bpftrace ending then is part of the interrupt, not a tracer failure.

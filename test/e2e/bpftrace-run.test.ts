@@ -2,7 +2,7 @@
 // tracefs and gcc (for a tiny child that calls getpid(2) on cue).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,6 +34,16 @@ function pgrep(token: string): number[] {
       .map(Number);
   } catch {
     return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+/** The state letter of /proc/PID/stat (R, S, T = stopped, ...), or '' when gone. */
+function processState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return '';
   }
 }
 
@@ -171,6 +181,58 @@ describe.skipIf(skip)('startBpftrace against real bpftrace', () => {
     expect(pgrep(token)).toEqual([]);
   });
 
+  it('batchReads: bpftrace is paused between drains, every event still arrives, and it runs freely again after', async () => {
+    const token = `hvscope_e2e_${randomBytes(4).toString('hex')}`;
+    const child = spawn(getpidChild, [], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const childExit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const printed: string[] = [];
+    const session = await startBpftrace({
+      program: `tracepoint:syscalls:sys_enter_getpid /pid == $1/ { printf("${token} %d %llu\\n", pid, nsecs); }`,
+      params: [String(child.pid)],
+      onMessage: (m) => m.type === 'printf' && printed.push(m.text),
+    });
+    const endBatching = session.batchReads(300);
+    // stopped (SIGSTOP lands asynchronously): the kernel keeps its events meanwhile
+    expect(await waitFor(() => processState(session.pid) === 'T', 1000)).toBe(true);
+    const keeper = await waitFor(() => pgrep(`hvscope-bpftrace-keeper ${session.pid}`).length === 1, 2000);
+    expect(keeper).toBe(true);
+    const before = process.hrtime.bigint();
+    child.stdin!.end('x');
+    expect(await childExit).toBe(0);
+    const after = process.hrtime.bigint();
+    // They come with the next drain (≤ 300 ms), in order, with the times they happened.
+    expect(await waitFor(() => printed.length >= 5, 3000)).toBe(true);
+    const times = printed.map((t) => BigInt(t.trim().split(' ')[2]));
+    expect(printed.map((t) => t.split(' ').slice(0, 2).join(' '))).toEqual(Array(5).fill(`${token} ${child.pid}`));
+    for (let i = 0; i < 5; i++) {
+      expect(times[i] >= before && times[i] <= after).toBe(true);
+      if (i > 0) expect(times[i] >= times[i - 1]).toBe(true);
+    }
+    endBatching();
+    expect(await waitFor(() => processState(session.pid) !== 'T', 1000)).toBe(true);
+    expect(await waitFor(() => pgrep(`hvscope-bpftrace-keeper ${session.pid}`).length === 0, 2000)).toBe(true);
+    const result = await session.stop();
+    expect(result.lostEvents).toBe(0);
+    expect(result.killed).toBe(false);
+    expect(pgrep(token)).toEqual([]);
+  });
+
+  it('stop() while batching resumes bpftrace first, so it ends by SIGINT, not SIGKILL', async () => {
+    const token = `hvscope_e2e_${randomBytes(4).toString('hex')}`;
+    const session = await startBpftrace({
+      program: `tracepoint:syscalls:sys_enter_getpid /pid == $1/ { printf("${token}\\n"); }`,
+      params: ['1'],
+      stopGraceMs: 3000,
+    });
+    session.batchReads(10_000);
+    expect(await waitFor(() => processState(session.pid) === 'T', 1000)).toBe(true);
+    const result = await session.stop();
+    expect(result.killed).toBe(false);
+    expect(result.exitCode).toBe(0);
+    expect(pgrep(token)).toEqual([]);
+    expect(await waitFor(() => pgrep(`hvscope-bpftrace-keeper ${session.pid}`).length === 0, 2000)).toBe(true);
+  });
+
   it('an AbortSignal stops a running session', async () => {
     const token = `hvscope_e2e_${randomBytes(4).toString('hex')}`;
     const ac = new AbortController();
@@ -201,12 +263,16 @@ describe.skipIf(skip)('bpftrace dies with the hvscope process', () => {
         '--skipLibCheck', '--types', 'node', '--strict', join(repo, 'src/tracer/bpftrace-run.ts'), join(repo, 'src/tracer/tracefs.ts')],
       { cwd: repo, stdio: 'inherit' },
     );
-    // argv: token, how to end ("SIGINT" | "SIGTERM" | "exit" | "throw").
+    // argv: token, how to end ("SIGINT" | "SIGTERM" | "SIGKILL" | "exit" | "throw"), "batch" to pause bpftrace (batchReads) first.
     writeFileSync(
       join(build, 'child.mjs'),
       `import { startBpftrace } from './src/tracer/bpftrace-run.js';
-const [token, how] = process.argv.slice(2);
+const [token, how, batch] = process.argv.slice(2);
 const s = await startBpftrace({ program: 'tracepoint:syscalls:sys_enter_getpid /pid == $1/ { printf("' + token + '\\\\n"); }', params: ['1'] });
+if (batch === 'batch') {
+  s.batchReads(60000);
+  await new Promise((r) => setTimeout(r, 300)); // the keeper is up
+}
 process.stdout.write('ready ' + s.pid + '\\n');
 if (how === 'exit') setTimeout(() => process.exit(3), 100);
 else if (how === 'throw') setTimeout(() => { throw new Error('boom'); }, 100);
@@ -230,10 +296,15 @@ try {
     if (build) rmSync(build, { recursive: true, force: true });
   });
 
-  for (const how of ['SIGINT', 'SIGTERM', 'exit', 'throw'] as const) {
-    it(`on ${how}`, async () => {
+  const cases = [
+    ...(['SIGINT', 'SIGTERM', 'exit', 'throw'] as const).map((how) => ({ how, batch: false })),
+    // Paused by batchReads: our handlers resume it, and for SIGKILL (no handler runs) the keeper does.
+    ...(['SIGTERM', 'SIGKILL', 'exit'] as const).map((how) => ({ how, batch: true })),
+  ];
+  for (const { how, batch } of cases) {
+    it(`on ${how}${batch ? ' while bpftrace is paused between batched reads' : ''}`, async () => {
       const token = `hvscope_e2e_${randomBytes(4).toString('hex')}`;
-      const node = spawn(process.execPath, [join(build, 'child.mjs'), token, how], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repo });
+      const node = spawn(process.execPath, [join(build, 'child.mjs'), token, how, batch ? 'batch' : ''], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repo });
       const exited = new Promise<void>((r) => node.on('exit', () => r()));
       const line = await new Promise<string>((res, rej) => {
         const rl = createInterface({ input: node.stdout! });
@@ -242,10 +313,12 @@ try {
       });
       const bpftracePid = Number(line.split(' ')[1]);
       expect(alive(bpftracePid)).toBe(true);
-      if (how === 'SIGINT' || how === 'SIGTERM') node.kill(how);
+      if (batch) expect(processState(bpftracePid)).toBe('T');
+      if (how === 'SIGINT' || how === 'SIGTERM' || how === 'SIGKILL') node.kill(how);
       await exited;
       expect(await waitFor(() => !alive(bpftracePid), 5000)).toBe(true);
       expect(pgrep(token)).toEqual([]);
+      expect(await waitFor(() => pgrep(`hvscope-bpftrace-keeper ${bpftracePid}`).length === 0, 2000)).toBe(true);
     });
   }
 

@@ -26,6 +26,7 @@ describe('hvscope trace: bad input gives one clear line and a non-zero exit', ()
     ['missing command after --', ['trace', '--probes', 'exec'], /no command given: put the command to trace after --/],
     ['command without --', ['trace', 'sleep', '1'], /put the command to trace after --/],
     ['command not found', ['trace', '--', 'hvscope-no-such-command'], /hvscope-no-such-command: command not found on PATH/],
+    ['read interval not a number', ['trace', '--read-interval', '1.5s', '--', 'true'], /--read-interval 1\.5s: expected a whole number of milliseconds ≥ 0/],
   ];
   for (const [name, args, message] of cases) {
     it(name, async () => {
