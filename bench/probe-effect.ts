@@ -32,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { bootCommandLine, resolveGuest, type Accel } from '../src/lab/boot.js';
+import { median } from '../src/analysis/stats.js';
 import { TINY_EXIT_OK_STATUS } from '../src/lab/tiny-guest.js';
 import { packageRoot } from '../src/package-root.js';
 import { bpftraceVersion, isRoot } from '../src/tracer/host-checks.js';
@@ -61,11 +62,6 @@ export const PROBED_TRACEPOINTS = [
 
 const GOAL_RATIO = 1.02;
 const BOOTSTRAP_RESAMPLES = 2000;
-const median = (values: number[]) => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** One timed run as bench/repeat-runs.c writes it. */
@@ -139,26 +135,20 @@ export async function probeEffect(params: Result): Promise<Result> {
   const runner = join(dir, 'repeat-runs');
   const perfProbe = await execa('perf', ['--version'], { reject: false, stdin: 'ignore' });
   let perfReason: string | null = (perfProbe as { code?: string }).code === 'ENOENT' || perfProbe.exitCode !== 0 ? 'perf not installed (apt-get install linux-perf)' : null;
-  const untraced: Run[] = [];
-  const traced: Run[] = [];
-  const perf: Run[] = [];
-  const tracedLive: Run[] = [];
-  const firstOf = { untraced: [] as number[], traced: [] as number[], tracedLive: [] as number[], perf: [] as number[] };
+  // Each variant's blocks, in the order they ran; a block is its runs.
+  const blocksOf: Record<'untraced' | 'traced' | 'tracedLive' | 'perf', Run[][]> = { untraced: [], traced: [], tracedLive: [], perf: [] };
   let lost = 0;
   let block = 0;
   let bpfRunTimeNs = 0;
   let bpfRuns = 0;
   let bpfPrograms = 0;
   const statsWere = existsSync(BPF_STATS_SYSCTL) ? readFileSync(BPF_STATS_SYSCTL, 'utf8').trim() : null;
-  const timed = (variant: keyof typeof firstOf, into: Run[], runs: Run[]) => {
-    into.push(...runs);
-    firstOf[variant].push(runs[0].wallMs);
-  };
+  const timed = (variant: keyof typeof blocksOf, out: string) => blocksOf[variant].push(readRuns(out, runsPerBlock));
   try {
     if (statsWere !== null) writeFileSync(BPF_STATS_SYSCTL, '1');
     await execa('gcc', ['-O2', '-Wall', '-o', runner, join(packageRoot(), 'bench', 'repeat-runs.c')]);
     const repeat = (out: string) => [runner, out, String(runsPerBlock), ...command];
-    const tracedBlock = async (variant: 'traced' | 'tracedLive', into: Run[], readIntervalMs: number) => {
+    const tracedBlock = async (variant: 'traced' | 'tracedLive', readIntervalMs: number) => {
       const out = join(dir, `${variant}-${block++}.txt`);
       const r = await traceCommand({
         command: repeat(out),
@@ -177,7 +167,7 @@ export async function probeEffect(params: Result): Promise<Result> {
       });
       if (r.exitCode !== 0) throw new Error(`traced runner exited with ${r.exitCode}: ${r.stderrTail.slice(-2).join('; ')}`);
       lost += r.lostEvents;
-      timed(variant, into, readRuns(out, runsPerBlock));
+      timed(variant, out);
     };
     // Warm the page cache and QEMU's own startup once before measuring.
     await execa(runner, [join(dir, 'warm.txt'), '3', ...command], { stdout: 'ignore', stderr: 'ignore' });
@@ -187,12 +177,12 @@ export async function probeEffect(params: Result): Promise<Result> {
           const out = join(dir, `untraced-${block++}.txt`);
           const [file, ...args] = repeat(out);
           await execa(file, args, { stdout: 'ignore', stderr: 'pipe' });
-          timed('untraced', untraced, readRuns(out, runsPerBlock));
+          timed('untraced', out);
         },
         // as hvscope trace and boot run: bpftrace paused between batched reads
-        () => tracedBlock('traced', traced, DEFAULT_READ_INTERVAL_MS),
+        () => tracedBlock('traced', DEFAULT_READ_INTERVAL_MS),
         // bpftrace reading every event as it comes (readIntervalMs 0), for comparison
-        () => tracedBlock('tracedLive', tracedLive, 0),
+        () => tracedBlock('tracedLive', 0),
         async () => {
           if (perfReason) return;
           const out = join(dir, `perf-${block++}.txt`);
@@ -203,7 +193,7 @@ export async function probeEffect(params: Result): Promise<Result> {
             perfReason = `perf record failed: ${r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}`}`;
             return;
           }
-          timed('perf', perf, readRuns(out, runsPerBlock));
+          timed('perf', out);
         },
       ];
       // rotate which variant goes first
@@ -215,9 +205,12 @@ export async function probeEffect(params: Result): Promise<Result> {
   }
   const wall = (runs: Run[]) => runs.map((r) => r.wallMs);
   const cpu = (runs: Run[]) => runs.map((r) => r.cpuMs);
+  const [untraced, traced, tracedLive, perf] = (['untraced', 'traced', 'tracedLive', 'perf'] as const).map((v) => blocksOf[v].flat());
+  const firstRunMedian = (variant: keyof typeof blocksOf) => round(median(blocksOf[variant].map((runs) => runs[0].wallMs)));
   const mu = median(wall(untraced));
   const mt = median(wall(traced));
-  const [low, high] = ratioInterval(wall(untraced), wall(traced), 1);
+  // each arm against untraced; its own seed, so every interval is repeatable
+  const ci95 = (arm: Run[], seed: number) => ratioInterval(wall(untraced), wall(arm), seed).map((x) => round(x));
   const result: Result = {
     workload: `tiny on ${command[command.indexOf('-M') + 1]}, ${accel}: fork of QEMU → QEMU reaped`,
     method: `${blocks} blocks of ${runsPerBlock} back-to-back runs per variant, variants alternating (order rotating); one tracer start per block`,
@@ -226,13 +219,13 @@ export async function probeEffect(params: Result): Promise<Result> {
     untraced_median_ms: round(mu),
     traced_median_ms: round(mt),
     ratio_traced_over_untraced: round(mt / mu),
-    ratio_ci95: [round(low), round(high)],
+    ratio_ci95: ci95(traced, 1),
     goal_ratio: GOAL_RATIO,
     meets_goal: mt / mu <= GOAL_RATIO,
     read_interval_ms: DEFAULT_READ_INTERVAL_MS,
     traced_live_median_ms: round(median(wall(tracedLive))),
     ratio_traced_live_over_untraced: round(median(wall(tracedLive)) / mu),
-    ratio_traced_live_ci95: ratioInterval(wall(untraced), wall(tracedLive), 3).map((x) => round(x)),
+    ratio_traced_live_ci95: ci95(tracedLive, 3),
     cpu_untraced_median_ms: round(median(cpu(untraced))),
     cpu_traced_median_ms: round(median(cpu(traced))),
     ratio_cpu_traced_over_untraced: round(median(cpu(traced)) / median(cpu(untraced))),
@@ -240,20 +233,19 @@ export async function probeEffect(params: Result): Promise<Result> {
     bpf_runs_per_run: round(bpfRuns / traced.length, 1),
     bpf_ms_per_run: round(bpfRunTimeNs / 1e6 / traced.length, 4),
     ratio_direct_bpf_cost: round((mu + bpfRunTimeNs / 1e6 / traced.length) / mu),
-    first_run_untraced_median_ms: round(median(firstOf.untraced)),
-    first_run_traced_median_ms: round(median(firstOf.traced)),
+    first_run_untraced_median_ms: firstRunMedian('untraced'),
+    first_run_traced_median_ms: firstRunMedian('traced'),
     lost_events: lost,
     note: 'tracer startup excluded (runs start after all probes are attached); traced = as hvscope runs bpftrace (paused between reads every read_interval_ms), traced_live = bpftrace reading every event as it comes; CPU = QEMU user+system time; ratio_direct_bpf_cost = (untraced median + BPF programs\' run time per run) / untraced median, a lower bound',
   };
   if (perf.length > 0 && !perfReason) {
     const mp = median(wall(perf));
-    const [plow, phigh] = ratioInterval(wall(untraced), wall(perf), 2);
     Object.assign(result, {
       perf_events: events.join(','),
       perf_median_ms: round(mp),
       ratio_perf_over_untraced: round(mp / mu),
-      ratio_perf_ci95: [round(plow), round(phigh)],
-      first_run_perf_median_ms: round(median(firstOf.perf)),
+      ratio_perf_ci95: ci95(perf, 2),
+      first_run_perf_median_ms: firstRunMedian('perf'),
     });
   } else {
     result.perf = perfReason ?? 'perf record produced no runs';
