@@ -237,8 +237,8 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
 
   // Batched reading (batchReads): bpftrace paused between drains.
   let paused = false;
-  let batching = false;
   let batchTimer: NodeJS.Timeout | undefined;
+  // The keeper (KEEPER_SCRIPT) runs exactly while batching: it is the batching state.
   let keeper: ResultPromise | undefined;
   const signalBpftrace = (sig: NodeJS.Signals) => {
     try {
@@ -258,7 +258,6 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
     signalBpftrace('SIGCONT');
   };
   const endBatching = () => {
-    batching = false;
     clearTimeout(batchTimer);
     batchTimer = undefined;
     resume();
@@ -266,8 +265,7 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
     keeper = undefined;
   };
   const batchReads = (intervalMs: number): (() => void) => {
-    if (done || batching || !(intervalMs > 0)) return endBatching;
-    batching = true;
+    if (done || keeper || !(intervalMs > 0)) return endBatching;
     keeper = execa('sh', ['-c', KEEPER_SCRIPT, 'hvscope-bpftrace-keeper', String(child.pid)], {
       stdin: 'pipe',
       stdout: 'ignore',
@@ -277,11 +275,11 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
       detached: true,
     });
     const drain = () => {
-      if (!batching) return;
+      if (!keeper) return;
       resume();
       let seen = messages;
       const quiet = () => {
-        if (!batching) return;
+        if (!keeper) return;
         if (messages !== seen) {
           seen = messages;
           batchTimer = setTimeout(quiet, DRAIN_QUIET_MS);
