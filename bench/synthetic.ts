@@ -3,18 +3,7 @@
 // trees whose durations are log-uniform from about a microsecond to tens of milliseconds.
 import { emptyTrace, phaseSpans, type Instant, type Span, type Trace } from '../src/model/trace.js';
 import { PHASES } from '../src/model/trace.js';
-
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../src/analysis/random.js';
 
 export interface SyntheticShape {
   spans: number;

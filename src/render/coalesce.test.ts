@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Phase, Span } from '../model/trace.js';
 import { assignRows, coalesceInstants, coalesceRow, layoutLane, type LaneItem } from './coalesce.js';
-import { prng } from '../../bench/synthetic.js'; // the benchmarks' deterministic PRNG, for synthetic spans
+import { prng } from '../analysis/random.js'; // the project's seeded PRNG, for synthetic spans
 
 
 const span = (name: string, start: number, end: number, phase?: Phase): Span => ({ lane: 'synthetic-lane', name, start, end, ...(phase ? { phase } : {}) });
