@@ -32,14 +32,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { bootCommandLine, resolveGuest, type Accel } from '../src/lab/boot.js';
-import { median } from '../src/analysis/stats.js';
+import { bootstrapInterval, median, ratioOfMedians } from '../src/analysis/stats.js';
 import { TINY_EXIT_OK_STATUS } from '../src/lab/tiny-guest.js';
 import { packageRoot } from '../src/package-root.js';
 import { bpftraceVersion, isRoot } from '../src/tracer/host-checks.js';
 import { tracepointExists } from '../src/tracer/probes.js';
 import { DEFAULT_READ_INTERVAL_MS, traceCommand } from '../src/tracer/session.js';
 import { ensureTracefs } from '../src/tracer/tracefs.js';
-import { prng } from './synthetic.js';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 type Result = { [key: string]: Json };
@@ -83,14 +82,9 @@ function readRuns(file: string, expected: number): Run[] {
   return runs;
 }
 
-/** 95 % bootstrap interval of median(b) / median(a), resampling each arm's runs. */
+/** 95 % bootstrap interval of median(b) / median(a), resampling each arm's runs (analysis/stats.ts). */
 function ratioInterval(a: number[], b: number[], seed: number): [number, number] {
-  const random = prng(seed);
-  const pick = (xs: number[]) => Array.from({ length: xs.length }, () => xs[Math.floor(random() * xs.length)]);
-  const ratios: number[] = [];
-  for (let i = 0; i < BOOTSTRAP_RESAMPLES; i++) ratios.push(median(pick(b)) / median(pick(a)));
-  ratios.sort((x, y) => x - y);
-  return [ratios[Math.floor(0.025 * ratios.length)], ratios[Math.ceil(0.975 * ratios.length) - 1]];
+  return bootstrapInterval(a, b, ratioOfMedians, { confidence: 0.95, resamples: BOOTSTRAP_RESAMPLES, seed });
 }
 
 const BPF_STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
