@@ -262,6 +262,31 @@ describe('recorded lab runs', () => {
     expect(runs.get('1/1')!.scripts[0].execs).toBeLessThan(6);
   });
 
+  it('stock vs unikernel: the programs the scripts ran, each under its script or the program that forked it', () => {
+    const result = parseXenExperimentText(fixture('stock-vs-unikernel.xen-experiment.txt'), 'stock-vs-unikernel.xen-experiment.txt');
+    const runs = ftraceRuns(parseFtrace(fixture('stock-vs-unikernel.dom0-ftrace.txt')));
+    for (const [key, ft] of runs) {
+      expect(ft.xlPid).toBeGreaterThan(0);
+      const create = ft.scripts.find((s) => s.when === 'create')!;
+      const ran = ft.helpers.filter((h) => h.script === create.pid);
+      // As many programs as the script's exec count, each within the script's life.
+      expect(ran).toHaveLength(create.execs);
+      const pids = new Set([create.pid, ...ran.map((h) => h.pid)]);
+      for (const h of ran) {
+        expect(pids.has(h.ppid!)).toBe(true);
+        expect(h.startNs).toBeGreaterThanOrEqual(create.startNs);
+        expect(h.endNs!).toBeLessThanOrEqual(create.endNs!);
+      }
+      const names = new Set(ran.map((h) => h.name));
+      if (key.startsWith('0/')) for (const n of ['ip', 'logger', 'xenstore-read']) expect(names.has(n)).toBe(true);
+      const trace = xenRunTrace(result.runs.find((r) => `${r.profile}/${r.run}` === key)!, ft, { profile: 'p', recorded: 'fixture', hypervisor: 'xen 4.17' });
+      validateTrace(JSON.parse(JSON.stringify(trace)), key);
+      expect(trace.spans.find((s) => s.name === 'xl create')!.args!.pid).toBe(ft.xlPid);
+      expect(trace.spans.find((s) => s.lane === 'hotplug' && s.args!.when === 'create')!.args!.ppid).toBe(ft.xlPid);
+      expect(trace.spans.filter((s) => s.lane === 'hotplug-programs')).toHaveLength(ft.helpers.length);
+    }
+  });
+
   it('domains 3: guest output seen between the devices and xl create returning; running_domains 0, 1, 2', () => {
     const result = parseXenExperimentText(fixture('domains-3.xen-experiment.txt'), 'domains-3.xen-experiment.txt');
     expect(result.profiles[0].listedDomains).toBe(3);

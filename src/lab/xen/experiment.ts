@@ -478,6 +478,14 @@ export interface FtraceRun {
   guestOutputNs?: number;
   /** exec events between create start and xl's exit. */
   execsDuringCreate: number;
+  /** pid of the `xl create` process, when its exec was seen. */
+  xlPid?: number;
+  /**
+   * Every program the hotplug scripts' processes exec'd (ip, brctl, logger, xenstore-*, …):
+   * exec → next exec of the pid or its exit; ppid: the nearest ancestor that exec'd (the script
+   * or another program), skipping the subshells the script forked without an exec.
+   */
+  helpers: { name: string; pid: number; ppid?: number; startNs: number; endNs?: number; script: number }[];
 }
 
 /** Splits the ftrace record into creations by our markers (`hvscope: create_start p=P r=R`). */
@@ -491,7 +499,7 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
   starts.forEach((s, si) => {
     const end = si + 1 < starts.length ? starts[si + 1].index : events.length;
     const slice = events.slice(s.index + 1, end);
-    const run: FtraceRun = { scripts: [], execsDuringCreate: 0 };
+    const run: FtraceRun = { scripts: [], execsDuringCreate: 0, helpers: [] };
     const [p, r] = s.key.split('/');
     const markerAt = (name: string) => slice.find((e) => e.event === 'tracing_mark_write' && e.body.startsWith(`hvscope: ${name} p=${p} r=${r}`));
     const rel = (e: FtraceEvent | undefined) => (e ? e.ns - s.ns : undefined);
@@ -532,7 +540,9 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
       const execs = slice.filter((x) => x.event === 'sched_process_exec' && x !== e && tree.has(Number(fields(x.body).get('pid') ?? x.pid))).length;
       const byXl = xlPid !== undefined ? parentOf.get(pid) === xlPid : run.createExitNs === undefined || e.ns - s.ns <= run.createExitNs;
       run.scripts.push({ name: filename.slice('/etc/xen/scripts/'.length), pid, startNs: e.ns - s.ns, endNs: exit ? exit.ns - s.ns : undefined, execs, when: byXl ? 'create' : 'teardown' });
+      run.helpers.push(...helperRuns(slice, tree, pid, e, parentOf).map((h) => ({ ...h, startNs: h.startNs - s.ns, endNs: h.endNs === undefined ? undefined : h.endNs - s.ns })));
     }
+    if (xlPid !== undefined) run.xlPid = xlPid;
     const created = run.scripts.filter((x) => x.when === 'create');
     if (created.length > 0 && created.every((x) => x.endNs !== undefined)) {
       run.devicesDoneNs = Math.max(...created.map((x) => x.endNs!));
@@ -546,6 +556,28 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
     runs.set(s.key, run);
   });
   return runs;
+}
+
+/** The programs a hotplug script's process tree exec'd (the script's own exec excluded), ns as in the slice. */
+function helperRuns(slice: FtraceEvent[], tree: Set<number>, script: number, scriptExec: FtraceEvent, parentOf: Map<number, number>): FtraceRun['helpers'] {
+  const pidOf = (e: FtraceEvent) => Number(fields(e.body).get('pid') ?? e.pid);
+  const execd = new Set(slice.filter((e) => e.event === 'sched_process_exec').map(pidOf));
+  const tracedParent = (pid: number): number | undefined => {
+    let p = parentOf.get(pid);
+    for (let depth = 0; p !== undefined && depth < 64 && !execd.has(p); depth++) p = parentOf.get(p);
+    return p;
+  };
+  const helpers: FtraceRun['helpers'] = [];
+  slice.forEach((e, i) => {
+    if (e.event !== 'sched_process_exec' || e === scriptExec) return;
+    const pid = pidOf(e);
+    if (!tree.has(pid)) return;
+    // Until the pid's next exec (it replaced itself) or its exit.
+    const end = slice.slice(i + 1).find((x) => (x.event === 'sched_process_exit' || x.event === 'sched_process_exec') && pidOf(x) === pid);
+    const filename = fields(e.body).get('filename') ?? e.comm;
+    helpers.push({ name: filename.slice(filename.lastIndexOf('/') + 1), pid, ppid: tracedParent(pid), startNs: e.ns, endNs: end?.ns, script });
+  });
+  return helpers;
 }
 
 export interface RunTraceContext {
@@ -594,11 +626,12 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
     phase: 'toolstack',
     start: 0,
     end: Math.max(0, Math.round(xlExit)),
-    args: { exit: run.createExit, running_domains: run.runningDomains, wall_ns: run.createNs, domain: run.domain },
+    args: { exit: run.createExit, running_domains: run.runningDomains, wall_ns: run.createNs, domain: run.domain, ...(useFt && ft!.xlPid !== undefined ? { pid: ft!.xlPid } : {}) },
   });
   const scripts = useFt ? ft!.scripts : [];
   const createScripts = scripts.filter((s) => s.when === 'create');
   if (scripts.length > 0) lanes.push({ id: 'hotplug', kind: 'process', name: 'hotplug scripts' });
+  if (useFt && ft!.helpers.length > 0) lanes.push({ id: 'hotplug-programs', kind: 'process', name: 'programs the scripts ran' });
   for (const s of scripts) {
     spans.push({
       lane: 'hotplug',
@@ -606,7 +639,20 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
       ...(s.when === 'create' ? { phase: 'devices' as Phase } : {}),
       start: Math.round(s.startNs),
       end: Math.round(s.endNs ?? s.startNs),
-      args: { pid: s.pid, child_execs: s.execs, when: s.when, ...(s.endNs === undefined ? { exit_seen: false } : {}) },
+      // A script `xl create` ran is xl's child: a process tree for the critical path and diff.
+      args: { pid: s.pid, ...(s.when === 'create' && ft?.xlPid !== undefined ? { ppid: ft.xlPid } : {}), child_execs: s.execs, when: s.when, ...(s.endNs === undefined ? { exit_seen: false } : {}) },
+    });
+  }
+  // What the scripts ran (ip, brctl, logger, xenstore-*): under their script by ppid.
+  for (const h of useFt ? ft!.helpers : []) {
+    const script = scripts.find((s) => s.pid === h.script);
+    spans.push({
+      lane: 'hotplug-programs',
+      name: h.name,
+      ...(script?.when === 'create' ? { phase: 'devices' as Phase } : {}),
+      start: Math.round(h.startNs),
+      end: Math.round(Math.max(h.startNs, h.endNs ?? script?.endNs ?? h.startNs)),
+      args: { pid: h.pid, ...(h.ppid !== undefined ? { ppid: h.ppid } : {}), ...(h.endNs === undefined ? { exit_seen: false } : {}) },
     });
   }
   const guestLane = () => {
