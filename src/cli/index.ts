@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   import: () => import('./import.js'),
   render: () => import('./render.js'),
   report: () => import('./report.js'),
+  diff: () => import('./diff.js'),
   diagnose: () => import('./diagnose.js'),
   figure: () => import('./figure.js'),
   profile: () => import('./profile.js'),
