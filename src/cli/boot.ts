@@ -10,7 +10,7 @@ import { ExitStatus, command, printJson, progress } from './run-command.js';
 interface BootCliOptions {
   guest: string;
   initrd?: string;
-  profile?: string;
+  profile?: string | string[];
   machine?: string;
   accel?: string;
   runs: string | number;
@@ -30,7 +30,7 @@ export function register(cli: CAC): void {
     .command('boot', 'Boot a guest N times under QEMU, trace each boot, write traces, a timeline and a report')
     .option('--guest <guest>', 'tiny (built here), linux (Debian kernel + busybox), or the path of a kernel', { default: 'tiny' })
     .option('--initrd <file>', 'Initrd for a kernel given by path (or instead of the linux guest\'s)')
-    .option('--profile <name>', 'Tuning profile whose qemu section builds the command line (e.g. qemu-default, qemu-microvm-min)')
+    .option('--profile <name>', 'Tuning profile whose qemu section builds the command line (e.g. qemu-default, qemu-microvm-min); repeat to compare profiles: boots alternate between them, each profile\'s runs go to DIR/PROFILE/, and the first is diffed against each other (the same profile twice: an A/A test of the noise)')
     .option('--machine <machine>', `QEMU machine (${MACHINES.join(', ')}); default: the profile's, else tiny: microvm, others: pc`)
     .option('--accel <accel>', `Accelerator (${ACCELS.join(', ')}); default: kvm when it works here, else tcg`)
     .option('--runs <n>', 'Number of boots', { default: 1 })
@@ -40,6 +40,8 @@ export function register(cli: CAC): void {
     .action(
       command(async (opts: BootCliOptions) => {
         const runs = parseRuns(opts.runs);
+        const profiles = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
+        if (profiles.some((p) => p === '' || p === 'true')) throw new UserError('--profile: give a profile name or file');
         if (opts.machine !== undefined && !MACHINES.includes(opts.machine as Machine)) {
           throw new UserError(`--machine must be one of ${MACHINES.join(', ')}, got '${opts.machine}'`);
         }
@@ -50,7 +52,7 @@ export function register(cli: CAC): void {
           runBoots({
             guest: String(opts.guest),
             initrd: opts.initrd,
-            profile: opts.profile,
+            ...(profiles.length > 1 ? { profiles } : { profile: profiles[0] }),
             machine: opts.machine as Machine | undefined,
             accel: opts.accel as Accel | undefined,
             runs,
@@ -62,7 +64,7 @@ export function register(cli: CAC): void {
         );
         if (result.runs.length > 0) {
           progress(`traces: ${result.runs.map((r) => r.file).join(', ')}`);
-          progress(`timeline: ${result.svg}`);
+          progress(`timeline${result.groups.length > 1 ? 's' : ''}: ${result.groups.flatMap((g) => (g.svg ? [g.svg] : [])).join(', ')}`);
           progress(`report: ${result.reportText}, ${result.reportJson}`);
         }
         if (opts.json) {
@@ -77,10 +79,17 @@ export function register(cli: CAC): void {
             lostEvents: result.runs.map((r) => r.trace.meta.lostEvents ?? 0),
             svg: result.svg,
             report: result.report,
+            ...(result.groups.length > 1
+              ? { profiles: result.groups.map((g) => ({ profile: g.profile, dir: g.dir, traces: g.runs.map((r) => r.file), svg: g.svg, report: g.report })), diffs: result.diffs?.diffs ?? [] }
+              : {}),
           });
+        } else if (result.groups.length > 1) {
+          for (const g of result.groups) process.stdout.write(`== ${g.profile ?? 'QEMU defaults'} (${g.dir}) ==\n${formatReportText(g.report)}\n`);
+          if (result.diffs) process.stdout.write(result.diffs.text);
         } else {
           process.stdout.write(formatReportText(result.report));
         }
+        if (result.diffs) progress(`diffs: ${result.diffs.files.join(', ')}`);
         const lost = result.runs.reduce((sum, r) => sum + (r.trace.meta.lostEvents ?? 0), 0);
         if (lost > 0) progress(`bpftrace lost ${lost} events over ${result.runs.length} runs (recorded in each trace's meta.lostEvents)`);
         if (signal) throw new ExitStatus(interruptedExitCode(signal));

@@ -226,11 +226,12 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
   const anyRun = groups.some((g) => g.runs.length > 0);
   const outputs = anyRun ? writeLabOutputs(lab.outDir, groups, { scaling: domains !== undefined, ftrace: result.ftrace }) : undefined;
   if (outputs?.comparison) for (const line of comparisonText(outputs.comparison).split('\n')) progress(line);
-  if (outputs) progress(`wrote ${outputs.traces.length} traces, ${[outputs.report.text, outputs.compareSvg, outputs.scalingSvg].filter(Boolean).join(', ')}`);
+  if (outputs) progress(`wrote ${outputs.traces.length} traces, ${[outputs.report.text, outputs.compareSvg, outputs.scalingSvg, ...(outputs.diffs?.files ?? [])].filter(Boolean).join(', ')}`);
   if (opts.json) {
     const first = result.runs[0];
-    printJson({ lab, tinyPv: first ? asTinyPv(first) : undefined, experiment: result, comparison: outputs?.comparison, outputs });
-  }
+    const { diffs, ...rest } = outputs ?? {};
+    printJson({ lab, tinyPv: first ? asTinyPv(first) : undefined, experiment: result, comparison: outputs?.comparison, outputs: outputs ? { ...rest, diffs: diffs?.files } : undefined, diffs: diffs?.diffs ?? [] });
+  } else if (outputs?.diffs) process.stdout.write(outputs.diffs.text);
   if (failure) throw new UserError(`lab xen run: ${failure}`);
 }
 

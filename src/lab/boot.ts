@@ -30,6 +30,8 @@ import { loadProfile } from '../tuning/profile.js';
 import { LINUX_GUEST_APPEND, defaultCacheDir, prepareLinuxGuest } from './linux-guest.js';
 import { KVM_TRACE_EVENTS, QEMU_BINARY, SERIAL_FORMAT_HEADER, TCG_TRACE_EVENTS, formatClockUs, realtimeUs } from './qemu-record.js';
 import { TINY_EXIT_OK_STATUS, TINY_SERIAL_LINES, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
+import { profileDirNames, writeBootReports } from './boot-outputs.js';
+import type { ProfileDiffs } from './profile-diffs.js';
 
 export type Machine = 'microvm' | 'pc';
 export type Accel = 'kvm' | 'tcg';
@@ -167,7 +169,15 @@ export type BootMode = 'auto' | 'traced' | 'rootless';
 export interface BootOptions {
   guest: string;
   initrd?: string;
+  /** One profile (the same as `profiles: [profile]`). */
   profile?: string;
+  /**
+   * Several profiles: boots alternate between them run by run (run 1 of each, then run 2 …),
+   * so host load drifts alike over all; each profile's runs go to DIR/<profile>/, and the
+   * first profile is diffed against each other one. A profile may be given twice (an A/A
+   * test of the noise): its second set goes to DIR/<profile>-2/.
+   */
+  profiles?: string[];
   machine?: Machine;
   accel?: Accel;
   runs: number;
@@ -186,20 +196,40 @@ export interface BootRunResult {
   exitCode: number;
   trace: Trace;
   partial: boolean;
+  /** The profile's directory name (several profiles), else undefined. */
+  group?: string;
+}
+
+export interface BootGroup {
+  /** The profile as given; undefined: QEMU's defaults. */
+  profile?: string;
+  /** Where its runs are: the output directory itself with one profile, DIR/<dir> with several. */
+  dir: string;
+  command: string[];
+  runs: BootRunResult[];
+  report: Report;
+  svg?: string;
 }
 
 export interface BootResult {
+  /** All runs in the order they were made. */
   runs: BootRunResult[];
+  /** One per profile, in the order given (one when no or one profile). */
+  groups: BootGroup[];
   traced: boolean;
   /** Why tracing was not used (rootless runs), once. */
   unavailable: Unavailable[];
+  /** The first profile's command line. */
   command: string[];
   accel: Accel;
   guest: string;
   svg: string;
   reportText: string;
   reportJson: string;
+  /** The report of the first profile's runs (the only one with one profile). */
   report: Report;
+  /** With several profiles: the first profile diffed against each other. */
+  diffs?: ProfileDiffs;
   interrupted: boolean;
 }
 
@@ -213,14 +243,70 @@ function checkRunCount(runs: number): void {
   if (!Number.isSafeInteger(runs) || runs < 1 || runs > 1000) throw new UserError(`--runs must be an integer from 1 to 1000, got ${runs}`);
 }
 
-/** Boots the guest `runs` times and writes DIR/run-N.hvtrace.json, DIR/timeline.svg, DIR/report.txt and report.json. */
+export interface BootPlan {
+  profile?: string;
+  /** Directory name under the output (several profiles). */
+  group?: string;
+  dir: string;
+  command: string[];
+}
+
+interface OneBoot {
+  trace: Trace;
+  exitCode: number;
+  partial: boolean;
+  stderrTail: string[];
+  timedOut: boolean;
+  interrupted: boolean;
+}
+
+/** One boot of a plan: traced with bpftrace, or from the rootless sources. */
+async function bootOnce(plan: BootPlan, label: string, accel: Accel, traced: boolean, unavailable: Unavailable[], opts: BootOptions, progress: (m: string) => void): Promise<OneBoot> {
+  const logFile = join(plan.dir, `${label}.qemu.log`);
+  const runCommand = [...plan.command, ...qemuLogArgs(accel, logFile)];
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const meta = { profile: plan.profile, host: hostname(), kernel: release() };
+  const shown = plan.group ? `${plan.group}/${label}` : label;
+  if (!traced) {
+    const r = await recordRootless(runCommand, logFile, join(plan.dir, `${label}.serial.txt`), timeoutMs, opts.signal);
+    Object.assign(r.trace.meta, meta, { unavailable: [...unavailable] });
+    return r;
+  }
+  const clock = clockOffset();
+  const r = await traceCommand({
+    command: runCommand,
+    sets: BOOT_PROBE_SETS,
+    stdout: 'ignore',
+    stderr: 'capture',
+    timeoutMs,
+    signal: opts.signal,
+    inputName: `${shown} (bpftrace live)`,
+    onProgress: (m) => {
+      if (/probes attached|unavailable|lost/.test(m)) progress(`${shown}: ${m}`);
+    },
+  });
+  const trace = withTcgVcpuStart(r.trace, logFile, clock);
+  Object.assign(trace.meta, meta, { hypervisor: `qemu ${accel}`, command: runCommand });
+  if (trace.meta.inputs) trace.meta.inputs.push(logFile);
+  if (r.tracerFailure) throw new UserError(`${shown}: ${r.tracerFailure}`);
+  return { trace, exitCode: r.exitCode, partial: r.interrupted || r.timedOut || r.tracerFailure !== undefined, stderrTail: r.stderrTail, timedOut: r.timedOut, interrupted: r.interrupted };
+}
+
+/**
+ * Boots the guest `runs` times per profile and writes DIR/run-N.hvtrace.json, DIR/timeline.svg,
+ * DIR/report.txt and report.json; with several profiles, alternating, each profile's runs and
+ * timeline under DIR/<profile>/, the report per profile, and the diffs (DIR/diff.txt, …).
+ */
 export async function runBoots(opts: BootOptions): Promise<BootResult> {
   const progress = opts.onProgress ?? (() => undefined);
   checkRunCount(opts.runs);
   if (opts.machine !== undefined && !MACHINES.includes(opts.machine)) throw new UserError(`--machine must be one of ${MACHINES.join(', ')}, got '${opts.machine}'`);
   if (opts.accel !== undefined && !ACCELS.includes(opts.accel)) throw new UserError(`--accel must be one of ${ACCELS.join(', ')}, got '${opts.accel}'`);
+  if (opts.profile !== undefined && opts.profiles !== undefined) throw new UserError('runBoots: give profile or profiles, not both');
+  const profiles: (string | undefined)[] = opts.profiles ?? [opts.profile];
+  if (profiles.length === 0) throw new UserError('runBoots: profiles is empty');
   // Everything the user can get wrong is checked before anything is built or booted.
-  const profileSection = opts.profile !== undefined ? loadQemuSection(opts.profile) : undefined;
+  const sections = profiles.map((p) => (p !== undefined ? loadQemuSection(p) : undefined));
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
   let accel = opts.accel;
   if (accel === undefined) {
@@ -228,7 +314,15 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
     accel = chosen.accel;
     progress(`accelerator: ${accel} (${chosen.why})`);
   }
-  const command = bootCommandLine(guest, { machine: opts.machine, accel, profileSection });
+  const outDir = resolve(opts.outDir);
+  const several = profiles.length > 1;
+  const dirNames = several ? profileDirNames(profiles as string[]) : [undefined];
+  const plans: BootPlan[] = profiles.map((profile, i) => ({
+    profile,
+    group: dirNames[i],
+    dir: several ? join(outDir, dirNames[i]!) : outDir,
+    command: bootCommandLine(guest, { machine: opts.machine, accel: accel!, profileSection: sections[i] }),
+  }));
 
   const mode = opts.mode ?? 'auto';
   const unavailable: Unavailable[] = [];
@@ -242,77 +336,54 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
       progress(`probes ${BOOT_PROBE_SETS.join(', ')} unavailable: ${blocker.message}; tracing from QEMU's trace log and the serial console instead`);
     }
   }
-  const outDir = resolve(opts.outDir);
-  mkdirSync(outDir, { recursive: true });
-  progress(`${guest.description}: ${opts.runs} boot${opts.runs > 1 ? 's' : ''}, ${traced ? 'traced with bpftrace' : 'rootless'}, output in ${outDir}`);
-  progress(`command: ${command.join(' ')}`);
+  for (const plan of plans) mkdirSync(plan.dir, { recursive: true });
+  const per = several ? ` per profile, alternating ${plans.map((p) => p.group).join(' / ')}` : '';
+  progress(`${guest.description}: ${opts.runs} boot${opts.runs > 1 ? 's' : ''}${per}, ${traced ? 'traced with bpftrace' : 'rootless'}, output in ${outDir}`);
+  for (const plan of plans) progress(`command${plan.group ? ` (${plan.group})` : ''}: ${plan.command.join(' ')}`);
 
   const results: BootRunResult[] = [];
+  const byPlan = new Map<BootPlan, BootRunResult[]>(plans.map((p) => [p, []]));
   let interrupted = false;
-  for (let i = 1; i <= opts.runs; i++) {
-    if (opts.signal?.aborted) {
-      interrupted = true;
-      break;
+  boots: for (let i = 1; i <= opts.runs; i++) {
+    for (const plan of plans) {
+      if (opts.signal?.aborted) {
+        interrupted = true;
+        break boots;
+      }
+      const label = `run-${i}`;
+      const shown = plan.group ? `${plan.group}/${label}` : label;
+      const one = await bootOnce(plan, label, accel, traced, unavailable, opts, progress);
+      if (one.interrupted) interrupted = true;
+      const file = join(plan.dir, `${label}.hvtrace.json`);
+      writeTrace(file, one.trace);
+      const result: BootRunResult = { label: shown, file, exitCode: one.exitCode, trace: one.trace, partial: one.partial, ...(plan.group ? { group: plan.group } : {}) };
+      results.push(result);
+      byPlan.get(plan)!.push(result);
+      if (interrupted) {
+        progress(`${shown}: interrupted; partial trace in ${file}`);
+        break boots;
+      }
+      if (one.timedOut) throw new UserError(`${shown}: QEMU did not exit within ${(opts.timeoutMs ?? 120_000) / 1000} s and was ended; partial trace in ${file}`);
+      if (!guest.okExitCodes.includes(one.exitCode)) {
+        const why = one.stderrTail.slice(-2).join('; ');
+        throw new UserError(`${shown}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
+      }
+      const phases = one.trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+      progress(`${shown}: ${phases.map((p) => `${p.name} ${((p.end - p.start) / 1e6).toFixed(1)} ms`).join(', ') || 'no phases found'}`);
     }
-    const label = `run-${i}`;
-    const logFile = join(outDir, `${label}.qemu.log`);
-    const runCommand = [...command, ...qemuLogArgs(accel, logFile)];
-    const timeoutMs = opts.timeoutMs ?? 120_000;
-    const meta = { profile: opts.profile, host: hostname(), kernel: release() };
-    let one: { trace: Trace; exitCode: number; partial: boolean; stderrTail: string[]; timedOut: boolean };
-    if (traced) {
-      const clock = clockOffset();
-      const r = await traceCommand({
-        command: runCommand,
-        sets: BOOT_PROBE_SETS,
-        stdout: 'ignore',
-        stderr: 'capture',
-        timeoutMs,
-        signal: opts.signal,
-        inputName: `${label} (bpftrace live)`,
-        onProgress: (m) => {
-          if (/probes attached|unavailable|lost/.test(m)) progress(`${label}: ${m}`);
-        },
-      });
-      const trace = withTcgVcpuStart(r.trace, logFile, clock);
-      Object.assign(trace.meta, meta, { hypervisor: `qemu ${accel}`, command: runCommand });
-      if (trace.meta.inputs) trace.meta.inputs.push(logFile);
-      one = { trace, exitCode: r.exitCode, partial: r.interrupted || r.timedOut || r.tracerFailure !== undefined, stderrTail: r.stderrTail, timedOut: r.timedOut };
-      if (r.interrupted) interrupted = true;
-      if (r.tracerFailure) throw new UserError(`${label}: ${r.tracerFailure}`);
-    } else {
-      const r = await recordRootless(runCommand, logFile, join(outDir, `${label}.serial.txt`), timeoutMs, opts.signal);
-      Object.assign(r.trace.meta, meta, { unavailable: [...unavailable] });
-      one = r;
-      if (r.interrupted) interrupted = true;
-    }
-    const file = join(outDir, `${label}.hvtrace.json`);
-    writeTrace(file, one.trace);
-    results.push({ label, file, exitCode: one.exitCode, trace: one.trace, partial: one.partial });
-    if (interrupted) {
-      progress(`${label}: interrupted; partial trace in ${file}`);
-      break;
-    }
-    if (one.timedOut) throw new UserError(`${label}: QEMU did not exit within ${timeoutMs / 1000} s and was ended; partial trace in ${file}`);
-    if (!guest.okExitCodes.includes(one.exitCode)) {
-      const why = one.stderrTail.slice(-2).join('; ');
-      throw new UserError(`${label}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
-    }
-    const phases = one.trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
-    progress(`${label}: ${phases.map((p) => `${p.name} ${((p.end - p.start) / 1e6).toFixed(1)} ms`).join(', ') || 'no phases found'}`);
   }
-
-  const runs: Run[] = results.map((r) => ({ label: r.label, trace: r.trace }));
-  const svg = join(outDir, 'timeline.svg');
-  const reportText = join(outDir, 'report.txt');
-  const reportJson = join(outDir, 'report.json');
-  const report = buildReport(runs);
-  if (runs.length > 0) {
-    writeFileAtomic(svg, renderRuns(runs, 'svg', { title: `hvscope boot: ${guest.name}, ${accel}${opts.profile ? `, profile ${opts.profile}` : ''}` }));
-    writeFileAtomic(reportText, formatReportText(report));
-    writeFileAtomic(reportJson, JSON.stringify(report, null, 2) + '\n');
-  }
-  return { runs: results, traced, unavailable, command, accel, guest: guest.name, svg, reportText, reportJson, report, interrupted };
+  const title = (plan: BootPlan) => `hvscope boot: ${guest.name}, ${accel}${plan.profile ? `, profile ${plan.profile}` : ''}`;
+  const groups: BootGroup[] = plans.map((plan) => {
+    const runs = byPlan.get(plan)!;
+    const group: BootGroup = { profile: plan.profile, dir: plan.dir, command: plan.command, runs, report: buildReport(runs.map((r) => ({ label: r.label, trace: r.trace }))) };
+    if (runs.length > 0) {
+      group.svg = join(plan.dir, 'timeline.svg');
+      writeFileAtomic(group.svg, renderRuns(runs.map((r) => ({ label: r.label, trace: r.trace })), 'svg', { title: title(plan) }));
+    }
+    return group;
+  });
+  const outputs = writeBootReports(outDir, groups, plans);
+  return { runs: results, groups, traced, unavailable, command: plans[0].command, accel, guest: guest.name, svg: groups[0].svg ?? join(outDir, 'timeline.svg'), ...outputs, report: groups[0].report, interrupted };
 }
 
 /** Loads a profile and returns its qemu section; a profile without one is a user error. */

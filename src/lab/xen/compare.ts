@@ -12,6 +12,7 @@ import type { Run } from '../../model/trace.js';
 import { renderScaling, scalingData } from '../../render/figures/scaling.js';
 import { renderStackedBars, stackedBarsData } from '../../render/figures/stacked-bars.js';
 import { renderTimelineSvg } from '../../render/svg-timeline.js';
+import { writeProfileDiffs, type ProfileDiffs } from '../profile-diffs.js';
 import { DOM0_FTRACE, ftraceRuns, parseFtrace, xenRunTrace, type FtraceRun, type RunTraceContext, type XenExperimentResult, type XenRunResult } from './experiment.js';
 
 export interface LabProfileGroup {
@@ -79,6 +80,8 @@ export interface LabOutputs {
   compareSvg?: string;
   scalingSvg?: string;
   comparison?: ProfileComparison;
+  /** With several profiles: the first diffed against each other (diff.txt, diff.json, diff-A-vs-B.svg). */
+  diffs?: ProfileDiffs;
 }
 
 export interface LabReportJson {
@@ -139,6 +142,10 @@ export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts:
     const bars = stackedBarsData(withRuns.map((g) => ({ label: g.profile, runs: g.runs })));
     out.compareSvg = join(outDir, 'compare.svg');
     writeFileAtomic(out.compareSvg, renderStackedBars(bars, { title: 'domain creation by phase (median)', yLabel: 'xl create → guest output' }));
+  }
+  if (!opts.scaling) {
+    const diffs = writeProfileDiffs(outDir, withRuns);
+    if (diffs) out.diffs = diffs;
   }
   if (opts.scaling && withRuns.length > 0) {
     const series = scalingData(withRuns.map((g) => ({ label: g.profile, runs: g.runs })), { from: 'arg', key: 'running_domains' }, 'total');
