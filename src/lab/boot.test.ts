@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { profileDirNames } from './boot-outputs.js';
 import { UserError } from '../model/errors.js';
 import { PHASE_LANE_ID, emptyTrace, phaseSpans, type Trace } from '../model/trace.js';
 import { mergeTraces } from '../sources/merge.js';
@@ -177,5 +178,13 @@ describe('withGuestConsoleMarkers', () => {
       ['kernel', 20_000_000, 21_000_000],
       ['user', 21_000_000, 22_500_000],
     ]);
+  });
+});
+
+describe('several profiles', () => {
+  it('one directory per profile; a profile given again gets -2, -3 (an A/A test)', () => {
+    expect(profileDirNames(['qemu-default', 'qemu-microvm-min'])).toEqual(['qemu-default', 'qemu-microvm-min']);
+    expect(profileDirNames(['qemu-microvm-min', 'qemu-microvm-min', 'qemu-microvm-min'])).toEqual(['qemu-microvm-min', 'qemu-microvm-min-2', 'qemu-microvm-min-3']);
+    expect(profileDirNames(['/etc/my profiles/fast.yaml'])).toEqual(['fast']);
   });
 });

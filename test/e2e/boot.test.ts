@@ -66,6 +66,28 @@ describe('hvscope boot: bad input gives one clear line and a non-zero exit, boot
 const noQemu = requireOrSkip(hasCommand('qemu-system-x86_64') && hasCommand('gcc'), 'qemu-system-x86_64 and gcc');
 const noTracing = requireOrSkip(isRoot && hasCommand('bpftrace'), 'root and bpftrace');
 
+describe.skipIf(noQemu)('hvscope boot with two profiles (rootless: the layout, not the probes)', () => {
+  it('alternates the profiles run by run, writes DIR/PROFILE/, and ends with their diff', async () => {
+    const out = join(work, 'two-profiles');
+    const r = await hvscope(['boot', '--guest', 'tiny', '--profile', 'qemu-default', '--profile', 'qemu-microvm-min', '--runs', '2', '--accel', 'tcg', '--rootless', '-o', out], { cwd: work });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const done = String(r.stderr).split('\n').flatMap((l) => /^hvscope: (qemu-[a-z-]+\/run-\d): toolstack/.exec(l)?.[1] ?? []);
+    expect(done).toEqual(['qemu-default/run-1', 'qemu-microvm-min/run-1', 'qemu-default/run-2', 'qemu-microvm-min/run-2']);
+    for (const p of ['qemu-default', 'qemu-microvm-min'])
+      for (const n of [1, 2]) expect(readTrace(join(out, p, `run-${n}.hvtrace.json`)).meta.profile).toBe(p);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(report.profiles.map((p: { dir: string }) => p.dir)).toEqual(['qemu-default', 'qemu-microvm-min']);
+    const stdout = String(r.stdout);
+    expect(stdout).toMatch(/^== diff qemu-default → qemu-microvm-min ==$/m);
+    expect(stdout).toMatch(/too few runs to call/); // 2 vs 2
+    for (const f of ['diff.txt', 'diff.json', 'diff-qemu-default-vs-qemu-microvm-min.svg']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(await xmllintErrors(join(out, 'diff-qemu-default-vs-qemu-microvm-min.svg'))).toBe('');
+    const diff = await hvscope(['diff', `${out}:qemu-default`, `${out}:qemu-microvm-min`, '--json']);
+    expect(diff.exitCode, String(diff.stderr)).toBe(0);
+    expect(JSON.parse(String(diff.stdout)).phases.length).toBeGreaterThan(0);
+  });
+});
+
 describe.skipIf(noQemu || noTracing)('hvscope boot, traced by bpftrace (TCG)', () => {
   it('tiny on microvm, 2 runs: traces with all phases in order, one SVG with both runs, report with median/min/max', async () => {
     const out = join(work, 'tiny');

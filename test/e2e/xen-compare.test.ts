@@ -16,6 +16,7 @@ import { readTrace } from '../../src/model/io.js';
 import { phaseBreakdown } from '../../src/analysis/phases.js';
 import { LINUX_PV_MARKER } from '../../src/lab/xen/linux-pv-guest.js';
 import { waitForLabLock } from '../helpers/lab.js';
+import type { DiffResult } from '../../src/analysis/diff.js';
 
 const missing =
   requireOrSkip(isRoot, 'root') ||
@@ -102,6 +103,14 @@ describe.skipIf(missing)('hvscope lab xen run: stock vs tuned', () => {
     expect(compare).toContain('xen-stock');
     expect(compare).toContain('xen-unikernel');
     expect(readFileSync(join(out, 'report.txt'), 'utf8')).toMatch(/== xen-stock ==[\s\S]*== xen-unikernel ==[\s\S]*xl create median xen-unikernel/);
+    // The diff of the first profile against the second: 2 vs 2 runs cannot call a difference,
+    // the spans that changed are named anyway.
+    const [diff] = (JSON.parse(r.stdout) as { diffs: DiffResult[] }).diffs;
+    const devices = diff.phases.find((p) => p.phase === 'devices')!;
+    expect(devices.comparison?.verdict).toBe('too few runs');
+    expect([...devices.spans, ...devices.vanished].some((x) => x.name === 'vif-bridge' && x.status === 'gone')).toBe(true);
+    expect(readFileSync(join(out, 'diff.txt'), 'utf8')).toMatch(/^== diff xen-stock → xen-unikernel ==$/m);
+    expect(existsSync(join(out, 'diff-xen-stock-vs-xen-unikernel.svg'))).toBe(true);
     console.warn(`xen-compare e2e: ${ratioLine![0].replace(/^hvscope: /, '')}`);
   });
 
