@@ -26,7 +26,7 @@ function numberOption(value: string | number | undefined, flag: string, check: (
 
 export function register(cli: CAC): void {
   cli
-    .command('diff <a> <b>', 'Compare two sets of runs phase by phase (median Δ, bootstrap interval, rank-sum test) and name the spans that explain each change')
+    .command('diff <a> <b>', 'Compare two sets of runs phase by phase (median Δ, bootstrap interval, rank-sum test) and name the spans that explain each change. A and B: a trace, a directory of runs, or DIR:PROFILE of a `lab xen run` / `boot` output with several profiles (docs/analysis.md)')
     .option('--json', 'Machine-readable diff (durations in ns)')
     .option('-o, --output <file>', 'Also draw the diff as SVG: both sets\' phase medians and their median runs on one time axis, changed spans outlined')
     .option('--confidence <c>', 'Confidence for intervals and for calling a difference (default 0.95)')
@@ -43,6 +43,7 @@ export function register(cli: CAC): void {
         const resamples = numberOption(opts.resamples, '--resamples', (n) => Number.isSafeInteger(n) && n >= 100 && n <= 1_000_000, 'a whole number from 100 to 1000000');
         const top = numberOption(opts.top, '--top', (n) => Number.isSafeInteger(n) && n >= 1 && n <= 1000, 'a whole number from 1 to 1000');
         if (opts.output !== undefined && (typeof opts.output !== 'string' || opts.output === '')) throw new UserError('-o/--output: give the SVG file to write');
+        if (opts.output === '-' && opts.json) throw new UserError('--json and -o - both write to stdout; give -o a file name');
         const setA = readRunSet(String(a));
         const setB = readRunSet(String(b));
         const diff = diffRunSets(setA, setB, { confidence, seed, resamples, top });
