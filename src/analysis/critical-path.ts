@@ -66,26 +66,28 @@ function phaseAt(phases: Extent[], at: number): Phase | undefined {
 /**
  * Backward walk over candidates within [from, to]: the links of one level, in time order.
  * `open`: the window's end is ready, not the container's own end (spans running at it count).
+ * One pass over the candidates by end, latest first: the cursor only moves back, so a
+ * candidate that ends after it or starts at or after it never becomes eligible again.
  */
 function walkLevel(candidates: SpanNode[], from: number, to: number, open: boolean): { node: SpanNode; start: number; end: number }[] {
+  const eligible = candidates.filter((n) => n.span.end > from && n.span.start < to);
   const picked: { node: SpanNode; start: number; end: number }[] = [];
-  const used = new Set<SpanNode>();
   let cursor = to;
-  for (;;) {
-    let best: { node: SpanNode; end: number } | undefined;
-    for (const node of candidates) {
-      const s = node.span;
-      if (used.has(node) || s.start >= cursor || s.end <= from) continue;
-      // Ends after the cursor: only a span still running at ready counts.
-      if (s.end > cursor && !(open && cursor === to)) continue;
-      const end = Math.min(s.end, cursor);
-      if (!best || end > best.end || (end === best.end && s.start < best.node.span.start)) best = { node, end };
+  let first: SpanNode | undefined;
+  if (open) {
+    // At ready: what is still running then (or ends right then); the one that started first.
+    for (const n of eligible) if (n.span.end >= to && (!first || n.span.start < first.span.start)) first = n;
+    if (first) {
+      picked.push({ node: first, start: Math.max(from, first.span.start), end: to });
+      cursor = Math.max(from, first.span.start);
     }
-    if (!best) break;
-    used.add(best.node);
-    picked.push({ node: best.node, start: Math.max(from, best.node.span.start), end: best.end });
-    cursor = Math.max(from, best.node.span.start);
-    if (cursor <= from) break;
+  }
+  const byEnd = eligible.filter((n) => n !== first).sort((a, b) => b.span.end - a.span.end || a.span.start - b.span.start);
+  for (const n of byEnd) {
+    if (cursor <= from || n.span.end <= from) break;
+    if (n.span.end > cursor || n.span.start >= cursor) continue;
+    picked.push({ node: n, start: Math.max(from, n.span.start), end: n.span.end });
+    cursor = Math.max(from, n.span.start);
   }
   return picked.reverse();
 }
