@@ -30,11 +30,16 @@ const FS = 11;
 const ROW = FS * 1.5;
 const r1 = (v: number) => Math.round(v * 10) / 10;
 
-/** Changed keys with the direction of their self time's change: over the whole run when diff lists it there, else in the first phase that does. */
+/**
+ * Changed keys with the direction of their self time's change, from the phases whose difference the
+ * text explains too (not those that do not differ): over the whole run when listed there, else in the
+ * first phase that lists them.
+ */
 function changedKeys(diff: DiffResult): Map<string, { grew: boolean; note: string }> {
   const keys = new Map<string, { grew: boolean; note: string }>();
-  const total = diff.phases.find((p) => p.phase === 'total');
-  for (const p of [...(total ? [total] : []), ...diff.phases.filter((x) => x.phase !== 'total')]) {
+  const explained = diff.phases.filter((p) => p.comparison && p.comparison.verdict !== 'no difference');
+  const total = explained.find((p) => p.phase === 'total');
+  for (const p of [...(total ? [total] : []), ...explained.filter((x) => x.phase !== 'total')]) {
     for (const s of p.spans) {
       const id = keyId(s);
       const note = spanNote(p.phase, s);
