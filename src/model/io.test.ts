@@ -3,17 +3,17 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labelRuns, parseJsonText, readRuns, readTrace, serializeTrace, validateTrace, writeTrace } from './io.js';
-import { emptyTrace, phaseSpans, type Trace } from './trace.js';
+import { emptyTrace, type Trace } from './trace.js';
 import { UserError } from './errors.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 
 function syntheticTrace(): Trace {
   const t = emptyTrace({ source: 'synthetic', clock: 'monotonic' });
-  t.lanes.push({ id: 'p1', kind: 'process', name: 'qemu', pid: 1 }, { id: 'phases', kind: 'phases', name: 'phases' });
+  t.lanes.push({ id: 'p1', kind: 'process', name: 'qemu', pid: 1 });
   t.spans.push({ lane: 'p1', name: 'main', phase: 'toolstack', start: 0, end: 1000, args: { note: 'a "quoted" <name>' } });
-  t.spans.push(...phaseSpans([{ phase: 'toolstack', at: 0 }, { phase: 'kernel', at: 600 }], 1000));
   t.instants.push({ lane: 'p1', name: 'marker', at: 500 });
   t.counters.push({ lane: 'p1', name: 'rss', at: 10, value: 3.5 });
-  return t;
+  return setSyntheticPhases(t, [{ phase: 'toolstack', at: 0 }, { phase: 'kernel', at: 600 }], 1000);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'hvscope-io-'));
@@ -42,24 +42,55 @@ describe('trace file', () => {
 
   it('names the JSON path for a schema violation', () => {
     const t = syntheticTrace() as unknown as { spans: Record<string, unknown>[] };
-    t.spans[0].start = -5;
-    expect(() => validateTrace(t, 'x.hvtrace.json')).toThrowError(/x\.hvtrace\.json: .*spans\.0\.start/);
+    t.spans[1].start = -5;
+    expect(() => validateTrace(t, 'x.hvtrace.json')).toThrowError(/x\.hvtrace\.json: .*spans\.1\.start/);
   });
 
   it('rejects an unknown phase, listing the valid ones', () => {
     const t = syntheticTrace() as unknown as { spans: Record<string, unknown>[] };
-    t.spans[0].phase = 'bios';
-    expect(() => validateTrace(t, 'x')).toThrowError(/spans\.0\.phase.*orchestrate, toolstack/);
+    t.spans[1].phase = 'bios';
+    expect(() => validateTrace(t, 'x')).toThrowError(/spans\.1\.phase.*orchestrate, toolstack/);
   });
 
   it('rejects spans that end before they start and dangling lane references', () => {
     const t1 = syntheticTrace();
-    t1.spans[0].start = 10;
-    t1.spans[0].end = 5;
-    expect(() => validateTrace(t1, 'x')).toThrowError(/spans\.0: end 5 is before start 10/);
+    t1.spans[1].start = 10;
+    t1.spans[1].end = 5;
+    expect(() => validateTrace(t1, 'x')).toThrowError(/spans\.1: end 5 is before start 10/);
     const t2 = syntheticTrace();
     t2.instants[0].lane = 'nope';
     expect(() => validateTrace(t2, 'x')).toThrowError(/instants\.0\.lane: unknown lane "nope"/);
+    const t3 = syntheticTrace();
+    t3.markers[0].lane = 'gone';
+    expect(() => validateTrace(t3, 'x')).toThrowError(/markers\.0\.lane: unknown lane "gone"/);
+  });
+
+  it('keeps markers and unresolved phases, and refuses a marker without its boundary', () => {
+    const t = syntheticTrace();
+    expect(t.markers.map((m) => m.boundary)).toEqual(['toolstack-start', 'kernel-start', 'ready']);
+    const text = serializeTrace(t);
+    expect(text.split('\n').filter((l) => l.includes('"boundary":'))).toHaveLength(3);
+    const bad = JSON.parse(text) as { markers: Record<string, unknown>[] };
+    delete bad.markers[0].boundary;
+    expect(() => validateTrace(bad, 'x')).toThrowError(/markers\.0: must have required property 'boundary'/);
+  });
+
+  it('reads version-1 files, re-deriving their phases, and refuses versions it does not know', () => {
+    const v1 = JSON.parse(serializeTrace(syntheticTrace())) as Record<string, unknown>;
+    v1.version = 1;
+    delete v1.markers;
+    delete v1.unresolvedPhases;
+    // a version-1 importer's marker instant: the user-space start, on the console
+    (v1.instants as unknown[]).push({ lane: 'p1', name: 'Run /init as init process', at: 800, args: { marker: 'user-start', via: 'serial console', rank: 2 } });
+    const read = validateTrace(v1, 'v1.hvtrace.json');
+    expect(read.version).toBe(2);
+    expect(read.spans.filter((s) => s.lane === 'phases').map((s) => [s.name, s.start, s.end])).toEqual([
+      ['toolstack', 0, 600],
+      ['kernel', 600, 800],
+      ['user', 800, 1000],
+    ]);
+    expect(read.markers.find((m) => m.boundary === 'user-start')).toMatchObject({ name: 'Linux runs init', source: 'serial', rank: 3 });
+    expect(() => validateTrace({ ...v1, version: 3 }, 'v3.hvtrace.json')).toThrowError(/^v3\.hvtrace\.json: hvscope trace format version 3 is not supported \(this hvscope reads 1 and 2\)$/);
   });
 
   it('reports unreadable files as user errors', () => {
@@ -82,23 +113,5 @@ describe('labelRuns', () => {
   it('keeps plain names and prefixes the directory where two runs share a name', () => {
     expect(labelRuns(['a/run-1.hvtrace.json', 'a/run-2.hvtrace.json'])).toEqual(['run-1', 'run-2']);
     expect(labelRuns(['pc/run.hvtrace.json', 'microvm/run.hvtrace.json', 'x.json'])).toEqual(['pc/run', 'microvm/run', 'x']);
-  });
-});
-
-describe('phaseSpans', () => {
-  it('makes each phase run to the next boundary, sorted by time', () => {
-    const spans = phaseSpans(
-      [
-        { phase: 'kernel', at: 50 },
-        { phase: 'toolstack', at: 0 },
-        { phase: 'user', at: 80 },
-      ],
-      100,
-    );
-    expect(spans.map((s) => [s.name, s.start, s.end])).toEqual([
-      ['toolstack', 0, 50],
-      ['kernel', 50, 80],
-      ['user', 80, 100],
-    ]);
   });
 });

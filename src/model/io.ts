@@ -3,14 +3,16 @@ import { readFileSync, readdirSync, statSync, writeFileSync, renameSync, mkdirSy
 import { basename, dirname, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { UserError, fileError, lineOfOffset } from './errors.js';
-import { traceSchema } from './schema.js';
+import { traceSchema, traceSchemaV1 } from './schema.js';
 import { firstJsonErrorOffset } from './json-locate.js';
-import type { Run, Trace } from './trace.js';
+import { TRACE_VERSION, type Run, type Trace } from './trace.js';
+import { upgradeTraceV1, type TraceV1 } from './upgrade.js';
 
 export const TRACE_SUFFIX = '.hvtrace.json';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
 const validateSchema = ajv.compile(traceSchema);
+const validateSchemaV1 = ajv.compile(traceSchemaV1);
 
 /** Parses JSON text, turning a syntax error into `file:line: ...`. */
 export function parseJsonText(text: string, file: string): unknown {
@@ -37,28 +39,37 @@ function describeSchemaError(e: ErrorObject): string {
   return `${path}: ${e.message ?? 'invalid'}${extra}`;
 }
 
-/** Checks a parsed value against the trace schema and the model's invariants. */
+/**
+ * Checks a parsed value against the trace schema and the model's invariants.
+ * A version-1 file is upgraded (upgrade.ts): its phases are re-derived.
+ */
 export function validateTrace(value: unknown, file: string): Trace {
-  if (!validateSchema(value)) {
-    const first = validateSchema.errors?.[0];
+  const version = (value as { version?: unknown } | null)?.version;
+  const v1 = version === 1;
+  const validate = v1 ? validateSchemaV1 : validateSchema;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof version === 'number' && version !== 1 && version !== TRACE_VERSION)
+    throw fileError(file, undefined, `hvscope trace format version ${version} is not supported (this hvscope reads 1 and ${TRACE_VERSION})`);
+  if (!validate(value)) {
+    const first = validate.errors?.[0];
     throw fileError(file, undefined, `not a valid hvscope trace at ${first ? describeSchemaError(first) : '?'}`);
   }
   const trace = value as unknown as Trace;
   const laneIds = new Set(trace.lanes.map((l) => l.id));
   if (laneIds.size !== trace.lanes.length) throw fileError(file, undefined, 'not a valid hvscope trace: duplicate lane id');
-  const check = (kind: string, items: { lane: string }[]) => {
+  const check = (kind: string, items: { lane?: string }[]) => {
     for (let i = 0; i < items.length; i++)
-      if (!laneIds.has(items[i].lane))
+      if (items[i].lane !== undefined && !laneIds.has(items[i].lane!))
         throw fileError(file, undefined, `not a valid hvscope trace at ${kind}.${i}.lane: unknown lane "${items[i].lane}"`);
   };
   check('spans', trace.spans);
   check('instants', trace.instants);
   check('counters', trace.counters);
+  if (!v1) check('markers', trace.markers);
   for (let i = 0; i < trace.spans.length; i++) {
     const s = trace.spans[i];
     if (s.end < s.start) throw fileError(file, undefined, `not a valid hvscope trace at spans.${i}: end ${s.end} is before start ${s.start}`);
   }
-  return trace;
+  return v1 ? upgradeTraceV1(value as TraceV1) : trace;
 }
 
 export function readTrace(file: string): Trace {
@@ -111,7 +122,9 @@ export function serializeTrace(trace: Trace): string {
     `  "lanes": ${list(trace.lanes)},\n` +
     `  "spans": ${list(trace.spans)},\n` +
     `  "instants": ${list(trace.instants)},\n` +
-    `  "counters": ${list(trace.counters)}\n` +
+    `  "counters": ${list(trace.counters)},\n` +
+    `  "markers": ${list(trace.markers)},\n` +
+    `  "unresolvedPhases": ${list(trace.unresolvedPhases)}\n` +
     '}\n'
   );
 }

@@ -1,5 +1,6 @@
-// JSON Schema of *.hvtrace.json (version 1), checked with ajv.
-import { PHASES } from './trace.js';
+// JSON Schema of *.hvtrace.json, checked with ajv: version 2 (markers and
+// unresolved phases) and version 1 (read and upgraded, see upgrade.ts).
+import { BOUNDARIES, PHASES } from './trace.js';
 
 const args = {
   type: 'object',
@@ -8,7 +9,7 @@ const args = {
 const ns = { type: 'integer', minimum: 0 } as const;
 const phase = { enum: [...PHASES] } as const;
 
-export const traceSchema = {
+export const traceSchemaV1 = {
   $id: 'https://hvscope.dev/hvtrace-1.json',
   type: 'object',
   required: ['format', 'version', 'meta', 'lanes', 'spans', 'instants', 'counters'],
@@ -82,6 +83,44 @@ export const traceSchema = {
         required: ['lane', 'name', 'at', 'value'],
         additionalProperties: false,
         properties: { lane: { type: 'string' }, name: { type: 'string' }, at: ns, value: { type: 'number' } },
+      },
+    },
+  },
+} as const;
+
+const { $id: _v1Id, required: v1Required, properties: v1Properties, ...v1Rest } = traceSchemaV1;
+
+export const traceSchema = {
+  ...v1Rest,
+  $id: 'https://hvscope.dev/hvtrace-2.json',
+  required: [...v1Required, 'markers', 'unresolvedPhases'],
+  properties: {
+    ...v1Properties,
+    version: { const: 2 },
+    markers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['boundary', 'name', 'source', 'rank', 'at'],
+        additionalProperties: false,
+        properties: {
+          boundary: { enum: [...BOUNDARIES] },
+          name: { type: 'string' },
+          source: { type: 'string' },
+          rank: { type: 'integer', minimum: 0 },
+          at: ns,
+          lane: { type: 'string' },
+          detail: { type: 'string' },
+        },
+      },
+    },
+    unresolvedPhases: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['phase', 'reason'],
+        additionalProperties: false,
+        properties: { phase, reason: { type: 'string' }, start: ns, end: ns },
       },
     },
   },

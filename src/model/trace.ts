@@ -3,7 +3,8 @@
 // ~104 days without precision loss.
 
 export const TRACE_FORMAT = 'hvscope-trace' as const;
-export const TRACE_VERSION = 1 as const;
+/** 2: markers and unresolved phases are part of the file (1 had neither; io.ts upgrades it on read). */
+export const TRACE_VERSION = 2 as const;
 
 /** Reference phase model (DESIGN.md), in boot order. */
 export const PHASES = ['orchestrate', 'toolstack', 'devices', 'firmware', 'kernel', 'user'] as const;
@@ -15,7 +16,7 @@ export function isPhase(value: unknown): value is Phase {
 
 /**
  * A band in the timeline. `phases` is the one synthetic lane kind: it holds one
- * span per phase (the run's phase breakdown), built by sources from markers.
+ * span per resolved phase, written by derivePhases (derive.ts) from the markers.
  */
 export type LaneKind = 'process' | 'thread' | 'domain' | 'guest' | 'phases';
 
@@ -89,6 +90,51 @@ export interface TraceMeta {
   lostEvents?: number;
 }
 
+/**
+ * Phase boundaries, in boot order: each `*-start` starts the phase of its name;
+ * `ready` ends the last phase (the guest is up), `vm-end` stands in for it when
+ * no ready marker was seen (the VM stopped).
+ */
+export const BOUNDARIES = [
+  'orchestrate-start',
+  'toolstack-start',
+  'devices-start',
+  'firmware-start',
+  'kernel-start',
+  'user-start',
+  'ready',
+  'vm-end',
+] as const;
+export type Boundary = (typeof BOUNDARIES)[number];
+
+/**
+ * Evidence of a phase boundary: what was seen (the vocabulary rule's name),
+ * where (the source), when, and how exact it is (rank: 0 best, see markers.ts).
+ */
+export interface Marker {
+  boundary: Boundary;
+  /** The marker vocabulary's name for the evidence, e.g. "first KVM_RUN". */
+  name: string;
+  /** Which source saw it, e.g. "bpftrace qemu", "qemu-log", "serial". */
+  source: string;
+  rank: number;
+  /** ns since t0 */
+  at: number;
+  /** Lane of the event it was seen in, when there is one. */
+  lane?: string;
+  /** The concrete evidence: the console line, the port and value, the function. */
+  detail?: string;
+}
+
+/** A phase the markers could not resolve, and why (never a 0 ms span). */
+export interface UnresolvedPhase {
+  phase: Phase;
+  reason: string;
+  /** ns since t0, when one side is known */
+  start?: number;
+  end?: number;
+}
+
 export interface Trace {
   format: typeof TRACE_FORMAT;
   version: typeof TRACE_VERSION;
@@ -97,6 +143,10 @@ export interface Trace {
   spans: Span[];
   instants: Instant[];
   counters: Counter[];
+  /** Every marker of every source; the phases lane is derived from them. */
+  markers: Marker[];
+  /** Phases the markers leave open; written by derivePhases with the phases lane. */
+  unresolvedPhases: UnresolvedPhase[];
 }
 
 /** A trace with the label it is shown under when several runs are drawn together. */
@@ -106,7 +156,7 @@ export interface Run {
 }
 
 export function emptyTrace(meta: TraceMeta): Trace {
-  return { format: TRACE_FORMAT, version: TRACE_VERSION, meta, lanes: [], spans: [], instants: [], counters: [] };
+  return { format: TRACE_FORMAT, version: TRACE_VERSION, meta, lanes: [], spans: [], instants: [], counters: [], markers: [], unresolvedPhases: [] };
 }
 
 /** Last timestamp in the trace (ns), 0 for an empty one. */
@@ -115,23 +165,8 @@ export function traceEnd(trace: Trace): number {
   for (const s of trace.spans) if (s.end > end) end = s.end;
   for (const i of trace.instants) if (i.at > end) end = i.at;
   for (const c of trace.counters) if (c.at > end) end = c.at;
+  for (const m of trace.markers ?? []) if (m.at > end) end = m.at;
   return end;
 }
 
 export const PHASE_LANE_ID = 'phases';
-
-/**
- * Builds the `phases` lane from ordered boundaries: each phase runs from its own
- * start to the next boundary's start (or `end`). Phases absent from the list are
- * simply not in the run.
- */
-export function phaseSpans(boundaries: { phase: Phase; at: number }[], end: number): Span[] {
-  const sorted = [...boundaries].sort((a, b) => a.at - b.at);
-  const spans: Span[] = [];
-  for (let i = 0; i < sorted.length; i++) {
-    const b = sorted[i];
-    const next = i + 1 < sorted.length ? sorted[i + 1].at : end;
-    spans.push({ lane: PHASE_LANE_ID, name: b.phase, phase: b.phase, start: b.at, end: Math.max(b.at, next) });
-  }
-  return spans;
-}
