@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../model/errors.js';
 import { serializeTrace, validateTrace } from '../model/io.js';
 import { PHASE_LANE_ID } from '../model/trace.js';
-import { emptyTrace, phaseSpans } from '../model/trace.js';
+import { emptyTrace } from '../model/trace.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 import { exportChrome } from '../render/chrome.js';
 import { phaseBreakdown } from '../analysis/phases.js';
 import { importChrome } from './chrome.js';
@@ -224,16 +225,15 @@ describe('importChrome: shapes, phases and matching', () => {
 
   it('reads back an hvscope Chrome export: the phases lane, span phases and ns times', () => {
     const original = emptyTrace({ source: 'synthetic-roundtrip', clock: 'monotonic' });
-    original.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'boot phases' }, { id: 'q', kind: 'process', name: 'qemu' });
-    original.spans.push(
-      ...phaseSpans([{ phase: 'toolstack', at: 1_001 }, { phase: 'kernel', at: 20_000_333 }], 90_000_000),
-      { lane: 'q', name: 'init', phase: 'toolstack', start: 1_001, end: 20_000_333, args: { k: 1 } },
-    );
+    original.lanes.push({ id: 'q', kind: 'process', name: 'qemu' });
+    original.spans.push({ lane: 'q', name: 'init', phase: 'toolstack', start: 1_001, end: 20_000_333, args: { k: 1 } });
+    setSyntheticPhases(original, [{ phase: 'toolstack', at: 1_001 }, { phase: 'kernel', at: 20_000_333 }], 90_000_000);
     const back = importChrome(JSON.stringify(exportChrome([{ label: 'r', trace: original }])), 'export.json');
-    expect(back.lanes.find((l) => l.id === PHASE_LANE_ID)).toMatchObject({ kind: 'phases', name: 'boot phases' });
-    // Times come back relative to the earliest event (1001 ns).
-    const shift = (p: { start: number; end: number }) => ({ ...p, start: p.start + 1_001, end: p.end + 1_001 });
-    expect(phaseBreakdown(back).map((p) => ({ ...shift(p), duration: p.duration }))).toEqual(phaseBreakdown(original));
+    expect(back.lanes.find((l) => l.id === PHASE_LANE_ID)).toMatchObject({ kind: 'phases', name: 'phases' });
+    // Times come back relative to the earliest event (1001 ns); the exported lane is the evidence of the phases.
+    const times = (p: { phase: string; start: number; end: number }, shift = 0) => [p.phase, p.start + shift, p.end + shift];
+    expect(phaseBreakdown(back).map((p) => times(p, 1_001))).toEqual(phaseBreakdown(original).map((p) => times(p)));
+    expect(phaseBreakdown(back)[0].start_evidence).toMatchObject({ marker: 'recorded phase boundary (toolstack-start)', source: 'chrome phases lane' });
     expect(back.spans.find((s) => s.name === 'init')).toMatchObject({ phase: 'toolstack', start: 0, end: 19_999_332, args: { k: 1 } });
   });
 

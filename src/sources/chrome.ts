@@ -15,22 +15,14 @@
 //   (pid, tid) (named by thread_name), the thread's parent being its process.
 //   Process-scoped (s:"p") and global (s:"g") instants and counters go on the process lane.
 // - A thread named "phases" (or marked hvscope_lane_kind "phases", as the
-//   hvscope export does) whose spans are all named after phases becomes the
-//   `phases` lane again.
+//   hvscope export does) whose spans are all named after phases is evidence:
+//   each span's start is a recorded phase boundary, the last one's end the
+//   ready marker, and the phases are derived from them again.
+import { TraceBuilder } from '../model/builder.js';
+import { recordedPhaseMarkers } from '../model/derive.js';
 import { fileError } from '../model/errors.js';
 import { parseJsonText } from '../model/io.js';
-import {
-  emptyTrace,
-  isPhase,
-  PHASE_LANE_ID,
-  type Args,
-  type Counter,
-  type Instant,
-  type Lane,
-  type Phase,
-  type Span,
-  type Trace,
-} from '../model/trace.js';
+import { isPhase, type Args, type Counter, type Instant, type Lane, type Phase, type Span, type Trace } from '../model/trace.js';
 
 type Json = Record<string, unknown>;
 
@@ -306,6 +298,7 @@ export function importChrome(text: string, file: string): Trace {
   const lanes: Lane[] = [];
   const laneIdOf = new Map<string, string>();
   let phasesLaneTaken = false;
+  const phaseSpans: Span[] = [];
   const spansOfThread = new Map<string, (Span & { key: string })[]>();
   for (const s of spans) {
     const list = spansOfThread.get(s.key);
@@ -338,43 +331,45 @@ export function importChrome(text: string, file: string): Trace {
         own.length > 0 &&
         own.every((s) => isPhase(s.name) && (s.phase === undefined || s.phase === s.name));
       const numericTid = Number(tid);
-      let id: string;
       if (isPhasesLane) {
         phasesLaneTaken = true;
-        id = PHASE_LANE_ID;
-        lanes.push({ id, kind: 'phases', name, parent: processId });
-        for (const s of own) s.phase = s.name as Phase;
-      } else {
-        id = `p${pid}.t${tid}`;
-        lanes.push({
-          id,
-          kind: 'thread',
-          name,
-          ...(Number.isInteger(numericPid) && pid !== '' ? { pid: numericPid } : {}),
-          ...(Number.isInteger(numericTid) && tid !== '' ? { tid: numericTid } : {}),
-          parent: processId,
-        });
+        phaseSpans.push(...own);
+        continue;
       }
+      const id = `p${pid}.t${tid}`;
+      lanes.push({
+        id,
+        kind: 'thread',
+        name,
+        ...(Number.isInteger(numericPid) && pid !== '' ? { pid: numericPid } : {}),
+        ...(Number.isInteger(numericTid) && tid !== '' ? { tid: numericTid } : {}),
+        parent: processId,
+      });
       laneIdOf.set(key, id);
     }
   }
 
-  const trace = emptyTrace({ source: 'chrome', clock: 'trace-event ts', inputs: [file] });
-  if (timed.length > 0) trace.meta.t0ClockUs = t0Us;
+  const b = new TraceBuilder({ source: 'chrome', clock: 'trace-event ts', inputs: [file] });
+  if (timed.length > 0) b.meta.t0ClockUs = t0Us;
   if (skipped.size > 0)
-    trace.meta.unavailable = [...skipped].map(([ph, n]) => ({
+    b.meta.unavailable = [...skipped].map(([ph, n]) => ({
       what: `${n} Chrome event(s) with ph "${ph}"`,
       why: 'not imported: hvscope reads X, B/E, b/e, n, i/I, R, C and M events',
     }));
-  trace.lanes = lanes;
-  const strip = <T extends { key: string; lane: string }>(items: T[]) =>
-    items.map(({ key, ...rest }) => {
-      const out = { ...rest, lane: laneIdOf.get(key)! } as Omit<T, 'key'>;
-      for (const k of ['phase', 'args'] as const) if ((out as Record<string, unknown>)[k] === undefined) delete (out as Record<string, unknown>)[k];
-      return out;
-    });
-  trace.spans = strip(spans).sort((a, b) => a.start - b.start || b.end - a.end);
-  trace.instants = strip(instants).sort((a, b) => a.at - b.at);
-  trace.counters = strip(counters).sort((a, b) => a.at - b.at);
-  return trace;
+  for (const lane of lanes) b.lane(lane.id, lane);
+  const laneOfKey = (key: string) => laneIdOf.get(key)!;
+  const opts = (x: { phase?: Phase; args?: Args }) => ({ ...(x.phase ? { phase: x.phase } : {}), ...(x.args ? { args: x.args } : {}) });
+  const own = spans.filter((s) => laneIdOf.has(s.key)).sort((a, b) => a.start - b.start || b.end - a.end);
+  for (const s of own) b.span(laneOfKey(s.key), s.name, s.start, s.end, opts(s));
+  for (const i of instants.filter((x) => laneIdOf.has(x.key)).sort((a, b) => a.at - b.at)) b.instant(laneOfKey(i.key), i.name, i.at, opts(i));
+  for (const c of counters) b.counter(laneOfKey(c.key), c.name, c.at, c.value);
+  recordedPhases(b, phaseSpans);
+  return b.build();
+}
+
+/** An exported phases lane as evidence: each phase's start, and the last phase's end as ready. */
+function recordedPhases(b: TraceBuilder, phaseSpans: Span[]): void {
+  if (phaseSpans.length === 0) return;
+  const end = Math.max(...phaseSpans.map((s) => s.end));
+  for (const m of recordedPhaseMarkers(phaseSpans.map((s) => ({ phase: s.name as Phase, at: s.start })), end, 'chrome phases lane')) b.addMarker(m);
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../model/errors.js';
 import type { Trace } from '../model/trace.js';
-import { importBpftrace } from './bpftrace.js';
+import { importBpftrace } from './bpftrace/index.js';
 import { importChrome } from './chrome.js';
 import { importQemuLog } from './qemu-log.js';
 import { importSerial } from './serial.js';

@@ -36,8 +36,9 @@ describe('importQemuLog on the recorded pc boot (fixtures/qemu-tcg-pc-linux)', (
   it('ends toolstack at runstate running and firmware at the last fw_cfg load of the kernel', () => {
     const running = trace.instants.find((i) => i.name === 'run state → running')!;
     expect(phases(trace)[1].start).toBe(running.at);
-    const handover = trace.instants.find((i) => i.args?.marker === 'kernel-start')!;
+    const handover = trace.instants.find((i) => i.name.startsWith('firmware hands over'))!;
     expect(handover.name).toMatch(/last fw_cfg load: cmdline_data/);
+    expect(trace.markers.find((m) => m.boundary === 'kernel-start')).toMatchObject({ at: handover.at, source: 'qemu-log', rank: 1 });
     expect(phases(trace)[2].start).toBe(handover.at);
   });
 
@@ -94,8 +95,14 @@ describe('importQemuLog markers (synthetic logs)', () => {
     expect(phases(trace).map((s) => [s.name, s.start])).toEqual([
       ['toolstack', 0],
       ['firmware', 50_000_000],
-      ['kernel', 70_000_000],
-      ['user', 90_000_000],
+      // the fw_cfg hand-over (60 ms) and the kernel range (70 ms) are both the hypervisor's view: the earlier wins
+      ['kernel', 60_000_000],
+    ]);
+    // nothing in this log ends the user phase (no ready marker, no shutdown)
+    expect(trace.unresolvedPhases).toMatchObject([{ phase: 'user', start: 90_000_000 }]);
+    expect(trace.markers.filter((m) => m.name.startsWith('debug port')).map((m) => [m.boundary, m.at])).toEqual([
+      ['kernel-start', 70_000_000],
+      ['user-start', 90_000_000],
     ]);
     expect(trace.instants.map((i) => i.name)).toContain('port 0x80: kernel 0x40');
   });
@@ -116,7 +123,12 @@ describe('importQemuLog markers (synthetic logs)', () => {
       '102@1000.042000:kvm_vcpu_ioctl cpu_index 0, type 0xae80, arg (nil)',
     ].join('\n');
     const trace = importQemuLog(log, 'synthetic-kvm.log');
-    expect(phases(trace)[1].start).toBe(41_000_000);
+    expect(phases(trace)[0]).toMatchObject({ name: 'toolstack', end: 41_000_000, args: { end_by: 'first KVM_RUN', end_rank: '0 exact' } });
+    // the firmware runs from there; nothing in this log says when it hands over
+    expect(trace.unresolvedPhases.map((u) => [u.phase, u.start])).toEqual([
+      ['firmware', 41_000_000],
+      ['kernel', undefined],
+    ]);
     expect(trace.instants.map((i) => i.name)).toEqual(expect.arrayContaining(['KVM_CREATE_VM', 'first KVM_RUN (vCPU 0)']));
     const runs = trace.spans.find((s) => s.args?.event === 'kvm_vcpu_ioctl')!;
     expect(runs).toMatchObject({ name: 'kvm_vcpu_ioctl ×2', start: 41_000_000, end: 42_000_000 });

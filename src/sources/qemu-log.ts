@@ -3,40 +3,20 @@
 // the thread id, the host's realtime clock (gettimeofday) and the event's own
 // format string. Lines of different threads may be slightly out of order.
 //
-// Phase markers taken from it (see merge.ts for how they become phases):
-//  runstate_set → running (TCG vCPU start), first kvm_vcpu_ioctl KVM_RUN (KVM),
-//  port writes to 0xf4 (qemu-boot-time codes) and 0x80 (debug-port ranges) seen in
+// Evidence it reports to the builder (model/markers.ts says what each sets):
+//  its first event (QEMU is running), runstate_set → running (TCG vCPU start),
+//  the first kvm_vcpu_ioctl KVM_RUN (KVM), port writes to 0xf4 and 0x80 seen in
 //  memory_region_ops_write / cpu_out, the last fw_cfg load of the kernel by the
-//  firmware (handover to the kernel), runstate_set → shutdown (VM end).
+//  firmware (hand-over to the kernel), runstate_set → shutdown (VM end).
 import { fileError } from '../model/errors.js';
+import { TraceBuilder } from '../model/builder.js';
+import { describePortWrite } from '../model/markers.js';
+import type { Args, Lane, Trace } from '../model/trace.js';
 import { forEachLine, parseSecondsStamp } from './text-lines.js';
-import { emptyTrace, type Args, type Instant, type Lane, type Span, type Trace } from '../model/trace.js';
-import { MARKER_RANK, markerArgs, withBootPhases, type MarkerKind } from './merge.js';
 
 const LINE = /^(\d+)@(\d+)\.(\d{1,9}):([A-Za-z_][A-Za-z0-9_]*)(?: (.*))?$/;
 // An untimed trace line: an event name (they all contain "_") and its arguments.
 const NO_TIMESTAMP = /^[a-z][a-z0-9]*_[a-z0-9_]* \S/;
-
-/** qemu-boot-time's port 0xf4 codes (ANCHORS.md) and what they mark. */
-const PORT_F4_CODES: Record<number, { name: string; marker?: MarkerKind; rank?: number }> = {
-  1: { name: 'fw_start', marker: 'firmware', rank: MARKER_RANK.exact },
-  2: { name: 'linux_start_fwcfg' },
-  // "before the jump to the Linux kernel": kernel entry when code 6 is missing.
-  3: { name: 'linux_start_boot', marker: 'kernel-start', rank: MARKER_RANK.hypervisor },
-  4: { name: 'linux_start_pvhboot', marker: 'kernel-start', rank: MARKER_RANK.hypervisor },
-  5: { name: 'fw_do_boot' },
-  6: { name: 'linux_start_kernel', marker: 'kernel-start', rank: MARKER_RANK.exact },
-  7: { name: 'linux_start_user', marker: 'user-start', rank: MARKER_RANK.exact },
-};
-
-/** Cloud Hypervisor's debug port 0x80 value ranges. */
-function port80Marker(value: number): { range: string; marker?: MarkerKind } {
-  if (value <= 0x1f) return { range: 'firmware', marker: 'firmware' };
-  if (value <= 0x3f) return { range: 'bootloader' };
-  if (value <= 0x5f) return { range: 'kernel', marker: 'kernel-start' };
-  if (value <= 0x7f) return { range: 'userspace', marker: 'user-start' };
-  return { range: 'other' };
-}
 
 /** fw_cfg items the firmware (linuxboot option ROM, qboot) reads to load a -kernel. */
 const LINUX_BOOT_KEYS = /^(kernel|initrd|initdr|cmdline|setup)_/;
@@ -91,9 +71,185 @@ function num(text: string | undefined): number {
   return text.startsWith('0x') ? parseInt(text.slice(2), 16) : Number(text);
 }
 
+const SOURCE = 'qemu-log';
+
+/** What one pass over the log keeps while it reads events. */
+class LogReader {
+  readonly b = new TraceBuilder({ source: SOURCE, clock: 'realtime', hypervisor: 'qemu', inputs: [] });
+  readonly processLane: Lane;
+  readonly vmLane: Lane;
+  readonly threadLanes = new Map<number, Lane>();
+  readonly vcpuTids = new Set<number>();
+  readonly summaries = new Map<string, { lane: string; event: string; first: number; last: number; count: number }>();
+  state: { name: string; since: number } = { name: 'prelaunch', since: 0 };
+  sawRunning = false;
+  sawKvmRun = false;
+  lastLinuxBoot?: { e: Event; key: string };
+  lastPort80Value = -1;
+  end = 0;
+
+  constructor(
+    readonly file: string,
+    readonly t0Us: number,
+    readonly mainTid: number,
+  ) {
+    this.b.meta.inputs = [file];
+    this.b.meta.t0ClockUs = t0Us;
+    this.processLane = { id: 'qemu', kind: 'process', name: `qemu (pid ${mainTid})`, pid: mainTid };
+    this.vmLane = { id: 'qemu/vm', kind: 'guest', name: 'VM run state', parent: 'qemu' };
+  }
+
+  at(e: Event): number {
+    return (e.us - this.t0Us) * 1000 + e.ns;
+  }
+
+  laneOf(tid: number): string {
+    if (tid === this.mainTid) return this.processLane.id;
+    let lane = this.threadLanes.get(tid);
+    if (!lane) {
+      lane = { id: `qemu/${tid}`, kind: 'thread', name: `thread ${tid}`, pid: this.mainTid, tid, parent: 'qemu' };
+      this.threadLanes.set(tid, lane);
+    }
+    return lane.id;
+  }
+
+  instant(e: Event, name: string, args?: Args): void {
+    const at = this.at(e);
+    this.end = Math.max(this.end, at);
+    this.b.instant(this.laneOf(e.tid), name, at, args ? { args } : {});
+  }
+
+  bad(e: Event, what: string): Error {
+    return fileError(this.file, e.line, `${e.event}: ${what}: "${e.args}"`);
+  }
+
+  evidence(e: Event, detail: string) {
+    return { source: SOURCE, lane: this.laneOf(e.tid), detail };
+  }
+
+  /** A guest port write: 0xf4 (qemu-boot-time) always, 0x80 when its value changes. */
+  port(e: Event, address: number, value: number): void {
+    // Progress codes change; a run of equal values on 0x80 is Linux's io_delay
+    // (without io_delay=none), which stays in the summary span only.
+    if (address === 0x80 && value === this.lastPort80Value) return;
+    if (address === 0x80) this.lastPort80Value = value;
+    else if (address !== 0xf4) return;
+    const name = describePortWrite(address, value);
+    this.instant(e, name, { port: address, value });
+    this.b.guestWrite('io', address, value, this.at(e), this.evidence(e, name));
+  }
+
+  summarise(e: Event): void {
+    const lane = this.laneOf(e.tid);
+    const key = `${lane}\u0000${e.event}`;
+    const t = this.at(e);
+    const s = this.summaries.get(key);
+    if (s) {
+      s.count++;
+      if (t < s.first) s.first = t;
+      if (t > s.last) s.last = t;
+    } else this.summaries.set(key, { lane, event: e.event, first: t, last: t, count: 1 });
+  }
+}
+
+/** Handles one event; true when it is fully handled (no generic instant or summary). */
+function readEvent(r: LogReader, e: Event): boolean {
+  switch (e.event) {
+    case 'runstate_set': {
+      const m = /current_run_state \d+ \(([\w-]+)\) new_state \d+ \(([\w-]+)\)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read the run states');
+      const next = m[2];
+      const t = r.at(e);
+      if (t >= r.state.since) r.b.span(r.vmLane.id, m[1], r.state.since, t);
+      r.state = { name: next, since: t };
+      r.end = Math.max(r.end, t);
+      const name = `run state → ${next}`;
+      r.b.instant(r.vmLane.id, name, t, { args: { state: next } });
+      const ev = { source: SOURCE, lane: r.vmLane.id, detail: name };
+      if (next === 'running' && !r.sawRunning) {
+        r.sawRunning = true;
+        r.b.event('runstate-running', t, ev);
+      } else if (next === 'shutdown' || next === 'guest-panicked' || next === 'internal-error') r.b.event('vm-stop', t, ev);
+      return true;
+    }
+    case 'qemu_system_shutdown_request': {
+      const m = /reason=(\d+)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read the shutdown reason');
+      const cause = SHUTDOWN_CAUSES[Number(m[1])] ?? `cause ${m[1]}`;
+      r.instant(e, `shutdown request (${cause})`, { cause });
+      return true;
+    }
+    case 'fw_cfg_select': {
+      const m = /key 0x([0-9a-f]+) '([^']*)'/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read the fw_cfg key');
+      const key = m[2] === 'unknown' ? `0x${m[1]}` : m[2];
+      r.instant(e, `fw_cfg ${key}`, { key: `0x${m[1]}` });
+      if (LINUX_BOOT_KEYS.test(m[2])) r.lastLinuxBoot = { e, key };
+      return true;
+    }
+    case 'fw_cfg_add_file': {
+      const m = /#\d+: (\S+) \((\d+) bytes\)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read the file name');
+      r.instant(e, `fw_cfg add ${m[1]}`, { bytes: Number(m[2]) });
+      return true;
+    }
+    case 'loader_write_rom': {
+      // ROM names can contain spaces ("tiny.elf ELF program header segment 0").
+      const m = /^(.+?): @(0x[0-9a-f]+) size=(0x[0-9a-f]+)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read the ROM name');
+      r.instant(e, `load ROM ${m[1]}`, { address: m[2], bytes: num(m[3]) });
+      return true;
+    }
+    case 'kvm_init_vcpu': {
+      const m = /index: (\d+)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read the vCPU index');
+      r.instant(e, `KVM vCPU ${m[1]} init`, { cpu: Number(m[1]) });
+      r.vcpuTids.add(e.tid);
+      return true;
+    }
+  }
+  readDeviceEvent(r, e);
+  return false;
+}
+
+/** Events that also go into a summary span: KVM ioctls and port writes. */
+function readDeviceEvent(r: LogReader, e: Event): void {
+  switch (e.event) {
+    case 'kvm_ioctl': {
+      const type = num(/type (0x[0-9a-f]+)/.exec(e.args)?.[1]);
+      if (Number.isNaN(type)) throw r.bad(e, 'cannot read the ioctl type');
+      if (type === 0xae01) r.instant(e, 'KVM_CREATE_VM');
+      return;
+    }
+    case 'kvm_vcpu_ioctl': {
+      const m = /cpu_index (\d+), type (0x[0-9a-f]+)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read the vCPU ioctl');
+      if (num(m[2]) === KVM_RUN && !r.sawKvmRun) {
+        r.sawKvmRun = true;
+        const name = `first KVM_RUN (vCPU ${m[1]})`;
+        r.instant(e, name, { cpu: Number(m[1]) });
+        r.b.event('kvm-run', r.at(e), r.evidence(e, name));
+      }
+      return;
+    }
+    case 'memory_region_ops_write': {
+      const m = /addr (0x[0-9a-f]+) value (0x[0-9a-f]+) size (\d+)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read address and value');
+      if (/cpu -?\d+/.test(e.args) && !/cpu -1/.test(e.args) && e.tid !== r.mainTid) r.vcpuTids.add(e.tid);
+      if (m[3] === '1') r.port(e, num(m[1]), num(m[2]));
+      return;
+    }
+    case 'cpu_out': {
+      const m = /addr (0x[0-9a-f]+)\(.\) value (\d+)/.exec(e.args);
+      if (!m) throw r.bad(e, 'cannot read address and value');
+      r.port(e, num(m[1]), num(m[2]));
+      return;
+    }
+  }
+}
+
 /** Parses QEMU's trace log into a trace; t0 is the first event (QEMU's exec time is not in the log). */
 export function importQemuLog(text: string, file: string): Trace {
-  const trace = emptyTrace({ source: 'qemu-log', clock: 'realtime', inputs: [file], hypervisor: 'qemu' });
   let t0Us = Infinity;
   // The first event comes from QEMU's main thread (machine init), whose tid is the pid.
   let mainTid = -1;
@@ -102,176 +258,27 @@ export function importQemuLog(text: string, file: string): Trace {
     if (e.us < t0Us) t0Us = e.us;
   });
   if (mainTid < 0) throw fileError(file, undefined, 'no QEMU trace events in the log (was QEMU run with -trace EVENT -D FILE?)');
-  trace.meta.t0ClockUs = t0Us;
-  const at = (e: Event) => (e.us - t0Us) * 1000 + e.ns;
-
-  const processLane: Lane = { id: 'qemu', kind: 'process', name: `qemu (pid ${mainTid})`, pid: mainTid };
-  const vmLane: Lane = { id: 'qemu/vm', kind: 'guest', name: 'VM run state', parent: 'qemu' };
-  const threadLanes = new Map<number, Lane>();
-  const vcpuTids = new Set<number>();
-  const laneOf = (tid: number): string => {
-    if (tid === mainTid) return processLane.id;
-    let lane = threadLanes.get(tid);
-    if (!lane) {
-      lane = { id: `qemu/${tid}`, kind: 'thread', name: `thread ${tid}`, pid: mainTid, tid, parent: 'qemu' };
-      threadLanes.set(tid, lane);
-    }
-    return lane.id;
-  };
-
-  const instants: Instant[] = [];
-  const spans: Span[] = [];
-  const summaries = new Map<string, { lane: string; event: string; first: number; last: number; count: number }>();
-  const instant = (e: Event, name: string, args?: Args) => instants.push({ lane: laneOf(e.tid), name, at: at(e), ...(args ? { args } : {}) });
-  const bad = (e: Event, what: string) => fileError(file, e.line, `${e.event}: ${what}: "${e.args}"`);
-
-  let state: { name: string; since: number } = { name: 'prelaunch', since: 0 };
-  let sawRunning = false;
-  let sawKvmRun = false;
-  let lastLinuxBootLoad: Event | undefined;
-  let lastLinuxBootKey = '';
-  let lastPort80Value = -1;
-
-  const port = (e: Event, address: number, value: number) => {
-    if (address === 0xf4) {
-      const code = PORT_F4_CODES[value];
-      instant(e, `port 0xf4: ${code ? code.name : `value ${value}`}`, {
-        port: 0xf4,
-        value,
-        ...(code?.marker ? markerArgs(code.marker, 'port 0xf4', code.rank ?? MARKER_RANK.exact) : {}),
-      });
-    } else if (address === 0x80 && value !== lastPort80Value) {
-      // Progress codes change; a run of equal values is Linux's io_delay writing
-      // to 0x80 (without io_delay=none), which stays in the summary span only.
-      lastPort80Value = value;
-      const { range, marker } = port80Marker(value);
-      instant(e, `port 0x80: ${range} 0x${value.toString(16)}`, {
-        port: 0x80,
-        value,
-        ...(marker ? markerArgs(marker, 'port 0x80', MARKER_RANK.hypervisor) : {}),
-      });
-    }
-  };
-
+  const r = new LogReader(file, t0Us, mainTid);
+  r.b.event('qemu-log-start', 0, { source: SOURCE, lane: r.processLane.id });
   forEachEvent(text, file, (e) => {
-    if (GUEST_DRIVEN.has(e.event) && e.tid !== mainTid) vcpuTids.add(e.tid);
-    switch (e.event) {
-      case 'runstate_set': {
-        const m = /current_run_state \d+ \(([\w-]+)\) new_state \d+ \(([\w-]+)\)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read the run states');
-        const next = m[2];
-        const t = at(e);
-        if (t >= state.since) spans.push({ lane: vmLane.id, name: m[1], start: state.since, end: t });
-        state = { name: next, since: t };
-        let marker: Args = {};
-        if (next === 'running' && !sawRunning) {
-          sawRunning = true;
-          marker = markerArgs('vcpu-run', 'runstate_set', MARKER_RANK.hypervisor);
-        } else if (next === 'shutdown' || next === 'guest-panicked' || next === 'internal-error') {
-          marker = markerArgs('end', 'runstate_set', MARKER_RANK.hypervisor);
-        }
-        instants.push({ lane: vmLane.id, name: `run state → ${next}`, at: t, args: { state: next, ...marker } });
-        return;
-      }
-      case 'qemu_system_shutdown_request': {
-        const m = /reason=(\d+)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read the shutdown reason');
-        const cause = SHUTDOWN_CAUSES[Number(m[1])] ?? `cause ${m[1]}`;
-        instant(e, `shutdown request (${cause})`, { cause });
-        return;
-      }
-      case 'fw_cfg_select': {
-        const m = /key 0x([0-9a-f]+) '([^']*)'/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read the fw_cfg key');
-        const key = m[2] === 'unknown' ? `0x${m[1]}` : m[2];
-        instant(e, `fw_cfg ${key}`, { key: `0x${m[1]}` });
-        if (LINUX_BOOT_KEYS.test(m[2])) {
-          lastLinuxBootLoad = e;
-          lastLinuxBootKey = key;
-        }
-        return;
-      }
-      case 'fw_cfg_add_file': {
-        const m = /#\d+: (\S+) \((\d+) bytes\)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read the file name');
-        instant(e, `fw_cfg add ${m[1]}`, { bytes: Number(m[2]) });
-        return;
-      }
-      case 'loader_write_rom': {
-        // ROM names can contain spaces ("tiny.elf ELF program header segment 0").
-        const m = /^(.+?): @(0x[0-9a-f]+) size=(0x[0-9a-f]+)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read the ROM name');
-        instant(e, `load ROM ${m[1]}`, { address: m[2], bytes: num(m[3]) });
-        return;
-      }
-      case 'kvm_ioctl': {
-        const type = num(/type (0x[0-9a-f]+)/.exec(e.args)?.[1]);
-        if (Number.isNaN(type)) throw bad(e, 'cannot read the ioctl type');
-        if (type === 0xae01) instant(e, 'KVM_CREATE_VM');
-        break;
-      }
-      case 'kvm_init_vcpu': {
-        const m = /index: (\d+)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read the vCPU index');
-        instant(e, `KVM vCPU ${m[1]} init`, { cpu: Number(m[1]) });
-        vcpuTids.add(e.tid);
-        return;
-      }
-      case 'kvm_vcpu_ioctl': {
-        const m = /cpu_index (\d+), type (0x[0-9a-f]+)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read the vCPU ioctl');
-        if (num(m[2]) === KVM_RUN && !sawKvmRun) {
-          sawKvmRun = true;
-          instant(e, `first KVM_RUN (vCPU ${m[1]})`, { cpu: Number(m[1]), ...markerArgs('vcpu-run', 'kvm_vcpu_ioctl KVM_RUN', MARKER_RANK.exact) });
-        }
-        break;
-      }
-      case 'memory_region_ops_write': {
-        const m = /addr (0x[0-9a-f]+) value (0x[0-9a-f]+) size (\d+)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read address and value');
-        if (/cpu -?\d+/.test(e.args) && !/cpu -1/.test(e.args) && e.tid !== mainTid) vcpuTids.add(e.tid);
-        if (m[3] === '1') port(e, num(m[1]), num(m[2]));
-        break;
-      }
-      case 'cpu_out': {
-        const m = /addr (0x[0-9a-f]+)\(.\) value (\d+)/.exec(e.args);
-        if (!m) throw bad(e, 'cannot read address and value');
-        port(e, num(m[1]), num(m[2]));
-        break;
-      }
-    }
-    if (SUMMARISED.has(e.event)) {
-      const lane = laneOf(e.tid);
-      const key = `${lane}\u0000${e.event}`;
-      const t = at(e);
-      const s = summaries.get(key);
-      if (s) {
-        s.count++;
-        if (t < s.first) s.first = t;
-        if (t > s.last) s.last = t;
-      } else summaries.set(key, { lane, event: e.event, first: t, last: t, count: 1 });
-      return;
-    }
-    instant(e, e.event, { args: e.args });
+    if (GUEST_DRIVEN.has(e.event) && e.tid !== mainTid) r.vcpuTids.add(e.tid);
+    if (readEvent(r, e)) return;
+    if (SUMMARISED.has(e.event)) r.summarise(e);
+    else r.instant(e, e.event, { args: e.args });
   });
-
-  if (lastLinuxBootLoad) {
+  if (r.lastLinuxBoot) {
     // The firmware's last fw_cfg read of the -kernel/-initrd/-append items: it
-    // jumps to the kernel right after, so this bounds firmware when the guest
-    // writes no port marker and no console line is at hand.
-    instant(lastLinuxBootLoad, `firmware hands over to the kernel (last fw_cfg load: ${lastLinuxBootKey})`, markerArgs('kernel-start', 'fw_cfg_select', MARKER_RANK.inferred));
+    // jumps to the kernel right after.
+    const name = `firmware hands over to the kernel (last fw_cfg load: ${r.lastLinuxBoot.key})`;
+    r.instant(r.lastLinuxBoot.e, name);
+    r.b.event('fw-cfg-handover', r.at(r.lastLinuxBoot.e), r.evidence(r.lastLinuxBoot.e, name));
   }
-  for (const s of summaries.values())
-    spans.push({ lane: s.lane, name: `${s.event} ×${s.count}`, start: s.first, end: s.last, args: { event: s.event, count: s.count } });
-
-  let end = 0;
-  for (const i of instants) if (i.at > end) end = i.at;
-  for (const s of spans) if (s.end > end) end = s.end;
-  if (end > state.since) spans.push({ lane: vmLane.id, name: state.name, start: state.since, end });
-
-  for (const [tid, lane] of threadLanes) if (vcpuTids.has(tid)) lane.name = `vCPU thread ${tid}`;
-  trace.lanes = [processLane, vmLane, ...[...threadLanes.values()].sort((a, b) => (a.tid ?? 0) - (b.tid ?? 0))];
-  trace.instants = instants.sort((a, b) => a.at - b.at);
-  trace.spans = spans.sort((a, b) => a.start - b.start);
-  return withBootPhases(trace);
+  for (const s of r.summaries.values()) {
+    r.b.span(s.lane, `${s.event} ×${s.count}`, s.first, s.last, { args: { event: s.event, count: s.count } });
+    r.end = Math.max(r.end, s.last);
+  }
+  if (r.end > r.state.since) r.b.span(r.vmLane.id, r.state.name, r.state.since, r.end);
+  for (const [tid, lane] of r.threadLanes) if (r.vcpuTids.has(tid)) lane.name = `vCPU thread ${tid}`;
+  for (const lane of [r.processLane, r.vmLane, ...[...r.threadLanes.values()].sort((a, b) => (a.tid ?? 0) - (b.tid ?? 0))]) r.b.lane(lane.id, lane);
+  return r.b.build();
 }

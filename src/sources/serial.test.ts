@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { validateTrace } from '../model/io.js';
+import { RANK } from '../model/markers.js';
 import { PHASE_LANE_ID } from '../model/trace.js';
-import { cleanConsoleText, importSerial } from './serial.js';
+import { cleanConsoleText } from '../model/console-text.js';
+import { importSerial } from './serial.js';
 import { phaseLaneSpans as phases, userErrorOf as errorOf } from '../../test/helpers/fixtures.js';
 
 const PC_SERIAL = 'fixtures/qemu-tcg-pc-linux/serial.txt';
@@ -10,7 +12,7 @@ const PC_SERIAL = 'fixtures/qemu-tcg-pc-linux/serial.txt';
 describe('importSerial on the recorded pc boot (fixtures/qemu-tcg-pc-linux)', () => {
   const text = readFileSync(PC_SERIAL, 'utf8');
   const trace = importSerial(text, PC_SERIAL);
-  const marker = (kind: string) => trace.instants.find((i) => i.args?.marker === kind);
+  const marker = (boundary: string) => trace.markers.find((m) => m.boundary === boundary && m.name !== 'first guest output');
 
   it('takes t0 from the exec_us of the header and is a valid trace', () => {
     validateTrace(JSON.parse(JSON.stringify(trace)), PC_SERIAL);
@@ -26,19 +28,23 @@ describe('importSerial on the recorded pc boot (fixtures/qemu-tcg-pc-linux)', ()
     expect(trace.instants.every((i) => !i.name.includes('\x1b'))).toBe(true);
   });
 
-  it('finds firmware, kernel, user and ready lines and builds firmware → kernel → user (no toolstack: vCPU start unknown)', () => {
-    expect(marker('firmware')?.name).toMatch(/^SeaBIOS/);
-    expect(marker('kernel-start')?.name).toMatch(/^Probing EDD/);
-    expect(marker('user-start')?.name).toMatch(/Run \/init as init process/);
-    expect(marker('ready')?.name).toBe('hvscope-marker ready');
+  it('finds firmware, kernel, user and ready lines and builds toolstack → firmware → kernel → user (vCPU start bounded by the banner)', () => {
+    expect(marker('toolstack-start')).toMatchObject({ name: 'QEMU spawned (recorder)', at: 0 });
+    expect(marker('firmware-start')?.detail).toMatch(/^SeaBIOS/);
+    expect(marker('kernel-start')?.detail).toMatch(/^Probing EDD/);
+    expect(marker('user-start')?.detail).toMatch(/Run \/init as init process/);
+    expect(marker('ready')?.detail).toBe('hvscope-marker ready');
+    // lines are stamped when they reached the host
+    expect(trace.markers.filter((m) => m.lane === 'guest-console').every((m) => m.source === 'serial' && m.rank >= RANK.arrival)).toBe(true);
     const p = phases(trace);
-    expect(p.map((s) => s.name)).toEqual(['firmware', 'kernel', 'user']);
-    expect(p[0].start).toBe(marker('firmware')!.at);
-    expect(p[2].end).toBe(marker('ready')!.at);
+    expect(p.map((s) => s.name)).toEqual(['toolstack', 'firmware', 'kernel', 'user']);
+    expect(p[1].start).toBe(marker('firmware-start')!.at);
+    expect(p[1].args).toMatchObject({ start_rank: '5 bound' });
+    expect(p[3].end).toBe(marker('ready')!.at);
     for (let i = 1; i < p.length; i++) expect(p[i].start).toBe(p[i - 1].end);
     // The Debian kernel under TCG takes seconds; the busybox /init well under one.
-    expect((p[1].end - p[1].start) / 1e6).toBeGreaterThan(500);
-    expect((p[2].end - p[2].start) / 1e6).toBeLessThan(5000);
+    expect((p[2].end - p[2].start) / 1e6).toBeGreaterThan(500);
+    expect((p[3].end - p[3].start) / 1e6).toBeLessThan(5000);
   });
 });
 
@@ -51,7 +57,7 @@ describe('importSerial on a capture with a lost newline (fixtures/serial-lost-ne
     expect(shpchp).toBeDefined();
     expect(serial?.at).toBe(shpchp?.at);
     expect(shpchp?.name).not.toContain('Serial:');
-    expect(trace.spans.filter((s) => s.lane === 'phases').map((s) => s.name)).toEqual(['kernel', 'user']);
+    expect(trace.spans.filter((s) => s.lane === 'phases').map((s) => s.name)).toEqual(['toolstack', 'kernel', 'user']);
   });
 });
 
@@ -68,7 +74,14 @@ describe('importSerial on other captures (synthetic)', () => {
 
   it('takes extra ready / user-start patterns for guests without the hvscope markers', () => {
     const text = ['10.000000 Linux version 6.1.0', '12.000000 Starting app', '12.500000 app: listening on :80', ''].join('\n');
-    expect(phases(importSerial(text, 'synthetic-app.txt')).map((s) => [s.name, s.end])).toEqual([['kernel', 2_500_000_000]]);
+    // Without them nothing ends the kernel phase: the capture just stops.
+    const plain = importSerial(text, 'synthetic-app.txt');
+    expect(phases(plain)).toEqual([]);
+    expect(plain.unresolvedPhases).toEqual([
+      // the first output (which bounds the vCPU start) is the kernel's banner: nothing separates firmware from kernel
+      { phase: 'firmware', start: 0, reason: expect.stringMatching(/^its start \(first guest output .*\) and its end \(Linux banner .*\) fall at the same time/) },
+      { phase: 'kernel', start: 0, reason: "its end is unknown: no ready marker, and the VM's end was not seen before the trace ended at 2.50 s" },
+    ]);
     const trace = importSerial(text, 'synthetic-app.txt', { userStartPattern: /^Starting app/, readyPattern: /listening on/ });
     expect(phases(trace).map((s) => [s.name, s.start, s.end])).toEqual([
       ['kernel', 0, 2_000_000_000],

@@ -19,11 +19,15 @@
 // create` → `ao X: complete, rc=N`: domain create, unpause), the PV build
 // (xc_dom_allocate → xc_dom_release), backend waits (watch register → `wanted
 // state N ok`), hotplug scripts (`forking to execute` → libxl's next hotplug
-// bookkeeping line, since libxl logs nothing at the script's exit). Phases: toolstack from the
-// first line, devices from the first device line (a backend watch, device or
-// hotplug function), kernel from libxl_domain_unpause, all up to the last line.
+// bookkeeping line, since libxl logs nothing at the script's exit). Evidence for
+// the builder: the first line (toolstack start), the first device line (a
+// backend watch, device or hotplug function), libxl_domain_unpause (the guest
+// starts); xl's log does not see the guest, so its kernel phase stays open
+// unless another source (the xen probe set, a console) gives the ready marker.
+// Every line and span takes the phase it falls in.
 import { fileError } from '../model/errors.js';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Args, type Lane, type Phase, type Trace } from '../model/trace.js';
+import { TraceBuilder } from '../model/builder.js';
+import type { Args, Trace } from '../model/trace.js';
 
 const HEADER = /^#\s*hvscope-xl-log\s+(\S+)(.*)$/;
 const STAMPED = /^(\d+)\.(\d{1,9})(?:[ \t](.*))?$/;
@@ -108,46 +112,40 @@ export function importXlLog(text: string, file: string): Trace {
     lines.push({ ...parseBody(body, lineNo), at: 0, sec, nano });
   }
 
-  const trace = emptyTrace({
+  const b = new TraceBuilder({
     source: 'xl-log',
     clock,
     hypervisor: 'xen (xl -vvv log)',
     inputs: [file],
     recorded: coarse ? 'xl -vvv -T log: 1 s resolution, times are whole seconds' : 'xl -vvv log, each line stamped when read (at its end)',
   });
-  if (lines.length === 0) return trace;
+  if (lines.length === 0) return b.build();
   const baseSec = Math.min(...lines.map((l) => l.sec));
   for (const l of lines) l.at = (l.sec - baseSec) * 1e9 + l.nano;
   lines.sort((a, b) => a.at - b.at);
   const t0 = lines[0].at;
   const rel = (ns: number) => ns - t0;
-  const end = rel(lines[lines.length - 1].at);
-  if (clock === 'monotonic' || clock === 'realtime') trace.meta.t0ClockUs = baseSec * 1e6 + Math.floor(t0 / 1000);
+  if (clock === 'monotonic' || clock === 'realtime') b.meta.t0ClockUs = baseSec * 1e6 + Math.floor(t0 / 1000);
 
-  const lanes = new Map<string, Lane>();
   const laneOf = (context: string): string => {
     const id = `xl-log:${context}`;
-    if (!lanes.has(id)) {
-      const name = context === 'xl' ? 'xl' : context === 'domainbuilder' ? 'domainbuilder (libxenguest)' : context;
-      lanes.set(id, context === 'xl' ? { id, kind: 'process', name } : { id, kind: 'thread', name, parent: 'xl-log:xl' });
-    }
-    return id;
+    const name = context === 'xl' ? 'xl' : context === 'domainbuilder' ? 'domainbuilder (libxenguest)' : context;
+    return context === 'xl' ? b.lane(id, { kind: 'process', name }) : b.lane(id, { kind: 'thread', name, parent: 'xl-log:xl' });
   };
   laneOf('xl');
 
   const span = (context: string, name: string, start: number, stop: number, args?: Args) =>
-    trace.spans.push({ lane: laneOf(context), name, start: rel(start), end: Math.max(rel(start), rel(stop)), args });
+    b.span(laneOf(context), name, rel(start), Math.max(rel(start), rel(stop)), { phase: 'by-time', ...(args ? { args } : {}) });
 
-  // Phase boundaries from what libxl logs.
-  const boundaries: { phase: Phase; at: number }[] = [{ phase: 'toolstack', at: 0 }];
+  // Evidence of the phase boundaries, from what libxl logs.
+  const evidence = (l: XlLine) => ({ source: 'xl-log', lane: laneOf(l.context), detail: `line ${l.line}: ${l.message.slice(0, 100)}` });
+  b.event('xl-log-start', 0, evidence(lines[0]));
   const firstDevice = lines.find(
     (l) => l.context === 'libxl' && ((l.fn !== undefined && DEVICE_FUNCTION.test(l.fn)) || WATCH_BACKEND.test(l.message)),
   );
   const unpause = lines.find((l) => l.fn === 'libxl_domain_unpause' && AO_CREATE.test(l.message));
-  if (firstDevice) boundaries.push({ phase: 'devices', at: rel(firstDevice.at) });
-  if (unpause && (!firstDevice || unpause.at >= firstDevice.at)) boundaries.push({ phase: 'kernel', at: rel(unpause.at) });
-  const phases = phaseSpans(boundaries, end);
-  const phaseAt = (at: number): Phase | undefined => phases.find((p) => rel(at) >= p.start && rel(at) < p.end)?.phase ?? phases.at(-1)?.phase;
+  if (firstDevice) b.event('xl-log-device', rel(firstDevice.at), evidence(firstDevice));
+  if (unpause) b.event('xl-log-unpause', rel(unpause.at), evidence(unpause));
 
   for (const l of lines) {
     const args: Args = { line: l.line };
@@ -156,7 +154,7 @@ export function importXlLog(text: string, file: string): Trace {
     if (l.fn) args.function = l.fn;
     if (l.domid !== undefined) args.domid = l.domid;
     const name = l.fn ? `${l.fn}: ${l.message}` : l.message;
-    trace.instants.push({ lane: laneOf(l.context), name: name.length > MAX_NAME ? `${name.slice(0, MAX_NAME - 1)}…` : name, phase: phaseAt(l.at), at: rel(l.at), args });
+    b.instant(laneOf(l.context), name.length > MAX_NAME ? `${name.slice(0, MAX_NAME - 1)}…` : name, rel(l.at), { phase: 'by-time', args });
   }
 
   // config parse: xl's first line up to libxl's first
@@ -202,12 +200,7 @@ export function importXlLog(text: string, file: string): Trace {
     span('libxl', `hotplug ${fork[1]}`, l.at, next?.at ?? l.at, { command: fork[1], endsAt: next ? `${next.fn} (line ${next.line})` : 'unknown' });
   });
 
-  for (const s of trace.spans) s.phase = phaseAt(s.start + t0);
-  trace.spans.push(...phases);
-  trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' }, ...lanes.values());
-  trace.spans.sort((a, b) => a.start - b.start);
-  trace.instants.sort((a, b) => a.at - b.at);
-  return trace;
+  return b.build();
 }
 
 function parseBody(body: string, line: number): Omit<XlLine, 'at' | 'sec' | 'nano'> {

@@ -3,14 +3,17 @@
 // headers); the JSON lines are taken out of the surrounding text here.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../model/errors.js';
-import { validateTrace } from '../model/io.js';
-import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
-import { cleanConsoleText, decodeEscapedBytes, decodePackedConsoleBytes, importBpftrace, parseBpftraceJson, XENSTORE_COUNTER } from './bpftrace.js';
+import { UserError } from '../../model/errors.js';
+import { validateTrace } from '../../model/io.js';
+import { PHASE_LANE_ID, type Trace } from '../../model/trace.js';
+import { phaseSummaryText } from '../../analysis/phases.js';
+import { cleanConsoleText } from '../../model/console-text.js';
+import { formatDuration } from '../../model/duration.js';
+import { decodeEscapedBytes, decodePackedConsoleBytes, importBpftrace, parseBpftraceJson, XENSTORE_BUSY_COUNTER, XENSTORE_COUNTER } from './index.js';
 
 /** The JSON lines of each recording in an example file; a recording starts at a `# bpftrace` line. */
 function recordings(exampleFile: string): string[] {
-  const text = readFileSync(new URL(`../../probes/${exampleFile}`, import.meta.url), 'utf8');
+  const text = readFileSync(new URL(`../../../probes/${exampleFile}`, import.meta.url), 'utf8');
   const out: string[][] = [];
   for (const line of text.split('\n')) {
     if (line.startsWith('# bpftrace') || line.startsWith('# BPFTRACE_PERF_RB_PAGES=1024 bpftrace')) out.push([]);
@@ -19,8 +22,8 @@ function recordings(exampleFile: string): string[] {
   return out.filter((r) => r.length > 0).map((r) => r.join('\n') + '\n');
 }
 
-function phases(trace: Trace): { name: string; start: number; end: number }[] {
-  return trace.spans.filter((s) => s.lane === PHASE_LANE_ID).map(({ name, start, end }) => ({ name, start, end }));
+function phases(trace: Trace) {
+  return trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
 }
 
 describe('importBpftrace on the qemu set (TCG Linux boot)', () => {
@@ -38,14 +41,20 @@ describe('importBpftrace on the qemu set (TCG Linux boot)', () => {
     expect(trace.meta.hypervisor).toContain('tcg');
   });
 
-  it('splits the boot into toolstack, firmware, kernel and user, in order, up to QEMU exit', () => {
+  it('splits the boot into toolstack, firmware, kernel and user, in order, up to the ready marker', () => {
     const p = phases(trace);
     expect(p.map((s) => s.name)).toEqual(['toolstack', 'firmware', 'kernel', 'user']);
     for (let i = 1; i < p.length; i++) expect(p[i].start).toBe(p[i - 1].end);
     expect(p[0].start).toBe(0);
     expect(p[0].end).toBeGreaterThan(0);
+    // No KVM_RUN under TCG: the SeaBIOS banner, QEMU's first console line, bounds the vCPU start.
+    expect(p[0].args).toMatchObject({ start_by: 'QEMU exec', end_by: 'firmware console line (SeaBIOS, qboot)', end_rank: '5 bound' });
+    const ready = trace.instants.find((i) => i.name === 'hvscope-marker ready')!;
+    expect(p[p.length - 1].end).toBe(ready.at);
+    // QEMU's exit, later, is only the VM's end
     const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64')!;
-    expect(p[p.length - 1].end).toBe(qemu.end);
+    expect(trace.markers.find((m) => m.boundary === 'vm-end')?.at).toBe(qemu.end);
+    expect(trace.unresolvedPhases).toEqual([]);
   });
 
   it('rebuilds console lines from one-byte writes, timestamped at their first byte', () => {
@@ -98,11 +107,14 @@ describe('importBpftrace on the qemu set (tiny on microvm, TCG)', () => {
     expect(p.map((s) => s.name)).toEqual(['toolstack', 'kernel', 'user']);
     const entry = trace.instants.find((i) => i.name === 'tiny: entry');
     const app = trace.instants.find((i) => i.name === 'tiny: app start');
+    const done = trace.instants.find((i) => i.name === 'tiny: done');
     expect(p[1].start).toBe(entry?.at);
     expect(p[2].start).toBe(app?.at);
     const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64');
     expect(qemu?.args?.exitCode).toBe(33);
-    expect(p[2].end).toBe(qemu?.end);
+    expect(p[2].end).toBe(done?.at);
+    // Without KVM_RUN or QEMU's log, the vCPU start is only bounded by tiny's first line: firmware cannot be told apart.
+    expect(trace.unresolvedPhases).toEqual([{ phase: 'firmware', start: entry?.at, reason: expect.stringMatching(/fall at the same time/) }]);
     // console bytes come from QEMU's TCG vCPU thread; the lines sit on the guest lane
     expect(trace.lanes.find((l) => l.id === entry?.lane)?.kind).toBe('guest');
   });
@@ -166,9 +178,10 @@ describe('importBpftrace on the xen set (xl create of tiny-pv with a vif, Xen la
     for (let i = 1; i < p.length; i++) expect(p[i].start).toBe(p[i - 1].end);
     expect(p[1].start).toBe(spans('libxl__device_add_async')[0].start);
     expect(p[2].start).toBe(spans('libxl_domain_unpause')[0].start);
-    const ready = trace.instants.find((i) => i.args?.marker === 'ready');
-    expect(ready?.name).toBe('tiny-pv: hello from a Xen PV guest');
+    const ready = trace.markers.find((m) => m.boundary === 'ready');
+    expect(ready?.detail).toBe('tiny-pv: hello from a Xen PV guest');
     expect(p[2].end).toBe(ready?.at);
+    expect(p.map((s) => s.args?.start_by)).toEqual(['xl exec', 'libxl__device_add_async', 'libxl_domain_unpause']);
   });
 
   it('nests the build steps in libxl_domain_create_new, in the toolstack phase', () => {
@@ -196,10 +209,12 @@ describe('importBpftrace on the xen set (xl create of tiny-pv with a vif, Xen la
     const p = trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
     for (const phase of p) {
       const inside = xs.filter((s) => s.start >= phase.start && s.start < phase.end);
-      expect(phase.args?.xenstoreRequests, phase.name).toBe(inside.length);
+      expect(phase.args?.[XENSTORE_COUNTER], phase.name).toBe(inside.length);
+      const busyMs = inside.reduce((sum, s) => sum + s.end - s.start, 0) / 1e6;
+      expect(phase.args?.[XENSTORE_BUSY_COUNTER] as number, phase.name).toBeCloseTo(busyMs, 5);
       expect(inside.every((s) => s.phase === phase.name)).toBe(true);
     }
-    expect(p[0].args?.xenstoreRequests as number).toBeGreaterThan(20);
+    expect(p[0].args?.[XENSTORE_COUNTER] as number).toBeGreaterThan(20);
     // a transaction: start returns its id, requests inside carry it, end closes it
     const [tx] = spans('xs_transaction_start');
     expect(tx.args?.tx as number).toBeGreaterThan(0);
@@ -393,6 +408,30 @@ describe('xen events (synthetic, in the xen set’s layout)', () => {
     expect(trace.spans.find((s) => s.name === 'libxl_domain_create_new')?.args?.unfinished).toBe(true);
     // a forked process with no exec of its own is named after its parent
     expect(trace.lanes.find((l) => l.id === 'pid:11')?.name).toBe('xl [11] (forked by 10)');
-    expect(trace.counters.map((c) => c.value)).toEqual([1, 2]);
+    expect(trace.counters.filter((c) => c.name === XENSTORE_COUNTER).map((c) => c.value)).toEqual([1, 2]);
+  });
+});
+
+describe('an interrupted trace (synthetic events: QEMU under TCG printed nothing for 10 minutes, then Ctrl-C)', () => {
+  const printf = (data: string) => JSON.stringify({ type: 'printf', data });
+  const text = [
+    printf('exec\t1000000000\t10\t10\tfile=/usr/bin/qemu-system-x86_64\n'),
+    // hvscope ended QEMU with SIGTERM (wait status 15) after 600.83 s, then bpftrace's END
+    printf('exit\t601833480000\t10\t10\tstatus=15\tcomm=qemu-system-x86\n'),
+    printf('hv_end\t601900000000\t1\t1\n'),
+  ].join('\n');
+  const trace = importBpftrace(text, 'synthetic-interrupted.json');
+
+  it('leaves the toolstack unresolved (no vCPU start seen) instead of running it to the end of the trace', () => {
+    expect(phases(trace)).toEqual([]);
+    expect(trace.unresolvedPhases.map((u) => [u.phase, u.start])).toEqual([
+      ['toolstack', 0],
+      ['kernel', undefined],
+    ]);
+    expect(trace.unresolvedPhases[0].reason).toBe('its end is unknown: no usable evidence of the kernel start (firmware hand-over)');
+    expect(phaseSummaryText(trace)).toBe('toolstack unresolved, kernel unresolved');
+    // QEMU's own span still says how long it ran, in a unit that reads
+    const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64')!;
+    expect(formatDuration(qemu.end - qemu.start)).toBe('10.0 min');
   });
 });
