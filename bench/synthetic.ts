@@ -1,7 +1,9 @@
 // Synthetic traces for benchmarks (never used as fixtures): deterministic (seeded PRNG),
 // shaped like a busy boot — a phases strip and many thread lanes with nested call
 // trees whose durations are log-uniform from about a microsecond to tens of milliseconds.
-import { emptyTrace, phaseSpans, type Instant, type Span, type Trace } from '../src/model/trace.js';
+import { derivePhases, recordedPhaseMarkers } from '../src/model/derive.js';
+
+import { emptyTrace, type Instant, type Span, type Trace } from '../src/model/trace.js';
 import { PHASES } from '../src/model/trace.js';
 import { prng } from '../src/analysis/random.js';
 
@@ -20,13 +22,10 @@ export function syntheticTrace(shape: SyntheticShape): Trace {
   const durationNs = shape.durationNs ?? 10e9;
   const rnd = prng(shape.seed ?? 1);
   const trace = emptyTrace({ source: 'synthetic', clock: 'monotonic', recorded: 'synthetic benchmark data (bench/synthetic.ts)' });
-  trace.lanes.push({ id: 'phases', kind: 'phases', name: 'phases' });
   const step = durationNs / PHASES.length;
-  const phaseSpanList = phaseSpans(
-    PHASES.map((phase, i) => ({ phase, at: Math.round(i * step) })),
-    durationNs,
-  );
-  const spans: Span[] = [...phaseSpanList];
+  // Evidence of every phase boundary, evenly spaced; the model derives the phases strip from it.
+  trace.markers = recordedPhaseMarkers(PHASES.map((phase, i) => ({ phase, at: Math.round(i * step) })), durationNs, 'synthetic');
+  const spans: Span[] = [];
   for (let l = 0; l < laneCount; l++) trace.lanes.push({ id: `t${l}`, kind: 'thread', name: `synthetic-thread-${l}`, pid: 1, tid: 100 + l });
   const perLane = Math.ceil(shape.spans / laneCount);
   const logUniform = (lo: number, hi: number) => Math.exp(Math.log(lo) + rnd() * (Math.log(hi) - Math.log(lo)));
@@ -77,5 +76,5 @@ export function syntheticTrace(shape: SyntheticShape): Trace {
   }
   instants.sort((a, b) => a.at - b.at);
   trace.instants = instants;
-  return trace;
+  return derivePhases(trace);
 }

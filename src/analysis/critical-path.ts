@@ -23,7 +23,8 @@
 // ending before the next begins; processes whose parent pid was not traced are roots.
 import { PHASES, type Phase, type Span, type Trace } from '../model/trace.js';
 import { phaseBreakdown, type PhaseExtent } from './phases.js';
-import { alignTable, formatDuration } from './report.js';
+import { formatDuration } from '../model/duration.js';
+import { alignTable } from './report.js';
 import { buildSpanTree, type SpanNode } from './span-tree.js';
 
 export interface ChainLink {

@@ -7,7 +7,8 @@
 import { basename } from 'node:path';
 import { PHASES, type Instant, type Phase, type Run, type Span, type Trace } from '../model/trace.js';
 import { phaseBreakdown, totalDuration, type PhaseExtent } from './phases.js';
-import { formatDuration } from './report.js';
+import { formatDuration } from '../model/duration.js';
+import { consolePattern } from '../model/markers.js';
 import { summarize } from './stats.js';
 
 export type Severity = 'warn' | 'info';
@@ -269,8 +270,9 @@ const acceleratorTcg: Rule = {
   },
 };
 
-const SETUP_LINE = /Probing EDD|Decompressing Linux|Parsing ELF|Booting the kernel/;
-const KERNEL_BANNER = /Linux version \d/;
+/** x86 setup code and decompressor lines, and the kernel banner: the marker vocabulary's (model/markers.ts). */
+const SETUP_LINE = consolePattern('x86-setup');
+const KERNEL_BANNER = consolePattern('linux-banner');
 const PC_MACHINE = /^(pc|q35|isapc)(-|$)/;
 
 const firmwareSeabios: Rule = {

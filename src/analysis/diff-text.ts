@@ -1,7 +1,8 @@
 // Text form of a DiffResult (diff.ts): what was compared and how, one row per phase, then
 // per phase the spans whose time (and count) changed most.
 import { smallestP } from './stats.js';
-import { alignTable, formatDuration } from './report.js';
+import { formatDuration } from '../model/duration.js';
+import { alignTable } from './report.js';
 import type { ComparisonJson, DiffResult, PhaseDiff, SpanDiff } from './diff.js';
 
 /** A difference with its sign: "+1.20 s", "−350.0 ms", "±0 ns". */

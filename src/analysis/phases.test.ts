@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Trace } from '../model/trace.js';
+import { emptyTrace, type Trace } from '../model/trace.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 import { phaseBreakdown, totalDuration } from './phases.js';
 
 const MS = 1_000_000;
@@ -13,8 +14,8 @@ function syntheticTrace(): Trace {
 describe('phaseBreakdown', () => {
   it('reads the phases lane, in phase-model order, whatever the span order', () => {
     const t = syntheticTrace();
-    t.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' });
-    const spans = phaseSpans(
+    setSyntheticPhases(
+      t,
       [
         { phase: 'kernel', at: 40 * MS },
         { phase: 'toolstack', at: 5 * MS },
@@ -22,14 +23,20 @@ describe('phaseBreakdown', () => {
       ],
       100 * MS,
     );
-    t.spans.push(...spans.reverse());
+    t.spans.reverse();
     // A span elsewhere tagged with a phase must not widen the phase when the lane exists.
     t.spans.push({ lane: 'qemu', name: 'x', phase: 'kernel', start: 0, end: 200 * MS });
-    expect(phaseBreakdown(t)).toEqual([
+    expect(phaseBreakdown(t).map(({ phase, start, end, duration }) => ({ phase, start, end, duration }))).toEqual([
       { phase: 'toolstack', start: 5 * MS, end: 30 * MS, duration: 25 * MS },
       { phase: 'firmware', start: 30 * MS, end: 40 * MS, duration: 10 * MS },
       { phase: 'kernel', start: 40 * MS, end: 100 * MS, duration: 60 * MS },
     ]);
+    // each boundary with what set it
+    expect(phaseBreakdown(t)[2]).toMatchObject({
+      start_evidence: { marker: 'recorded phase boundary (kernel-start)', source: 'synthetic', rank: 4, rank_name: 'recorded' },
+      end_evidence: { marker: 'recorded phase boundary (ready)', source: 'synthetic' },
+      note: 'no source saw the user-space start (init): the phase includes it if the guest has one',
+    });
     expect(totalDuration(t)).toBe(95 * MS);
   });
 

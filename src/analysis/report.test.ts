@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Phase, type Run } from '../model/trace.js';
-import { buildReport, formatDuration, formatReportText } from './report.js';
+import { emptyTrace, type Phase, type Run } from '../model/trace.js';
+import { formatDuration } from '../model/duration.js';
+import { buildReport, formatReportText } from './report.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 
 const MS = 1_000_000;
 
 /** A synthetic run whose phases last the given ms, back to back from t = 1 ms. */
 function syntheticRun(label: string, phases: Partial<Record<Phase, number>>): Run {
   const trace = emptyTrace({ source: 'synthetic-report', clock: 'monotonic' });
-  trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' });
   let at = 1 * MS;
   const boundaries: { phase: Phase; at: number }[] = [];
   for (const [phase, ms] of Object.entries(phases) as [Phase, number][]) {
     boundaries.push({ phase, at });
     at += ms * MS;
   }
-  trace.spans.push(...phaseSpans(boundaries, at));
+  setSyntheticPhases(trace, boundaries, at);
   return { label, trace };
 }
 
@@ -61,24 +62,48 @@ describe('formatDuration', () => {
     expect(formatDuration(850)).toBe('850 ns');
     expect(formatDuration(12_345)).toBe('12.3 µs');
     expect(formatDuration(8_421_000)).toBe('8.42 ms');
-    expect(formatDuration(245 * MS)).toBe('245.0 ms');
+    expect(formatDuration(245 * MS)).toBe('245 ms');
+    expect(formatDuration(600_833.48 * MS)).toBe('10.0 min');
+    expect(formatDuration(1_310 * MS)).toBe('1.31 s');
     expect(formatDuration(1_234 * MS)).toBe('1.23 s');
   });
 });
 
 describe('formatReportText', () => {
-  it('aligns a row per run and the statistics rows, "-" for a missing phase', () => {
+  it('aligns a row per run and the statistics rows, "-" for a missing phase, "?" for an unresolved one', () => {
     const text = formatReportText(
-      buildReport([syntheticRun('run-a', { toolstack: 10, kernel: 100 }), syntheticRun('run-bb', { toolstack: 30 })]),
+      buildReport([syntheticRun('run-a', { toolstack: 10, kernel: 100 }), syntheticRun('run-bb', { kernel: 30 }), syntheticRun('run-c', { toolstack: 50 })]),
     );
-    const lines = text.trimEnd().split('\n');
+    const [table, evidence] = text.trimEnd().split('\n\nrun-a: evidence\n').map((part, i) => (i === 1 ? `run-a: evidence\n${part}` : part));
+    const lines = table.split('\n');
     expect(lines[0].split(/\s+/)).toEqual(['run', 'toolstack', 'kernel', 'total']);
-    expect(lines[1].split(/\s{2,}/)).toEqual(['run-a', '10.0 ms', '100.0 ms', '110.0 ms']);
-    expect(lines[2].split(/\s{2,}/)).toEqual(['run-bb', '30.0 ms', '-', '30.0 ms']);
-    expect(lines.find((l) => l.startsWith('median'))!.split(/\s{2,}/)).toEqual(['median', '20.0 ms', '100.0 ms', '70.0 ms']);
-    expect(lines.find((l) => l.startsWith('n '))!.split(/\s+/)).toEqual(['n', '2', '1', '2']);
+    expect(lines[1].split(/\s{2,}/)).toEqual(['run-a', '10.0 ms', '100 ms', '110 ms']);
+    expect(lines[2].split(/\s{2,}/)).toEqual(['run-bb', '-', '30.0 ms', '30.0 ms']);
+    // run-c's recorded phases stop at the kernel's start: its kernel phase is not a 0 ms guess
+    expect(lines[3].split(/\s{2,}/)).toEqual(['run-c', '50.0 ms', '?', '50.0 ms']);
+    expect(lines.find((l) => l.startsWith('median'))!.split(/\s{2,}/)).toEqual(['median', '30.0 ms', '65.0 ms', '50.0 ms']);
+    expect(lines.find((l) => l.startsWith('n '))!.split(/\s+/)).toEqual(['n', '2', '2', '3']);
     // Right-aligned columns: every data row ends at the same column as the header.
     const dataRows = lines.filter((l) => l.trim() !== '');
     expect(new Set(dataRows.map((l) => l.length)).size).toBe(1);
+    // Below the table: what set each boundary of the first run, and every unresolved phase with its reason.
+    expect(evidence.split('\n')).toEqual([
+      'run-a: evidence',
+      '  toolstack: recorded phase boundary (toolstack-start) "toolstack" (synthetic, recorded) → recorded phase boundary (kernel-start) "kernel" (synthetic, recorded)',
+      expect.stringMatching(/^  kernel: recorded phase boundary \(kernel-start\) "kernel" \(synthetic, recorded\) → recorded phase boundary \(ready\) .*; no source saw the user-space start/),
+      expect.stringMatching(/^run-c: kernel unresolved: its end is unknown: no ready marker/),
+    ]);
+  });
+});
+
+describe('buildReport: evidence and unresolved phases (--json)', () => {
+  it('carries each boundary\'s evidence and the unresolved phases with their reason', () => {
+    const report = buildReport([syntheticRun('run-c', { toolstack: 50 })]);
+    expect(report.runs[0].phases[0]).toMatchObject({
+      phase: 'toolstack',
+      start_evidence: { marker: 'recorded phase boundary (toolstack-start)', source: 'synthetic', rank: 4, rank_name: 'recorded' },
+      end_evidence: { marker: 'recorded phase boundary (kernel-start)' },
+    });
+    expect(report.runs[0].unresolved).toEqual([{ phase: 'kernel', start_ns: 51 * MS, reason: expect.stringMatching(/^its end is unknown/) }]);
   });
 });

@@ -1,6 +1,9 @@
-// `hvscope report`: per-run phase durations and, over several runs, their statistics.
+// `hvscope report`: per-run phase durations with the evidence of each boundary,
+// the phases the markers left unresolved and why, and over several runs the
+// statistics of each phase.
+import { formatDuration } from '../model/duration.js';
 import { PHASES, type Phase, type Run } from '../model/trace.js';
-import { phaseBreakdown, totalDuration } from './phases.js';
+import { phaseBreakdown, totalDuration, unresolvedPhases, type BoundaryEvidence } from './phases.js';
 import { summarize } from './stats.js';
 
 export interface PhaseDuration {
@@ -10,14 +13,27 @@ export interface PhaseDuration {
   end_ns: number;
   duration_ns: number;
   duration_ms: number;
+  /** What set the phase's start and its end (absent for phases taken from tagged spans). */
+  start_evidence?: BoundaryEvidence;
+  end_evidence?: BoundaryEvidence;
+  note?: string;
+}
+
+export interface UnresolvedPhaseReport {
+  phase: Phase;
+  reason: string;
+  start_ns?: number;
+  end_ns?: number;
 }
 
 export interface RunReport {
   label: string;
   source: string;
   hypervisor?: string;
-  /** Phases present in this run, in phase-model order. */
+  /** Resolved phases of this run, in phase-model order. */
   phases: PhaseDuration[];
+  /** Phases the evidence could not resolve (never given as 0 ms), with the reason. */
+  unresolved: UnresolvedPhaseReport[];
   total_ns: number;
   total_ms: number;
 }
@@ -72,6 +88,15 @@ export function buildReport(runs: Run[]): Report {
         end_ns: p.end,
         duration_ns: p.duration,
         duration_ms: p.duration / NS_PER_MS,
+        ...(p.start_evidence ? { start_evidence: p.start_evidence } : {}),
+        ...(p.end_evidence ? { end_evidence: p.end_evidence } : {}),
+        ...(p.note ? { note: p.note } : {}),
+      })),
+      unresolved: unresolvedPhases(trace).map((u) => ({
+        phase: u.phase,
+        reason: u.reason,
+        ...(u.start !== undefined ? { start_ns: u.start } : {}),
+        ...(u.end !== undefined ? { end_ns: u.end } : {}),
       })),
       total_ns: total,
       total_ms: total / NS_PER_MS,
@@ -84,17 +109,6 @@ export function buildReport(runs: Run[]): Report {
     if (values.length > 0) phases.push({ phase, ...durationStats(values) });
   }
   return { runs: runReports, summary: { phases, total: durationStats(runReports.map((r) => r.total_ns)) } };
-}
-
-/**
- * A duration in the unit that suits it: "850 ns", "12.3 µs", "8.42 ms", "245.0 ms", "1.23 s".
- * Three significant digits at least, so runs compare at a glance.
- */
-export function formatDuration(ns: number): string {
-  const abs = Math.abs(ns);
-  if (abs < 1e3) return `${Math.round(ns)} ns`;
-  const [value, unit] = abs < 1e6 ? [ns / 1e3, 'µs'] : abs < 1e9 ? [ns / 1e6, 'ms'] : [ns / 1e9, 's'];
-  return `${value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ${unit}`;
 }
 
 /**
@@ -114,19 +128,46 @@ export function alignTable(rows: string[][], align?: ('l' | 'r')[]): string {
     .join('\n');
 }
 
+/** "QEMU run state → running (qemu-log, hypervisor)". */
+function describeEvidence(e: BoundaryEvidence | undefined): string {
+  if (!e) return '?';
+  const detail = e.detail !== undefined ? ` "${e.detail.length > 50 ? `${e.detail.slice(0, 49)}…` : e.detail}"` : '';
+  return `${e.marker}${detail} (${e.source}, ${e.rank_name})`;
+}
+
+/**
+ * The evidence lines under the table: per run, what started and ended each
+ * phase, and every unresolved phase with its reason. With many runs, the
+ * boundaries of the first run only (runs of one set-up share their evidence),
+ * unresolved phases of every run.
+ */
+function evidenceLines(report: Report): string[] {
+  const lines: string[] = [];
+  report.runs.forEach((r, i) => {
+    if (i === 0 && r.phases.some((p) => p.start_evidence)) {
+      lines.push(`${r.label}: evidence`);
+      for (const p of r.phases) lines.push(`  ${p.phase}: ${describeEvidence(p.start_evidence)} → ${describeEvidence(p.end_evidence)}${p.note ? `; ${p.note}` : ''}`);
+    }
+    for (const u of r.unresolved) lines.push(`${r.label}: ${u.phase} unresolved: ${u.reason}`);
+  });
+  return lines;
+}
+
 /**
  * One row per run, one column per phase present in any run (model order) and
  * the total; with several runs, rows for n, median, min, max and p90 follow.
- * "-" marks a phase a run does not have.
+ * "-" marks a phase a run does not have, "?" one it has but could not resolve.
+ * Below the table: the evidence of each boundary and the unresolved phases.
  */
 export function formatReportText(report: Report): string {
   if (report.runs.length === 0) return 'no runs\n';
-  const phases = PHASES.filter((p) => report.runs.some((r) => r.phases.some((x) => x.phase === p)));
+  const phases = PHASES.filter((p) => report.runs.some((r) => r.phases.some((x) => x.phase === p) || r.unresolved.some((x) => x.phase === p)));
   const header = ['run', ...phases, 'total'];
   const rows: string[][] = [header];
   for (const r of report.runs) {
     const byPhase = new Map(r.phases.map((p) => [p.phase, p.duration_ns]));
-    rows.push([r.label, ...phases.map((p) => (byPhase.has(p) ? formatDuration(byPhase.get(p)!) : '-')), formatDuration(r.total_ns)]);
+    const cell = (p: Phase) => (byPhase.has(p) ? formatDuration(byPhase.get(p)!) : r.unresolved.some((u) => u.phase === p) ? '?' : '-');
+    rows.push([r.label, ...phases.map(cell), formatDuration(r.total_ns)]);
   }
   const lines: string[] = [];
   const s = report.summary;
@@ -145,5 +186,7 @@ export function formatReportText(report: Report): string {
   }
   lines.push(alignTable(rows));
   if (phases.length === 0) lines.push('(no phases found: the traces carry no phase markers or phase-tagged spans)');
+  const evidence = evidenceLines(report);
+  if (evidence.length > 0) lines.push('', ...evidence);
   return lines.join('\n') + '\n';
 }

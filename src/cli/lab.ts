@@ -4,6 +4,7 @@
 // of the guest (or K tiny-pv left running), rollback; then traces, timelines, report and
 // the stock-vs-tuned / scaling figures on the host (src/lab/xen/experiment.ts, compare.ts).
 // --guest PATH is the user's own PV kernel (src/lab/xen/guest-path.ts).
+import { formatDuration } from '../model/duration.js';
 import type { CAC } from 'cac';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -119,7 +120,7 @@ export function experimentFailure(lab: XenLabResult, result: XenExperimentResult
   return undefined;
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const seconds = (ms: number) => formatDuration(ms * 1e6);
 
 /** The guest option: a built-in guest's name, or else the path of the user's PV kernel. */
 export function guestKind(guest: string): 'tiny-pv' | 'linux' | 'path' {
@@ -215,10 +216,10 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
       const tiny = asTinyPv(r);
       const ready =
         pathGuest && pathGuest.marker === undefined
-          ? r.readyNs !== undefined ? `running at ${(r.readyNs / 1e6).toFixed(0)} ms` : 'NOT running'
-          : `marker ${tiny.markerSeen ? `seen at ${tiny.markerMs!.toFixed(0)} ms` : 'NOT seen'}`;
+          ? r.readyNs !== undefined ? `running at ${formatDuration(r.readyNs)}` : 'NOT running'
+          : `marker ${tiny.markerSeen ? `seen at ${formatDuration(tiny.markerMs! * 1e6)}` : 'NOT seen'}`;
       const end = domains !== undefined ? `${r.runningDomains} already running` : `domain ${tiny.domainGone ? (r.destroyed ? 'destroyed' : 'gone') : 'NOT gone'}`;
-      const line = `${guestLabel}: xl create ${tiny.xlCreateMs.toFixed(0)} ms (exit ${r.createExit}), ${ready}, ${end}`;
+      const line = `${guestLabel}: xl create ${formatDuration(tiny.xlCreateMs * 1e6)} (exit ${r.createExit}), ${ready}, ${end}`;
       progress(profiles.length > 0 || domains !== undefined || runs > 1 ? `${g.profile} run ${r.run}: ${line}` : line);
     }
   }

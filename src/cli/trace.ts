@@ -5,7 +5,8 @@ import type { CAC } from 'cac';
 import { basename, resolve } from 'node:path';
 import { UserError } from '../model/errors.js';
 import { writeFileAtomic, writeTrace } from '../model/io.js';
-import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
+import { phaseBreakdown, phaseSummaryText, unresolvedPhases } from '../analysis/phases.js';
+import { PHASES, type Trace } from '../model/trace.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
 import { DEFAULT_READ_INTERVAL_MS, checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
 import { renderRuns } from './render.js';
@@ -23,11 +24,12 @@ interface TraceOptions {
   '--'?: string[];
 }
 
-/** Phase name → duration in ms, for the summary line and --json. */
-function phaseSummary(trace: Trace): { phase: string; ms: number }[] {
-  return trace.spans
-    .filter((s) => s.lane === PHASE_LANE_ID)
-    .map((s) => ({ phase: s.name, ms: Math.round((s.end - s.start) / 1e4) / 100 }));
+/** The phases for --json: resolved ones with their duration, unresolved ones with the reason. */
+function phaseSummary(trace: Trace): { phase: string; ms?: number; unresolved?: string }[] {
+  return [
+    ...phaseBreakdown(trace).map((p) => ({ phase: p.phase, ms: Math.round(p.duration / 1e4) / 100 })),
+    ...unresolvedPhases(trace).map((u) => ({ phase: u.phase, unresolved: u.reason })),
+  ].sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase));
 }
 
 export function register(cli: CAC): void {
@@ -79,7 +81,7 @@ export function register(cli: CAC): void {
         }
         progress(`lost events: ${run.lostEvents}`);
         const phases = phaseSummary(run.trace);
-        if (phases.length > 0) progress(`phases: ${phases.map((p) => `${p.phase} ${p.ms} ms`).join(', ')}`);
+        if (phases.length > 0) progress(`phases: ${phaseSummaryText(run.trace)}`);
         if (opts.json) {
           printJson({
             trace: output,

@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { profileDirNames } from './boot-outputs.js';
 import { UserError } from '../model/errors.js';
-import { PHASE_LANE_ID, emptyTrace, phaseSpans, type Trace } from '../model/trace.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
+import { importBpftrace } from '../sources/bpftrace/index.js';
 import { mergeTraces } from '../sources/merge.js';
 import { importSerial } from '../sources/serial.js';
 import { TINY_EXIT_OK_STATUS } from './tiny-guest.js';
@@ -10,10 +14,11 @@ import {
   loadQemuSection,
   qemuLogArgs,
   resolveGuest,
-  withPhaseStart,
-  withGuestConsoleMarkers,
+  withQemuLog,
   type Guest,
 } from './boot.js';
+import { rootlessTrace } from './boot-rootless.js';
+import { phaseSummaryText } from '../analysis/phases.js';
 
 const tiny: Guest = {
   kind: 'tiny',
@@ -110,59 +115,75 @@ describe('qemuLogArgs', () => {
   });
 });
 
-/** synthetic: a TCG bpftrace-like trace with toolstack, kernel, user phases. */
-function syntheticTcgTrace(): Trace {
-  const trace = emptyTrace({ source: 'bpftrace', clock: 'monotonic' });
-  trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' }, { id: 'guest:1', kind: 'guest', name: 'guest' });
-  trace.spans.push(...phaseSpans([{ phase: 'toolstack', at: 0 }, { phase: 'kernel', at: 20_000_000 }, { phase: 'user', at: 21_000_000 }], 22_000_000));
-  return trace;
+/** synthetic: bpftrace events of a TCG boot (no KVM_RUN), in the probes' layout; monotonic ns from 5e9. */
+function syntheticTcgBpftrace(): Trace {
+  const printf = (data: string) => JSON.stringify({ type: 'printf', data });
+  const packed = (ns: number, text: string) => {
+    const bytes = Buffer.from(text, 'latin1');
+    const word = (chunk: Buffer) => Buffer.concat([chunk, Buffer.alloc(7 - chunk.length)]).reverse().toString('hex');
+    const complete = Math.floor(bytes.length / 7);
+    let hex = '';
+    for (let w = 0; w < 8; w++) hex += w < complete ? word(bytes.subarray(w * 7, w * 7 + 7)) : word(Buffer.alloc(7));
+    return printf(`console_packed\t${ns}\t10\t11\tfd=1\tlen=${bytes.length}\thex=${hex + word(bytes.subarray(complete * 7))}\n`);
+  };
+  return importBpftrace(
+    [
+      printf('exec\t5000000000\t10\t10\tfile=/usr/bin/qemu-system-x86_64\n'),
+      packed(5_020_000_000, 'Linux version 6.1\n'),
+      packed(5_021_000_000, 'Run /init as init process\n'),
+      packed(5_021_500_000, 'hvscope-marker ready\n'),
+      printf('exit\t5022000000\t10\t10\tstatus=0\tcomm=qemu-system-x86\n'),
+    ].join('\n'),
+    'synthetic-tcg.json',
+  );
 }
 
-describe('withPhaseStart', () => {
+describe('withQemuLog (a traced TCG boot and QEMU\'s own trace log of it)', () => {
   const phases = (t: Trace) => t.spans.filter((s) => s.lane === PHASE_LANE_ID).map((s) => [s.name, s.start, s.end]);
+  // bpftrace's t0 (QEMU exec) is 5 s monotonic; realtime is monotonic + 1000 s here.
+  const clock = { realMinusMonoUs: 1000e6 };
+  const dir = mkdtempSync(join(tmpdir(), 'hvscope-boot-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let logs = 0;
+  const log = (lines: string[]) => {
+    const file = join(dir, `qemu-${++logs}.log`);
+    writeFileSync(file, lines.join('\n') + '\n');
+    return file;
+  };
 
-  it('starts the firmware phase at the vCPU start, between toolstack and kernel', () => {
-    const t = withPhaseStart(syntheticTcgTrace(), 'firmware', 18_000_000, 'vCPU start');
-    expect(phases(t)).toEqual([
-      ['toolstack', 0, 18_000_000],
-      ['firmware', 18_000_000, 20_000_000],
+  it('starts firmware at QEMU\'s vCPU start and the kernel at the firmware\'s hand-over, both moved onto bpftrace\'s clock', () => {
+    const bare = syntheticTcgBpftrace();
+    // Without the log the vCPU start is bounded by the first output only, the kernel starts at the banner.
+    expect(phases(bare)).toEqual([
+      ['toolstack', 0, 20_000_000],
       ['kernel', 20_000_000, 21_000_000],
-      ['user', 21_000_000, 22_000_000],
+      ['user', 21_000_000, 21_500_000],
     ]);
-    expect(t.instants.find((i) => i.name === 'vCPU start')).toMatchObject({ lane: 'guest:1', at: 18_000_000, phase: 'firmware' });
-  });
-
-  it('leaves the trace alone when the time is not between QEMU\'s exec and the kernel start', () => {
-    const original = syntheticTcgTrace();
-    expect(withPhaseStart(original, 'firmware', 25_000_000, 'late')).toBe(original);
-    expect(withPhaseStart(original, 'firmware', -5, 'early')).toBe(original);
-  });
-});
-
-describe('withPhaseStart for the kernel (firmware hands over before the first kernel console line)', () => {
-  const phases = (t: Trace) => t.spans.filter((s) => s.lane === PHASE_LANE_ID).map((s) => [s.name, s.start, s.end]);
-
-  it('moves the kernel start back to the handover, after the firmware start', () => {
-    const withFirmware = withPhaseStart(syntheticTcgTrace(), 'firmware', 10_000_000, 'vCPU start');
-    const t = withPhaseStart(withFirmware, 'kernel', 12_000_000, 'kernel entry');
+    const file = log([
+      '10@1005.001000:fw_cfg_add_file 0x1 #0: etc/e820 (40 bytes)',
+      '10@1005.010000:runstate_set current_run_state 6 (prelaunch) new_state 9 (running)',
+      "11@1005.012000:fw_cfg_select 0x1 key 0x0015 'cmdline_data', ret: 1",
+    ]);
+    const t = withQemuLog(bare, file, clock);
     expect(phases(t)).toEqual([
       ['toolstack', 0, 10_000_000],
       ['firmware', 10_000_000, 12_000_000],
       ['kernel', 12_000_000, 21_000_000],
-      ['user', 21_000_000, 22_000_000],
+      ['user', 21_000_000, 21_500_000],
     ]);
-    expect(t.instants.find((i) => i.name === 'kernel entry')).toMatchObject({ phase: 'kernel', at: 12_000_000, args: { marker: 'kernel-start' } });
+    expect(t.meta.source).toBe('bpftrace');
+    expect(t.spans.find((s) => s.name === 'firmware')?.args).toMatchObject({ start_by: 'QEMU run state → running', start_source: 'qemu-log' });
   });
 
-  it('keeps a kernel start that is already earlier, and ignores a handover before the firmware start', () => {
-    const withFirmware = withPhaseStart(syntheticTcgTrace(), 'firmware', 10_000_000, 'vCPU start');
-    expect(withPhaseStart(withFirmware, 'kernel', 20_500_000, 'late')).toBe(withFirmware);
-    expect(withPhaseStart(withFirmware, 'kernel', 9_000_000, 'early')).toBe(withFirmware);
+  it('keeps the trace as it is without a readable log', () => {
+    const bare = syntheticTcgBpftrace();
+    expect(withQemuLog(bare, '/nonexistent/qemu.log', clock)).toBe(bare);
+    expect(withQemuLog(bare, log(['not a trace log']), clock)).toBe(bare);
   });
 });
 
-describe('withGuestConsoleMarkers', () => {
-  it('turns tiny\'s console lines into kernel, user and ready markers for the rootless phases', () => {
+describe('rootless phases of tiny (serial capture alone)', () => {
+  it('takes tiny\'s console lines as kernel, user and ready markers from the one vocabulary', () => {
     // synthetic serial capture: QEMU spawned at 1000.000000, tiny's lines after it
     const text = [
       '# hvscope-serial 1 clock=realtime exec_us=1000000000',
@@ -171,13 +192,38 @@ describe('withGuestConsoleMarkers', () => {
       '1000.022500 tiny: done',
       '',
     ].join('\n');
-    const serial = withGuestConsoleMarkers(importSerial(text, 'synthetic-serial.txt'));
-    const merged = mergeTraces([serial]);
+    const merged = mergeTraces([importSerial(text, 'synthetic-serial.txt')]);
     const spans = merged.spans.filter((s) => s.lane === PHASE_LANE_ID).map((s) => [s.name, s.start, s.end]);
     expect(spans).toEqual([
+      // QEMU's spawn up to tiny's first line: the vCPU start is only bounded by it
+      ['toolstack', 0, 20_000_000],
       ['kernel', 20_000_000, 21_000_000],
       ['user', 21_000_000, 22_500_000],
     ]);
+    // firmware: its start (the first output) and end (tiny: entry) are the same line
+    expect(merged.unresolvedPhases.map((u) => u.phase)).toEqual(['firmware']);
+  });
+});
+
+describe('rootless boot whose console lines reached hvscope in one batch after QEMU stopped (boot --rootless under load)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hvscope-rootless-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // synthetic: QEMU spawned at 1000.000000; its log has the vCPU start, the firmware's hand-over and the shutdown at 1008;
+  // the serial lines, printed during those 8 s, were all read at 1009.5 (one batch, stamped on arrival).
+  const serial = join(dir, 'run-1.serial.txt');
+  writeFileSync(serial, ['# hvscope-serial 1 clock=realtime exec_us=1000000000', 'SeaBIOS (version 1.16.2)', 'Probing EDD (edd=off to disable)... ok', '[    2.4] Run /init as init process', 'hvscope-marker user-start', 'hvscope-marker ready', ''].map((l, i) => (i === 0 || l === '' ? l : `1009.500000 ${l}`)).join('\n'));
+  const log = join(dir, 'run-1.qemu.log');
+  writeFileSync(log, ['10@1000.050000:fw_cfg_add_file 0x1 #0: etc/e820 (40 bytes)', '10@1000.080000:runstate_set current_run_state 6 (prelaunch) new_state 9 (running)', "11@1000.190000:fw_cfg_select 0x1 key 0x0015 'cmdline_data', ret: 1", '10@1008.000000:runstate_set current_run_state 9 (running) new_state 11 (shutdown)', ''].join('\n'));
+
+  it('reports kernel and user as unresolved with the reason, never as 0.0 ms', () => {
+    const trace = rootlessTrace(serial, log, ['qemu-system-x86_64', '-accel', 'tcg']);
+    expect(trace.spans.filter((s) => s.lane === PHASE_LANE_ID).map((s) => [s.name, s.start, s.end])).toEqual([
+      ['toolstack', 0, 80_000_000],
+      ['firmware', 80_000_000, 190_000_000],
+    ]);
+    expect(trace.unresolvedPhases.map((u) => u.phase)).toEqual(['kernel', 'user']);
+    expect(trace.unresolvedPhases[0].reason).toMatch(/came after the VM ended \(QEMU run state → shutdown at 8\.00 s\): a line stamped when it reached the host/);
+    expect(phaseSummaryText(trace)).toBe('toolstack 80.0 ms, firmware 110 ms, kernel unresolved, user unresolved');
   });
 });
 

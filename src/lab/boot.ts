@@ -5,31 +5,31 @@
 // Each boot is traced with bpftrace when the host allows it (root, bpftrace,
 // tracefs); otherwise from the rootless sources: QEMU's own timestamped trace
 // log (-trace/-D) and the serial console, timestamped line by line as it
-// arrives. Traced boots record QEMU's trace log too: under TCG no KVM_RUN
-// exists, and QEMU's `runstate_set running` is the vCPU start the phase model
-// uses (DESIGN.md) — without it the firmware phase, which runs silently,
-// would be invisible.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+// arrives. Traced boots record QEMU's trace log too and merge it in (on
+// bpftrace's clock): under TCG no KVM_RUN exists, and QEMU's `runstate_set
+// running` is the vCPU start the phase model uses (DESIGN.md) — without it the
+// firmware phase, which runs silently, would be invisible. The model derives
+// the phases from the markers of both (model/derive.ts).
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { execa } from 'execa';
+import { phaseSummaryText } from '../analysis/phases.js';
 import { buildReport, formatReportText, type Report } from '../analysis/report.js';
 import { renderRuns } from '../cli/render.js';
 import { UserError } from '../model/errors.js';
 import { writeFileAtomic, writeTrace } from '../model/io.js';
-import { PHASE_LANE_ID, phaseSpans, type Instant, type Phase, type Run, type Trace, type Unavailable } from '../model/trace.js';
-import { MARKER_RANK, markerArgs, mergeTraces, type MarkerKind } from '../sources/merge.js';
+import type { Run, Trace, Unavailable } from '../model/trace.js';
+import { mergeTraces, onClock } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
-import { importSerial } from '../sources/serial.js';
+import { recordRootless } from './boot-rootless.js';
 import { accelWorks } from '../tracer/host-checks.js';
 import { traceCommand, tracingBlocker } from '../tracer/session.js';
 import { qemuCommandLine } from '../tuning/targets/qemu.js';
 import { allTargets } from '../tuning/targets/index.js';
 import { loadProfile } from '../tuning/profile.js';
 import { LINUX_GUEST_APPEND, defaultCacheDir, prepareLinuxGuest } from './linux-guest.js';
-import { KVM_TRACE_EVENTS, QEMU_BINARY, SERIAL_FORMAT_HEADER, TCG_TRACE_EVENTS, formatClockUs, realtimeUs } from './qemu-record.js';
-import { TINY_EXIT_OK_STATUS, TINY_SERIAL_LINES, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
+import { KVM_TRACE_EVENTS, QEMU_BINARY, TCG_TRACE_EVENTS, realtimeUs } from './qemu-record.js';
+import { TINY_EXIT_OK_STATUS, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
 import { profileDirNames, writeBootReports } from './boot-outputs.js';
 import type { ProfileDiffs } from './profile-diffs.js';
 
@@ -56,16 +56,6 @@ export interface Guest {
   memoryMiB: number;
   description: string;
 }
-
-/**
- * Console lines of our guests that mark boot steps, on top of the serial
- * importer's generic ones (Linux banner, init): tiny announces each stage.
- */
-export const GUEST_CONSOLE_MARKERS: { line: string; marker: MarkerKind }[] = [
-  { line: TINY_SERIAL_LINES.entry, marker: 'kernel-start' },
-  { line: TINY_SERIAL_LINES.appStart, marker: 'user-start' },
-  { line: TINY_SERIAL_LINES.done, marker: 'ready' },
-];
 
 /** Resolves --guest (and --initrd) to files, building or fetching our own guests into the cache. */
 export async function resolveGuest(spec: string, initrd?: string, onProgress: (m: string) => void = () => undefined): Promise<Guest> {
@@ -285,9 +275,8 @@ async function bootOnce(plan: BootPlan, label: string, accel: Accel, traced: boo
       if (/probes attached|unavailable|lost/.test(m)) progress(`${shown}: ${m}`);
     },
   });
-  const trace = withTcgVcpuStart(r.trace, logFile, clock);
+  const trace = withQemuLog(r.trace, logFile, clock);
   Object.assign(trace.meta, meta, { hypervisor: `qemu ${accel}`, command: runCommand });
-  if (trace.meta.inputs) trace.meta.inputs.push(logFile);
   if (r.tracerFailure) throw new UserError(`${shown}: ${r.tracerFailure}`);
   return { trace, exitCode: r.exitCode, partial: r.interrupted || r.timedOut || r.tracerFailure !== undefined, stderrTail: r.stderrTail, timedOut: r.timedOut, interrupted: r.interrupted };
 }
@@ -368,8 +357,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
         const why = one.stderrTail.slice(-2).join('; ');
         throw new UserError(`${shown}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
       }
-      const phases = one.trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
-      progress(`${shown}: ${phases.map((p) => `${p.name} ${((p.end - p.start) / 1e6).toFixed(1)} ms`).join(', ') || 'no phases found'}`);
+      progress(`${shown}: ${phaseSummaryText(one.trace)}`);
     }
   }
   const title = (plan: BootPlan) => `hvscope boot: ${guest.name}, ${accel}${plan.profile ? `, profile ${plan.profile}` : ''}`;
@@ -410,15 +398,12 @@ function clockOffset(): ClockOffset {
 }
 
 /**
- * Adds boundaries that only QEMU's trace log (realtime timestamps) knows to a
- * bpftrace trace that has no KVM_RUN (TCG): the vCPU start (runstate_set →
- * running) starts the firmware phase, and the firmware's last fw_cfg load of
- * the kernel starts the kernel phase — the same boundaries a rootless boot
- * gets, so traced and rootless runs split phases alike. Left unchanged when
- * the log lacks an event or its time does not fit between its neighbours.
+ * The bpftrace trace merged with QEMU's trace log of the same boot, the log
+ * moved onto bpftrace's monotonic clock: the log knows the vCPU start under
+ * TCG (no KVM_RUN) and the firmware's hand-over to the kernel. Unchanged when
+ * the log is missing or unreadable (the boot then still has bpftrace's evidence).
  */
-export function withTcgVcpuStart(trace: Trace, logFile: string, clock: ClockOffset): Trace {
-  if (trace.instants.some((i) => i.name === 'first KVM_RUN')) return trace;
+export function withQemuLog(trace: Trace, logFile: string, clock: ClockOffset): Trace {
   if (!existsSync(logFile) || trace.meta.t0ClockUs === undefined) return trace;
   let log: Trace;
   try {
@@ -426,140 +411,9 @@ export function withTcgVcpuStart(trace: Trace, logFile: string, clock: ClockOffs
   } catch {
     return trace;
   }
-  if (log.meta.t0ClockUs === undefined) return trace;
-  const logT0Us = log.meta.t0ClockUs;
-  const traceT0Us = trace.meta.t0ClockUs;
-  const onTraceClock = (at: number) => Math.round((logT0Us + at / 1000 - clock.realMinusMonoUs - traceT0Us) * 1000);
-  let result = trace;
-  const running = log.instants.find((i) => i.args?.marker === 'vcpu-run');
-  if (running) result = withPhaseStart(result, 'firmware', onTraceClock(running.at), 'vCPU start (QEMU runstate_set running)');
-  const handover = log.instants.find((i) => i.args?.marker === 'kernel-start');
-  if (handover) result = withPhaseStart(result, 'kernel', onTraceClock(handover.at), `kernel entry (${handover.name})`);
-  return result;
-}
-
-/** The phase after which each phase may start (toolstack → firmware → kernel → user). */
-const PREVIOUS_PHASE: Partial<Record<Phase, Phase>> = { firmware: 'toolstack', kernel: 'firmware', user: 'kernel' };
-
-/**
- * Moves the start of `phase` earlier, to `at`, when `at` falls after the start
- * of the phase before it and before the next later phase; adds an instant
- * saying where the boundary came from. A boundary already at or before `at` is kept.
- */
-export function withPhaseStart(trace: Trace, phase: 'firmware' | 'kernel', at: number, name: string): Trace {
-  const phases = trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
-  const start = (p: Phase) => phases.find((s) => s.phase === p)?.start;
-  const previous = start(PREVIOUS_PHASE[phase]!) ?? (phase === 'kernel' ? start('toolstack') : undefined);
-  const later = phase === 'firmware' ? ['kernel', 'user'] : ['user'];
-  const next = Math.min(...later.map((p) => start(p as Phase) ?? Infinity));
-  if (previous === undefined || !(at > previous) || !(at < next)) return trace;
-  const current = start(phase);
-  if (current !== undefined && current <= at) return trace;
-  const end = Math.max(...phases.map((s) => s.end));
-  const boundaries = phases.filter((s) => s.phase !== phase).map((s) => ({ phase: s.phase as Phase, at: s.start }));
-  boundaries.push({ phase, at });
-  const guestLane = trace.lanes.find((l) => l.kind === 'guest')?.id ?? PHASE_LANE_ID;
-  const marker = phase === 'firmware' ? 'vcpu-run' : 'kernel-start';
-  const instant: Instant = { lane: guestLane, name, phase, at, args: { marker, via: 'qemu trace log' } };
-  return {
-    ...trace,
-    spans: [...phaseSpans(boundaries, end), ...trace.spans.filter((s) => s.lane !== PHASE_LANE_ID)].sort((a, b) => a.start - b.start),
-    instants: [...trace.instants, instant].sort((a, b) => a.at - b.at),
-  };
-}
-
-// ---------------------------------------------------------------- rootless
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // gone
-  }
-}
-
-/** Marks our guests' console lines (GUEST_CONSOLE_MARKERS) as boot markers. */
-export function withGuestConsoleMarkers(serial: Trace): Trace {
-  return {
-    ...serial,
-    instants: serial.instants.map((i) => {
-      const m = GUEST_CONSOLE_MARKERS.find((g) => g.line === i.name);
-      return m && i.args?.marker === undefined ? { ...i, args: { ...i.args, ...markerArgs(m.marker, 'console', MARKER_RANK.console) } } : i;
-    }),
-  };
-}
-
-/**
- * One boot without bpftrace: QEMU's trace log plus the serial console stamped
- * per line (the format of src/lab/qemu-record.ts), merged on the realtime clock.
- */
-async function recordRootless(
-  command: string[],
-  logFile: string,
-  serialFile: string,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<{ trace: Trace; exitCode: number; partial: boolean; interrupted: boolean; timedOut: boolean; stderrTail: string[] }> {
-  const serialFd = openSync(serialFile, 'w');
-  const execUs = realtimeUs();
-  writeSync(serialFd, `${SERIAL_FORMAT_HEADER} clock=realtime exec_us=${execUs}\n`);
-  // Own process group, ended as a whole; stdin an open pipe (QEMU's stdio chardev reads it).
-  const child = execa(command[0], command.slice(1), { detached: true, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
-  const onExit = () => killGroup(child.pid, 'SIGKILL');
-  process.once('exit', onExit);
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  let pendingUs = 0;
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const now = realtimeUs();
-    if (pending.length === 0) pendingUs = now;
-    const parts = (pending + decoder.write(chunk)).split('\n');
-    pending = parts.pop() ?? '';
-    for (let i = 0; i < parts.length; i++) {
-      const line = parts[i].endsWith('\r') ? parts[i].slice(0, -1) : parts[i];
-      writeSync(serialFd, `${formatClockUs(i === 0 ? pendingUs : now)} ${line}\n`);
-    }
-    if (pending.length > 0 && parts.length > 0) pendingUs = now;
+  // Still a bpftrace trace (its t0, lanes and events), with the log's evidence beside them.
+  return mergeTraces([trace, onClock(log, trace.meta.clock, -clock.realMinusMonoUs)], {
+    source: trace.meta.source,
+    recorded: [trace.meta.recorded, `QEMU trace log ${basename(logFile)} merged on the monotonic clock`].filter(Boolean).join('; '),
   });
-  const stderrTail: string[] = [];
-  child.stderr?.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) stderrTail.push(line.trim());
-    stderrTail.splice(0, Math.max(0, stderrTail.length - 20));
-  });
-  let interrupted = false;
-  let timedOut = false;
-  const end = (why: 'abort' | 'timeout') => {
-    if (why === 'abort') interrupted = true;
-    else timedOut = true;
-    killGroup(child.pid, 'SIGTERM');
-    setTimeout(() => killGroup(child.pid, 'SIGKILL'), 2000).unref();
-  };
-  const timer = setTimeout(() => end('timeout'), timeoutMs);
-  const onAbort = () => end('abort');
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let result;
-  try {
-    result = await child;
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-    killGroup(child.pid, 'SIGKILL');
-    process.removeListener('exit', onExit);
-    pending += decoder.end();
-    if (pending.length > 0) writeSync(serialFd, `${formatClockUs(pendingUs)} ${pending}\n`);
-    closeSync(serialFd);
-  }
-  if ((result as { code?: string }).code === 'ENOENT') throw new UserError(`${command[0]} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`);
-  const serial = withGuestConsoleMarkers(importSerial(readFileSync(serialFile, 'utf8'), serialFile));
-  const parts = [serial];
-  if (existsSync(logFile) && readFileSync(logFile, 'utf8').trim().length > 0) parts.push(importQemuLog(readFileSync(logFile, 'utf8'), logFile));
-  const accel = command[command.indexOf('-accel') + 1];
-  const trace = mergeTraces(parts, {
-    hypervisor: `qemu ${accel}`,
-    command,
-    recorded: `hvscope boot, rootless: QEMU trace log (${basename(logFile)}) + serial console stamped at arrival (${basename(serialFile)})${interrupted ? '; interrupted: partial' : ''}`,
-  });
-  const exitCode = result.exitCode ?? 128 + (result.signal === 'SIGKILL' ? 9 : 15);
-  return { trace, exitCode, partial: interrupted || timedOut, interrupted, timedOut, stderrTail };
 }

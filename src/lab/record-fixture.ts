@@ -4,6 +4,7 @@
 //   node dist/src/lab/record-fixture.js pc|microvm DIR [CACHE_DIR]
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { phaseSummaryText } from '../analysis/phases.js';
 import { UserError } from '../model/errors.js';
 import { recordLinuxBoot } from './linux-guest.js';
 
@@ -16,8 +17,7 @@ async function main(argv: string[]): Promise<void> {
   const [machine, dir, cache] = argv;
   if ((machine !== 'pc' && machine !== 'microvm') || !dir) throw new UserError('usage: record-fixture pc|microvm DIR [CACHE_DIR]');
   const { trace, provenance } = await recordFixture(machine, resolve(dir), cache);
-  const phases = trace.spans.filter((s) => s.lane === 'phases').map((s) => `${s.name} ${((s.end - s.start) / 1e6).toFixed(1)} ms`);
-  process.stdout.write(JSON.stringify({ ...provenance, phases }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ ...provenance, phases: phaseSummaryText(trace) }, null, 2) + '\n');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -4,39 +4,10 @@
 // timeline-script.ts carries a JavaScript copy of these functions for the interactive
 // zoom; axis.test.ts checks the two agree.
 
-export interface TimeUnit {
-  name: 'ns' | 'µs' | 'ms' | 's' | 'min';
-  ns: number;
-}
-
-export const TIME_UNITS: readonly TimeUnit[] = [
-  { name: 'ns', ns: 1 },
-  { name: 'µs', ns: 1e3 },
-  { name: 'ms', ns: 1e6 },
-  { name: 's', ns: 1e9 },
-  { name: 'min', ns: 60e9 },
-];
-
-/** Below two minutes, seconds read better than fractions of a minute. */
-const MINUTES_FROM_NS = 120e9;
-
-/** Largest unit in which the value is at least 1 (minutes only from two minutes on). */
-export function chooseTimeUnit(ns: number): TimeUnit {
-  const magnitude = Math.abs(ns);
-  if (magnitude >= MINUTES_FROM_NS) return TIME_UNITS[4];
-  for (let i = 3; i > 0; i--) if (magnitude >= TIME_UNITS[i].ns) return TIME_UNITS[i];
-  return TIME_UNITS[0];
-}
-
-/** A duration with three significant digits and its own unit: "1.52 s", "340 µs", "12.0 ms". */
-export function formatDuration(ns: number): string {
-  const unit = chooseTimeUnit(ns);
-  const value = ns / unit.ns;
-  const magnitude = Math.abs(value);
-  if (unit.ns === 1) return `${Math.round(value)} ns`;
-  const digits = magnitude >= 99.95 ? 0 : magnitude >= 9.995 ? 1 : 2;
-  return `${value.toFixed(digits)} ${unit.name}`;
-}
+// The one duration formatter and its units live in the model (one helper per job).
+import { chooseTimeUnit } from '../model/duration.js';
+export { TIME_UNITS, chooseTimeUnit, formatDuration, type TimeUnit } from '../model/duration.js';
+import type { TimeUnit } from '../model/duration.js';
 
 /**
  * Width estimate of a label in user units. No font metrics at render time, so this

@@ -2,29 +2,20 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { chromeTraceViolations } from '../../test/helpers/chrome-trace-rules.js';
 import { readTrace } from '../model/io.js';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Run, type Span } from '../model/trace.js';
+import { emptyTrace, PHASE_LANE_ID, type Run, type Span } from '../model/trace.js';
 import { importChrome } from '../sources/chrome.js';
 import { phaseBreakdown } from '../analysis/phases.js';
 import { exportChrome, nestedTracks, type ChromeEvent } from './chrome.js';
-import { fixtureTraces } from '../../test/helpers/fixtures.js';
+import { fixtureTraces, setSyntheticPhases } from '../../test/helpers/fixtures.js';
 
 /** A synthetic QEMU-like run: phases lane, nested spans, one partial overlap, instants, counters. */
 function syntheticRun(label: string): Run {
   const trace = emptyTrace({ source: 'synthetic-export', clock: 'monotonic', hypervisor: 'qemu 7.2 tcg' });
   trace.lanes.push(
-    { id: PHASE_LANE_ID, kind: 'phases', name: 'phases' },
     { id: 'qemu', kind: 'process', name: 'qemu-system-x86_64', pid: 100 },
     { id: 'vcpu0', kind: 'thread', name: 'CPU 0/TCG', pid: 100, tid: 101, parent: 'qemu' },
   );
   trace.spans.push(
-    ...phaseSpans(
-      [
-        { phase: 'toolstack', at: 0 },
-        { phase: 'firmware', at: 34_200_500 },
-        { phase: 'kernel', at: 43_100_000 },
-      ],
-      121_900_000,
-    ),
     { lane: 'qemu', name: 'qemu_init', phase: 'toolstack', start: 1_500, end: 34_200_500, args: { machine: 'microvm' } },
     { lane: 'qemu', name: 'kvm_create_vm', phase: 'toolstack', start: 2_000, end: 9_000 },
     // Starts inside qemu_init and ends after it: a partial overlap that must go to a second thread.
@@ -41,6 +32,15 @@ function syntheticRun(label: string): Run {
     { lane: 'qemu', name: 'rss_kb', at: 0, value: 1000 },
     { lane: 'vcpu0', name: 'rss_kb', at: 1000, value: 2000 },
     { lane: 'vcpu0', name: 'exits', at: 1000, value: 7 },
+  );
+  setSyntheticPhases(
+    trace,
+    [
+      { phase: 'toolstack', at: 0 },
+      { phase: 'firmware', at: 34_200_500 },
+      { phase: 'kernel', at: 43_100_000 },
+    ],
+    121_900_000,
   );
   return { label, trace };
 }

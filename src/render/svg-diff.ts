@@ -10,7 +10,7 @@ import { signedDuration } from '../analysis/diff-text.js';
 import { buildSpanTree } from '../analysis/span-tree.js';
 import { keyId, spanKey } from '../analysis/span-keys.js';
 import { PHASES, PHASE_LANE_ID, traceEnd, type Phase, type Run, type Span } from '../model/trace.js';
-import { formatDuration } from '../analysis/report.js';
+import { formatDuration } from '../model/duration.js';
 import { estimateTextWidth, fitLabel, timeAxis } from './axis.js';
 import { layoutLane } from './coalesce.js';
 import { phaseClass, phaseCss } from './palette.js';

@@ -5,7 +5,8 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../model/errors.js';
 import { readTrace } from '../model/io.js';
-import { emptyTrace, phaseSpans, type Run, type Span, type Trace } from '../model/trace.js';
+import { emptyTrace, type Run, type Span, type Trace } from '../model/trace.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 import { formatDuration } from './axis.js';
 import { PHASE_COLOURS } from './palette.js';
 import { xmlSafeText } from './svg-sanitize.js';
@@ -28,19 +29,18 @@ function syntheticBoot(scale = 1, name = 'synthetic-boot'): Trace {
     { id: 'qemu', kind: 'process', name: 'qemu-system-x86', pid: 100 },
     { id: 'vcpu0', kind: 'thread', name: 'vcpu0', pid: 100, tid: 101, parent: 'qemu' },
     { id: 'main', kind: 'thread', name: 'main', pid: 100, tid: 100, parent: 'qemu' },
-    { id: 'phases', kind: 'phases', name: 'phases' },
   );
-  t.spans.push(
-    ...phaseSpans(
-      [
-        { phase: 'toolstack', at: 0 },
-        { phase: 'firmware', at: 34 * MS * scale },
-        { phase: 'kernel', at: 43 * MS * scale },
-        { phase: 'user', at: 122 * MS * scale },
-      ],
-      end,
-    ),
+  setSyntheticPhases(
+    t,
+    [
+      { phase: 'toolstack', at: 0 },
+      { phase: 'firmware', at: 34 * MS * scale },
+      { phase: 'kernel', at: 43 * MS * scale },
+      { phase: 'user', at: 122 * MS * scale },
+    ],
+    end,
   );
+  t.lanes.push(t.lanes.shift()!);
   t.spans.push({ lane: 'qemu', name: 'qemu_init', phase: 'toolstack', start: 0, end: 34 * MS * scale, args: { machine: 'pc', accel: 'tcg' } });
   t.spans.push({ lane: 'qemu', name: 'kvm_create_vm', phase: 'toolstack', start: 2 * MS * scale, end: 5 * MS * scale });
   t.spans.push({ lane: 'vcpu0', name: 'guest kernel', phase: 'kernel', start: 43 * MS * scale, end: 122 * MS * scale });

@@ -1,24 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Run } from '../model/trace.js';
+import { emptyTrace, type Run } from '../model/trace.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 import { exportText } from './text.js';
 
 const MS = 1_000_000;
 
 function syntheticRun(label: string): Run {
   const trace = emptyTrace({ source: 'synthetic-text', clock: 'monotonic', hypervisor: 'qemu 7.2 tcg' });
-  trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' }, { id: 'q', kind: 'process', name: 'qemu' });
-  trace.spans.push(
-    ...phaseSpans(
-      [
-        { phase: 'toolstack', at: 0 },
-        { phase: 'firmware', at: 34_200_000 },
-        { phase: 'kernel', at: 43_100_000 },
-        { phase: 'user', at: 121_900_000 },
-      ],
-      245 * MS,
-    ),
-  );
+  trace.lanes.push({ id: 'q', kind: 'process', name: 'qemu' });
   for (let i = 0; i < 12; i++) trace.spans.push({ lane: 'q', name: `step-${i}`, phase: 'toolstack', start: i * MS, end: i * MS + (i + 1) * 100_000 });
+  setSyntheticPhases(
+    trace,
+    [
+      { phase: 'toolstack', at: 0 },
+      { phase: 'firmware', at: 34_200_000 },
+      { phase: 'kernel', at: 43_100_000 },
+      { phase: 'user', at: 121_900_000 },
+    ],
+    245 * MS,
+  );
   return { label, trace };
 }
 
@@ -27,8 +27,8 @@ describe('exportText', () => {
   const lines = text.split('\n');
 
   it('heads each run with its label, source and total', () => {
-    expect(lines[0]).toBe('baseline (synthetic-text, qemu 7.2 tcg): total 245.0 ms');
-    expect(lines).toContain('tuned (synthetic-text, qemu 7.2 tcg): total 245.0 ms');
+    expect(lines[0]).toBe('baseline (synthetic-text, qemu 7.2 tcg): total 245 ms');
+    expect(lines).toContain('tuned (synthetic-text, qemu 7.2 tcg): total 245 ms');
   });
 
   it('lists phases like systemd-analyze blame: duration right-aligned, phase, share of the total', () => {
@@ -38,7 +38,7 @@ describe('exportText', () => {
       ['34.2 ms', 'toolstack', '14.0%'],
       ['8.90 ms', 'firmware', '3.6%'],
       ['78.8 ms', 'kernel', '32.2%'],
-      ['123.1 ms', 'user', '50.2%'],
+      ['123 ms', 'user', '50.2%'],
     ]);
     // Durations end in one column.
     const durationEnds = table.slice(1).map((l) => l.indexOf(' ms') + 3);

@@ -1,8 +1,9 @@
 // Plain-text summary for terminals: per run, a phase table in the manner of
 // `systemd-analyze blame` (duration right-aligned, phase, share of the total)
 // and the longest spans.
-import { phaseBreakdown, totalDuration } from '../analysis/phases.js';
-import { alignTable, formatDuration } from '../analysis/report.js';
+import { phaseBreakdown, totalDuration, unresolvedPhases } from '../analysis/phases.js';
+import { alignTable } from '../analysis/report.js';
+import { formatDuration } from '../model/duration.js';
 import { PHASE_LANE_ID, type Run } from '../model/trace.js';
 
 export const TOP_SPANS = 10;
@@ -18,7 +19,6 @@ function indent(text: string): string {
     .join('\n');
 }
 
-
 export function exportText(runs: Run[]): string {
   const out: string[] = [];
   for (const { label, trace } of runs) {
@@ -30,6 +30,7 @@ export function exportText(runs: Run[]): string {
       const rows = [['duration', 'phase', 'share'], ...phases.map((p) => [formatDuration(p.duration), p.phase, share(p.duration, total)])];
       out.push('', indent(alignTable(rows, ['r', 'l', 'r'])));
     } else out.push('', '  no phases (no phase markers or phase-tagged spans)');
+    for (const u of unresolvedPhases(trace)) out.push(`  ${u.phase} unresolved: ${u.reason}`);
 
     const phaseLanes = new Set(trace.lanes.filter((l) => l.kind === 'phases' || l.id === PHASE_LANE_ID).map((l) => l.id));
     const laneName = new Map(trace.lanes.map((l) => [l.id, l.name]));

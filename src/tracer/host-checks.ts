@@ -6,6 +6,7 @@
 // program, each QEMU accelerator boots a 64 KiB firmware that walks the CPU
 // from real mode to 64-bit code (see KVM_PROBE_ASM), a network namespace is
 // created and deleted.
+import { formatDuration } from '../model/duration.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -468,7 +469,7 @@ export async function checkAccel(accel: Accel, qemuInstalled: boolean): Promise<
   if (!qemuInstalled) return { id, name, status: 'missing', value: 'not tried (no QEMU)', fix: 'apt-get install -y qemu-system-x86' };
   const r = await accelWorks(accel);
   const module = accel === 'kvm' ? kvmModule() : null;
-  if (r.ok) return { id, name, status: 'ok', value: `boots a 64-bit test guest (${r.ms} ms)${module ? `, ${module}` : ''}` };
+  if (r.ok) return { id, name, status: 'ok', value: `boots a 64-bit test guest (${formatDuration(r.ms * 1e6)})${module ? `, ${module}` : ''}` };
   let fix: string | undefined;
   if (accel === 'kvm') {
     fix =

@@ -15,7 +15,7 @@ import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { UserError } from '../model/errors.js';
 import type { Trace, Unavailable } from '../model/trace.js';
-import { buildBpftraceTrace, probeEventsFromPrintf, type ProbeEvent } from '../sources/bpftrace.js';
+import { buildBpftraceTrace, probeEventsFromPrintf, type ProbeEvent } from '../sources/bpftrace/index.js';
 import { bpftraceNotInstalled } from './bpftrace-errors.js';
 import { startBpftrace, type BpftraceSession } from './bpftrace-run.js';
 import { bpftraceVersion, isRoot } from './host-checks.js';

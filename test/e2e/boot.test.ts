@@ -102,11 +102,12 @@ describe.skipIf(noQemu || noTracing)('hvscope boot, traced by bpftrace (TCG)', (
       expect(trace.meta.lostEvents).toBe(0);
       expectPhasesInOrder(trace);
       // firmware starts at QEMU's vCPU start; the kernel at the firmware's hand-over
-      // (QEMU's trace log, as rootless boots do), at or before tiny's first console line
-      const vcpu = trace.instants.find((i) => i.name === 'vCPU start (QEMU runstate_set running)');
+      // (QEMU's trace log, merged in as rootless boots have it), at or before tiny's first console line
+      const vcpu = trace.markers.find((m) => m.name === 'QEMU run state → running' && m.source === 'qemu-log');
       const entry = trace.instants.find((i) => i.name === 'tiny: entry');
-      const handover = trace.instants.find((i) => i.name.startsWith('kernel entry (') && i.args?.via === 'qemu trace log');
+      const handover = trace.markers.find((m) => m.name.startsWith("firmware's last fw_cfg read") && m.source === 'qemu-log');
       expect(phasesOf(trace)[1].start).toBe(vcpu!.at);
+      expect(phasesOf(trace)[1].args).toMatchObject({ start_by: 'QEMU run state → running', start_source: 'qemu-log' });
       expect(phasesOf(trace)[2].start).toBe(handover ? handover.at : entry!.at);
       expect(phasesOf(trace)[2].start).toBeLessThanOrEqual(entry!.at);
       const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64');
@@ -137,7 +138,7 @@ describe.skipIf(noQemu || noTracing)('hvscope boot, traced by bpftrace (TCG)', (
     // The kernel phase starts where SeaBIOS hands over (QEMU's trace log: its last fw_cfg
     // load of the kernel), so the kernel's own decompression counts as kernel, before its banner.
     const kernel = phasesOf(trace)[2];
-    const handover = trace.instants.find((i) => i.name.startsWith('kernel entry (') && i.args?.via === 'qemu trace log');
+    const handover = trace.markers.find((m) => m.name.startsWith("firmware's last fw_cfg read") && m.source === 'qemu-log');
     const banner = trace.instants.find((i) => /\] Linux version \d/.test(i.name));
     expect(kernel.start).toBe(handover!.at);
     expect(kernel.start).toBeLessThan(banner!.at);

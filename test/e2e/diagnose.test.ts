@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/index.js';
 import { readTrace, writeTrace } from '../../src/model/io.js';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID } from '../../src/model/trace.js';
+import { emptyTrace, PHASE_LANE_ID } from '../../src/model/trace.js';
+import { setSyntheticPhases } from '../helpers/fixtures.js';
 import type { Finding } from '../../src/analysis/diagnose.js';
 import type { RunReport } from '../../src/analysis/report.js';
 import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
@@ -130,8 +131,7 @@ describe('hvscope diagnose on a traced xl create (probes/xen_example.txt, import
 describe('hvscope diagnose with nothing to report and on bad input', () => {
   it('says "no findings" plainly (text) and gives an empty list (--json), exit 0', async () => {
     const trace = emptyTrace({ source: 'synthetic-diagnose-e2e', clock: 'monotonic', hypervisor: 'qemu kvm', lostEvents: 0 });
-    trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' });
-    trace.spans.push(...phaseSpans([{ phase: 'toolstack', at: 0 }, { phase: 'kernel', at: 20e6 }, { phase: 'user', at: 80e6 }], 100e6));
+    setSyntheticPhases(trace, [{ phase: 'toolstack', at: 0 }, { phase: 'kernel', at: 20e6 }, { phase: 'user', at: 80e6 }], 100e6);
     const file = join(scratch, 'synthetic-quiet.hvtrace.json');
     writeTrace(file, trace);
     const text = await cli(['diagnose', file]);

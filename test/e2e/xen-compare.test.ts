@@ -168,7 +168,7 @@ describe.skipIf(missing)('hvscope lab xen run --guest linux', () => {
     const out = join(scratch, 'linux');
     const r = await labRun(['--guest', 'linux', '-o', out]);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^hvscope: linux: xl create \d+ ms \(exit 0\), marker seen at \d+ ms, domain gone$/m);
+    expect(r.stderr).toMatch(/^hvscope: linux: xl create [\d.]+ (?:ms|s) \(exit 0\), marker seen at [\d.]+ (?:ms|s), domain gone$/m);
     expect(readFileSync(join(out, 'untuned/run-1.console.log'), 'utf8')).toContain(LINUX_PV_MARKER);
     const cfg = readFileSync(join(out, 'untuned/domain.cfg'), 'utf8');
     expect(cfg).toMatch(/^memory = 128$/m);

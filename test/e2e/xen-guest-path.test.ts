@@ -59,7 +59,7 @@ describe.skipIf(missing)('hvscope lab xen run --guest PATH', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain(`hvscope: guest ${userKernel}, 32 MiB; destroyed once ready`);
     expect(r.stderr).not.toContain('no --marker');
-    expect(r.stderr).toMatch(/^hvscope: guest: xl create \d+ ms \(exit 0\), marker seen at \d+ ms, domain (gone|destroyed)$/m);
+    expect(r.stderr).toMatch(/^hvscope: guest: xl create [\d.]+ (?:ms|s) \(exit 0\), marker seen at [\d.]+ (?:ms|s), domain (gone|destroyed)$/m);
     // Nothing in the file name ran anywhere.
     expect(existsSync(join(scratch, 'my guests', 'PWNED')) || existsSync(join(scratch, 'PWNED'))).toBe(false);
     const cfg = readFileSync(join(out, 'untuned/domain.cfg'), 'utf8');
@@ -83,7 +83,7 @@ describe.skipIf(missing)('hvscope lab xen run --guest PATH', () => {
     const r = await labRun(['--guest', userKernel, '--memory', '16', '-o', out]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr.match(/no --marker: ready = the domain is running once xl create returned; the guest's boot \(kernel phase\) is not measured/g)).toHaveLength(1);
-    expect(r.stderr).toMatch(/^hvscope: guest: xl create \d+ ms \(exit 0\), running at \d+ ms, domain (gone|destroyed)$/m);
+    expect(r.stderr).toMatch(/^hvscope: guest: xl create [\d.]+ (?:ms|s) \(exit 0\), running at [\d.]+ (?:ms|s), domain (gone|destroyed)$/m);
     expect(readFileSync(join(out, 'untuned/domain.cfg'), 'utf8')).toMatch(/^memory = 16$/m);
     const trace = readTrace(join(out, 'untuned/run-1.hvtrace.json'));
     const phases = phaseBreakdown(trace).map((p) => p.phase);

@@ -20,7 +20,7 @@ import { runInXenLab } from '../../src/lab/xen/run.js';
 import { TRACED_CREATE_FILES, parseTracedCreateResult, renderTracedCreateExperiment } from '../../src/lab/xen/traced-create.js';
 import { readTrace } from '../../src/model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../../src/model/trace.js';
-import { importBpftrace } from '../../src/sources/bpftrace.js';
+import { importBpftrace } from '../../src/sources/bpftrace/index.js';
 import { importXlLog } from '../../src/sources/xl-log.js';
 
 const missing =
@@ -99,8 +99,8 @@ describe.skipIf(missing)('xen probes in the Xen lab', () => {
     const kernel = phases.find((p) => p.name === 'kernel')!;
     expect(kernel.start).toBe(devices.end);
     expect(kernel.start).toBe(spanNamed(trace, 'libxl_domain_unpause')[0].start);
-    const marker = trace.instants.find((i) => i.args?.marker === 'ready');
-    expect(marker?.name).toBe(TINY_PV_MARKER);
+    const marker = trace.markers.find((m) => m.boundary === 'ready');
+    expect(marker?.detail).toBe(TINY_PV_MARKER);
     expect(kernel.end).toBe(marker?.at);
     expect(spanNamed(trace, 'config parse (xl)')[0].end).toBe(spanNamed(trace, 'libxl_domain_create_new')[0].start);
     // libxl: the create request spans the build and the device work

@@ -5,7 +5,8 @@
 // (scaling.svg). Pure functions of the parsed results, plus the writes.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildReport, formatDuration, formatReportText, type Report } from '../../analysis/report.js';
+import { buildReport, formatReportText, type Report } from '../../analysis/report.js';
+import { formatDuration } from '../../model/duration.js';
 import { summarize } from '../../analysis/stats.js';
 import { writeFileAtomic, writeTrace } from '../../model/io.js';
 import type { Run } from '../../model/trace.js';

@@ -18,7 +18,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError, fileError } from '../../model/errors.js';
-import { PHASE_LANE_ID, TRACE_FORMAT, TRACE_VERSION, phaseSpans, type Instant, type Lane, type Phase, type Span, type Trace } from '../../model/trace.js';
+import { TraceBuilder } from '../../model/builder.js';
+import type { Trace } from '../../model/trace.js';
 import { TINY_PV_MARKER, TINY_PV_MEMORY_MB } from '../tiny-pv-guest.js';
 import { LAB_BRIDGE, shellQuote } from './dom0-initramfs.js';
 import { renderXlDomainConfig } from './tiny-pv-experiment.js';
@@ -601,12 +602,13 @@ export interface RunTraceContext {
 }
 
 /**
- * The trace of one creation. t0 = `xl create` start. With dom0 ftrace: toolstack
- * from t0; devices from the first hotplug script `xl create` ran until the last
- * one exited; then (`kernel`: xl's unpause and the guest — tiny-pv is a unikernel,
- * entry → marker) until xenconsoled first wrote the guest's output.
- * Without those: toolstack = xl create's wall time, then the guest until the
- * polled marker (an upper bound).
+ * The trace of one creation. t0 = `xl create` start. Evidence for the phases
+ * (the model derives them): xl create's start (toolstack); with dom0 ftrace the
+ * first hotplug script `xl create` ran (devices) and the end of the last one
+ * (xl then unpauses: the guest's kernel starts), and xenconsoled's first write
+ * of the guest's output (its ready marker when that output is the marker,
+ * tiny-pv); always xl create's return (an upper bound of the unpause) and the
+ * marker as the lab's poll saw it (an upper bound of ready).
  */
 export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: RunTraceContext): Trace {
   // ftrace times when its markers are there (one clock for everything), else date's.
@@ -614,92 +616,60 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
   const xlExit = useFt ? ft!.createExitNs! : run.createNs;
   const marker = useFt ? ft!.markerNs : run.markerNs;
   const gone = useFt ? ft!.goneNs : run.goneNs;
-  const lanes: Lane[] = [
-    { id: PHASE_LANE_ID, kind: 'phases', name: 'phases' },
-    { id: 'xl', kind: 'process', name: 'xl create' },
-  ];
-  const spans: Span[] = [];
-  const instants: Instant[] = [];
-  spans.push({
-    lane: 'xl',
-    name: 'xl create',
+  const source = useFt ? 'xen lab (dom0 ftrace)' : 'xen lab (dom0 date)';
+  const b = new TraceBuilder({
+    source: 'xen-lab',
+    hypervisor: ctx.hypervisor,
+    profile: ctx.profile,
+    command: ['xl', 'create', `${run.domain}.cfg`],
+    clock: useFt ? 'monotonic (dom0 ftrace)' : 'realtime (dom0 date +%s%N)',
+    recorded: ctx.recorded,
+  });
+  const xl = b.lane('xl', { kind: 'process', name: 'xl create' });
+  b.span(xl, 'xl create', 0, Math.max(0, Math.round(xlExit)), {
     phase: 'toolstack',
-    start: 0,
-    end: Math.max(0, Math.round(xlExit)),
     args: { exit: run.createExit, running_domains: run.runningDomains, wall_ns: run.createNs, domain: run.domain, ...(useFt && ft!.xlPid !== undefined ? { pid: ft!.xlPid } : {}) },
   });
+  b.event('xl-exec', 0, { source, lane: xl, detail: 'xl create started' });
+  b.event('xen-lab-xl-returned', Math.round(xlExit), { source, lane: xl });
   const scripts = useFt ? ft!.scripts : [];
-  const createScripts = scripts.filter((s) => s.when === 'create');
-  if (scripts.length > 0) lanes.push({ id: 'hotplug', kind: 'process', name: 'hotplug scripts' });
-  if (useFt && ft!.helpers.length > 0) lanes.push({ id: 'hotplug-programs', kind: 'process', name: 'programs the scripts ran' });
+  if (scripts.length > 0) b.lane('hotplug', { kind: 'process', name: 'hotplug scripts' });
+  if (useFt && ft!.helpers.length > 0) b.lane('hotplug-programs', { kind: 'process', name: 'programs the scripts ran' });
   for (const s of scripts) {
-    spans.push({
-      lane: 'hotplug',
-      name: s.name,
-      ...(s.when === 'create' ? { phase: 'devices' as Phase } : {}),
-      start: Math.round(s.startNs),
-      end: Math.round(s.endNs ?? s.startNs),
-      // A script `xl create` ran is xl's child: a process tree for the critical path and diff.
-      args: { pid: s.pid, ...(s.when === 'create' && ft?.xlPid !== undefined ? { ppid: ft.xlPid } : {}), child_execs: s.execs, when: s.when, ...(s.endNs === undefined ? { exit_seen: false } : {}) },
-    });
+    // A script `xl create` ran is xl's child: a process tree for the critical path and diff.
+    const args = { pid: s.pid, ...(s.when === 'create' && ft?.xlPid !== undefined ? { ppid: ft.xlPid } : {}), child_execs: s.execs, when: s.when, ...(s.endNs === undefined ? { exit_seen: false } : {}) };
+    b.span('hotplug', s.name, Math.round(s.startNs), Math.round(s.endNs ?? s.startNs), { ...(s.when === 'create' ? { phase: 'devices' as const } : {}), args });
+    if (s.when === 'create') b.event('xen-hotplug-exec', Math.round(s.startNs), { source, lane: 'hotplug', detail: s.name });
   }
   // What the scripts ran (ip, brctl, logger, xenstore-*): under their script by ppid.
   for (const h of useFt ? ft!.helpers : []) {
     const script = scripts.find((s) => s.pid === h.script);
-    spans.push({
-      lane: 'hotplug-programs',
-      name: h.name,
-      ...(script?.when === 'create' ? { phase: 'devices' as Phase } : {}),
-      start: Math.round(h.startNs),
-      end: Math.round(Math.max(h.startNs, h.endNs ?? script?.endNs ?? h.startNs)),
+    b.span('hotplug-programs', h.name, Math.round(h.startNs), Math.round(Math.max(h.startNs, h.endNs ?? script?.endNs ?? h.startNs)), {
+      ...(script?.when === 'create' ? { phase: 'devices' as const } : {}),
       args: { pid: h.pid, ...(h.ppid !== undefined ? { ppid: h.ppid } : {}), ...(h.endNs === undefined ? { exit_seen: false } : {}) },
     });
   }
-  const guestLane = () => {
-    if (!lanes.some((l) => l.id === 'guest')) lanes.push({ id: 'guest', kind: 'guest', name: `guest ${run.domain}` });
-    return 'guest';
-  };
-  const boundaries: { phase: Phase; at: number }[] = [{ phase: 'toolstack', at: 0 }];
-  if (createScripts.length > 0) boundaries.push({ phase: 'devices', at: Math.round(Math.min(...createScripts.map((s) => s.startNs))) });
-  let end = Math.round(xlExit);
+  const guestLane = () => b.lane('guest', { kind: 'guest', name: `guest ${run.domain}` });
   const devicesDone = useFt ? ft!.devicesDoneNs : undefined;
   const output = useFt ? ft!.guestOutputNs : undefined;
-  if (ctx.kernelMeasured === false) {
-    // No marker: the guest's boot has no end to measure; its first output is shown, outside any phase.
-    if (devicesDone !== undefined && output !== undefined && output >= devicesDone) instants.push({ lane: guestLane(), name: 'first console output (xenconsoled write)', at: Math.round(output) });
-    if (run.readyNs !== undefined) instants.push({ lane: guestLane(), name: 'domain running after xl create (no marker)', at: Math.round(run.readyNs) });
-  } else if (ctx.firstOutputIsMarker === false && devicesDone !== undefined && marker !== undefined && marker >= devicesDone) {
-    boundaries.push({ phase: 'kernel', at: Math.round(devicesDone) });
-    end = Math.round(marker);
-    if (output !== undefined && output >= devicesDone) instants.push({ lane: guestLane(), name: 'first console output (xenconsoled write)', phase: 'kernel', at: Math.round(output) });
-  } else if (devicesDone !== undefined && output !== undefined && output >= devicesDone) {
-    // ftrace saw the hotplug scripts end (xl then unpauses) and xenconsoled write the guest's first output.
-    boundaries.push({ phase: 'kernel', at: Math.round(devicesDone) });
-    end = Math.round(output);
-    instants.push({ lane: guestLane(), name: 'first console output (xenconsoled write)', phase: 'kernel', at: Math.round(output) });
-  } else if (marker !== undefined && marker >= xlExit) {
-    // Only the polled marker: the guest is counted from xl's return (an upper bound).
-    boundaries.push({ phase: 'kernel', at: Math.round(xlExit) });
-    end = Math.round(marker);
+  // The scripts' end is the unpause's evidence when the guest's output (or, for a guest that prints its boot
+  // first, its marker) followed it; else xl's return bounds the unpause (the recorded runs show the difference).
+  const after = (at: number | undefined) => at !== undefined && devicesDone !== undefined && at >= devicesDone;
+  const guestFollowed = after(output) || (ctx.firstOutputIsMarker === false && after(marker));
+  if (devicesDone !== undefined && guestFollowed) b.event('xen-lab-devices-done', Math.round(devicesDone), { source, lane: 'hotplug' });
+  if (devicesDone !== undefined && output !== undefined && output >= devicesDone) {
+    const name = 'first console output (xenconsoled write)';
+    // The guest's first output is its marker (tiny-pv): the guest is ready there.
+    b.instant(guestLane(), name, Math.round(output), ctx.kernelMeasured === false ? {} : { phase: 'kernel' });
+    if (ctx.kernelMeasured !== false && ctx.firstOutputIsMarker !== false) b.event('xen-lab-first-output', Math.round(output), { source, lane: 'guest' });
   }
-  spans.unshift(...phaseSpans(boundaries, end));
-  if (marker !== undefined) instants.push({ lane: guestLane(), name: 'marker seen (console log polled)', at: Math.round(marker), args: { line: ctx.marker ?? TINY_PV_MARKER } });
-  if (gone !== undefined) instants.push({ lane: guestLane(), name: run.destroyed ? 'domain gone (destroyed by the lab)' : 'domain gone', at: Math.round(gone) });
-  if (useFt) instants.push({ lane: 'xl', name: 'execs during xl create', at: Math.round(xlExit), args: { count: ft!.execsDuringCreate } });
-  return {
-    format: TRACE_FORMAT,
-    version: TRACE_VERSION,
-    meta: {
-      source: 'xen-lab',
-      hypervisor: ctx.hypervisor,
-      profile: ctx.profile,
-      command: ['xl', 'create', `${run.domain}.cfg`],
-      clock: useFt ? 'monotonic (dom0 ftrace)' : 'realtime (dom0 date +%s%N)',
-      recorded: ctx.recorded,
-    },
-    lanes,
-    spans,
-    instants,
-    counters: [],
-  };
+  // No marker (kernelMeasured false): the guest's boot has no end to measure, so its kernel phase stays unresolved.
+  if (ctx.kernelMeasured === false && run.readyNs !== undefined) b.instant(guestLane(), 'domain running after xl create (no marker)', Math.round(run.readyNs));
+  if (marker !== undefined) {
+    b.instant(guestLane(), 'marker seen (console log polled)', Math.round(marker), { args: { line: ctx.marker ?? TINY_PV_MARKER } });
+    if (ctx.kernelMeasured !== false) b.event('xen-lab-marker-polled', Math.round(marker), { source, lane: 'guest', detail: ctx.marker ?? TINY_PV_MARKER });
+  }
+  if (gone !== undefined) b.instant(guestLane(), run.destroyed ? 'domain gone (destroyed by the lab)' : 'domain gone', Math.round(gone));
+  if (useFt) b.instant(xl, 'execs during xl create', Math.round(xlExit), { args: { count: ft!.execsDuringCreate } });
+  return b.build();
 }

@@ -1,0 +1,107 @@
+// A boot without bpftrace (`hvscope boot` as a user, or without bpftrace):
+// QEMU's own trace log (-trace/-D) and the serial console stamped line by line
+// as it reaches hvscope (the format of src/lab/qemu-record.ts), merged on the
+// realtime clock. Console lines are stamped on arrival: when hvscope is starved
+// of CPU they arrive in batches, some after QEMU stopped; the model does not
+// time phases from such lines (model/derive.ts), so those phases are unresolved.
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { execa } from 'execa';
+import { UserError } from '../model/errors.js';
+import type { Trace } from '../model/trace.js';
+import { mergeTraces } from '../sources/merge.js';
+import { importQemuLog } from '../sources/qemu-log.js';
+import { importSerial } from '../sources/serial.js';
+import { SERIAL_FORMAT_HEADER, formatClockUs, realtimeUs } from './qemu-record.js';
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // gone
+  }
+}
+
+/**
+ * The trace of a rootless boot: the serial capture and QEMU's trace log (when
+ * it holds anything), merged on the realtime clock; the model derives the
+ * phases from the markers of both.
+ */
+export function rootlessTrace(serialFile: string, logFile: string, command: string[], interrupted = false): Trace {
+  const parts = [importSerial(readFileSync(serialFile, 'utf8'), serialFile)];
+  if (existsSync(logFile) && readFileSync(logFile, 'utf8').trim().length > 0) parts.push(importQemuLog(readFileSync(logFile, 'utf8'), logFile));
+  const accel = command[command.indexOf('-accel') + 1];
+  return mergeTraces(parts, {
+    hypervisor: `qemu ${accel}`,
+    command,
+    recorded: `hvscope boot, rootless: QEMU trace log (${basename(logFile)}) + serial console stamped at arrival (${basename(serialFile)})${interrupted ? '; interrupted: partial' : ''}`,
+  });
+}
+
+/**
+ * One boot without bpftrace: QEMU's trace log plus the serial console stamped
+ * per line (the format of src/lab/qemu-record.ts), merged on the realtime clock.
+ */
+export async function recordRootless(
+  command: string[],
+  logFile: string,
+  serialFile: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ trace: Trace; exitCode: number; partial: boolean; interrupted: boolean; timedOut: boolean; stderrTail: string[] }> {
+  const serialFd = openSync(serialFile, 'w');
+  const execUs = realtimeUs();
+  writeSync(serialFd, `${SERIAL_FORMAT_HEADER} clock=realtime exec_us=${execUs}\n`);
+  // Own process group, ended as a whole; stdin an open pipe (QEMU's stdio chardev reads it).
+  const child = execa(command[0], command.slice(1), { detached: true, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+  const onExit = () => killGroup(child.pid, 'SIGKILL');
+  process.once('exit', onExit);
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let pendingUs = 0;
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const now = realtimeUs();
+    if (pending.length === 0) pendingUs = now;
+    const parts = (pending + decoder.write(chunk)).split('\n');
+    pending = parts.pop() ?? '';
+    for (let i = 0; i < parts.length; i++) {
+      const line = parts[i].endsWith('\r') ? parts[i].slice(0, -1) : parts[i];
+      writeSync(serialFd, `${formatClockUs(i === 0 ? pendingUs : now)} ${line}\n`);
+    }
+    if (pending.length > 0 && parts.length > 0) pendingUs = now;
+  });
+  const stderrTail: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) stderrTail.push(line.trim());
+    stderrTail.splice(0, Math.max(0, stderrTail.length - 20));
+  });
+  let interrupted = false;
+  let timedOut = false;
+  const end = (why: 'abort' | 'timeout') => {
+    if (why === 'abort') interrupted = true;
+    else timedOut = true;
+    killGroup(child.pid, 'SIGTERM');
+    setTimeout(() => killGroup(child.pid, 'SIGKILL'), 2000).unref();
+  };
+  const timer = setTimeout(() => end('timeout'), timeoutMs);
+  const onAbort = () => end('abort');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let result;
+  try {
+    result = await child;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    killGroup(child.pid, 'SIGKILL');
+    process.removeListener('exit', onExit);
+    pending += decoder.end();
+    if (pending.length > 0) writeSync(serialFd, `${formatClockUs(pendingUs)} ${pending}\n`);
+    closeSync(serialFd);
+  }
+  if ((result as { code?: string }).code === 'ENOENT') throw new UserError(`${command[0]} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`);
+  const trace = rootlessTrace(serialFile, logFile, command, interrupted);
+  const exitCode = result.exitCode ?? 128 + (result.signal === 'SIGKILL' ? 9 : 15);
+  return { trace, exitCode, partial: interrupted || timedOut, interrupted, timedOut, stderrTail };
+}
