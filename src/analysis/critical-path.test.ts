@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { readTrace } from '../model/io.js';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Span, type Trace } from '../model/trace.js';
+import { emptyTrace, type Span, type Trace } from '../model/trace.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 import { criticalPath, criticalPathJson, criticalPathRows, criticalPathSpans, formatCriticalPathText } from './critical-path.js';
 
 /** A synthetic trace: a phases strip and process/thread lanes, times in ms for readability. */
 function syntheticTrace(phases: { phase: 'toolstack' | 'devices' | 'kernel'; at: number }[], end: number, spans: Span[]): Trace {
   const t = emptyTrace({ source: 'synthetic', clock: 'synthetic (critical-path.test.ts)' });
-  t.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' });
   const pids = new Set(spans.map((s) => Number(s.lane.slice(4))));
   for (const pid of pids) t.lanes.push({ id: `pid:${pid}`, kind: 'process', name: `p${pid}`, pid });
-  t.spans = [...phaseSpans(phases.map((p) => ({ phase: p.phase, at: p.at * 1e6 })), end * 1e6), ...spans.map((s) => ({ ...s, start: s.start * 1e6, end: s.end * 1e6 }))];
-  return t;
+  t.spans = spans.map((s) => ({ ...s, start: s.start * 1e6, end: s.end * 1e6 }));
+  return setSyntheticPhases(t, phases.map((p) => ({ phase: p.phase, at: p.at * 1e6 })), end * 1e6);
 }
 const proc = (pid: number, name: string, start: number, end: number, ppid?: number): Span => ({ lane: `pid:${pid}`, name, start, end, args: { pid, ...(ppid !== undefined ? { ppid } : {}) } });
 const call = (pid: number, name: string, start: number, end: number): Span => ({ lane: `pid:${pid}`, name, start, end });

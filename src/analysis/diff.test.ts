@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readRunSet } from '../model/run-sets.js';
-import { emptyTrace, phaseSpans, PHASE_LANE_ID, type Phase, type Run, type Span } from '../model/trace.js';
+import { emptyTrace, type Phase, type Run, type Span } from '../model/trace.js';
+import { setSyntheticPhases } from '../../test/helpers/fixtures.js';
 import { diffRunSets, representativeRun, type DiffResult } from './diff.js';
 import { formatDiffText } from './diff-text.js';
 
@@ -52,10 +53,10 @@ describe('diff of real recordings', () => {
 /** Synthetic runs: a phases strip and a process with a helper whose name carries its pid. */
 function syntheticRun(label: string, phases: { phase: Phase; at: number }[], end: number, helperMs: number, pid: number): Run {
   const trace = emptyTrace({ source: 'synthetic', clock: 'synthetic (diff.test.ts)', host: 'synthetic-host' });
-  trace.lanes.push({ id: PHASE_LANE_ID, kind: 'phases', name: 'phases' }, { id: `pid:${pid}`, kind: 'process', name: `helper [${pid}]`, pid });
+  trace.lanes.push({ id: `pid:${pid}`, kind: 'process', name: `helper [${pid}]`, pid });
   const helper: Span = { lane: `pid:${pid}`, name: `helper [${pid}]`, start: 1e6, end: 1e6 + helperMs * 1e6, args: { pid } };
-  trace.spans = [...phaseSpans(phases.map((p) => ({ ...p, at: p.at * 1e6 })), end * 1e6), helper];
-  return { label, trace };
+  trace.spans = [helper];
+  return { label, trace: setSyntheticPhases(trace, phases.map((p) => ({ ...p, at: p.at * 1e6 })), end * 1e6) };
 }
 
 describe('diff of synthetic runs', () => {
