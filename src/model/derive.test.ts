@@ -45,6 +45,16 @@ describe('phasesFromMarkers: the phase chain', () => {
     ]);
   });
 
+  it('does not let a better-ranked marker that comes after all evidence of the next boundary leave that one unresolved', () => {
+    // QEMU's hand-over, moved from its realtime log onto bpftrace's clock, lands 0.2 ms after tiny's app start
+    expect(spans([m('toolstack-start', 0), m('firmware-start', 10), m('kernel-start', 30_200, RANK.hypervisor, 'hand-over'), m('kernel-start', 29_000, RANK.console, 'entry'), m('user-start', 30_000, RANK.console), m('ready', 31_000)])).toEqual([
+      ['toolstack', 0, 10],
+      ['firmware', 10, 29_000],
+      ['kernel', 29_000, 30_000],
+      ['user', 30_000, 31_000],
+    ]);
+  });
+
   it('leaves a phase whose end no source saw unresolved, with the reason, rather than stretching it (firmware, then user start, no kernel start)', () => {
     const { phases, unresolved } = derive([m('toolstack-start', 0), m('firmware-start', 100), m('user-start', 4000), m('vm-end', 4500)]);
     expect(phases.map((p) => [p.phase, p.start.at, p.end.at])).toEqual([

@@ -4,7 +4,8 @@
 //
 //  - each boundary takes its best marker (lowest rank, then earliest) among
 //    those not before the previous boundary, walking the chain in boot order,
-//    so a stray early marker cannot reorder phases;
+//    so a stray early marker cannot reorder phases; and not after every marker
+//    of a later boundary, so a slightly-off one cannot leave the rest unresolved;
 //  - guest boundaries (vCPU start on) timed after the VM's end are not used: a
 //    console line stamped when it reached the host, after QEMU had stopped,
 //    says nothing about when the guest printed it;
@@ -76,13 +77,20 @@ function choose(markers: Marker[]): Choice {
   const usable = markers.filter((m) => !late.includes(m));
   const chosen = new Map<Boundary, Marker>();
   let prev = -Infinity;
-  for (const link of PHASE_CHAIN) {
-    const m = best(usable.filter((x) => x.boundary === link.start && x.at >= prev));
+  PHASE_CHAIN.forEach((link, i) => {
+    const candidates = usable.filter((x) => x.boundary === link.start && x.at >= prev);
+    // A marker later than all the evidence of a later boundary would leave that one unresolved
+    // (evidence from another clock, a few hundred µs off): take the best one that does not.
+    const later = [...PHASE_CHAIN.slice(i + 1).map((l) => l.start), 'ready' as const]
+      .map((b) => usable.filter((x) => x.boundary === b && x.at >= prev))
+      .filter((list) => list.length > 0);
+    const fits = (m: Marker) => later.every((list) => list.some((x) => x.at >= m.at));
+    const m = best(candidates.filter(fits)) ?? best(candidates);
     if (m) {
       chosen.set(link.start, m);
       prev = m.at;
     }
-  }
+  });
   const ready = best(usable.filter((x) => x.boundary === 'ready' && x.at >= prev));
   const end = ready ?? (vmEnd && vmEnd.at >= prev ? vmEnd : undefined);
   return { chosen, end, vmEnd, late, usable };

@@ -83,7 +83,8 @@ export function mergeTraces(traces: Trace[], meta?: Partial<TraceMeta>): Trace {
       ...(first('profile') !== undefined ? { profile: first('profile') } : {}),
       ...(traces.find((t) => t.meta.command)?.meta.command ? { command: traces.find((t) => t.meta.command)?.meta.command } : {}),
       ...(unavailable.length > 0 ? { unavailable } : {}),
-      ...(lost > 0 ? { lostEvents: lost } : {}),
+      // 0 when every input that counts lost events lost none; absent when none counts them
+      ...(traces.some((t) => t.meta.lostEvents !== undefined) ? { lostEvents: lost } : {}),
       ...meta,
     },
     lanes,
