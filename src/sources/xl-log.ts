@@ -66,8 +66,8 @@ interface XlLine {
   domid?: number;
 }
 
-/** `hvscope import --from xl-log`: a stamped `xl -vvv` log (see the file comment). */
-export function importXlLog(text: string, file: string): Trace {
+/** The stamped lines of an xl log, the clock its header names and whether stamps are whole seconds (xl -T). */
+function readXlLines(text: string, file: string): { lines: XlLine[]; clock: string; coarse: boolean } {
   let clock = 'unknown (stamped lines)';
   let coarse = false;
   const lines: XlLine[] = [];
@@ -111,7 +111,12 @@ export function importXlLog(text: string, file: string): Trace {
     if (body.trim() === '') continue;
     lines.push({ ...parseBody(body, lineNo), at: 0, sec, nano });
   }
+  return { lines, clock, coarse };
+}
 
+/** `hvscope import --from xl-log`: a stamped `xl -vvv` log (see the file comment). */
+export function importXlLog(text: string, file: string): Trace {
+  const { lines, clock, coarse } = readXlLines(text, file);
   const b = new TraceBuilder({
     source: 'xl-log',
     clock,
@@ -157,6 +162,14 @@ export function importXlLog(text: string, file: string): Trace {
     b.instant(laneOf(l.context), name.length > MAX_NAME ? `${name.slice(0, MAX_NAME - 1)}…` : name, rel(l.at), { phase: 'by-time', args });
   }
 
+  addDerivedSpans(lines, span);
+  return b.build();
+}
+
+type SpanOf = (context: string, name: string, start: number, stop: number, args?: Args) => void;
+
+/** Spans derived from what libxl logs (config parse, asynchronous operations, PV build, backend waits, hotplug scripts). */
+function addDerivedSpans(lines: XlLine[], span: SpanOf): void {
   // config parse: xl's first line up to libxl's first
   const parsing = lines.find((l) => l.context === 'xl' && /^Parsing config from /.test(l.message));
   const firstLibxl = lines.find((l) => l.context === 'libxl');
@@ -200,7 +213,6 @@ export function importXlLog(text: string, file: string): Trace {
     span('libxl', `hotplug ${fork[1]}`, l.at, next?.at ?? l.at, { command: fork[1], endsAt: next ? `${next.fn} (line ${next.line})` : 'unknown' });
   });
 
-  return b.build();
 }
 
 function parseBody(body: string, line: number): Omit<XlLine, 'at' | 'sec' | 'nano'> {
