@@ -115,6 +115,14 @@ export function phaseSummaryText(trace: Trace): string {
   return all.length > 0 ? all.map((p) => p.text).join(', ') : 'no phases found';
 }
 
+/** Per phase, for --json summaries: a resolved one's duration (ms, 2 decimals), an unresolved one's reason; model order. */
+export function phaseSummary(trace: Trace): { phase: Phase; ms?: number; unresolved?: string }[] {
+  return [
+    ...phaseBreakdown(trace).map((p) => ({ phase: p.phase, ms: Math.round(p.duration / 1e4) / 100 })),
+    ...unresolvedPhases(trace).map((u) => ({ phase: u.phase, unresolved: u.reason })),
+  ].sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase));
+}
+
 /**
  * The run's total (ns): from the first phase's start to the last phase's end
  * when phases are known (phases may overlap, so this is not their sum);

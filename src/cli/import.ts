@@ -6,6 +6,7 @@ import { UserError } from '../model/errors.js';
 import { formatNames, importFile } from '../sources/index.js';
 import { mergeTraces } from '../sources/merge.js';
 import { command, printJson, progress } from './run-command.js';
+import { phaseSummary, phaseSummaryText } from '../analysis/phases.js';
 
 /** `serial:console.txt` names its own format; a plain path takes --from. */
 export function splitFormatPrefix(arg: string, defaultFormat: string | undefined): { file: string; format: string } {
@@ -37,9 +38,14 @@ export function register(cli: CAC): void {
           spans: trace.spans.length,
           instants: trace.instants.length,
           counters: trace.counters.length,
+          markers: trace.markers.length,
+          phases: phaseSummary(trace),
         };
         if (opts.json) printJson(summary);
-        else progress(`wrote ${out} (${summary.spans} spans, ${summary.instants} instants, ${summary.lanes} lanes)`);
+        else {
+          progress(`wrote ${out} (${summary.spans} spans, ${summary.instants} instants, ${summary.markers} markers, ${summary.lanes} lanes)`);
+          progress(`phases: ${phaseSummaryText(trace)}`);
+        }
       }),
     );
 }

@@ -5,8 +5,7 @@ import type { CAC } from 'cac';
 import { basename, resolve } from 'node:path';
 import { UserError } from '../model/errors.js';
 import { writeFileAtomic, writeTrace } from '../model/io.js';
-import { phaseBreakdown, phaseSummaryText, unresolvedPhases } from '../analysis/phases.js';
-import { PHASES, type Trace } from '../model/trace.js';
+import { phaseSummary, phaseSummaryText } from '../analysis/phases.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
 import { DEFAULT_READ_INTERVAL_MS, checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
 import { renderRuns } from './render.js';
@@ -22,14 +21,6 @@ interface TraceOptions {
   attachTimeout: number | string;
   readInterval: number | string;
   '--'?: string[];
-}
-
-/** The phases for --json: resolved ones with their duration, unresolved ones with the reason. */
-function phaseSummary(trace: Trace): { phase: string; ms?: number; unresolved?: string }[] {
-  return [
-    ...phaseBreakdown(trace).map((p) => ({ phase: p.phase, ms: Math.round(p.duration / 1e4) / 100 })),
-    ...unresolvedPhases(trace).map((u) => ({ phase: u.phase, unresolved: u.reason })),
-  ].sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase));
 }
 
 export function register(cli: CAC): void {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PHASE_LANE_ID, type Trace } from '../model/trace.js';
 import { importBpftrace } from '../sources/bpftrace/index.js';
+import { packed, printf } from '../../test/helpers/probe-events.js';
 import { mergeTraces } from '../sources/merge.js';
 import { importSerial } from '../sources/serial.js';
 import { TINY_EXIT_OK_STATUS } from './tiny-guest.js';
@@ -117,15 +118,6 @@ describe('qemuLogArgs', () => {
 
 /** synthetic: bpftrace events of a TCG boot (no KVM_RUN), in the probes' layout; monotonic ns from 5e9. */
 function syntheticTcgBpftrace(): Trace {
-  const printf = (data: string) => JSON.stringify({ type: 'printf', data });
-  const packed = (ns: number, text: string) => {
-    const bytes = Buffer.from(text, 'latin1');
-    const word = (chunk: Buffer) => Buffer.concat([chunk, Buffer.alloc(7 - chunk.length)]).reverse().toString('hex');
-    const complete = Math.floor(bytes.length / 7);
-    let hex = '';
-    for (let w = 0; w < 8; w++) hex += w < complete ? word(bytes.subarray(w * 7, w * 7 + 7)) : word(Buffer.alloc(7));
-    return printf(`console_packed\t${ns}\t10\t11\tfd=1\tlen=${bytes.length}\thex=${hex + word(bytes.subarray(complete * 7))}\n`);
-  };
   return importBpftrace(
     [
       printf('exec\t5000000000\t10\t10\tfile=/usr/bin/qemu-system-x86_64\n'),

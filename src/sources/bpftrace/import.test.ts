@@ -8,6 +8,7 @@ import { validateTrace } from '../../model/io.js';
 import { PHASE_LANE_ID, type Trace } from '../../model/trace.js';
 import { phaseSummaryText } from '../../analysis/phases.js';
 import { cleanConsoleText } from '../../model/console-text.js';
+import { packed, packedHex } from '../../../test/helpers/probe-events.js';
 import { formatDuration } from '../../model/duration.js';
 import { decodeEscapedBytes, decodePackedConsoleBytes, importBpftrace, parseBpftraceJson, XENSTORE_BUSY_COUNTER, XENSTORE_COUNTER } from './index.js';
 
@@ -317,20 +318,6 @@ describe('console lines from multi-chunk writes (synthetic events in the probesâ
 describe('console lines from packed one-byte writes (synthetic console_packed events, as probes/qemu.bt prints them)', () => {
   const printf = (data: string) => JSON.stringify({ type: 'printf', data });
   const exec = printf('exec\t1000\t10\t10\tfile=/usr/bin/qemu-system-x86_64\n');
-  /**
-   * The hex field the probe prints for `text`: complete 7-byte words in words
-   * 0-7, the partial tail in word 8, each %014llx with its bytes little-endian;
-   * words past the complete ones hold stale bytes ('Z').
-   */
-  const packedHex = (text: string) => {
-    const bytes = Buffer.from(text, 'latin1');
-    const complete = Math.floor(bytes.length / 7);
-    const word = (chunk: Buffer) => Buffer.concat([chunk, Buffer.alloc(7 - chunk.length)]).reverse().toString('hex');
-    let hex = '';
-    for (let w = 0; w < 8; w++) hex += w < complete ? word(bytes.subarray(w * 7, w * 7 + 7)) : word(Buffer.from('ZZZZZZZ'));
-    return hex + word(bytes.subarray(complete * 7));
-  };
-  const packed = (ns: number, text: string) => printf(`console_packed\t${ns}\t10\t11\tfd=1\tlen=${Buffer.byteLength(text, 'latin1')}\thex=${packedHex(text)}\n`);
 
   it('decodes the words little-endian and keeps only len bytes', () => {
     expect(decodePackedConsoleBytes(packedHex('tiny: entry\r\n'), 13)?.toString('latin1')).toBe('tiny: entry\r\n');
