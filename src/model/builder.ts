@@ -31,6 +31,15 @@ import {
   type TraceMeta,
 } from './trace.js';
 
+/**
+ * What every importer takes: the marker vocabulary to match evidence with
+ * (default: DEFAULT_VOCABULARY; a user's ready rule is a row added with
+ * DEFAULT_VOCABULARY.with(rule)).
+ */
+export interface ImportOptions {
+  vocabulary?: MarkerVocabulary;
+}
+
 /** A fixed phase, or 'by-time': the phase whose window the item starts in, once phases are derived. */
 export type PhaseTag = Phase | 'by-time';
 

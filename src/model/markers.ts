@@ -216,6 +216,11 @@ export class MarkerVocabulary {
     return new MarkerVocabulary([...this.rules, ...rules]);
   }
 
+  /** A vocabulary without some rules, e.g. the built-in ready markers when the user names the ready rule. */
+  without(drop: (rule: MarkerRule) => boolean): MarkerVocabulary {
+    return new MarkerVocabulary(this.rules.filter((r) => !drop(r)));
+  }
+
   rule(id: string): MarkerRule {
     const r = this.rules.find((x) => x.id === id);
     if (!r) throw new Error(`marker vocabulary: no rule ${id}`);

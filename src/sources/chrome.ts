@@ -18,7 +18,7 @@
 //   hvscope export does) whose spans are all named after phases is evidence:
 //   each span's start is a recorded phase boundary, the last one's end the
 //   ready marker, and the phases are derived from them again.
-import { TraceBuilder } from '../model/builder.js';
+import { TraceBuilder, type ImportOptions } from '../model/builder.js';
 import { recordedPhaseMarkers } from '../model/derive.js';
 import { fileError } from '../model/errors.js';
 import { parseJsonText } from '../model/io.js';
@@ -104,7 +104,7 @@ function parseTraceJson(text: string, file: string): unknown {
   return parseJsonText(text, file);
 }
 
-export function importChrome(text: string, file: string): Trace {
+export function importChrome(text: string, file: string, opts: ImportOptions = {}): Trace {
   const parsed = parseTraceJson(text, file);
   let list: unknown[];
   let base: string;
@@ -349,7 +349,7 @@ export function importChrome(text: string, file: string): Trace {
     }
   }
 
-  const b = new TraceBuilder({ source: 'chrome', clock: 'trace-event ts', inputs: [file] });
+  const b = new TraceBuilder({ source: 'chrome', clock: 'trace-event ts', inputs: [file] }, opts);
   if (timed.length > 0) b.meta.t0ClockUs = t0Us;
   if (skipped.size > 0)
     b.meta.unavailable = [...skipped].map(([ph, n]) => ({
@@ -358,10 +358,10 @@ export function importChrome(text: string, file: string): Trace {
     }));
   for (const lane of lanes) b.lane(lane.id, lane);
   const laneOfKey = (key: string) => laneIdOf.get(key)!;
-  const opts = (x: { phase?: Phase; args?: Args }) => ({ ...(x.phase ? { phase: x.phase } : {}), ...(x.args ? { args: x.args } : {}) });
+  const itemOpts = (x: { phase?: Phase; args?: Args }) => ({ ...(x.phase ? { phase: x.phase } : {}), ...(x.args ? { args: x.args } : {}) });
   const own = spans.filter((s) => laneIdOf.has(s.key)).sort((a, b) => a.start - b.start || b.end - a.end);
-  for (const s of own) b.span(laneOfKey(s.key), s.name, s.start, s.end, opts(s));
-  for (const i of instants.filter((x) => laneIdOf.has(x.key)).sort((a, b) => a.at - b.at)) b.instant(laneOfKey(i.key), i.name, i.at, opts(i));
+  for (const s of own) b.span(laneOfKey(s.key), s.name, s.start, s.end, itemOpts(s));
+  for (const i of instants.filter((x) => laneIdOf.has(x.key)).sort((a, b) => a.at - b.at)) b.instant(laneOfKey(i.key), i.name, i.at, itemOpts(i));
   for (const c of counters) b.counter(laneOfKey(c.key), c.name, c.at, c.value);
   recordedPhases(b, phaseSpans);
   return b.build();

@@ -1,6 +1,7 @@
 // Registry of importers: one per source format, each text → Trace (see DESIGN.md "Layout").
 import { readFileSync } from 'node:fs';
 import { UserError } from '../model/errors.js';
+import type { ImportOptions } from '../model/builder.js';
 import type { Trace } from '../model/trace.js';
 import { importBpftrace } from './bpftrace/index.js';
 import { importChrome } from './chrome.js';
@@ -8,7 +9,8 @@ import { importQemuLog } from './qemu-log.js';
 import { importSerial } from './serial.js';
 import { importXlLog } from './xl-log.js';
 
-export type Importer = (text: string, file: string) => Trace;
+/** text → Trace; the options carry the marker vocabulary (a user's ready rule is a row in it). */
+export type Importer = (text: string, file: string, opts?: ImportOptions) => Trace;
 
 export const IMPORTERS: Record<string, { importer: Importer; describe: string }> = {
   bpftrace: { importer: importBpftrace, describe: 'bpftrace -f json output of hvscope probes (NDJSON)' },
@@ -32,7 +34,7 @@ export function importerFor(format: string): Importer {
   throw new UserError(`--from ${format}: unknown format; one of ${formatNames().join(', ')}`);
 }
 
-export function importFile(file: string, format: string): Trace {
+export function importFile(file: string, format: string, opts: ImportOptions = {}): Trace {
   const importer = importerFor(format);
   let text: string;
   try {
@@ -40,5 +42,5 @@ export function importFile(file: string, format: string): Trace {
   } catch (err) {
     throw new UserError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return importer(text, file);
+  return importer(text, file, opts);
 }

@@ -9,7 +9,7 @@
 //  memory_region_ops_write / cpu_out, the last fw_cfg load of the kernel by the
 //  firmware (hand-over to the kernel), runstate_set → shutdown (VM end).
 import { fileError } from '../model/errors.js';
-import { TraceBuilder } from '../model/builder.js';
+import { TraceBuilder, type ImportOptions } from '../model/builder.js';
 import { describePortWrite } from '../model/markers.js';
 import type { Args, Lane, Trace } from '../model/trace.js';
 import { forEachLine, parseSecondsStamp } from './text-lines.js';
@@ -75,7 +75,7 @@ const SOURCE = 'qemu-log';
 
 /** What one pass over the log keeps while it reads events. */
 class LogReader {
-  readonly b = new TraceBuilder({ source: SOURCE, clock: 'realtime', hypervisor: 'qemu', inputs: [] });
+  readonly b: TraceBuilder;
   readonly processLane: Lane;
   readonly vmLane: Lane;
   readonly threadLanes = new Map<number, Lane>();
@@ -92,7 +92,9 @@ class LogReader {
     readonly file: string,
     readonly t0Us: number,
     readonly mainTid: number,
+    opts: ImportOptions,
   ) {
+    this.b = new TraceBuilder({ source: SOURCE, clock: 'realtime', hypervisor: 'qemu', inputs: [] }, opts);
     this.b.meta.inputs = [file];
     this.b.meta.t0ClockUs = t0Us;
     this.processLane = { id: 'qemu', kind: 'process', name: `qemu (pid ${mainTid})`, pid: mainTid };
@@ -249,7 +251,7 @@ function readDeviceEvent(r: LogReader, e: Event): void {
 }
 
 /** Parses QEMU's trace log into a trace; t0 is the first event (QEMU's exec time is not in the log). */
-export function importQemuLog(text: string, file: string): Trace {
+export function importQemuLog(text: string, file: string, opts: ImportOptions = {}): Trace {
   let t0Us = Infinity;
   // The first event comes from QEMU's main thread (machine init), whose tid is the pid.
   let mainTid = -1;
@@ -258,7 +260,7 @@ export function importQemuLog(text: string, file: string): Trace {
     if (e.us < t0Us) t0Us = e.us;
   });
   if (mainTid < 0) throw fileError(file, undefined, 'no QEMU trace events in the log (was QEMU run with -trace EVENT -D FILE?)');
-  const r = new LogReader(file, t0Us, mainTid);
+  const r = new LogReader(file, t0Us, mainTid, opts);
   r.b.event('qemu-log-start', 0, { source: SOURCE, lane: r.processLane.id });
   forEachEvent(text, file, (e) => {
     if (GUEST_DRIVEN.has(e.event) && e.tid !== mainTid) r.vcpuTids.add(e.tid);

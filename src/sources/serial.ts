@@ -8,7 +8,7 @@
 // reached the host; the marker vocabulary (model/markers.ts) finds the boot
 // markers among them, the first visible line bounds the vCPU start.
 import { fileError } from '../model/errors.js';
-import { TraceBuilder } from '../model/builder.js';
+import { TraceBuilder, type ImportOptions } from '../model/builder.js';
 import { DEFAULT_VOCABULARY, RANK, type MarkerRule } from '../model/markers.js';
 import type { Trace } from '../model/trace.js';
 import { forEachLine, parseSecondsStamp } from './text-lines.js';
@@ -20,7 +20,7 @@ const CONSOLE_LANE = 'guest-console';
 const MAX_NAME = 160;
 const SOURCE = 'serial';
 
-export interface SerialImportOptions {
+export interface SerialImportOptions extends ImportOptions {
   /** Extra line pattern marking the guest as ready (ends the user phase), e.g. a service's banner. */
   readyPattern?: RegExp;
   /** Extra line pattern marking user-space start, for guests without the hvscope markers. */
@@ -38,7 +38,7 @@ function extraRules(options: SerialImportOptions): MarkerRule[] {
 }
 
 export function importSerial(text: string, file: string, options: SerialImportOptions = {}): Trace {
-  const b = new TraceBuilder({ source: 'serial', clock: 'realtime', inputs: [file] }, { vocabulary: DEFAULT_VOCABULARY.with(...extraRules(options)) });
+  const b = new TraceBuilder({ source: 'serial', clock: 'realtime', inputs: [file] }, { vocabulary: (options.vocabulary ?? DEFAULT_VOCABULARY).with(...extraRules(options)) });
   const records: { line: number; us: number; ns: number; text: string }[] = [];
   let execUs: number | undefined;
   forEachLine(text, (line, lineNo) => {

@@ -26,7 +26,7 @@
 // unless another source (the xen probe set, a console) gives the ready marker.
 // Every line and span takes the phase it falls in.
 import { fileError } from '../model/errors.js';
-import { TraceBuilder } from '../model/builder.js';
+import { TraceBuilder, type ImportOptions } from '../model/builder.js';
 import type { Args, Trace } from '../model/trace.js';
 
 const HEADER = /^#\s*hvscope-xl-log\s+(\S+)(.*)$/;
@@ -115,7 +115,7 @@ function readXlLines(text: string, file: string): { lines: XlLine[]; clock: stri
 }
 
 /** `hvscope import --from xl-log`: a stamped `xl -vvv` log (see the file comment). */
-export function importXlLog(text: string, file: string): Trace {
+export function importXlLog(text: string, file: string, opts: ImportOptions = {}): Trace {
   const { lines, clock, coarse } = readXlLines(text, file);
   const b = new TraceBuilder({
     source: 'xl-log',
@@ -123,7 +123,7 @@ export function importXlLog(text: string, file: string): Trace {
     hypervisor: 'xen (xl -vvv log)',
     inputs: [file],
     recorded: coarse ? 'xl -vvv -T log: 1 s resolution, times are whole seconds' : 'xl -vvv log, each line stamped when read (at its end)',
-  });
+  }, opts);
   if (lines.length === 0) return b.build();
   const baseSec = Math.min(...lines.map((l) => l.sec));
   for (const l of lines) l.at = (l.sec - baseSec) * 1e9 + l.nano;

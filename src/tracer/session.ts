@@ -15,6 +15,7 @@ import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { UserError } from '../model/errors.js';
 import type { Trace, Unavailable } from '../model/trace.js';
+import type { MarkerVocabulary } from '../model/markers.js';
 import { buildBpftraceTrace, probeEventsFromPrintf, type ProbeEvent } from '../sources/bpftrace/index.js';
 import { bpftraceNotInstalled } from './bpftrace-errors.js';
 import { startBpftrace, type BpftraceSession } from './bpftrace-run.js';
@@ -31,6 +32,8 @@ export const PERF_RB_PAGES = '1024';
 export interface TraceCommandOptions {
   /** argv of the workload (argv[0] looked up on PATH). */
   command: string[];
+  /** Marker vocabulary for the trace (default: the model's; a user's ready rule is a row added to it). */
+  vocabulary?: MarkerVocabulary;
   /** Probe sets (probes/*.bt), already validated or validated here. */
   sets: string[];
   /** fd the guest console goes to in QEMU ($2; default 1). */
@@ -295,7 +298,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     const stopped = await session.stop();
     if (stopped.lostEvents > 0) progress(`bpftrace lost ${stopped.lostEvents} events (perf buffer full); the trace misses them`);
 
-    const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, inputName);
+    const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, inputName, { vocabulary: opts.vocabulary });
     trace.meta.command = [...opts.command];
     trace.meta.host = hostname();
     trace.meta.kernel = release();

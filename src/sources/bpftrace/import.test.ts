@@ -10,6 +10,7 @@ import { phaseSummaryText } from '../../analysis/phases.js';
 import { cleanConsoleText } from '../../model/console-text.js';
 import { packed, packedHex } from '../../../test/helpers/probe-events.js';
 import { formatDuration } from '../../model/duration.js';
+import { DEFAULT_VOCABULARY, RANK, type MarkerRule } from '../../model/markers.js';
 import { decodeEscapedBytes, decodePackedConsoleBytes, importBpftrace, parseBpftraceJson, XENSTORE_BUSY_COUNTER, XENSTORE_COUNTER } from './index.js';
 
 /** The JSON lines of each recording in an example file; a recording starts at a `# bpftrace` line. */
@@ -420,5 +421,18 @@ describe('an interrupted trace (synthetic events: QEMU under TCG printed nothing
     // QEMU's own span still says how long it ran, in a unit that reads
     const qemu = trace.spans.find((s) => s.name === 'qemu-system-x86_64')!;
     expect(formatDuration(qemu.end - qemu.start)).toBe('10.0 min');
+  });
+});
+
+describe('a user-defined ready rule (a vocabulary row given to the importer, as --ready exit will)', () => {
+  it('ends the user phase where the rule says, in place of the built-in ready markers', () => {
+    const [, , tiny] = recordings('qemu_example.txt');
+    const exit: MarkerRule = { id: 'ready-exit', name: 'ready: the VM exited', boundary: 'ready', rank: RANK.exact, match: { on: 'event', event: 'vm-exit' } };
+    const vocabulary = DEFAULT_VOCABULARY.without((r) => r.boundary === 'ready').with(exit);
+    const plain = phases(importBpftrace(tiny, 'qemu_example.txt')).at(-1)!;
+    const ruled = importBpftrace(tiny, 'qemu_example.txt', { vocabulary });
+    const qemu = ruled.spans.find((s) => s.name === 'qemu-system-x86_64')!;
+    expect(plain).toMatchObject({ name: 'user', args: { end_by: 'tiny: done' } });
+    expect(phases(ruled).at(-1)).toMatchObject({ name: 'user', start: plain.start, end: qemu.end, args: { end_by: 'ready: the VM exited' } });
   });
 });

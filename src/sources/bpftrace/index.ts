@@ -7,7 +7,7 @@
 //
 // Adding a probe set (handler.ts): its probes/NAME.bt and NAME_example.txt,
 // its rows in probes/README.md, a handler file here, and one line in HANDLERS.
-import { TraceBuilder } from '../../model/builder.js';
+import { TraceBuilder, type ImportOptions } from '../../model/builder.js';
 import type { Trace } from '../../model/trace.js';
 import { BpftraceContext } from './context.js';
 import { execHandler } from './exec.js';
@@ -49,15 +49,15 @@ export function parseBpftraceJson(text: string, file: string): ParsedBpftrace {
 }
 
 /** `hvscope import --from bpftrace`: NDJSON text of bpftrace -f json running probes/*.bt. */
-export function importBpftrace(text: string, file: string): Trace {
-  return buildBpftraceTrace(parseBpftraceJson(text, file), file);
+export function importBpftrace(text: string, file: string, opts: ImportOptions = {}): Trace {
+  return buildBpftraceTrace(parseBpftraceJson(text, file), file, opts);
 }
 
 /** The prelude's own lines (attach, root exit, stop) frame the run; they are not workload events. */
 const PRELUDE_EVENTS = new Set(Object.keys(PRELUDE_LAYOUTS));
 
 /** The trace from parsed probe events: each event to the handler that owns it, then each handler's finish. */
-export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace {
+export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: ImportOptions = {}): Trace {
   const workload = parsed.events.filter((e) => !PRELUDE_EVENTS.has(e.event));
   const b = new TraceBuilder({
     source: 'bpftrace',
@@ -65,7 +65,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string): Trace 
     inputs: [file],
     lostEvents: parsed.lostEvents,
     recorded: `bpftrace -f json${parsed.attachedProbes !== undefined ? `, ${parsed.attachedProbes} probes attached` : ''}`,
-  });
+  }, opts);
   if (workload.length === 0) return b.build();
   // Perf buffers are per CPU: restore time order (stable, so chunks of one write stay in order).
   workload.sort((x, y) => x.ns - y.ns);
