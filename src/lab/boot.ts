@@ -26,8 +26,9 @@ import { accelWorks } from '../tracer/host-checks.js';
 import { traceCommand, tracingBlocker } from '../tracer/session.js';
 import { qemuCommandLine } from '../tuning/targets/qemu.js';
 import { allTargets } from '../tuning/targets/index.js';
-import { loadProfile } from '../tuning/profile.js';
+import { loadProfile, unwrapEntry } from '../tuning/profile.js';
 import { LINUX_GUEST_APPEND, defaultCacheDir, prepareLinuxGuest } from './linux-guest.js';
+import { isElf, preparePvhKernel, pvhEntry } from './pvh-kernel.js';
 import { KVM_TRACE_EVENTS, QEMU_BINARY, SERIAL_FORMAT_HEADER, TCG_TRACE_EVENTS, formatClockUs, realtimeUs } from './qemu-record.js';
 import { TINY_EXIT_OK_STATUS, TINY_SERIAL_LINES, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
 import { profileDirNames, writeBootReports } from './boot-outputs.js';
@@ -46,6 +47,8 @@ export interface Guest {
   /** What the user named: tiny, linux or the kernel's path. */
   name: string;
   kernel: string;
+  /** The kernel as an uncompressed ELF with a PVH entry note, for profiles with kernel-entry: pvh (see pvhKernelFor). */
+  pvhKernel?: string;
   initrd?: string;
   append?: string;
   /** Machine used when --machine is not given (and the profile names none). */
@@ -78,6 +81,7 @@ export async function resolveGuest(spec: string, initrd?: string, onProgress: (m
       kind: 'tiny',
       name: 'tiny',
       kernel: build.kernel,
+      pvhKernel: build.kernel, // tiny is an ELF with a PVH note: QEMU always starts it there
       defaultMachine: 'microvm',
       okExitCodes: [TINY_EXIT_OK_STATUS],
       memoryMiB: 32,
@@ -91,6 +95,7 @@ export async function resolveGuest(spec: string, initrd?: string, onProgress: (m
       kind: 'linux',
       name: 'linux',
       kernel: guest.kernel,
+      pvhKernel: guest.pvhKernel,
       initrd: initrd ?? guest.initrd,
       append: LINUX_GUEST_APPEND,
       // microvm + this kernel under TCG can hang in TSC calibration (fixtures/README.md)
@@ -137,7 +142,7 @@ export function bootCommandLine(guest: Guest, opts: CommandLineOptions): string[
   if (opts.profileSection !== undefined) {
     let section = opts.profileSection as Record<string, unknown>;
     if (opts.machine !== undefined) section = { ...section, machine: { value: opts.machine, why: 'hvscope boot --machine' } };
-    args = qemuCommandLine(section, { kernel: guest.kernel, initrd: guest.initrd, append: guest.append, accel: opts.accel });
+    args = qemuCommandLine(section, { kernel: guest.kernel, pvhKernel: guest.pvhKernel, initrd: guest.initrd, append: guest.append, accel: opts.accel });
   } else {
     const machine = opts.machine ?? guest.defaultMachine;
     args = [QEMU_BINARY, '-M', machine, '-accel', opts.accel, ...(opts.accel === 'kvm' ? ['-cpu', 'host'] : []), '-smp', '1', '-nodefaults', '-no-user-config', '-display', 'none'];
@@ -308,6 +313,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   // Everything the user can get wrong is checked before anything is built or booted.
   const sections = profiles.map((p) => (p !== undefined ? loadQemuSection(p) : undefined));
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
+  if (entersThroughPvh(profileSection) && guest.pvhKernel === undefined) guest.pvhKernel = await pvhKernelFor(guest.kernel, progress);
   let accel = opts.accel;
   if (accel === undefined) {
     const chosen = await defaultAccel();
@@ -384,6 +390,25 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   });
   const outputs = writeBootReports(outDir, groups, plans);
   return { runs: results, groups, traced, unavailable, command: plans[0].command, accel, guest: guest.name, svg: groups[0].svg ?? join(outDir, 'timeline.svg'), ...outputs, report: groups[0].report, interrupted };
+}
+
+/** Whether a qemu section boots the kernel through its PVH entry (kernel-entry: pvh). */
+export function entersThroughPvh(section: unknown): boolean {
+  const entry = (section as Record<string, unknown> | undefined)?.['kernel-entry'];
+  return unwrapEntry(entry).value === 'pvh';
+}
+
+/**
+ * The PVH-bootable form of a user's kernel: the file itself when it is an ELF with a
+ * PVH note, else the uncompressed kernel extracted from the bzImage (cached).
+ */
+export async function pvhKernelFor(kernel: string, progress: (m: string) => void = () => undefined): Promise<string> {
+  if (await isElf(kernel)) {
+    if ((await pvhEntry(kernel)) === undefined) throw new UserError(`${kernel}: an ELF kernel without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) cannot boot with kernel-entry: pvh`);
+    return kernel;
+  }
+  progress(`extracting the uncompressed kernel of ${kernel} for the PVH entry (cached)`);
+  return (await preparePvhKernel(kernel)).kernel;
 }
 
 /** Loads a profile and returns its qemu section; a profile without one is a user error. */
