@@ -24,11 +24,11 @@ import { importQemuLog } from '../sources/qemu-log.js';
 import { importSerial } from '../sources/serial.js';
 import { accelWorks } from '../tracer/host-checks.js';
 import { traceCommand, tracingBlocker } from '../tracer/session.js';
-import { qemuCommandLine } from '../tuning/targets/qemu.js';
+import { bootsThroughPvh, qemuCommandLine } from '../tuning/targets/qemu.js';
 import { allTargets } from '../tuning/targets/index.js';
-import { loadProfile, unwrapEntry } from '../tuning/profile.js';
+import { loadProfile } from '../tuning/profile.js';
 import { LINUX_GUEST_APPEND, defaultCacheDir, prepareLinuxGuest } from './linux-guest.js';
-import { isElf, preparePvhKernel, pvhEntry } from './pvh-kernel.js';
+import { pvhKernelFor } from './pvh-kernel.js';
 import { KVM_TRACE_EVENTS, QEMU_BINARY, SERIAL_FORMAT_HEADER, TCG_TRACE_EVENTS, formatClockUs, realtimeUs } from './qemu-record.js';
 import { TINY_EXIT_OK_STATUS, TINY_SERIAL_LINES, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
 import { profileDirNames, writeBootReports } from './boot-outputs.js';
@@ -313,7 +313,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   // Everything the user can get wrong is checked before anything is built or booted.
   const sections = profiles.map((p) => (p !== undefined ? loadQemuSection(p) : undefined));
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
-  if (entersThroughPvh(profileSection) && guest.pvhKernel === undefined) guest.pvhKernel = await pvhKernelFor(guest.kernel, progress);
+  if (bootsThroughPvh(profileSection) && guest.pvhKernel === undefined) guest.pvhKernel = await pvhKernelFor(guest.kernel, progress);
   let accel = opts.accel;
   if (accel === undefined) {
     const chosen = await defaultAccel();
@@ -390,25 +390,6 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   });
   const outputs = writeBootReports(outDir, groups, plans);
   return { runs: results, groups, traced, unavailable, command: plans[0].command, accel, guest: guest.name, svg: groups[0].svg ?? join(outDir, 'timeline.svg'), ...outputs, report: groups[0].report, interrupted };
-}
-
-/** Whether a qemu section boots the kernel through its PVH entry (kernel-entry: pvh). */
-export function entersThroughPvh(section: unknown): boolean {
-  const entry = (section as Record<string, unknown> | undefined)?.['kernel-entry'];
-  return unwrapEntry(entry).value === 'pvh';
-}
-
-/**
- * The PVH-bootable form of a user's kernel: the file itself when it is an ELF with a
- * PVH note, else the uncompressed kernel extracted from the bzImage (cached).
- */
-export async function pvhKernelFor(kernel: string, progress: (m: string) => void = () => undefined): Promise<string> {
-  if (await isElf(kernel)) {
-    if ((await pvhEntry(kernel)) === undefined) throw new UserError(`${kernel}: an ELF kernel without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) cannot boot with kernel-entry: pvh`);
-    return kernel;
-  }
-  progress(`extracting the uncompressed kernel of ${kernel} for the PVH entry (cached)`);
-  return (await preparePvhKernel(kernel)).kernel;
 }
 
 /** Loads a profile and returns its qemu section; a profile without one is a user error. */

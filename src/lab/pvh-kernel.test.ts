@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bzImagePayload, isElf, preparePvhKernel, pvhEntry, XEN_ELFNOTE_PHYS32_ENTRY } from './pvh-kernel.js';
+import { bzImagePayload, isElf, preparePvhKernel, pvhEntry, pvhKernelFor, XEN_ELFNOTE_PHYS32_ENTRY } from './pvh-kernel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hvscope-pvh-kernel-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -129,5 +129,16 @@ describe('preparePvhKernel', () => {
     const bz = join(dir, 'bzImage-short');
     writeFileSync(bz, syntheticBzImage(gzipSync(elf), elf.length + 1));
     await expect(preparePvhKernel(bz, join(dir, 'cache-short'))).rejects.toThrow(/unpacked \d+ bytes of the kernel, the bzImage says \d+/);
+  });
+});
+
+describe('pvhKernelFor', () => {
+  it('takes an ELF with a PVH note as it is, and refuses one without', async () => {
+    const pvh = join(dir, 'pvh.elf');
+    writeFileSync(pvh, syntheticElf(XEN_ELFNOTE_PHYS32_ENTRY));
+    expect(await pvhKernelFor(pvh, () => expect.fail('nothing to extract'))).toBe(pvh);
+    const plain = join(dir, 'plain.elf');
+    writeFileSync(plain, syntheticElf(5));
+    await expect(pvhKernelFor(plain)).rejects.toThrow(/plain\.elf: an ELF kernel without a PVH entry note/);
   });
 });

@@ -170,3 +170,16 @@ async function decompress(compressed: Buffer, payload: BzImagePayload, out: stri
   if (size !== payload.size)
     throw fileError(bzImage, undefined, `${c.command[0]} unpacked ${size} bytes of the kernel, the bzImage says ${payload.size}${r.stderr ? ` (${String(r.stderr).trim().split('\n')[0]})` : ''}`);
 }
+
+/**
+ * The PVH-bootable form of a kernel: the file itself when it is an ELF with a PVH note,
+ * else the uncompressed kernel extracted from the bzImage (cached).
+ */
+export async function pvhKernelFor(kernel: string, progress: (m: string) => void = () => undefined): Promise<string> {
+  if (await isElf(kernel)) {
+    if ((await pvhEntry(kernel)) === undefined) throw fileError(kernel, undefined, 'an ELF kernel without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) cannot boot with kernel-entry: pvh');
+    return kernel;
+  }
+  progress(`extracting the uncompressed kernel of ${kernel} for the PVH entry (cached)`);
+  return (await preparePvhKernel(kernel)).kernel;
+}

@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { qemuCommandLine, qemuDefault, target, type RenderOnlyKnob } from './qemu.js';
+import { bootsThroughPvh, qemuCommandLine, qemuDefault, target, type RenderOnlyKnob } from './qemu.js';
 
 const ctx = { root: '/', options: {} };
 
@@ -67,6 +67,9 @@ describe('qemuCommandLine', () => {
     expect(linux[linux.indexOf('-kernel') + 1]).toBe('/bzImage');
     expect(() => qemuCommandLine({ 'kernel-entry': 'pvh' }, { kernel: '/bzImage' })).toThrow(/kernel-entry: pvh .* none was given for \/bzImage/);
     expect(qemuCommandLine({ 'kernel-entry': 'pvh' })).not.toContain('-kernel'); // no kernel, nothing to choose
+    expect(bootsThroughPvh({ 'kernel-entry': { value: 'pvh', why: 'w' } })).toBe(true);
+    expect(bootsThroughPvh({ 'kernel-entry': 'linux' })).toBe(false);
+    expect(bootsThroughPvh(undefined)).toBe(false);
   });
 
   it('refuses microvm-only properties on other machines', () => {

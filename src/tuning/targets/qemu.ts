@@ -149,6 +149,11 @@ export function qemuCommandLine(section: unknown, opts: QemuCommandLineOptions =
   return args;
 }
 
+/** Whether a qemu section boots the kernel through its PVH entry (kernel-entry: pvh). */
+export function bootsThroughPvh(section: unknown): boolean {
+  return settingsOf(section).get('kernel-entry')?.value === 'pvh';
+}
+
 /** The kernel file to boot: the bzImage, or its uncompressed ELF for kernel-entry: pvh. */
 function kernelFile(entry: string | null, opts: QemuCommandLineOptions): string {
   if (entry !== 'pvh') return opts.kernel!;
