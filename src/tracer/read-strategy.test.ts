@@ -13,8 +13,8 @@ describe('chooseStrategy', () => {
   const around = (center: number) => [0.97, 0.99, 1, 1.01, 1.02, 0.98, 1.03, 1].map((x) => x * center);
 
   it('picks the strategy whose runs were shorter when the interval excludes 1', () => {
-    expect(chooseStrategy(around(100), around(80))).toMatchObject({ choice: 'batched', why: expect.stringMatching(/^batched slowed the calibration workload less \(batched\/live 0\.800/) });
-    expect(chooseStrategy(around(80), around(100))).toMatchObject({ choice: 'live', why: expect.stringMatching(/^live reading slowed/) });
+    expect(chooseStrategy(around(100), around(80))).toMatchObject({ choice: 'batched', why: expect.stringMatching(/^batched cost the calibration workload less CPU \(batched\/live 0\.800/) });
+    expect(chooseStrategy(around(80), around(100))).toMatchObject({ choice: 'live', why: expect.stringMatching(/^live reading cost the calibration workload less CPU/) });
   });
 
   it('keeps batched when the difference is within the noise, and says so', () => {
@@ -36,10 +36,14 @@ describe('hostReadStrategy', () => {
     hostKey: key,
     measuredAt,
     eventsPerRun: 3000,
+    liveCpuMs: [80],
+    batchedCpuMs: [100],
     liveMs: [80],
     batchedMs: [100],
     ratioBatchedOverLive: 1.25,
     ratioCi95: [1.1, 1.4],
+    wallRatioBatchedOverLive: 1.25,
+    wallRatioCi95: [1.1, 1.4],
     batchedMinusLiveUsPerEvent: 6.7,
     choice,
     why: 'synthetic',

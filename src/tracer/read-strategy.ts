@@ -18,12 +18,16 @@
 // of the calibration workload), and a workload that alternates CPU work with writes —
 // awk computing for ~20 µs between two writes (dense enough that a few µs per event
 // shows within a few runs, sparse enough that a live bpftrace sleeps between events).
-// Runs alternate between the strategies in the same session, order rotating; each run's
-// duration comes from the events' own BPF timestamps (first to last write), so reading
-// late (batched) changes nothing in what is measured. The choice is the strategy whose
-// median is lower with the bootstrap 95 % interval of the ratio excluding 1; otherwise
-// (no difference this host can resolve) batched, the strategy that keeps bpftrace off
-// the CPU while the workload runs.
+// Runs alternate between the strategies in the same session, order rotating. What is
+// compared is the CPU time the workload's thread spent from its first write to its last
+// (the task's sum_exec_runtime, read by the BPF program at each write): the wake-up work
+// per event (irq_work, the remote wake-up of a live bpftrace) is charged to the thread
+// that wrote the event, and CPU time hardly moves with the host's load, where wall time
+// swings by tens of percent on a shared host. Wall time (first to last event, BPF
+// timestamps, so reading late changes nothing) is kept beside it. The choice is the
+// strategy whose median CPU time is lower with the bootstrap 95 % interval of the ratio
+// excluding 1; otherwise (no difference this host can resolve) batched, the strategy that
+// keeps bpftrace off the CPU while the workload runs.
 import { cpus, hostname, release } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,13 +53,19 @@ export interface Calibration {
   measuredAt: string;
   /** Writes (events) per run. */
   eventsPerRun: number;
-  /** Run durations (ms), first to last event, per strategy, in the order they ran. */
+  /** CPU time of the workload's thread (ms), first to last event, per strategy, in the order they ran: what the choice compares. */
+  liveCpuMs: number[];
+  batchedCpuMs: number[];
+  /** Wall time (ms), first to last event, the same runs. */
   liveMs: number[];
   batchedMs: number[];
-  /** median(batched) / median(live), and its bootstrap 95 % interval. */
+  /** median(batched) / median(live) of the CPU times, and its bootstrap 95 % interval. */
   ratioBatchedOverLive: number;
   ratioCi95: [number, number];
-  /** Extra cost per event of batched over live (µs; negative: batched cheaper). */
+  /** The same for wall time. */
+  wallRatioBatchedOverLive: number;
+  wallRatioCi95: [number, number];
+  /** Extra CPU per event of batched over live (µs; negative: batched cheaper). */
   batchedMinusLiveUsPerEvent: number;
   choice: ReadStrategy;
   why: string;
@@ -63,14 +73,14 @@ export interface Calibration {
   load1m: number;
 }
 
-/** The decision rule from measured run durations. */
+/** The decision rule, from the calibration runs' costs (CPU ms) under each strategy. */
 export function chooseStrategy(liveMs: number[], batchedMs: number[], seed = 1): Pick<Calibration, 'ratioBatchedOverLive' | 'ratioCi95' | 'choice' | 'why'> {
   const ratio = median(batchedMs) / median(liveMs);
   const [lo, hi] = ratioOfMediansInterval(liveMs, batchedMs, { seed });
   const ci: [number, number] = [lo, hi];
   const shown = `batched/live ${ratio.toFixed(3)} [${lo.toFixed(3)}, ${hi.toFixed(3)}]`;
-  if (hi < 1) return { ratioBatchedOverLive: ratio, ratioCi95: ci, choice: 'batched', why: `batched slowed the calibration workload less (${shown})` };
-  if (lo > 1) return { ratioBatchedOverLive: ratio, ratioCi95: ci, choice: 'live', why: `live reading slowed the calibration workload less (${shown})` };
+  if (hi < 1) return { ratioBatchedOverLive: ratio, ratioCi95: ci, choice: 'batched', why: `batched cost the calibration workload less CPU (${shown})` };
+  if (lo > 1) return { ratioBatchedOverLive: ratio, ratioCi95: ci, choice: 'live', why: `live reading cost the calibration workload less CPU (${shown})` };
   return { ratioBatchedOverLive: ratio, ratioCi95: ci, choice: 'batched', why: `no difference resolved (${shown}); batched keeps bpftrace off the CPU while the workload runs` };
 }
 
@@ -117,7 +127,7 @@ export async function hostReadStrategy(
 const CALIBRATION_PROGRAM = `
 BEGIN { printf("hv_begin\\n"); @cal_tree[$1] = 1; }
 tracepoint:sched:sched_process_fork /@cal_tree[args->parent_pid]/ { @cal_tree[args->child_pid] = 1; }
-tracepoint:syscalls:sys_enter_write /@cal_tree[pid] && pid != $1/ { printf("cal\\t%llu\\t%d\\n", nsecs, pid); }
+tracepoint:syscalls:sys_enter_write /@cal_tree[pid] && pid != $1/ { printf("cal\\t%llu\\t%d\\t%llu\\n", nsecs, pid, curtask->se.sum_exec_runtime); }
 END { clear(@cal_tree); }
 `;
 
@@ -151,8 +161,9 @@ export async function calibrateReading(opts: CalibrationOptions = {}): Promise<C
     }
   };
   process.once('exit', stop);
-  const firstEvent = new Map<number, bigint>();
-  const lastEvent = new Map<number, bigint>();
+  // per calibration run (pid): [wall ns, CPU ns] at its first and its last write
+  const firstEvent = new Map<number, [bigint, bigint]>();
+  const lastEvent = new Map<number, [bigint, bigint]>();
   let session: Awaited<ReturnType<typeof startBpftrace>> | undefined;
   try {
     session = await startBpftrace({
@@ -161,8 +172,8 @@ export async function calibrateReading(opts: CalibrationOptions = {}): Promise<C
       readyPrintf: 'hv_begin',
       onMessage: (msg) => {
         if (msg.type !== 'printf' || !msg.text.startsWith('cal\t')) return;
-        const [, ns, pid] = msg.text.trim().split('\t');
-        const at = BigInt(ns);
+        const [, ns, pid, cpu] = msg.text.trim().split('\t');
+        const at: [bigint, bigint] = [BigInt(ns), BigInt(cpu)];
         const p = Number(pid);
         if (!firstEvent.has(p)) firstEvent.set(p, at);
         lastEvent.set(p, at);
@@ -184,20 +195,26 @@ export async function calibrateReading(opts: CalibrationOptions = {}): Promise<C
       }
     }
     await settle(() => firstEvent.size, 300);
-    const pids = [...firstEvent.keys()].sort((a, b) => (firstEvent.get(a)! < firstEvent.get(b)! ? -1 : 1));
+    const pids = [...firstEvent.keys()].sort((a, b) => (firstEvent.get(a)![0] < firstEvent.get(b)![0] ? -1 : 1));
     if (pids.length !== order.length) throw new Error(`calibration: ${pids.length} runs seen by bpftrace, ${order.length} made`);
-    const durations = pids.map((p) => Number(lastEvent.get(p)! - firstEvent.get(p)!) / 1e6);
-    const liveMs = durations.filter((_, i) => order[i] === 'live');
-    const batchedMs = durations.filter((_, i) => order[i] === 'batched');
-    const decision = chooseStrategy(liveMs, batchedMs);
+    const spent = (k: 0 | 1) => pids.map((p) => Number(lastEvent.get(p)![k] - firstEvent.get(p)![k]) / 1e6);
+    const of = (xs: number[], strategy: ReadStrategy) => xs.filter((_, i) => order[i] === strategy);
+    const [wall, cpu] = [spent(0), spent(1)];
+    const decision = chooseStrategy(of(cpu, 'live'), of(cpu, 'batched'));
+    const wallRatio = median(of(wall, 'batched')) / median(of(wall, 'live'));
+    const [wlo, whi] = ratioOfMediansInterval(of(wall, 'live'), of(wall, 'batched'), { seed: 2 });
     return {
       hostKey: opts.hostKey ?? (await hostKey()),
       measuredAt: new Date().toISOString(),
       eventsPerRun: events,
-      liveMs,
-      batchedMs,
+      liveCpuMs: of(cpu, 'live'),
+      batchedCpuMs: of(cpu, 'batched'),
+      liveMs: of(wall, 'live'),
+      batchedMs: of(wall, 'batched'),
       ...decision,
-      batchedMinusLiveUsPerEvent: ((median(batchedMs) - median(liveMs)) * 1000) / events,
+      wallRatioBatchedOverLive: wallRatio,
+      wallRatioCi95: [wlo, whi],
+      batchedMinusLiveUsPerEvent: ((median(of(cpu, 'batched')) - median(of(cpu, 'live'))) * 1000) / events,
       load1m: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     };
   } finally {

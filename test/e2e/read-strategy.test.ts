@@ -1,5 +1,6 @@
 // The per-host reading calibration with real bpftrace (src/tracer/read-strategy.ts): it
-// sees every run it makes, times them from the events' own BPF timestamps, chooses a
+// sees every run it makes, measures each from its events (BPF timestamps, and the
+// thread's CPU time read in BPF), chooses a
 // strategy by its rule and caches the result per host. Short (3 runs per strategy): this
 // checks the mechanism, not which strategy wins on the CI host.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,9 +21,14 @@ describe.skipIf(missing)('reading-strategy calibration (real bpftrace)', () => {
     await ensureTracefs();
     const c = await calibrateReading({ runs: 3, events: 600 });
     expect(c.liveMs).toHaveLength(3);
-    expect(c.batchedMs).toHaveLength(3);
+    expect(c.batchedCpuMs).toHaveLength(3);
     for (const ms of [...c.liveMs, ...c.batchedMs]) expect(ms).toBeGreaterThan(0);
-    expect(chooseStrategy(c.liveMs, c.batchedMs).choice).toBe(c.choice);
+    // the thread's CPU time between its first and last write: positive, at most the wall time (one tick of slack)
+    for (const [i, cpu] of c.liveCpuMs.entries()) {
+      expect(cpu).toBeGreaterThan(0);
+      expect(cpu).toBeLessThanOrEqual(c.liveMs[i] + 10);
+    }
+    expect(chooseStrategy(c.liveCpuMs, c.batchedCpuMs).choice).toBe(c.choice);
     expect(c.hostKey).toBe(await hostKey());
     expect(liveBpftraceCount()).toBe(0);
   }, 90_000);
