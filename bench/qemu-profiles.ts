@@ -183,6 +183,7 @@ export async function qemuProfiles(params: Result): Promise<Result> {
     meets_goal: bestRow?.ratio_init !== undefined ? (bestRow.ratio_init as number) <= GOAL_RATIO : false,
     host_load_before: loadBefore,
     host_load_after: loadavg().map((x) => Math.round(x * 100) / 100),
+    date: new Date().toISOString(),
   };
 }
 
