@@ -41,7 +41,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { median, ratioOfMediansInterval } from '../src/analysis/stats.js';
+import { bootstrapInterval, median, ratioOfMedians } from '../src/analysis/stats.js';
 import { bootCommandLine, resolveGuest, type Accel } from '../src/lab/boot.js';
 import { TINY_EXIT_OK_STATUS } from '../src/lab/tiny-guest.js';
 import { packageRoot } from '../src/package-root.js';
@@ -142,7 +142,7 @@ function costPerRun(c: TracedCost): Result {
 }
 
 /** 95 % interval of median(arm) / median(base), rounded. */
-const ci95 = (base: number[], arm: number[], seed: number) => ratioOfMediansInterval(base, arm, { seed }).map((x) => round(x));
+const ci95 = (base: number[], arm: number[], seed: number) => bootstrapInterval(base, arm, ratioOfMedians, { seed }).map((x) => round(x));
 
 export async function probeEffect(params: Result): Promise<Result> {
   const blocks = Number(params.blocks ?? 12);
@@ -276,7 +276,7 @@ function summarize(m: Measured): Result {
   // batched against live, in wall time and in QEMU's CPU time (which the host's load moves less)
   const versus = (f: (runs: Run[]) => number[], seed: number) => {
     const [b, l] = [f(all('batched')), f(all('live'))];
-    const [lo, hi] = ratioOfMediansInterval(l, b, { seed });
+    const [lo, hi] = bootstrapInterval(l, b, ratioOfMedians, { seed });
     const verdict: ReadStrategy | 'unresolved' = hi < 1 ? 'batched' : lo > 1 ? 'live' : 'unresolved';
     return { ratio: round(median(b) / median(l)), ci95: [round(lo), round(hi)], verdict };
   };

@@ -16,7 +16,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildReport, type PhaseDuration } from '../src/analysis/report.js';
-import { median, medianInterval, ratioOfMediansInterval, seededRandom } from '../src/analysis/stats.js';
+import { prng } from '../src/analysis/random.js';
+import { bootstrapInterval, median, medianInterval, ratioOfMedians } from '../src/analysis/stats.js';
 import { runBoots } from '../src/lab/boot.js';
 import { readTrace } from '../src/model/io.js';
 import { listProfiles, loadProfile, resolveProfileRef } from '../src/tuning/profile.js';
@@ -80,7 +81,7 @@ export async function alternateLinuxBoots(variants: Variant[], rounds: number, p
   const dir = mkdtempSync(join(tmpdir(), 'hvscope-qemu-profiles-'));
   const times = new Map<string, BootTimes>(variants.map((v) => [v.label, { initMs: [], readyMs: [], cpuMs: [], failures: [] }]));
   try {
-    const random = seededRandom(rounds * 7919 + variants.length);
+    const random = prng(rounds * 7919 + variants.length);
     for (let r = 0; r < rounds; r++) {
       // A fresh random order each round: a rotation keeps every variant between the same
       // neighbours, and a periodic load on the shared host (another job's loop) then
@@ -137,14 +138,14 @@ export function compareTo(base: BootTimes, other: BootTimes, seed: number): Resu
   if (base.initMs.length > 0 && other !== base) {
     Object.assign(out, {
       ratio_init: round3(median(other.initMs) / median(base.initMs)),
-      ratio_init_ci95: ratioOfMediansInterval(base.initMs, other.initMs, { seed }).map(round3),
+      ratio_init_ci95: bootstrapInterval(base.initMs, other.initMs, ratioOfMedians, { seed }).map(round3),
       ratio_ready: round3(median(other.readyMs) / median(base.readyMs)),
-      ratio_ready_ci95: ratioOfMediansInterval(base.readyMs, other.readyMs, { seed: seed + 1 }).map(round3),
+      ratio_ready_ci95: bootstrapInterval(base.readyMs, other.readyMs, ratioOfMedians, { seed: seed + 1 }).map(round3),
     });
     if (base.cpuMs.length > 0 && other.cpuMs.length > 0)
       Object.assign(out, {
         ratio_cpu: round3(median(other.cpuMs) / median(base.cpuMs)),
-        ratio_cpu_ci95: ratioOfMediansInterval(base.cpuMs, other.cpuMs, { seed: seed + 2 }).map(round3),
+        ratio_cpu_ci95: bootstrapInterval(base.cpuMs, other.cpuMs, ratioOfMedians, { seed: seed + 2 }).map(round3),
       });
   }
   return out;

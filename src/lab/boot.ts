@@ -313,7 +313,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   // Everything the user can get wrong is checked before anything is built or booted.
   const sections = profiles.map((p) => (p !== undefined ? loadQemuSection(p) : undefined));
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
-  if (bootsThroughPvh(profileSection) && guest.pvhKernel === undefined) guest.pvhKernel = await pvhKernelFor(guest.kernel, progress);
+  if (sections.some(bootsThroughPvh) && guest.pvhKernel === undefined) guest.pvhKernel = await pvhKernelFor(guest.kernel, progress);
   let accel = opts.accel;
   if (accel === undefined) {
     const chosen = await defaultAccel();

@@ -32,7 +32,7 @@ import { cpus, hostname, release } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { median, ratioOfMediansInterval } from '../analysis/stats.js';
+import { bootstrapInterval, median, ratioOfMedians } from '../analysis/stats.js';
 import { writeFileAtomic } from '../model/io.js';
 import { startBpftrace } from './bpftrace-run.js';
 import { bpftraceVersion } from './host-checks.js';
@@ -76,7 +76,7 @@ export interface Calibration {
 /** The decision rule, from the calibration runs' costs (CPU ms) under each strategy. */
 export function chooseStrategy(liveMs: number[], batchedMs: number[], seed = 1): Pick<Calibration, 'ratioBatchedOverLive' | 'ratioCi95' | 'choice' | 'why'> {
   const ratio = median(batchedMs) / median(liveMs);
-  const [lo, hi] = ratioOfMediansInterval(liveMs, batchedMs, { seed });
+  const [lo, hi] = bootstrapInterval(liveMs, batchedMs, ratioOfMedians, { seed });
   const ci: [number, number] = [lo, hi];
   const shown = `batched/live ${ratio.toFixed(3)} [${lo.toFixed(3)}, ${hi.toFixed(3)}]`;
   if (hi < 1) return { ratioBatchedOverLive: ratio, ratioCi95: ci, choice: 'batched', why: `batched cost the calibration workload less CPU (${shown})` };
@@ -202,7 +202,7 @@ export async function calibrateReading(opts: CalibrationOptions = {}): Promise<C
     const [wall, cpu] = [spent(0), spent(1)];
     const decision = chooseStrategy(of(cpu, 'live'), of(cpu, 'batched'));
     const wallRatio = median(of(wall, 'batched')) / median(of(wall, 'live'));
-    const [wlo, whi] = ratioOfMediansInterval(of(wall, 'live'), of(wall, 'batched'), { seed: 2 });
+    const [wlo, whi] = bootstrapInterval(of(wall, 'live'), of(wall, 'batched'), ratioOfMedians, { seed: 2 });
     return {
       hostKey: opts.hostKey ?? (await hostKey()),
       measuredAt: new Date().toISOString(),
