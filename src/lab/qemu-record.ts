@@ -74,9 +74,9 @@ export interface RecordResult {
 /**
  * Host realtime clock in µs (what QEMU stamps its trace log with). Date.now() only has
  * ms, so this is the monotonic clock plus an offset to realtime — re-read at least once a
- * second: the two clocks drift apart (the system clock is slewed and stepped; on a busy
- * VM a process's fixed offset, performance.timeOrigin, was seconds off after half an
- * hour, and a boot's console then seemed to run before QEMU started).
+ * second: the two clocks part (the system clock is slewed and stepped; on the development
+ * VM a process's fixed offset, performance.timeOrigin, was once 6.4 s off half an hour
+ * into a run, and a boot's console then seemed to run before QEMU started).
  */
 export function realtimeUs(): number {
   const mono = performance.now();
