@@ -169,3 +169,10 @@ figures.push(probeEffectFigure);
 import { xenLab, xenLabFigure } from './xen-lab.js';
 measurements['xen-lab'] = xenLab;
 figures.push(xenLabFigure);
+
+// qemu-profiles (bench/qemu-profiles.ts): time to init of the linux guest per shipped QEMU
+// profile against qemu-default, alternating; qemu-variants: one-setting changes of a profile.
+import { qemuProfiles, qemuProfilesFigure, qemuVariants } from './qemu-profiles.js';
+measurements['qemu-profiles'] = qemuProfiles;
+measurements['qemu-variants'] = qemuVariants;
+figures.push(qemuProfilesFigure);

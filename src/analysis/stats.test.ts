@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { prng } from './random.js';
-import { bootstrapInterval, compareSamples, differenceOfMedians, judge, max, median, min, minRunsToCall, percentile, rankSumTest, smallestP, summarize } from './stats.js';
+import { bootstrapInterval, compareSamples, differenceOfMedians, judge, max, median, medianInterval, min, minRunsToCall, percentile, rankSumTest, smallestP, summarize } from './stats.js';
 
 describe('stats', () => {
   // Hand-computed with rank h = (n-1)p/100 and linear interpolation (numpy's default).
@@ -164,5 +164,22 @@ describe('compareSamples and judge (synthetic samples)', () => {
     expect(few.tooFewRuns).toBe(true);
     expect(few.better).toBe(false);
     expect(() => judge(slow, fast, { confidence: 0.5 })).toThrow(/more than 0.5/);
+  });
+});
+
+describe('medianInterval', () => {
+  it('brackets the median, repeats for a seed, collapses for constant data and widens with the spread', () => {
+    const a = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+    const [lo, hi] = medianInterval(a, { seed: 3 });
+    expect(lo).toBeLessThanOrEqual(median(a));
+    expect(hi).toBeGreaterThanOrEqual(median(a));
+    expect(lo).toBeGreaterThanOrEqual(10);
+    expect(hi).toBeLessThanOrEqual(19);
+    expect(medianInterval(a, { seed: 3 })).toEqual([lo, hi]);
+    expect(medianInterval([5, 5, 5])).toEqual([5, 5]);
+    const narrow = medianInterval([99, 100, 101, 100, 99, 101, 100, 100]);
+    const wide = medianInterval([50, 100, 150, 100, 50, 150, 100, 100]);
+    expect(wide[1] - wide[0]).toBeGreaterThan(narrow[1] - narrow[0]);
+    expect(() => medianInterval([])).toThrow(/of no values/);
   });
 });

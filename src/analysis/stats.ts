@@ -361,3 +361,8 @@ export function judge(a: readonly number[], b: readonly number[], opts: BetterOp
     confidence,
   };
 }
+
+/** Percentile bootstrap interval of the median of one set (bootstrapInterval's resampling; its second set unused). */
+export function medianInterval(values: readonly number[], opts: BootstrapOptions = {}): [number, number] {
+  return bootstrapInterval(values, [0], (a) => medianInPlace(a), opts);
+}

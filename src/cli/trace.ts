@@ -19,7 +19,7 @@ interface TraceOptions {
   svg?: string;
   json?: boolean;
   attachTimeout: number | string;
-  readInterval: number | string;
+  readInterval?: number | string;
   '--'?: string[];
 }
 
@@ -30,8 +30,7 @@ export function register(cli: CAC): void {
     .option('--attach-timeout <seconds>', 'How long bpftrace may take to attach its probes (nested/emulated hosts need more)', { default: 30 })
     .option(
       '--read-interval <ms>',
-      'How often bpftrace reads its event buffers while the command runs; it is paused in between, because its per-event wake-ups slow the traced command (0: read each event as it comes)',
-      { default: DEFAULT_READ_INTERVAL_MS },
+      `How often bpftrace reads its event buffers while the command runs, paused in between (0: read each event as it comes). Default: what this host measured to slow the command least, ${DEFAULT_READ_INTERVAL_MS} or 0 (once per host, cached in ~/.cache/hvscope/read-strategy.json)`,
     )
     .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
     .option('--svg <file>', 'Also write the timeline SVG here')
@@ -41,8 +40,9 @@ export function register(cli: CAC): void {
         const sets = parseProbeSets(String(opts.probes));
         const attachTimeoutSeconds = Number(opts.attachTimeout);
         if (!(attachTimeoutSeconds > 0)) throw new UserError(`--attach-timeout ${opts.attachTimeout}: expected a number of seconds > 0`);
-        const readIntervalMs = Number(opts.readInterval);
-        if (!Number.isInteger(readIntervalMs) || readIntervalMs < 0) throw new UserError(`--read-interval ${opts.readInterval}: expected a whole number of milliseconds ≥ 0`);
+        const readIntervalMs = opts.readInterval === undefined ? undefined : Number(opts.readInterval);
+        if (readIntervalMs !== undefined && (!Number.isInteger(readIntervalMs) || readIntervalMs < 0))
+          throw new UserError(`--read-interval ${opts.readInterval}: expected a whole number of milliseconds ≥ 0`);
         if (args.length > 0) {
           throw new UserError(`put the command to trace after --, e.g. hvscope trace -- ${args.join(' ')}`);
         }

@@ -24,10 +24,11 @@ import { importQemuLog } from '../sources/qemu-log.js';
 import { recordRootless } from './boot-rootless.js';
 import { accelWorks } from '../tracer/host-checks.js';
 import { traceCommand, tracingBlocker } from '../tracer/session.js';
-import { qemuCommandLine } from '../tuning/targets/qemu.js';
+import { bootsThroughPvh, qemuCommandLine } from '../tuning/targets/qemu.js';
 import { allTargets } from '../tuning/targets/index.js';
 import { loadProfile } from '../tuning/profile.js';
 import { LINUX_GUEST_APPEND, defaultCacheDir, prepareLinuxGuest } from './linux-guest.js';
+import { pvhKernelFor } from './pvh-kernel.js';
 import { KVM_TRACE_EVENTS, QEMU_BINARY, TCG_TRACE_EVENTS, realtimeUs } from './qemu-record.js';
 import { TINY_EXIT_OK_STATUS, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
 import { profileDirNames, writeBootReports } from './boot-outputs.js';
@@ -46,6 +47,8 @@ export interface Guest {
   /** What the user named: tiny, linux or the kernel's path. */
   name: string;
   kernel: string;
+  /** The kernel as an uncompressed ELF with a PVH entry note, for profiles with kernel-entry: pvh (see pvhKernelFor). */
+  pvhKernel?: string;
   initrd?: string;
   append?: string;
   /** Machine used when --machine is not given (and the profile names none). */
@@ -68,6 +71,7 @@ export async function resolveGuest(spec: string, initrd?: string, onProgress: (m
       kind: 'tiny',
       name: 'tiny',
       kernel: build.kernel,
+      pvhKernel: build.kernel, // tiny is an ELF with a PVH note: QEMU always starts it there
       defaultMachine: 'microvm',
       okExitCodes: [TINY_EXIT_OK_STATUS],
       memoryMiB: 32,
@@ -81,6 +85,7 @@ export async function resolveGuest(spec: string, initrd?: string, onProgress: (m
       kind: 'linux',
       name: 'linux',
       kernel: guest.kernel,
+      pvhKernel: guest.pvhKernel,
       initrd: initrd ?? guest.initrd,
       append: LINUX_GUEST_APPEND,
       // microvm + this kernel under TCG can hang in TSC calibration (fixtures/README.md)
@@ -127,7 +132,7 @@ export function bootCommandLine(guest: Guest, opts: CommandLineOptions): string[
   if (opts.profileSection !== undefined) {
     let section = opts.profileSection as Record<string, unknown>;
     if (opts.machine !== undefined) section = { ...section, machine: { value: opts.machine, why: 'hvscope boot --machine' } };
-    args = qemuCommandLine(section, { kernel: guest.kernel, initrd: guest.initrd, append: guest.append, accel: opts.accel });
+    args = qemuCommandLine(section, { kernel: guest.kernel, pvhKernel: guest.pvhKernel, initrd: guest.initrd, append: guest.append, accel: opts.accel });
   } else {
     const machine = opts.machine ?? guest.defaultMachine;
     args = [QEMU_BINARY, '-M', machine, '-accel', opts.accel, ...(opts.accel === 'kvm' ? ['-cpu', 'host'] : []), '-smp', '1', '-nodefaults', '-no-user-config', '-display', 'none'];
@@ -297,6 +302,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   // Everything the user can get wrong is checked before anything is built or booted.
   const sections = profiles.map((p) => (p !== undefined ? loadQemuSection(p) : undefined));
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
+  if (sections.some(bootsThroughPvh) && guest.pvhKernel === undefined) guest.pvhKernel = await pvhKernelFor(guest.kernel, progress);
   let accel = opts.accel;
   if (accel === undefined) {
     const chosen = await defaultAccel();

@@ -8,8 +8,9 @@ import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa, ExecaError } from 'execa';
 import { UserError } from '../model/errors.js';
-import { writeTrace } from '../model/io.js';
+import { writeFileAtomic, writeTrace } from '../model/io.js';
 import type { Trace } from '../model/trace.js';
+import { preparePvhKernel } from './pvh-kernel.js';
 import { importRecording, qemuVersion, recordQemuBoot, type RecordResult } from './qemu-record.js';
 
 /** Marker lines the guest's /init prints; the serial importer recognises them. */
@@ -32,6 +33,8 @@ export interface LinuxGuest {
   kernelPackage: string;
   /** e.g. `busybox-static 1:1.35.0-4+deb12u1+b1` */
   busyboxPackage?: string;
+  /** The same kernel uncompressed (an ELF with a PVH entry note), for `kernel-entry: pvh` profiles. */
+  pvhKernel?: string;
 }
 
 /**
@@ -127,6 +130,14 @@ function readManifest(dir: string): LinuxGuest | undefined {
  * initramfs. Returns paths inside `cacheDir/linux-guest`; a second call reuses them.
  */
 export async function prepareLinuxGuest(cacheDir: string = defaultCacheDir()): Promise<LinuxGuest> {
+  const guest = await prepareLinuxGuestFiles(cacheDir);
+  // The uncompressed kernel has its own cache entry, keyed by the bzImage's hash: the
+  // manifest (shared with older checkouts) stays as it is.
+  const pvh = await preparePvhKernel(guest.kernel, join(cacheDir, 'pvh-kernel'));
+  return { ...guest, pvhKernel: pvh.kernel };
+}
+
+async function prepareLinuxGuestFiles(cacheDir: string): Promise<LinuxGuest> {
   const dir = join(cacheDir, 'linux-guest');
   const cached = readManifest(dir);
   if (cached) return cached;
@@ -188,7 +199,7 @@ export async function prepareLinuxGuest(cacheDir: string = defaultCacheDir()): P
     const kernel = join(dir, vmlinuz);
     const initrd = join(dir, 'initramfs-busybox.cpio.gz');
     renameSync(join(kernelTree, 'boot', vmlinuz), kernel);
-    writeFileSync(initrd, gzipSync(cpio.stdout));
+    writeFileAtomic(initrd, gzipSync(cpio.stdout));
     const guest: Manifest = {
       layout: GUEST_LAYOUT,
       kernel,
@@ -196,7 +207,8 @@ export async function prepareLinuxGuest(cacheDir: string = defaultCacheDir()): P
       kernelPackage: `${kernelName} ${kernelVersion}`,
       busyboxPackage: `busybox-static ${busyboxVersion}`,
     };
-    writeFileSync(join(dir, MANIFEST), JSON.stringify(guest, null, 2) + '\n');
+    // Last, and atomically: a manifest exists only once everything it names does.
+    writeFileAtomic(join(dir, MANIFEST), JSON.stringify(guest, null, 2) + '\n');
     return guest;
   } finally {
     rmSync(work, { recursive: true, force: true });

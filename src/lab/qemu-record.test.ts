@@ -52,3 +52,15 @@ describe('linux guest /init', () => {
     expect(commands.at(-1)).toBe('/bin/busybox poweroff -f');
   });
 });
+
+describe('realtimeUs', () => {
+  it('follows the system clock to within a ms (Date.now(), read around it)', () => {
+    for (let i = 0; i < 2000; i++) {
+      const before = Date.now() * 1000;
+      const us = realtimeUs();
+      const after = Date.now() * 1000 + 1000;
+      expect(us).toBeGreaterThanOrEqual(before - 1000);
+      expect(us).toBeLessThanOrEqual(after);
+    }
+  });
+});

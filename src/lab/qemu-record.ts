@@ -72,11 +72,27 @@ export interface RecordResult {
 }
 
 /**
- * Host realtime clock in µs. Date.now() only has ms; performance.timeOrigin is the
- * realtime at process start with µs resolution, advanced here by the monotonic clock.
+ * Host realtime clock in µs (what QEMU stamps its trace log with). Date.now() only has
+ * ms, so this is the monotonic clock plus an offset to realtime — re-read at least once a
+ * second: the two clocks part (the system clock is slewed and stepped; on the development
+ * VM a process's fixed offset, performance.timeOrigin, was once 6.4 s off half an hour
+ * into a run, and a boot's console then seemed to run before QEMU started).
  */
 export function realtimeUs(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+  const mono = performance.now();
+  if (!(mono - realtimeSync.atMs < 1000)) realtimeSync = syncRealtime();
+  return Math.round(mono * 1000 + realtimeSync.offsetUs);
+}
+
+let realtimeSync = { atMs: -Infinity, offsetUs: 0 };
+
+/** Realtime − monotonic (µs), read at the moment Date.now() ticks to a new ms (a spin of at most 1 ms), so exact to µs. */
+function syncRealtime(): { atMs: number; offsetUs: number } {
+  const start = Date.now();
+  let now = start;
+  while (now === start) now = Date.now();
+  const mono = performance.now();
+  return { atMs: mono, offsetUs: now * 1000 - mono * 1000 };
 }
 
 export function formatClockUs(us: number): string {

@@ -21,6 +21,7 @@ import { bpftraceNotInstalled } from './bpftrace-errors.js';
 import { startBpftrace, type BpftraceSession } from './bpftrace-run.js';
 import { bpftraceVersion, isRoot } from './host-checks.js';
 import { assembleProgram, tracepointExists } from './probes.js';
+import { DEFAULT_READ_INTERVAL_MS, hostReadStrategy, readIntervalOf, type ReadStrategy } from './read-strategy.js';
 import { ensureTracefs } from './tracefs.js';
 
 /** The held shell: waits for one line on stdin, then becomes the command. */
@@ -63,16 +64,23 @@ export interface TraceCommandOptions {
    * /proc/PID/fdinfo); then bpftrace is stopped.
    */
   beforeStop?: (bpftracePid: number) => void;
+  /** Called once every probe is attached, just before the workload is released (e.g. to sample bpftrace's CPU time). */
+  onReleased?: (bpftracePid: number) => void;
   /**
    * While the workload runs, bpftrace reads its buffers every this many ms and
-   * is paused in between (BpftraceSession.batchReads: its per-event wake-ups
-   * slow the workload). 0 = bpftrace reads as events come. Default 250.
+   * is paused in between (BpftraceSession.batchReads); 0 = bpftrace reads as
+   * events come. Wins over readStrategy.
    */
   readIntervalMs?: number;
+  /**
+   * How to read while the workload runs: live, batched (every
+   * DEFAULT_READ_INTERVAL_MS), or auto (default): what this host's calibration
+   * chose (read-strategy.ts; measured once per host and cached).
+   */
+  readStrategy?: ReadStrategy | 'auto';
 }
 
-/** Default for TraceCommandOptions.readIntervalMs: progress stays live to a person, wake-ups are rare. */
-export const DEFAULT_READ_INTERVAL_MS = 250;
+export { DEFAULT_READ_INTERVAL_MS };
 
 export interface TraceCommandResult {
   trace: Trace;
@@ -86,6 +94,8 @@ export interface TraceCommandResult {
   /** bpftrace ended before the workload did (the trace is partial); what it said. */
   tracerFailure?: string;
   lostEvents: number;
+  /** Events read, by kind (the first field of each printf line: exec, console_packed, ...). */
+  eventCounts: Record<string, number>;
   /** Probes left out (e.g. a tracepoint this kernel lacks). */
   unavailable: Unavailable[];
   /** pid of the workload (the held shell, then the command). */
@@ -202,6 +212,8 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
 
   let session: BpftraceSession | undefined;
   try {
+    const readIntervalMs = opts.readIntervalMs ?? (await readIntervalFor(opts.readStrategy ?? 'auto', progress, opts.signal));
+    if (opts.signal?.aborted) throw new UserError('interrupted before the workload started');
     const assembled = assembleProgram(opts.sets, {
       rootPid,
       consoleFd: opts.consoleFd,
@@ -209,6 +221,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       probesDir: opts.probesDir,
     });
     const events: ProbeEvent[] = [];
+    const eventCounts: Record<string, number> = {};
     let messages = 0;
     let attachedProbes: number | undefined;
     let sawRootExit: () => void = () => undefined;
@@ -232,6 +245,9 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
         if (msg.type === 'attached_probes') attachedProbes = msg.probes;
         if (msg.type !== 'printf') return;
         const parsed = probeEventsFromPrintf(msg.text, inputName, messages);
+        const tab = msg.text.indexOf('\t');
+        const kind = (tab >= 0 ? msg.text.slice(0, tab) : msg.text).trim();
+        eventCounts[kind] = (eventCounts[kind] ?? 0) + 1;
         events.push(...parsed);
         if (parsed.some((e) => e.event === 'hv_exit' && e.pid === rootPid)) sawRootExit();
       },
@@ -240,9 +256,10 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     progress(`${session.attachedProbes} probes attached; releasing ${opts.command[0]} [pid ${rootPid}]`);
 
     // Release the workload. Its exec is the first traced event (t0).
+    opts.onReleased?.(session.pid);
     const releasedMonotonicNs = process.hrtime.bigint();
     held.stdin?.end('\n');
-    const endBatching = session.batchReads(opts.readIntervalMs ?? DEFAULT_READ_INTERVAL_MS);
+    const endBatching = session.batchReads(readIntervalMs);
 
     let interrupted = false;
     let timedOut = false;
@@ -320,6 +337,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       timedOut,
       tracerFailure,
       lostEvents: stopped.lostEvents,
+      eventCounts,
       unavailable: assembled.unavailable,
       rootPid,
       bpftracePid: session.pid,
@@ -336,6 +354,17 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     killGroup(rootPid, 'SIGKILL');
     if (session && !session.done) await session.stop();
     process.removeListener('exit', onParentExit);
+  }
+}
+
+/** The read interval of a strategy; auto: this host's measured choice, batched when it cannot be measured. */
+async function readIntervalFor(strategy: ReadStrategy | 'auto', progress: (m: string) => void, signal?: AbortSignal): Promise<number> {
+  if (strategy !== 'auto') return readIntervalOf(strategy);
+  try {
+    return readIntervalOf((await hostReadStrategy({ onProgress: progress, signal })).strategy);
+  } catch (err) {
+    progress(`could not measure the reading strategy here (${(err as Error).message.split('\n')[0]}); reading in batches`);
+    return DEFAULT_READ_INTERVAL_MS;
   }
 }
 

@@ -30,6 +30,25 @@ export interface Knob {
   matches?(seen: KnobValue, desired: KnobValue): boolean;
 }
 
+/** A setting's value as a profile writes it (null: leave the setting out). */
+export type SettingValue = string | number | boolean | null;
+
+/**
+ * What a search (`hvscope tune optimize`) may try for one setting of a target: the
+ * values worth measuring and when the setting applies. Declared by the target, next to
+ * the setting's own row, so a search never guesses what a knob can be.
+ */
+export interface KnobCandidates {
+  /** The setting's path in the target's section, e.g. ['acpi'] or ['kernel-params', 'quiet']. */
+  path: string[];
+  /** Values to try, as a profile writes them; null = leave it out (the default). */
+  values: SettingValue[];
+  /** Only valid or meaningful while each of these settings has one of the values listed (null: absent). */
+  requires?: { path: string[]; values: SettingValue[] }[];
+  /** What the setting changes and what to expect of the values. */
+  about: string;
+}
+
 export interface TargetDefinition {
   /** Section name in a profile, e.g. 'bridge', 'xen-xl-conf'. */
   name: string;
@@ -38,4 +57,6 @@ export interface TargetDefinition {
   sectionSchema: Record<string, unknown>;
   /** Turns a validated, variable-expanded section into knobs, in the order they must be written. */
   knobs(section: unknown, ctx: TuneContext): Knob[];
+  /** Settings a search may vary, with their candidate values (absent: none declared). */
+  candidates?: readonly KnobCandidates[];
 }

@@ -20,6 +20,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../helpers/requirements.js';
 import { runBoots } from '../../src/lab/boot.js';
+import { isElf, pvhEntry } from '../../src/lab/pvh-kernel.js';
 import { explainHang, READY_MARKER, USER_START_MARKER } from '../../src/lab/linux-guest.js';
 import { PHASE_LANE_ID } from '../../src/model/trace.js';
 import { hostTscKhz } from '../../src/tuning/targets/host-tsc.js';
@@ -27,7 +28,7 @@ import { buildTinyGuest, TINY_DEBUG_EXIT_PORT, TINY_EXIT_OK_STATUS, TINY_SERIAL_
 import type { TargetDefinition } from '../../src/tuning/knob.js';
 import { listProfiles, loadProfile } from '../../src/tuning/profile.js';
 import { allTargets } from '../../src/tuning/targets/index.js';
-import { qemuCommandLine, qemuDefault, target as qemuTarget } from '../../src/tuning/targets/qemu.js';
+import { bootsThroughPvh, qemuCommandLine, qemuDefault, target as qemuTarget } from '../../src/tuning/targets/qemu.js';
 import { target as xenDomain } from '../../src/tuning/targets/xen-domain.js';
 import { target as xenHotplug } from '../../src/tuning/targets/xen-hotplug.js';
 import { target as xenXlConf } from '../../src/tuning/targets/xen-xl-conf.js';
@@ -180,7 +181,8 @@ describe.skipIf(missing)('shipped QEMU profiles on this QEMU', () => {
     });
 
     it(`${profile.name}: boots the tiny guest to its exit device (TCG)`, async () => {
-      const [bin, ...args] = qemuCommandLine(section, { accel: 'tcg', kernel: tiny.kernel });
+      // tiny is an ELF with a PVH note: the kernel a kernel-entry: pvh profile boots, too
+      const [bin, ...args] = qemuCommandLine(section, { accel: 'tcg', kernel: tiny.kernel, pvhKernel: tiny.kernel });
       const result = await execa(bin, [...args, '-device', `isa-debug-exit,iobase=0x${TINY_DEBUG_EXIT_PORT.toString(16)},iosize=0x02`], {
         reject: false,
         timeout: 30_000,
@@ -222,6 +224,15 @@ describe.skipIf(linuxMissing)('shipped QEMU profiles boot the linux guest (TCG)'
         });
         expect(result.accel).toBe('tcg');
         expect(result.runs).toHaveLength(LINUX_BOOTS);
+        // kernel-entry: pvh boots the uncompressed ELF hvscope extracted from the bzImage; QEMU
+        // starts an ELF only at its PVH note, so a boot that reached ready went through it.
+        const kernel = result.command[result.command.indexOf('-kernel') + 1];
+        if (bootsThroughPvh(profile.sections.qemu)) {
+          expect(await isElf(kernel), `${kernel} is not an ELF`).toBe(true);
+          expect(await pvhEntry(kernel)).toBeGreaterThan(0);
+        } else {
+          expect(await isElf(kernel)).toBe(false); // the bzImage
+        }
         const tscArg = result.command.find((a) => /(^| )tsc_early_khz=/.test(a));
         for (const run of result.runs) {
           expect(run.partial).toBe(false);

@@ -8,119 +8,69 @@
 import { UserError } from '../../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition } from '../knob.js';
 import { hostTscKhz } from './host-tsc.js';
-import { enumValue, explain, knobEntrySchema, unwrapEntry } from './knob-entry.js';
+import { explain, knobEntrySchema, unwrapEntry } from './knob-entry.js';
+import { KERNEL_PARAMS, QEMU_SETTINGS, qemuCandidates } from './qemu-settings.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
 /** A knob that describes a command line rather than host state. */
 export type RenderOnlyKnob = Knob & { hostState: false; source?: string };
 
-const ON_OFF = enumValue('on', 'off', true, false);
-const ON_OFF_AUTO = enumValue('on', 'off', 'auto', true, false);
-// Anything put into -M/-netdev option lists must not carry ',' (QEMU's separator) or spaces.
-const OPTION_TEXT = { type: 'string', pattern: '^[^,\\s]+$' };
+const MACHINE_PROPERTIES = QEMU_SETTINGS.filter((s) => s.machines !== undefined);
 
-/** Machine properties: which machines have them (hw/i386/microvm.c, hw/i386/x86.c in QEMU 7.2). */
-const MACHINE_PROPERTIES: Record<string, { schema: Record<string, unknown>; machines: string[] }> = {
-  'x-option-roms': { schema: ON_OFF, machines: ['microvm'] },
-  pit: { schema: ON_OFF_AUTO, machines: ['microvm', 'pc', 'q35'] },
-  pic: { schema: ON_OFF_AUTO, machines: ['microvm', 'pc', 'q35'] },
-  rtc: { schema: ON_OFF_AUTO, machines: ['microvm'] },
-  'isa-serial': { schema: ON_OFF, machines: ['microvm'] },
-  acpi: { schema: ON_OFF_AUTO, machines: ['microvm', 'pc', 'q35'] },
-  'auto-kernel-cmdline': { schema: ON_OFF, machines: ['microvm'] },
-  pcie: { schema: ON_OFF_AUTO, machines: ['microvm'] },
-  ioapic2: { schema: ON_OFF_AUTO, machines: ['microvm'] },
-};
-
-/** Top-level settings besides the machine properties, with their value schemas. */
-const SETTINGS: Record<string, Record<string, unknown>> = {
-  machine: enumValue('pc', 'q35', 'microvm'),
-  ...Object.fromEntries(Object.entries(MACHINE_PROPERTIES).map(([k, v]) => [k, v.schema])),
-  nodefaults: ON_OFF,
-  'no-user-config': ON_OFF,
-  // 'default' = the machine's own firmware; else a file name (QEMU's data dir) or path.
-  bios: { type: 'string', minLength: 1 },
-  // Added to the kernel command line after what the caller passes (only with a kernel).
-  'kernel-cmdline': { type: 'string' },
-  // The guest TSC rate under TCG (kHz, or `host`: the host's, which TCG's RDTSC reads),
-  // given to the kernel as tsc_early_khz= so it needs no timer to calibrate against.
-  // Not rendered under KVM, where kvmclock tells the guest the rate.
-  'tcg-tsc-khz': { anyOf: [{ const: 'host' }, { type: 'integer', minimum: 1000 }, { type: 'string', pattern: '^[0-9]{4,}$' }] },
-  memory: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[0-9]+[MG]?$' }] },
-  cpu: OPTION_TEXT,
-  smp: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[0-9]+$' }] },
-  // auto = decided at boot (`hvscope boot --accel`); without a choice KVM first, then TCG.
-  accel: enumValue('kvm', 'tcg', 'auto'),
-  // none | user | tap:IFNAME (a tap the caller created; QEMU runs no ifup script).
-  net: { type: 'string', pattern: '^(none|user|tap:[A-Za-z0-9_.:+-]{1,15})$' },
-  serial: { type: 'string', pattern: '^(none|null|stdio|mon:stdio|vc|file:\\S+)$' },
-  display: enumValue('none', 'default'),
-  'no-reboot': ON_OFF,
+// kernel-params: `name: true` (a flag), `name: false`/null (left out) or `name: value` (name=value).
+// Names and values never hold spaces or quotes: each is one token of the command line.
+const PARAM_NAME = '^[A-Za-z0-9_][A-Za-z0-9_.-]*$';
+const PARAM_TEXT = [{ type: 'integer' }, { type: 'string', pattern: '^[^\\s"]+$' }];
+const kernelParamsSchema = {
+  type: 'object',
+  propertyNames: { pattern: PARAM_NAME },
+  properties: Object.fromEntries(KERNEL_PARAMS.map((p) => [p.name, knobEntrySchema(p.kind === 'flag' ? { type: 'boolean' } : { anyOf: [{ type: 'null' }, ...PARAM_TEXT] })])),
+  additionalProperties: knobEntrySchema({ anyOf: [{ type: 'boolean' }, { type: 'null' }, ...PARAM_TEXT] }),
 };
 
 const sectionSchema = {
   type: 'object',
   additionalProperties: false,
-  properties: Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, knobEntrySchema(v)])),
+  properties: {
+    ...Object.fromEntries(QEMU_SETTINGS.map((s) => [s.key, knobEntrySchema(s.schema)])),
+    'kernel-params': kernelParamsSchema,
+  },
 };
 
+type Setting = { value: string | null; why?: string; source?: string };
+
 /** The knob text of each setting present in the section (booleans → on/off). */
-function settingsOf(section: unknown): Map<string, { value: string | null; why?: string; source?: string }> {
+function settingsOf(section: unknown): Map<string, Setting> {
   const s = (section ?? {}) as Record<string, unknown>;
-  const out = new Map<string, { value: string | null; why?: string; source?: string }>();
-  for (const key of Object.keys(SETTINGS)) if (key in s) out.set(key, unwrapEntry(s[key]));
+  const out = new Map<string, Setting>();
+  for (const { key } of QEMU_SETTINGS) if (key in s) out.set(key, unwrapEntry(s[key]));
+  return out;
+}
+
+/** The kernel parameters of a section, each as its command-line token (null: left out). */
+function kernelParamsOf(section: unknown): Map<string, { token: string | null; why?: string; source?: string }> {
+  const params = ((section ?? {}) as Record<string, unknown>)['kernel-params'] as Record<string, unknown> | undefined;
+  const out = new Map<string, { token: string | null; why?: string; source?: string }>();
+  for (const [name, entry] of Object.entries(params ?? {})) {
+    const e = entry !== null && typeof entry === 'object' && 'value' in entry ? (entry as { value: unknown; why?: string; source?: string }) : { value: entry };
+    const token = e.value === true ? name : e.value === false || e.value === null || e.value === undefined ? null : `${name}=${String(e.value)}`;
+    out.set(name, { token, ...explain(e) });
+  }
   return out;
 }
 
 /** What QEMU 7.2 (qemu-system-x86_64) uses when a setting is not given, for this machine. */
 export function qemuDefault(key: string, machine: string, acpi: string | null): string | null {
-  switch (key) {
-    case 'machine':
-      return 'pc'; // alias of the newest pc-i440fx-* machine
-    case 'x-option-roms':
-    case 'isa-serial':
-    case 'auto-kernel-cmdline':
-      return 'on';
-    case 'pit':
-    case 'pic':
-    case 'rtc':
-    case 'acpi':
-    case 'pcie':
-    case 'ioapic2':
-      return 'auto';
-    case 'nodefaults':
-    case 'no-user-config':
-    case 'no-reboot':
-      return 'off';
-    case 'bios':
-      // microvm: SeaBIOS build with ACPI, qboot without (microvm_devices_init); pc/q35: SeaBIOS.
-      if (machine === 'microvm') return acpi === 'off' ? 'qboot.rom' : 'bios-microvm.bin';
-      return 'bios-256k.bin';
-    case 'kernel-cmdline':
-    case 'tcg-tsc-khz':
-      return null; // the guest kernel calibrates its TSC itself
-    case 'memory':
-      return '128M';
-    case 'cpu':
-      return 'qemu64';
-    case 'smp':
-      return '1';
-    case 'accel':
-      return 'tcg'; // qemu-system-x86_64 tries tcg first ("tcg:kvm") unless named *kvm
-    case 'net':
-      return 'user'; // a default NIC on user networking, unless -nodefaults
-    case 'serial':
-      return 'vc';
-    case 'display':
-      return 'default';
-    default:
-      return null;
-  }
+  const row = QEMU_SETTINGS.find((s) => s.key === key);
+  if (!row) return null;
+  return typeof row.qemuDefault === 'function' ? row.qemuDefault(machine, acpi) : row.qemuDefault;
 }
 
 export interface QemuCommandLineOptions {
   kernel?: string;
+  /** The same kernel as an uncompressed ELF with a PVH note; used instead of `kernel` when the section says kernel-entry: pvh. */
+  pvhKernel?: string;
   initrd?: string;
   /** Kernel command line from the caller; the profile's `kernel-cmdline` is appended to it. */
   append?: string;
@@ -147,11 +97,11 @@ export function qemuCommandLine(section: unknown, opts: QemuCommandLineOptions =
   const args = [opts.binary ?? QEMU_BINARY];
 
   const props: string[] = [];
-  for (const [prop, info] of Object.entries(MACHINE_PROPERTIES)) {
-    const v = get(prop);
+  for (const { key, machines } of MACHINE_PROPERTIES) {
+    const v = get(key);
     if (v === null) continue;
-    if (!info.machines.includes(machine)) throw new UserError(`qemu: ${prop} is a property of ${info.machines.join('/')} machines, not of ${machine}`);
-    props.push(`${prop}=${v}`);
+    if (!machines!.includes(machine)) throw new UserError(`qemu: ${key} is a property of ${machines!.join('/')} machines, not of ${machine}`);
+    props.push(`${key}=${v}`);
   }
   args.push('-M', [machine, ...props].join(','));
 
@@ -184,18 +134,34 @@ export function qemuCommandLine(section: unknown, opts: QemuCommandLineOptions =
   }
 
   if (opts.kernel) {
-    args.push('-kernel', opts.kernel);
+    args.push('-kernel', kernelFile(get('kernel-entry'), opts));
     if (opts.initrd) args.push('-initrd', opts.initrd);
     // Under KVM (named, not auto) kvmclock gives the guest its TSC rate; otherwise tell it.
     const tscKhz = get('tcg-tsc-khz');
     const tscArg = tscKhz !== null && accel !== 'kvm' ? `tsc_early_khz=${tscKhz === 'host' ? (opts.hostTscKhz ?? hostTscKhz)() : tscKhz}` : undefined;
-    const append = [opts.append, get('kernel-cmdline'), tscArg].filter((s) => s && s.trim() !== '').join(' ');
+    const params = [...kernelParamsOf(section).values()].map((p) => p.token);
+    const append = [opts.append, get('kernel-cmdline'), ...params, tscArg].filter((s) => s && s.trim() !== '').join(' ');
     if (append) args.push('-append', append);
   } else if (opts.initrd) {
     throw new UserError('qemu: an initrd needs a kernel');
   }
   if (get('no-reboot') === 'on') args.push('-no-reboot');
   return args;
+}
+
+/** Whether a qemu section boots the kernel through its PVH entry (kernel-entry: pvh). */
+export function bootsThroughPvh(section: unknown): boolean {
+  return settingsOf(section).get('kernel-entry')?.value === 'pvh';
+}
+
+/** The kernel file to boot: the bzImage, or its uncompressed ELF for kernel-entry: pvh. */
+function kernelFile(entry: string | null, opts: QemuCommandLineOptions): string {
+  if (entry !== 'pvh') return opts.kernel!;
+  if (!opts.pvhKernel)
+    throw new UserError(
+      `qemu: kernel-entry: pvh boots an uncompressed ELF kernel with a PVH note, and none was given for ${opts.kernel} (a bzImage's is extracted by hvscope boot; a kernel built without CONFIG_PVH has none)`,
+    );
+  return opts.pvhKernel;
 }
 
 export const target: TargetDefinition = {
@@ -207,7 +173,7 @@ export const target: TargetDefinition = {
     qemuCommandLine(section); // invalid combinations fail here, before anything else runs
     const machine = settings.get('machine')?.value ?? 'pc';
     const acpi = settings.get('acpi')?.value ?? null;
-    return [...settings].map(([key, { value, why, source }]): RenderOnlyKnob => {
+    const knobs = [...settings].map(([key, { value, why, source }]): RenderOnlyKnob => {
       const desired: KnobValue = value === null ? null : onOff(value);
       const fallback = qemuDefault(key, machine, acpi === null ? null : onOff(acpi));
       return {
@@ -221,5 +187,16 @@ export const target: TargetDefinition = {
         write: async () => {},
       };
     });
+    const params = [...kernelParamsOf(section)].map(([name, { token, why, source }]): RenderOnlyKnob => ({
+      target: 'qemu',
+      id: `qemu/kernel-params/${name}`,
+      desired: token,
+      hostState: false,
+      ...explain({ why, source }),
+      read: async () => null, // the kernel's default: the parameter absent
+      write: async () => {},
+    }));
+    return [...knobs, ...params];
   },
+  candidates: qemuCandidates(),
 };
