@@ -28,7 +28,7 @@ export function register(cli: CAC): void {
   cli
     .command('diff <a> <b>', 'Compare two sets of runs phase by phase (median Δ, bootstrap interval, rank-sum test) and name the spans that explain each change. A and B: a trace, a directory of runs, or DIR:PROFILE of a `lab xen run` / `boot` output with several profiles (docs/analysis.md)')
     .option('--json', 'Machine-readable diff (durations in ns)')
-    .option('-o, --output <file>', 'Also draw the diff as SVG: both sets\' phase medians and their median runs on one time axis, changed spans outlined')
+    .option('-o, --output <file>', 'Also draw the diff as SVG: both sets\' phase medians and their median runs on one time axis, changed spans outlined; "-" for stdout')
     .option('--confidence <c>', 'Confidence for intervals and for calling a difference (default 0.95)')
     .option('--seed <n>', 'Seed of the bootstrap resampling (default 1; same seed, same intervals)')
     .option('--resamples <n>', 'Bootstrap resamples (default 10000)')

@@ -7,7 +7,7 @@
 // log (-trace/-D) and the serial console, timestamped line by line as it
 // arrives. Traced boots record QEMU's trace log too: under TCG no KVM_RUN
 // exists, and QEMU's `runstate_set running` is the vCPU start the phase model
-// uses (DESIGN.md) — without it the firmware phase, which runs silently,
+// uses (docs/design.md) — without it the firmware phase, which runs silently,
 // would be invisible.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { hostname, release } from 'node:os';
@@ -22,7 +22,7 @@ import { PHASE_LANE_ID, phaseSpans, type Instant, type Phase, type Run, type Tra
 import { MARKER_RANK, markerArgs, mergeTraces, type MarkerKind } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
 import { importSerial } from '../sources/serial.js';
-import { accelWorks } from '../tracer/host-checks.js';
+import { accelWorks, requireAccel } from '../tracer/host-checks.js';
 import { traceCommand, tracingBlocker } from '../tracer/session.js';
 import { qemuCommandLine } from '../tuning/targets/qemu.js';
 import { allTargets } from '../tuning/targets/index.js';
@@ -307,6 +307,8 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   if (profiles.length === 0) throw new UserError('runBoots: profiles is empty');
   // Everything the user can get wrong is checked before anything is built or booted.
   const sections = profiles.map((p) => (p !== undefined ? loadQemuSection(p) : undefined));
+  // An accelerator asked for must work before the guest is built and bpftrace attached.
+  if (opts.accel !== undefined) await requireAccel(opts.accel);
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
   let accel = opts.accel;
   if (accel === undefined) {
@@ -344,6 +346,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   const results: BootRunResult[] = [];
   const byPlan = new Map<BootPlan, BootRunResult[]>(plans.map((p) => [p, []]));
   let interrupted = false;
+  let failure: unknown;
   boots: for (let i = 1; i <= opts.runs; i++) {
     for (const plan of plans) {
       if (opts.signal?.aborted) {
@@ -352,26 +355,36 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
       }
       const label = `run-${i}`;
       const shown = plan.group ? `${plan.group}/${label}` : label;
-      const one = await bootOnce(plan, label, accel, traced, unavailable, opts, progress);
-      if (one.interrupted) interrupted = true;
-      const file = join(plan.dir, `${label}.hvtrace.json`);
-      writeTrace(file, one.trace);
-      const result: BootRunResult = { label: shown, file, exitCode: one.exitCode, trace: one.trace, partial: one.partial, ...(plan.group ? { group: plan.group } : {}) };
-      results.push(result);
-      byPlan.get(plan)!.push(result);
-      if (interrupted) {
-        progress(`${shown}: interrupted; partial trace in ${file}`);
+      try {
+        const one = await bootOnce(plan, label, accel, traced, unavailable, opts, progress);
+        if (one.interrupted) interrupted = true;
+        const file = join(plan.dir, `${label}.hvtrace.json`);
+        writeTrace(file, one.trace);
+        const result: BootRunResult = { label: shown, file, exitCode: one.exitCode, trace: one.trace, partial: one.partial, ...(plan.group ? { group: plan.group } : {}) };
+        results.push(result);
+        byPlan.get(plan)!.push(result);
+        if (interrupted) {
+          progress(`${shown}: interrupted; partial trace in ${file}`);
+          break boots;
+        }
+        if (one.timedOut) throw new UserError(`${shown}: QEMU did not exit within ${(opts.timeoutMs ?? 120_000) / 1000} s and was ended; partial trace in ${file}`);
+        if (!guest.okExitCodes.includes(one.exitCode)) {
+          const why = one.stderrTail.slice(-2).join('; ');
+          throw new UserError(`${shown}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
+        }
+        const phases = one.trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
+        progress(`${shown}: ${phases.map((p) => `${p.name} ${((p.end - p.start) / 1e6).toFixed(1)} ms`).join(', ') || 'no phases found'}`);
+      } catch (err) {
+        // Ctrl-C can also end a run by making a step fail (bpftrace's attach is cancelled): still an interrupt.
+        if (opts.signal?.aborted) {
+          interrupted = true;
+          progress(`${shown}: interrupted (${(err as Error).message})`);
+        } else failure = err;
         break boots;
       }
-      if (one.timedOut) throw new UserError(`${shown}: QEMU did not exit within ${(opts.timeoutMs ?? 120_000) / 1000} s and was ended; partial trace in ${file}`);
-      if (!guest.okExitCodes.includes(one.exitCode)) {
-        const why = one.stderrTail.slice(-2).join('; ');
-        throw new UserError(`${shown}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
-      }
-      const phases = one.trace.spans.filter((s) => s.lane === PHASE_LANE_ID);
-      progress(`${shown}: ${phases.map((p) => `${p.name} ${((p.end - p.start) / 1e6).toFixed(1)} ms`).join(', ') || 'no phases found'}`);
     }
   }
+  // Whatever ended the series, the runs that finished keep their timelines and reports.
   const title = (plan: BootPlan) => `hvscope boot: ${guest.name}, ${accel}${plan.profile ? `, profile ${plan.profile}` : ''}`;
   const groups: BootGroup[] = plans.map((plan) => {
     const runs = byPlan.get(plan)!;
@@ -383,6 +396,15 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
     return group;
   });
   const outputs = writeBootReports(outDir, groups, plans);
+  const partial = results.filter((r) => r.partial).length;
+  const kept =
+    `${results.length} run${results.length === 1 ? '' : 's'} of ${opts.runs * plans.length}${partial > 0 ? ` (${partial} partial)` : ''}` +
+    (results.length > 0 ? ` kept in ${outDir} (traces, timeline.svg, report.txt, report.json)` : '');
+  if (interrupted) progress(`interrupted: ${kept}`);
+  if (failure !== undefined) {
+    if (results.length > 0 && failure instanceof UserError) throw new UserError(`${failure.message}; ${kept}`, failure.exitCode);
+    throw failure;
+  }
   return { runs: results, groups, traced, unavailable, command: plans[0].command, accel, guest: guest.name, svg: groups[0].svg ?? join(outDir, 'timeline.svg'), ...outputs, report: groups[0].report, interrupted };
 }
 

@@ -1,8 +1,9 @@
 // Read, validate and write *.hvtrace.json files.
-import { readFileSync, readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { UserError, fileError, lineOfOffset } from './errors.js';
+import { checkJsonNesting, readInputText } from './input.js';
 import { traceSchema } from './schema.js';
 import { firstJsonErrorOffset } from './json-locate.js';
 import type { Run, Trace } from './trace.js';
@@ -14,6 +15,7 @@ const validateSchema = ajv.compile(traceSchema);
 
 /** Parses JSON text, turning a syntax error into `file:line: ...`. */
 export function parseJsonText(text: string, file: string): unknown {
+  checkJsonNesting(text, file);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -62,13 +64,7 @@ export function validateTrace(value: unknown, file: string): Trace {
 }
 
 export function readTrace(file: string): Trace {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UserError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return validateTrace(parseJsonText(text, file), file);
+  return validateTrace(parseJsonText(readInputText(file, 'trace'), file), file);
 }
 
 /** Expands directories into their *.hvtrace.json files (sorted) and reads each as a run. */

@@ -5,7 +5,7 @@
 export const TRACE_FORMAT = 'hvscope-trace' as const;
 export const TRACE_VERSION = 1 as const;
 
-/** Reference phase model (DESIGN.md), in boot order. */
+/** Reference phase model (docs/design.md), in boot order. */
 export const PHASES = ['orchestrate', 'toolstack', 'devices', 'firmware', 'kernel', 'user'] as const;
 export type Phase = (typeof PHASES)[number];
 

@@ -71,7 +71,7 @@ function best(markers: Marker[], kind: MarkerKind, notBefore: number): Marker | 
 }
 
 /**
- * The `phases` lane for a QEMU boot (DESIGN.md phase model), from marker instants:
+ * The `phases` lane for a QEMU boot (docs/design.md "Phase model"), from marker instants:
  * toolstack = t0 → vcpu-run (only when the vCPU start is known), firmware → kernel
  * entry, kernel → user start, user → ready marker (else VM end, else trace end).
  * Each boundary is looked for after the previous one, so a stray early marker

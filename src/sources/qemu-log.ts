@@ -17,7 +17,7 @@ const LINE = /^(\d+)@(\d+)\.(\d{1,9}):([A-Za-z_][A-Za-z0-9_]*)(?: (.*))?$/;
 // An untimed trace line: an event name (they all contain "_") and its arguments.
 const NO_TIMESTAMP = /^[a-z][a-z0-9]*_[a-z0-9_]* \S/;
 
-/** qemu-boot-time's port 0xf4 codes (ANCHORS.md) and what they mark. */
+/** qemu-boot-time's port 0xf4 codes (docs/references.md#qemu-boot-time) and what they mark. */
 const PORT_F4_CODES: Record<number, { name: string; marker?: MarkerKind; rank?: number }> = {
   1: { name: 'fw_start', marker: 'firmware', rank: MARKER_RANK.exact },
   2: { name: 'linux_start_fwcfg' },
