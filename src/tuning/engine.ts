@@ -6,7 +6,9 @@
 // journal in state 'applying' that the next command restores.
 import { UserError } from '../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from './knob.js';
+import { rmSync } from 'node:fs';
 import { JOURNAL_VERSION, JournalStore, type Journal, type JournalEntry } from './journal.js';
+import { onTempFile } from './xl-config-text.js';
 import type { LoadedProfile } from './profile.js';
 
 /** Knobs may carry where their value comes from (the profile's `source:`). */
@@ -162,10 +164,12 @@ export async function recoverInterrupted(store: JournalStore, targets: TargetDef
   try {
     const j = store.read();
     if (!j || j.state !== 'applying') return null;
+    removeTemps(j);
     const knobs = (n: number) => `${n} knob${n === 1 ? '' : 's'}`;
     if (j.operation === 'rollback') {
       // A rollback only writes old values back: finishing it is safe and is what was asked.
-      const { restored, failures } = await restoreLayers(j, targets);
+      const { restored, failures } = await journalingTemps(store, j, () => restoreLayers(j, targets));
+      j.temps = [];
       const message = `finished an interrupted rollback of ${j.profile.name} (pid ${j.pid}): restored ${knobs(restored.length)} to the state before it was applied`;
       finishRestore(store, j, 'rolled-back', failures, message);
       if (failures.length > 0) throw new UserError(`${message}, but some could not be restored:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
@@ -196,6 +200,28 @@ export interface ApplyResult {
   unchanged: string[];
   recovered: RecoveryReport | null;
   journal: string;
+}
+
+/** Removes the temp files an interrupted apply or rollback journaled (those it renamed are gone already). */
+function removeTemps(j: Journal): void {
+  for (const tmp of j.temps ?? []) rmSync(tmp, { force: true });
+  j.temps = [];
+}
+
+/**
+ * While `run` writes knobs, journals (durably) each temp file a write is about
+ * to create, so recovery can remove what a kill left half-written.
+ */
+async function journalingTemps<T>(store: JournalStore, j: Journal, run: () => Promise<T>): Promise<T> {
+  onTempFile((tmp) => {
+    (j.temps ??= []).push(tmp);
+    store.write(j);
+  });
+  try {
+    return await run();
+  } finally {
+    onTempFile(undefined);
+  }
 }
 
 /** Test hook: HVSCOPE_TEST_PAUSE_AT=N makes apply stop forever at step N (odd: old value journaled, even: knob written), so a test can kill -9 it there. */
@@ -244,23 +270,25 @@ export async function apply(
     const unchanged: string[] = [];
     let step = 0;
     try {
-      for (const k of knobs) {
-        // Re-read: an earlier knob (e.g. creating the bridge) may have changed this one's value.
-        const old = await k.read(ctx);
-        if (same(k, old, k.desired)) {
-          unchanged.push(k.id);
-          continue;
+      await journalingTemps(store, journal, async () => {
+        for (const k of knobs) {
+          // Re-read: an earlier knob (e.g. creating the bridge) may have changed this one's value.
+          const old = await k.read(ctx);
+          if (same(k, old, k.desired)) {
+            unchanged.push(k.id);
+            continue;
+          }
+          const entry: JournalEntry = { id: k.id, target: k.target, old, desired: k.desired };
+          journal.entries.push(entry);
+          store.write(journal); // durable BEFORE the write
+          await testPause(++step);
+          await k.write(ctx, k.desired);
+          await testPause(++step);
+          const back = await k.read(ctx);
+          if (!same(k, back, k.desired)) throw new UserError(`${k.id}: wrote ${show(k.desired)} but read back ${show(back)}`);
+          changed.push({ id: k.id, old, new: k.desired, why: k.why });
         }
-        const entry: JournalEntry = { id: k.id, target: k.target, old, desired: k.desired };
-        journal.entries.push(entry);
-        store.write(journal); // durable BEFORE the write
-        await testPause(++step);
-        await k.write(ctx, k.desired);
-        await testPause(++step);
-        const back = await k.read(ctx);
-        if (!same(k, back, k.desired)) throw new UserError(`${k.id}: wrote ${show(k.desired)} but read back ${show(back)}`);
-        changed.push({ id: k.id, old, new: k.desired, why: k.why });
-      }
+      });
     } catch (err) {
       const { restored, failures } = await restoreEntries(journal, targets);
       finishUndo(store, journal, 'failed-restored', failures, `apply failed: ${(err as Error).message}`);
@@ -270,6 +298,7 @@ export async function apply(
       throw new UserError(`apply of ${profile.name} failed: ${reason}\nrestored ${restored.length} knob${restored.length === 1 ? '' : 's'} already changed; nothing else was touched`);
     }
     journal.state = 'applied';
+    journal.temps = []; // all renamed into place
     journal.finishedAt = new Date().toISOString();
     store.write(journal);
     return { profile: profile.name, changed, unchanged, recovered, journal: store.journalFile };
@@ -317,7 +346,8 @@ export async function rollback(store: JournalStore, targets: TargetDefinition[])
     j.operation = 'rollback';
     j.pid = process.pid;
     store.write(j);
-    const { restored, failures } = await restoreLayers(j, targets);
+    const { restored, failures } = await journalingTemps(store, j, () => restoreLayers(j, targets));
+    j.temps = [];
     finishRestore(store, j, 'rolled-back', failures, `rolled back by pid ${process.pid}`);
     if (failures.length > 0) throw new UserError(`rollback of ${j.profile.name} incomplete:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
     return { profile: j.profile.name, restored, recovered: null };

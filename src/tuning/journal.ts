@@ -54,6 +54,8 @@ export interface Journal {
   entries: JournalEntry[];
   startedAt: string;
   finishedAt?: string;
+  /** Temp files a write was about to create (journaled first): removed when an interrupted apply or rollback is recovered. */
+  temps?: string[];
   /** What state 'applying' is doing: an apply (undo it when interrupted) or a rollback (finish it). Absent: apply. */
   operation?: 'apply' | 'rollback';
   note?: string;

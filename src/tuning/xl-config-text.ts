@@ -327,6 +327,17 @@ export async function readConfigFile(file: string): Promise<string | null> {
   return readInputTextIfExists(file, 'config file', 'config');
 }
 
+let tempFileListener: ((tmp: string) => void) | undefined;
+
+/**
+ * Called with each temp file's path before it is created: the apply engine
+ * journals it, so a crash between create and rename leaves nothing behind
+ * once the next command has recovered.
+ */
+export function onTempFile(listener: ((tmp: string) => void) | undefined): void {
+  tempFileListener = listener;
+}
+
 /** Writes atomically (temp file in the same directory + rename), keeping the old file's mode. */
 export async function writeFileAtomic(file: string, text: string, mode?: number): Promise<void> {
   const dir = path.dirname(file);
@@ -340,6 +351,7 @@ export async function writeFileAtomic(file: string, text: string, mode?: number)
   }
   await fs.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.hvscope-${process.pid}-${Date.now()}.tmp`);
+  tempFileListener?.(tmp);
   try {
     const handle = await fs.open(tmp, 'wx', keepMode);
     try {
