@@ -63,7 +63,8 @@ function checkTree(root: Node | null, file: string, lc: LineCounter, max: number
   const stack: { node: unknown; depth: number }[] = [{ node: root, depth: 0 }];
   while (stack.length > 0) {
     const { node, depth } = stack.pop()!;
-    if (isAlias(node)) firstAlias ??= node;
+    // The first alias in the text (the walk is depth-first from the end).
+    if (isAlias(node) && (!firstAlias || (node.range?.[0] ?? Infinity) < (firstAlias.range?.[0] ?? Infinity))) firstAlias = node;
     if (!isMap(node) && !isSeq(node)) continue;
     if (depth >= max) throw fileError(file, lineOf(lc, node), `nested deeper than ${max} levels; hvscope does not read such input`);
     if (isMap(node)) {
