@@ -70,6 +70,7 @@ function takeGlobalOptions(words: string[]): { words: string[]; help: boolean; v
   const out: string[] = [];
   let help = false;
   let version = false;
+  setMaxInput(undefined); // main() may run more than once in a process (tests)
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
     if (w === '--') {

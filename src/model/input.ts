@@ -27,8 +27,12 @@ export function parseSize(text: string): number | undefined {
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
-/** --max-input SIZE: one cap for every kind of input, for this process. */
-export function setMaxInput(text: string): void {
+/** --max-input SIZE: one cap for every kind of input, for this process (undefined: back to the defaults). */
+export function setMaxInput(text: string | undefined): void {
+  if (text === undefined) {
+    override = undefined;
+    return;
+  }
   const bytes = parseSize(text);
   if (bytes === undefined) throw usageError(`--max-input ${text}: expected a size such as 512M or 2G`);
   override = bytes;

@@ -2,7 +2,7 @@
 import { readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { UserError, fileError, lineOfOffset } from './errors.js';
+import { UserError, fileError, lineOfOffset, printableMessage } from './errors.js';
 import { checkJsonNesting, readInputText } from './input.js';
 import { traceSchema } from './schema.js';
 import { firstJsonErrorOffset } from './json-locate.js';
@@ -22,8 +22,8 @@ export function parseJsonText(text: string, file: string): unknown {
     const message = (err as Error).message;
     const offset = firstJsonErrorOffset(text);
     const line = offset >= 0 ? lineOfOffset(text, offset) : undefined;
-    // Node's message may quote the whole input; keep only its first clause.
-    const reason = message.replace(/ in JSON at position \d+.*$/, '').replace(/, ".*" is not valid JSON$/s, '');
+    // Node's message quotes the input around the error (over several lines, when the input has them): keep only its first clause.
+    const reason = printableMessage(message.replace(/ in JSON at position \d+.*$/s, '').replace(/,\s*(\.\.\.)?"[\s\S]*$/, '').replace(/\s+/g, ' ')).slice(0, 120);
     throw fileError(file, line, `not valid JSON: ${reason}`);
   }
 }
