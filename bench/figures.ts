@@ -169,3 +169,7 @@ figures.push(probeEffectFigure);
 import { xenLab, xenLabFigure } from './xen-lab.js';
 measurements['xen-lab'] = xenLab;
 figures.push(xenLabFigure);
+
+// cli-help-startup (bench/cli-startup.ts): `hvscope --help` vs `node -e 0`, side by side.
+import { cliHelpStartupFigure } from './cli-startup.js';
+figures.push(cliHelpStartupFigure);
