@@ -1,7 +1,7 @@
 // hvscope report TRACE... [--json] [--critical-path [--depth N]]
 import type { CAC } from 'cac';
 import { readRuns } from '../model/io.js';
-import { UserError } from '../model/errors.js';
+import { usageError } from '../model/errors.js';
 import { buildReport, formatReportText } from '../analysis/report.js';
 import { criticalPath, criticalPathJson, formatCriticalPathText } from '../analysis/critical-path.js';
 import { command, printJson } from './run-command.js';
@@ -25,8 +25,8 @@ export function register(cli: CAC): void {
       command(async (first: string, more: string[], opts: ReportCliOptions) => {
         let depth: number | undefined;
         if (opts.depth !== undefined) {
-          if (!opts.criticalPath) throw new UserError('--depth: only with --critical-path');
-          if (!/^[0-9]+$/.test(String(opts.depth))) throw new UserError(`--depth ${String(opts.depth)}: expected a whole number ≥ 0`);
+          if (!opts.criticalPath) throw usageError('--depth: only with --critical-path');
+          if (!/^[0-9]+$/.test(String(opts.depth))) throw usageError(`--depth ${String(opts.depth)}: expected a whole number ≥ 0`);
           depth = Number(opts.depth);
         }
         const runs = readRuns([first, ...more]);
