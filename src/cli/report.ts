@@ -16,7 +16,7 @@ export function register(cli: CAC): void {
   cli
     .command('report <trace> [...more]', 'Per-phase durations; with several runs, median, min, max and p90 per phase; --critical-path: what each run waited on from start to ready')
     .option('--json', 'Machine-readable report (durations in ns)')
-    .option('--critical-path', 'Also the chain of spans each run waited on from its first phase to ready, like systemd-analyze critical-chain (docs/critical-path.md)')
+    .option('--critical-path', 'Also the chain of spans each run waited on from its first phase to ready, like systemd-analyze critical-chain (docs/analysis.md)')
     .option('--depth <n>', 'With --critical-path: list nested spans down to this depth (0 = top level; default all). Text only')
     .example('hvscope report run.hvtrace.json')
     .example('hvscope report runs/ --json')
