@@ -176,3 +176,6 @@ import { qemuProfiles, qemuProfilesFigure, qemuVariants } from './qemu-profiles.
 measurements['qemu-profiles'] = qemuProfiles;
 measurements['qemu-variants'] = qemuVariants;
 figures.push(qemuProfilesFigure);
+// cli-help-startup (bench/cli-startup.ts): `hvscope --help` vs `node -e 0`, side by side.
+import { cliHelpStartupFigure } from './cli-startup.js';
+figures.push(cliHelpStartupFigure);

@@ -1,5 +1,6 @@
 // Builds dist/ once before the tests, so every end-to-end test runs the real
-// entry users run (bin/hvscope → dist/src/cli/index.js), current with src/.
+// entry users run (bin/hvscope → dist/src/cli/index.js), current with src/,
+// with the same build steps as `npm run build`.
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
@@ -9,4 +10,6 @@ export default function setup(): void {
     cwd: repo,
     stdio: 'inherit',
   });
+  // The help data --help prints without loading command modules (src/cli/help-data.ts).
+  execFileSync(process.execPath, [resolve(repo, 'dist/src/cli/build-help.js')], { cwd: repo, stdio: 'inherit' });
 }

@@ -203,7 +203,7 @@ const lostEvents: Rule = {
       evidence: { lines: [`meta.lostEvents = ${lost}`], data: { lost_events: lost } },
       why:
         "bpftrace's perf ring buffer overflowed and dropped events; a dropped console byte or marker can move or remove a phase boundary, so durations and the other findings may be wrong.",
-      source: 'probes/README.md (Lost events: ~2,000 lost with the default 64 pages, none with 1024); ANCHORS.md (bpftrace lost_events)',
+      source: 'probes/README.md (Lost events: ~2,000 lost with the default 64 pages, none with 1024); docs/references.md#bpftrace-json',
       fix: { text: 'Trace again with a larger perf buffer in bpftrace\'s environment.', flags: ['BPFTRACE_PERF_RB_PAGES=1024'] },
       impact_ns: run.total,
     };
@@ -260,7 +260,7 @@ const acceleratorTcg: Rule = {
       },
       why:
         'Under TCG the firmware, kernel and user phases are emulation times: far longer than on KVM and varying with host load, so they say little about a real boot. For scale, qemu-boot-time measured a whole q35 + SeaBIOS + bzImage boot at 245 ms under KVM.',
-      source: 'ANCHORS.md (qemu-boot-time example, KVM); fixtures/README.md (TCG kernel phase takes seconds and varies with host load)',
+      source: 'docs/references.md#qemu-boot-time (example under KVM); fixtures/README.md (TCG kernel phase takes seconds and varies with host load)',
       fix: {
         text: 'Boot with KVM (needs /dev/kvm and a CPU with VT-x/AMD-V; `hvscope doctor` checks accel.kvm): `hvscope boot --accel kvm`, or -accel kvm on the QEMU command line.',
         flags: ['-accel kvm'],
@@ -315,8 +315,8 @@ const firmwareSeabios: Rule = {
         data: { phase: 'firmware', duration_ns: duration, start_ns: fw.start, end_ns: end, share: fraction, total_ns: run.total, machine: machine ?? null, option_roms: roms, includes_setup_and_decompression: silent },
       },
       why:
-        'On pc/q35 QEMU boots SeaBIOS, which initialises the chipset and PCI and runs option ROMs (linuxboot_dma.bin loads a -kernel) before the kernel runs; microvm with qboot/bios-microvm and no option ROMs, or a PVH entry straight into an uncompressed vmlinux, skip most of it. qemu-boot-time: q35 + SeaBIOS + bzImage reached linux_start_kernel ≈122 ms after exec, PVH + qboot at 56.7 ms.',
-      source: 'ANCHORS.md (qemu-boot-time examples); QEMU docs/system/i386/microvm.rst (via tuning-profiles/qemu-microvm-min.yaml)',
+        'On pc/q35 QEMU boots SeaBIOS, which initialises the chipset and PCI and runs option ROMs (linuxboot_dma.bin loads a -kernel) before the kernel runs; microvm with qboot/bios-microvm and no option ROMs, or a PVH entry straight into an uncompressed vmlinux, skip most of it. qemu-boot-time: q35 + SeaBIOS + bzImage reached linux_start_kernel ≈123 ms after exec, PVH + qboot at 56.7 ms.',
+      source: 'docs/references.md#qemu-boot-time; docs/references.md#qemu-microvm (QEMU docs/system/i386/microvm.rst)',
       fix: {
         text: 'Use the microvm machine without option ROMs (profile qemu-microvm-min), or boot an uncompressed vmlinux built with CONFIG_PVH=y through its PVH entry (-kernel vmlinux).',
         profile: 'qemu-microvm-min',
@@ -352,7 +352,7 @@ const toolstackDominates: Rule = {
     let fix: Fix;
     let why =
       'The seed study found the VMM/toolstack side, not the guest, dominates instantiation of small guests such as unikernels: the guest itself is ready in milliseconds.';
-    let source = 'ANCHORS.md (Ventre et al.; LightVM)';
+    let source = 'docs/references.md#ventre-2018; docs/references.md#lightvm';
     if (cmd) {
       const missing: string[] = [];
       if (cmd.complete || cmd.machine !== undefined) if (cmd.machine !== 'microvm') missing.push('-M microvm');
@@ -372,14 +372,14 @@ const toolstackDominates: Rule = {
               ? 'What remains is QEMU\'s own start-up; on Linux 6.1+ hosts KVM_CREATE_VM itself can be slow (see Firecracker\'s prod-host-setup notes on nx-lpage-recovery).'
               : 'What remains is QEMU\'s own start-up (loading, accelerator set-up); a lighter VMM or a pre-started (snapshotted) VM is the next step.',
         };
-        if (kvmCreate.length > 0) source += '; ANCHORS.md (Linux 6.1+ KVM_CREATE_VM can be slow)';
+        if (kvmCreate.length > 0) source += '; docs/references.md#kvm-create-vm';
       }
     } else if (isXen) {
       fix = {
         text: 'Use a minimal domain description (PV, kernel only, no disk, small memory, one vCPU), fast vif hotplug and no dom0 ballooning: the seed study\'s tunings.',
         profile: 'xen-unikernel',
       };
-      source = 'ANCHORS.md (Ventre et al.: minimal domain description, skip block devices; LightVM)';
+      source = 'docs/references.md#ventre-2018 (minimal domain description, no block devices); docs/references.md#lightvm';
     } else {
       fix = { text: 'Look at the toolstack phase\'s spans in `hvscope render` to see which step of the VMM start takes the time.' };
     }
@@ -430,8 +430,8 @@ const kernelDecompression: Rule = {
         data: { duration_ns: gap, start_ns: start.at, end_ns: banner.at, share: fraction, total_ns: run.total, from_line: start.text, to_line: banner.text, phases: inPhases },
       },
       why:
-        'A bzImage is booted through its 16-bit setup code and decompresses itself before start_kernel; an uncompressed vmlinux entered through PVH skips both (qemu-boot-time: linux_start_kernel ≈122 ms after exec with q35 + SeaBIOS + bzImage, 56.7 ms with PVH + qboot). Under TCG the decompression is emulated and takes seconds.',
-      source: 'ANCHORS.md (qemu-boot-time examples)',
+        'A bzImage is booted through its 16-bit setup code and decompresses itself before start_kernel; an uncompressed vmlinux entered through PVH skips both (qemu-boot-time: linux_start_kernel ≈123 ms after exec with q35 + SeaBIOS + bzImage, 56.7 ms with PVH + qboot). Under TCG the decompression is emulated and takes seconds.',
+      source: 'docs/references.md#qemu-boot-time',
       fix: {
         text: 'Boot an uncompressed vmlinux (CONFIG_PVH=y) with -kernel vmlinux, or build the kernel with a fast decompressor (CONFIG_KERNEL_LZ4).',
         flags: ['-kernel vmlinux (PVH)', 'CONFIG_KERNEL_LZ4=y'],
@@ -672,8 +672,8 @@ const xenHotplug: Rule = {
         },
       },
       why:
-        "Xen's vif-bridge is a bash script that sources helper libraries, reads XenStore through forked tools and always runs handle_iptable under a global claim_lock \"iptables\"; jitsu's fast-vif-bridge only does ip link + bridge attach, and LightVM replaced the scripts with a C daemon (xendevd).",
-      source: 'ANCHORS.md (vif-bridge / claim_lock "iptables"; jitsu fast-vif-bridge; LightVM xendevd)',
+        "Xen's vif-bridge is a bash script that sources helper libraries and reads XenStore through forked tools; upstream it also runs handle_iptable under a global claim_lock \"iptables\" (Debian's package disables that part). jitsu's fast-vif-bridge only does ip link + bridge attach, and LightVM replaced the scripts with a C daemon (xendevd).",
+      source: 'docs/references.md#xen-hotplug; docs/references.md#lightvm',
       fix: allFast
         ? {
             text: 'The scripts are already hvscope\'s vif-bridge-fast (one ip link call); what remains is starting a script per vif from xl. LightVM\'s xendevd (a C daemon on udev events) or pre-created vifs take that off the creation path too.',
@@ -729,8 +729,8 @@ const xenstoreOperations: Rule = {
         data: { requests: requests.length, tool_runs: tools.length, duration_ns: union, share: fraction, total_ns: run.total, creations },
       },
       why:
-        'LightVM found XenStore interaction dominates Xen domain creation and grows superlinearly with the number of running VMs (≈610 ms at 1,000); every request is a round trip to xenstored, and each xenstore-* tool run (from the bash hotplug scripts) adds a fork and exec.',
-      source: "ANCHORS.md (LightVM, SOSP'17)",
+        'LightVM found that, once the guest is small, XenStore interaction and device creation dominate Xen domain creation, and that stock Xen slows as more domains run; every request is a round trip to xenstored, and each xenstore-* tool run (from the bash hotplug scripts) adds a fork and exec.',
+      source: 'docs/references.md#lightvm',
       fix: {
         text: "Take the bash hotplug scripts (the xenstore-* callers) off the creation path with the fast vif script, and keep the domain description minimal (fewer devices, fewer XenStore entries); LightVM's noxs removes XenStore from creation altogether.",
         profile: 'xen-fast-hotplug',
@@ -762,7 +762,7 @@ const xenAutoballoon: Rule = {
       title: 'dom0 was ballooned down to make room for the new domain (autoballoon)',
       evidence: { lines, data: { writes: writes.length, first_write_ns: first.start, wait_ns: waited ?? null, total_ns: run.total } },
       why: 'With autoballoon on (or auto with dom0 owning all memory), xl shrinks dom0 and waits for the memory to be freed before every creation; a dom0 sized at boot (dom0_mem=) leaves free memory there up front.',
-      source: 'xl.conf(5) autoballoon (via tuning-profiles/xen-unikernel.yaml, ANCHORS.md tuning knobs)',
+      source: 'xl.conf(5) autoballoon, docs/references.md#xl-conf; tuning-profiles/xen-unikernel.yaml',
       fix: { text: 'Give dom0 a fixed size on the Xen command line and turn autoballoon off (profile xen-unikernel).', profile: 'xen-unikernel', flags: ['autoballoon="off"', 'dom0_mem=SIZE,max:SIZE'] },
       impact_ns: waited ?? 0,
     };
@@ -810,7 +810,7 @@ const bridgeForwardDelay: Rule = {
         data: { attach: best.attach.name, attach_ns: best.attach.at, silence_ns: best.gap, forward_delay_multiple: multiple },
       },
       why: 'A port added to a Linux bridge forwards only after forward_delay in learning (and listening, with STP on: 2 × 15 s by default); until then the guest\'s first packets go nowhere.',
-      source: 'ANCHORS.md (Linux bridge: with STP on, a new port waits 2 × 15 s); tuning-profiles/bridge-fast.yaml',
+      source: 'docs/references.md#linux-bridge; tuning-profiles/bridge-fast.yaml',
       fix: { text: 'Turn STP off and set forward_delay to 0 on the VM bridge (profile bridge-fast).', profile: 'bridge-fast', flags: ['ip link set dev BRIDGE type bridge stp_state 0 forward_delay 0'] },
       impact_ns: best.gap,
     };

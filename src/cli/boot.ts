@@ -1,7 +1,7 @@
 // hvscope boot --guest tiny|linux|PATH [--initrd FILE] [--profile NAME] [--machine microvm|pc]
 //              [--accel kvm|tcg] [--runs N] [-o DIR] [--json]
 import type { CAC } from 'cac';
-import { UserError } from '../model/errors.js';
+import { usageError } from '../model/errors.js';
 import { ACCELS, MACHINES, runBoots, type Accel, type Machine } from '../lab/boot.js';
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { formatReportText } from '../analysis/report.js';
@@ -21,7 +21,7 @@ interface BootCliOptions {
 
 function parseRuns(value: string | number): number {
   const text = String(value);
-  if (!/^[0-9]+$/.test(text)) throw new UserError(`--runs must be a positive integer, got '${text}'`);
+  if (!/^[0-9]+$/.test(text)) throw usageError(`--runs must be a positive integer, got '${text}'`);
   return Number(text);
 }
 
@@ -30,7 +30,7 @@ export function register(cli: CAC): void {
     .command('boot', 'Boot a guest N times under QEMU, trace each boot, write traces, a timeline and a report')
     .option('--guest <guest>', 'tiny (built here), linux (Debian kernel + busybox), or the path of a kernel', { default: 'tiny' })
     .option('--initrd <file>', 'Initrd for a kernel given by path (or instead of the linux guest\'s)')
-    .option('--profile <name>', 'Tuning profile whose qemu section builds the command line (e.g. qemu-default, qemu-microvm-min); repeat to compare profiles: boots alternate between them, each profile\'s runs go to DIR/PROFILE/, and the first is diffed against each other (the same profile twice: an A/A test of the noise)')
+    .option('--profile <name>', 'Tuning profile whose qemu section builds the command line (e.g. qemu-default, qemu-microvm-min); repeat to compare profiles: boots alternate between them, each profile\'s runs go to DIR/PROFILE/, and the first is diffed against each other (the same profile twice: an A/A test of the noise)', { type: [String] })
     .option('--machine <machine>', `QEMU machine (${MACHINES.join(', ')}); default: the profile's, else tiny: microvm, others: pc`)
     .option('--accel <accel>', `Accelerator (${ACCELS.join(', ')}); default: kvm when it works here, else tcg`)
     .option('--runs <n>', 'Number of boots', { default: 1 })
@@ -41,12 +41,12 @@ export function register(cli: CAC): void {
       command(async (opts: BootCliOptions) => {
         const runs = parseRuns(opts.runs);
         const profiles = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
-        if (profiles.some((p) => p === '' || p === 'true')) throw new UserError('--profile: give a profile name or file');
+        if (profiles.some((p) => p === '' || p === 'true')) throw usageError('--profile: give a profile name or file');
         if (opts.machine !== undefined && !MACHINES.includes(opts.machine as Machine)) {
-          throw new UserError(`--machine must be one of ${MACHINES.join(', ')}, got '${opts.machine}'`);
+          throw usageError(`--machine must be one of ${MACHINES.join(', ')}, got '${opts.machine}'`);
         }
         if (opts.accel !== undefined && !ACCELS.includes(opts.accel as Accel)) {
-          throw new UserError(`--accel must be one of ${ACCELS.join(', ')}, got '${opts.accel}'`);
+          throw usageError(`--accel must be one of ${ACCELS.join(', ')}, got '${opts.accel}'`);
         }
         const { value: result, signal } = await withInterrupts((abort) =>
           runBoots({

@@ -2,7 +2,7 @@
 import type { CAC } from 'cac';
 import { diffRunSets, representativeRun } from '../analysis/diff.js';
 import { formatDiffText } from '../analysis/diff-text.js';
-import { UserError } from '../model/errors.js';
+import { usageError } from '../model/errors.js';
 import { writeFileAtomic } from '../model/io.js';
 import { readRunSet } from '../model/run-sets.js';
 import { renderDiffSvg } from '../render/svg-diff.js';
@@ -20,7 +20,7 @@ interface DiffCliOptions {
 function numberOption(value: string | number | undefined, flag: string, check: (n: number) => boolean, expected: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (typeof value === 'boolean' || String(value).trim() === '' || !Number.isFinite(n) || !check(n)) throw new UserError(`${flag} ${String(value)}: expected ${expected}`);
+  if (typeof value === 'boolean' || String(value).trim() === '' || !Number.isFinite(n) || !check(n)) throw usageError(`${flag} ${String(value)}: expected ${expected}`);
   return n;
 }
 
@@ -28,7 +28,7 @@ export function register(cli: CAC): void {
   cli
     .command('diff <a> <b>', 'Compare two sets of runs phase by phase (median Δ, bootstrap interval, rank-sum test) and name the spans that explain each change. A and B: a trace, a directory of runs, or DIR:PROFILE of a `lab xen run` / `boot` output with several profiles (docs/analysis.md)')
     .option('--json', 'Machine-readable diff (durations in ns)')
-    .option('-o, --output <file>', 'Also draw the diff as SVG: both sets\' phase medians and their median runs on one time axis, changed spans outlined')
+    .option('-o, --output <file>', 'Also draw the diff as SVG: both sets\' phase medians and their median runs on one time axis, changed spans outlined; "-" for stdout')
     .option('--confidence <c>', 'Confidence for intervals and for calling a difference (default 0.95)')
     .option('--seed <n>', 'Seed of the bootstrap resampling (default 1; same seed, same intervals)')
     .option('--resamples <n>', 'Bootstrap resamples (default 10000)')
@@ -42,8 +42,8 @@ export function register(cli: CAC): void {
         const seed = numberOption(opts.seed, '--seed', (n) => Number.isSafeInteger(n) && n >= 0, 'a whole number ≥ 0');
         const resamples = numberOption(opts.resamples, '--resamples', (n) => Number.isSafeInteger(n) && n >= 100 && n <= 1_000_000, 'a whole number from 100 to 1000000');
         const top = numberOption(opts.top, '--top', (n) => Number.isSafeInteger(n) && n >= 1 && n <= 1000, 'a whole number from 1 to 1000');
-        if (opts.output !== undefined && (typeof opts.output !== 'string' || opts.output === '')) throw new UserError('-o/--output: give the SVG file to write');
-        if (opts.output === '-' && opts.json) throw new UserError('--json and -o - both write to stdout; give -o a file name');
+        if (opts.output !== undefined && (typeof opts.output !== 'string' || opts.output === '')) throw usageError('-o/--output: give the SVG file to write');
+        if (opts.output === '-' && opts.json) throw usageError('--json and -o - both write to stdout; give -o a file name');
         const setA = readRunSet(String(a));
         const setB = readRunSet(String(b));
         const diff = diffRunSets(setA, setB, { confidence, seed, resamples, top });

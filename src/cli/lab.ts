@@ -9,7 +9,7 @@ import type { CAC } from 'cac';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../model/errors.js';
+import { UserError, usageError } from '../model/errors.js';
 import { TINY_PV_MARKER, buildTinyPvGuest } from '../lab/tiny-pv-guest.js';
 import { LINUX_PV_EXTRA, LINUX_PV_MARKER, LINUX_PV_MEMORY_MB, prepareLinuxPvGuest } from '../lab/xen/linux-pv-guest.js';
 import { requireLabAccel, requireLabRoot, runInXenLab, type XenLabResult } from '../lab/xen/run.js';
@@ -31,6 +31,7 @@ import { loadProfile } from '../tuning/profile.js';
 import { allTargets } from '../tuning/targets/index.js';
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
+import { subcommands } from './subcommands.js';
 
 export interface LabOptions {
   profile?: string | string[];
@@ -50,7 +51,7 @@ export interface LabOptions {
 function wholeNumber(value: string | number, flag: string, min: number, max?: number): number {
   const text = String(value);
   if (!/^[0-9]+$/.test(text) || Number(text) < min || (max !== undefined && Number(text) > max))
-    throw new UserError(`${flag} must be a whole number${max !== undefined ? ` from ${min} to ${max}` : ` ≥ ${min}`}, got '${text}'`);
+    throw usageError(`${flag} must be a whole number${max !== undefined ? ` from ${min} to ${max}` : ` ≥ ${min}`}, got '${text}'`);
   return Number(text);
 }
 
@@ -76,7 +77,7 @@ export function resolveLabProfiles(refs: string[]): (ExperimentProfile & { label
   return refs.map((ref) => {
     const loaded = loadProfile(ref, allTargets);
     const dir = loaded.name.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'profile';
-    if (seen.has(dir)) throw new UserError(`--profile ${ref}: profile ${loaded.name} is given twice`);
+    if (seen.has(dir)) throw usageError(`--profile ${ref}: profile ${loaded.name} is given twice`);
     seen.add(dir);
     const isPath = ref.includes('/') || /\.ya?ml$/.test(ref);
     return { name: isPath ? resolve(loaded.file) : ref, dir, domainSection: loaded.sections['xen-domain'] !== undefined, label: loaded.name };
@@ -134,21 +135,21 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
   const refs = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
   const guestName = String(opts.guest);
   const kind = guestKind(guestName);
-  if (guestName === '') throw new UserError('--guest: empty; give tiny-pv, linux or the path of a Xen PV kernel');
+  if (guestName === '') throw usageError('--guest: empty; give tiny-pv, linux or the path of a Xen PV kernel');
   for (const key of PATH_ONLY)
-    if (kind !== 'path' && opts[key] !== undefined) throw new UserError(`--${key}: only with --guest PATH (your own kernel); ${guestName} brings its own`);
+    if (kind !== 'path' && opts[key] !== undefined) throw usageError(`--${key}: only with --guest PATH (your own kernel); ${guestName} brings its own`);
   const accelText = String(opts.accel ?? 'tcg');
-  if (accelText !== 'tcg' && accelText !== 'kvm') throw new UserError(`--accel must be tcg or kvm, got '${accelText}'`);
+  if (accelText !== 'tcg' && accelText !== 'kvm') throw usageError(`--accel must be tcg or kvm, got '${accelText}'`);
   const accel: XenLabAccel = accelText;
   const runs = opts.runs === undefined ? 1 : wholeNumber(opts.runs, '--runs', 1, 100);
   const domains = opts.domains === undefined ? undefined : wholeNumber(opts.domains, '--domains', 1, MAX_LAB_DOMAINS);
-  if (domains !== undefined && opts.runs !== undefined) throw new UserError('--runs and --domains exclude each other: --domains K creates K domains per profile and keeps them running');
-  if (domains !== undefined && kind !== 'tiny-pv') throw new UserError('--domains: only the tiny-pv guest stays up after its marker; use --guest tiny-pv');
+  if (domains !== undefined && opts.runs !== undefined) throw usageError('--runs and --domains exclude each other: --domains K creates K domains per profile and keeps them running');
+  if (domains !== undefined && kind !== 'tiny-pv') throw usageError('--domains: only the tiny-pv guest stays up after its marker; use --guest tiny-pv');
   const memoryMb = opts.memory === undefined ? undefined : wholeNumber(opts.memory, '--memory', 4, MAX_GUEST_MEMORY_MB);
   // cac turns numeric-looking values into numbers and repeated options into arrays.
   const once = (value: unknown, flag: string): string | undefined => {
     if (value === undefined) return undefined;
-    if (Array.isArray(value) || typeof value === 'boolean') throw new UserError(`${flag}: give it once, with a value (quote it as one argument)`);
+    if (Array.isArray(value) || typeof value === 'boolean') throw usageError(`${flag}: give it once, with a value (quote it as one argument)`);
     return String(value);
   };
   const marker = once(opts.marker, '--marker');
@@ -237,9 +238,9 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
 }
 
 export function register(cli: CAC): void {
-  cli
+  const lab = cli
     .command('lab <hypervisor> <action>', 'Xen-in-QEMU lab: `lab xen run` boots Xen 4.17 + dom0 under QEMU, applies profiles and times real `xl create`s (root)')
-    .option('--profile <name>', 'Tuning profile to apply in dom0 before its creations (repeat: stock vs tuned, in order)')
+    .option('--profile <name>', 'Tuning profile to apply in dom0 before its creations (repeat: stock vs tuned, in order)', { type: [String] })
     .option('--guest <guest>', 'Guest to create: tiny-pv (PV unikernel), linux (Debian kernel + busybox, xen-netfront), or PATH of your own Xen PV kernel (an ELF with Xen PV notes, e.g. an uncompressed vmlinux; destroyed once ready)', { default: 'tiny-pv' })
     .option('--ramdisk <file>', 'With --guest PATH: the guest\'s initramfs')
     .option('--memory <mb>', `With --guest PATH: guest memory in MiB (default ${PATH_GUEST_MEMORY_MB}; a Linux kernel needs 128; ≤ ${MAX_GUEST_MEMORY_MB})`)
@@ -253,8 +254,14 @@ export function register(cli: CAC): void {
     .option('--json', 'Print the lab result as JSON on stdout')
     .action(
       command(async (hypervisor: string, action: string, opts: LabOptions) => {
-        if (hypervisor !== 'xen' || action !== 'run') throw new UserError(`lab: expected \`lab xen run\`, got \`lab ${hypervisor} ${action}\``);
+        if (hypervisor !== 'xen' || action !== 'run') throw usageError(`lab: expected \`lab xen run\`, got \`lab ${hypervisor} ${action}\``);
         await labXenRun(opts);
       }),
     );
+  subcommands(lab, [
+    {
+      name: 'xen run',
+      summary: 'Boot Xen 4.17 and a dom0 under QEMU (TCG, or KVM with --accel kvm), apply each --profile in dom0, time real `xl create`s of the guest, then write traces, timelines, a report and comparison figures (root)',
+    },
+  ]);
 }

@@ -6,6 +6,7 @@ import { buildKnobs } from '../tuning/engine.js';
 import { dumpProfile, listProfiles, loadProfile } from '../tuning/profile.js';
 import { allTargets } from '../tuning/targets/index.js';
 import { command, printJson } from './run-command.js';
+import { subcommands } from './subcommands.js';
 
 interface ProfileOptions {
   json?: boolean;
@@ -57,11 +58,17 @@ export async function profileCommand(action: string, name: string | undefined, o
 }
 
 export function register(cli: CAC): void {
-  cli
+  const profile = cli
     .command('profile <action> [name]', 'Tuning profiles: list | show NAME | dump NAME (merged) | validate FILE')
     .option('--json', 'Machine-readable output')
     .example('  hvscope profile list')
     .example('  hvscope profile dump xen-unikernel        # after includes and variables')
     .example('  hvscope profile validate ./my-host.yaml   # file:line: key: message on any mistake')
     .action(command((action: string, name: string | undefined, opts: ProfileOptions) => profileCommand(action, name, opts)));
+  subcommands(profile, [
+    { name: 'list', summary: 'The shipped profiles (tuning-profiles/), one line each' },
+    { name: 'show', args: '<name>', summary: 'Print a profile file as written (a shipped name or a path)' },
+    { name: 'dump', args: '<name>', summary: 'Print a profile after includes and variables: what apply would use' },
+    { name: 'validate', args: '<file>', summary: 'Check a profile file (YAML, keys, types, includes, variables); file:line: key: message on a mistake' },
+  ]);
 }

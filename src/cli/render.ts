@@ -1,8 +1,9 @@
 // hvscope render TRACE... [-o FILE] [--format svg|chrome|speedscope|csv|json|text] [--static]
 import type { CAC } from 'cac';
 import { basename } from 'node:path';
-import { readRuns, writeFileAtomic, TRACE_SUFFIX } from '../model/io.js';
-import { UserError } from '../model/errors.js';
+import { readRuns, TRACE_SUFFIX } from '../model/io.js';
+import { usageError } from '../model/errors.js';
+import { nearest } from '../model/suggest.js';
 import type { Run } from '../model/trace.js';
 import { renderTimelineSvg } from '../render/svg-timeline.js';
 import { exportChrome } from '../render/chrome.js';
@@ -10,7 +11,7 @@ import { exportSpeedscope } from '../render/speedscope.js';
 import { exportCsv } from '../render/csv.js';
 import { exportText } from '../render/text.js';
 import { exportJson } from '../render/json.js';
-import { command, progress } from './run-command.js';
+import { command, progress, writeOutput } from './run-command.js';
 
 export const RENDER_FORMATS = ['svg', 'chrome', 'speedscope', 'csv', 'json', 'text'] as const;
 export type RenderFormat = (typeof RENDER_FORMATS)[number];
@@ -59,10 +60,19 @@ const DEFAULT_SUFFIX: Record<RenderFormat, string | null> = {
   text: null,
 };
 
+/** Where render writes without -o: NAME + the format's suffix in the current directory, or stdout (`-`). */
+export function defaultRenderOutput(firstInput: string, format: RenderFormat): string {
+  const suffix = DEFAULT_SUFFIX[format];
+  return suffix ? basename(firstInput).replace(TRACE_SUFFIX, '') + suffix : '-';
+}
+
 export function register(cli: CAC): void {
   cli
     .command('render <trace> [...more]', 'Draw traces as a flame-like SVG timeline, or export them (Chrome/Perfetto, speedscope, CSV, JSON, text)')
-    .option('-o, --output <file>', 'Output file; "-" for stdout (default: TRACE.svg for svg/chrome/speedscope, stdout for csv/json/text)')
+    .option(
+      '-o, --output <file>',
+      `Output file; "-" for stdout (default: in the current directory, NAME${DEFAULT_SUFFIX.svg}, NAME${DEFAULT_SUFFIX.chrome} or NAME${DEFAULT_SUFFIX.speedscope}, NAME being the first trace's file name without ${TRACE_SUFFIX} or its directory's name; stdout for csv, json and text)`,
+    )
     .option('--format <format>', `One of ${RENDER_FORMATS.join('|')} (default: from the output name, else svg)`)
     .option('--static', 'SVG without script, sized for a paper column (see --width)')
     .option('--width <width>', 'SVG width: pixels (default 1200) or 3.5in / 7.16in for IEEE one/two columns')
@@ -73,21 +83,19 @@ export function register(cli: CAC): void {
     .action(
       command(async (first: string, more: string[], opts: { output?: string; format?: string; static?: boolean; width?: string | number; title?: string }) => {
         const format = (opts.format ?? formatFromOutput(opts.output)) as RenderFormat;
-        if (!RENDER_FORMATS.includes(format)) throw new UserError(`--format ${opts.format}: unknown; one of ${RENDER_FORMATS.join(', ')}`);
-        if (opts.static && format !== 'svg') throw new UserError('--static applies to --format svg only');
+        if (!RENDER_FORMATS.includes(format)) {
+          const near = nearest(String(opts.format), [...RENDER_FORMATS]);
+          throw usageError(`--format ${opts.format}: unknown${near ? ` (did you mean ${near}?)` : ''}; one of ${RENDER_FORMATS.join(', ')}`);
+        }
+        if (opts.static && format !== 'svg') throw usageError('--static applies to --format svg only');
         const runs = readRuns([first, ...more]);
         const text = renderRuns(runs, format, {
           static: opts.static,
           width: opts.width === undefined ? undefined : String(opts.width),
           title: opts.title,
         });
-        const suffix = DEFAULT_SUFFIX[format];
-        const output = opts.output ?? (suffix ? basename(first).replace(TRACE_SUFFIX, '').replace(/\/$/, '') + suffix : '-');
-        if (output === '-') process.stdout.write(text);
-        else {
-          writeFileAtomic(output, text);
-          progress(`wrote ${output} (${format}, ${runs.length} run${runs.length === 1 ? '' : 's'})`);
-        }
+        const output = opts.output ?? defaultRenderOutput(first, format);
+        if (writeOutput(output, text)) progress(`wrote ${output} (${format}, ${runs.length} run${runs.length === 1 ? '' : 's'})`);
       }),
     );
 }

@@ -1,12 +1,9 @@
-// Shared wiring for commands: one-line errors, JSON output, progress on stderr.
-import { UserError } from '../model/errors.js';
+// Shared wiring for commands: one-line errors, exit statuses, JSON output,
+// output to a file or `-` (stdout), progress on stderr, a closed pipe.
+import { writeFileAtomic } from '../model/io.js';
+import { ExitStatus, reportError } from './report-error.js';
 
-/** Set by a command that wants a specific exit status without throwing (e.g. verify failed). */
-export class ExitStatus extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
+export { ExitStatus, reportError };
 
 export type Action<A extends unknown[]> = (...args: A) => Promise<void> | void;
 
@@ -21,17 +18,6 @@ export function command<A extends unknown[]>(action: Action<A>): (...args: A) =>
   };
 }
 
-export function reportError(err: unknown): number {
-  if (err instanceof ExitStatus) return err.code;
-  if (err instanceof UserError) {
-    process.stderr.write(`hvscope: ${err.message}\n`);
-    return err.exitCode;
-  }
-  const e = err as Error;
-  process.stderr.write(`hvscope: internal error: ${e?.stack ?? String(err)}\n`);
-  return 70;
-}
-
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
@@ -40,3 +26,14 @@ export function printJson(value: unknown): void {
 export function progress(message: string): void {
   process.stderr.write(`hvscope: ${message}\n`);
 }
+
+/** Writes command output to `target`: a file (atomically), or stdout for `-`. Returns whether it went to a file. */
+export function writeOutput(target: string, content: string | Buffer): boolean {
+  if (target === '-') {
+    process.stdout.write(content);
+    return false;
+  }
+  writeFileAtomic(target, content);
+  return true;
+}
+

@@ -3,7 +3,7 @@
 // timeline, and exits with COMMAND's exit status.
 import type { CAC } from 'cac';
 import { basename, resolve } from 'node:path';
-import { UserError } from '../model/errors.js';
+import { UserError, usageError } from '../model/errors.js';
 import { writeFileAtomic, writeTrace } from '../model/io.js';
 import { phaseSummary, phaseSummaryText } from '../analysis/phases.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
@@ -12,6 +12,8 @@ import { renderRuns } from './render.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
 export const DEFAULT_PROBE_SETS = DEFAULT_PROBE_SET_NAMES.join(',');
+/** Longest --attach-timeout: an hour is far beyond any host's attach time, and well inside a Node timer's range. */
+export const MAX_ATTACH_TIMEOUT_S = 3600;
 
 interface TraceOptions {
   probes: string;
@@ -27,7 +29,7 @@ export function register(cli: CAC): void {
   cli
     .command('trace [...args]', 'Run a command under bpftrace probes and write its trace (needs root): hvscope trace -- COMMAND...')
     .option('--probes <sets>', `Probe sets, comma-separated: ${ALL_PROBE_SET_NAMES.join(', ')} (xen is opt-in: ~64 uprobes on the Xen libraries)`, { default: DEFAULT_PROBE_SETS })
-    .option('--attach-timeout <seconds>', 'How long bpftrace may take to attach its probes (nested/emulated hosts need more)', { default: 30 })
+    .option('--attach-timeout <seconds>', `How long bpftrace may take to attach its probes (nested/emulated hosts need more; ≤ ${MAX_ATTACH_TIMEOUT_S})`, { default: 30 })
     .option(
       '--read-interval <ms>',
       `How often bpftrace reads its event buffers while the command runs, paused in between (0: read each event as it comes). Default: what this host measured to slow the command least, ${DEFAULT_READ_INTERVAL_MS} or 0 (once per host, cached in ~/.cache/hvscope/read-strategy.json)`,
@@ -39,12 +41,13 @@ export function register(cli: CAC): void {
       command(async (args: string[], opts: TraceOptions) => {
         const sets = parseProbeSets(String(opts.probes));
         const attachTimeoutSeconds = Number(opts.attachTimeout);
-        if (!(attachTimeoutSeconds > 0)) throw new UserError(`--attach-timeout ${opts.attachTimeout}: expected a number of seconds > 0`);
+        if (!(attachTimeoutSeconds > 0 && attachTimeoutSeconds <= MAX_ATTACH_TIMEOUT_S))
+          throw usageError(`--attach-timeout ${opts.attachTimeout}: expected a number of seconds > 0 and ≤ ${MAX_ATTACH_TIMEOUT_S}`);
         const readIntervalMs = opts.readInterval === undefined ? undefined : Number(opts.readInterval);
         if (readIntervalMs !== undefined && (!Number.isInteger(readIntervalMs) || readIntervalMs < 0))
-          throw new UserError(`--read-interval ${opts.readInterval}: expected a whole number of milliseconds ≥ 0`);
+          throw usageError(`--read-interval ${opts.readInterval}: expected a whole number of milliseconds ≥ 0`);
         if (args.length > 0) {
-          throw new UserError(`put the command to trace after --, e.g. hvscope trace -- ${args.join(' ')}`);
+          throw usageError(`put the command to trace after --, e.g. hvscope trace -- ${args.join(' ')}`);
         }
         const argv = (opts['--'] ?? []).map(String);
         checkCommand(argv);

@@ -1,7 +1,7 @@
 // hvscope tune plan|apply|verify|rollback|status PROFILE [--root DIR] [--netns NAME]
 import type { CAC } from 'cac';
 import { resolve } from 'node:path';
-import { UserError } from '../model/errors.js';
+import { UserError, usageError } from '../model/errors.js';
 import { apply, buildKnobs, plan, recoverInterrupted, rollback, show, status, verify, type RecoveryReport } from '../tuning/engine.js';
 import { JournalStore, resolveStateDir } from '../tuning/journal.js';
 import type { TuneContext } from '../tuning/knob.js';
@@ -9,6 +9,8 @@ import { checkNetns } from '../tuning/netns.js';
 import { loadProfile, type LoadedProfile } from '../tuning/profile.js';
 import { allTargets, qemuCommandLineFor } from '../tuning/targets/index.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
+import { subcommands } from './subcommands.js';
+import { terminalWidth, wrapText } from './text-wrap.js';
 
 export interface TuneOptions {
   root?: string;
@@ -52,9 +54,22 @@ async function recoverBeforeReading(opts: TuneOptions): Promise<void> {
   }
 }
 
-function table(rows: string[][]): string {
+/**
+ * Columns padded to their widest cell; the last column (the prose: WHY) is
+ * wrapped to the terminal, its continuation lines under its first (--json
+ * keeps the full text).
+ */
+export function table(rows: string[][], width = terminalWidth()): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
+  const last = rows[0].length - 1;
+  const indent = widths.slice(0, last).reduce((sum, w) => sum + w + 2, 0);
+  const lines: string[] = [];
+  for (const r of rows) {
+    const head = r.slice(0, last).map((cell, c) => cell.padEnd(widths[c])).join('  ');
+    const prose = wrapText(r[last], Math.max(30, width - indent));
+    lines.push(`${head}  ${prose[0]}`.trimEnd(), ...prose.slice(1).map((l) => `${' '.repeat(indent)}${l}`.trimEnd()));
+  }
+  return lines.join('\n') + '\n';
 }
 
 const where = (ctx: TuneContext) => `${ctx.netns ? ` in netns ${ctx.netns}` : ''}${ctx.root !== '/' ? ` under root ${ctx.root}` : ''}`;
@@ -82,7 +97,24 @@ function quoteArg(a: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Whether an error is the state directory refusing us (journal or lock), not a problem with the profile. */
+const isPermissionError = (err: unknown) => err instanceof UserError && /\b(EACCES|EPERM)\b|permission denied/i.test(err.message);
+
+/**
+ * Runs a tune action; when the state directory (journal, lock) refuses an
+ * unprivileged user, says that the action needs root rather than EACCES.
+ */
 export async function tuneCommand(action: string, profileRef: string | undefined, opts: TuneOptions): Promise<void> {
+  try {
+    await tuneAction(action, profileRef, opts);
+  } catch (err) {
+    if (!isPermissionError(err) || process.getuid?.() === 0) throw err;
+    const state = storeOf(opts).stateDir;
+    throw new UserError(`tune ${action} needs root: ${state} (the journal and lock of applied profiles) is not accessible to this user; run it as root, e.g. sudo hvscope tune ${action}${profileRef ? ` ${profileRef}` : ''}`);
+  }
+}
+
+async function tuneAction(action: string, profileRef: string | undefined, opts: TuneOptions): Promise<void> {
   const needProfile = (): LoadedProfile => {
     if (!profileRef) throw new UserError(`tune ${action}: missing PROFILE (a shipped name or a path)`, 2);
     return loadProfile(String(profileRef), allTargets);
@@ -129,10 +161,18 @@ export async function tuneCommand(action: string, profileRef: string | undefined
       if (r.recovered) {
         sayRecovered(r.recovered);
         if (opts.json) return printJson(r);
-        process.stdout.write(`the interrupted apply of ${r.profile} was undone instead; nothing else to roll back\n`);
+        process.stdout.write(
+          r.recovered.interrupted === 'rollback'
+            ? `the interrupted rollback of ${r.profile} is finished; nothing else to roll back\n`
+            : `the interrupted apply of ${r.profile} was undone instead; nothing else to roll back\n`,
+        );
         return;
       }
       if (opts.json) return printJson(r);
+      if (r.nothing !== undefined) {
+        process.stdout.write(`nothing to roll back: ${r.nothing}\n`);
+        return;
+      }
       process.stdout.write(`rolled back ${r.profile}: ${r.restored.length} knob${r.restored.length === 1 ? '' : 's'} restored\n`);
       for (const k of r.restored) process.stdout.write(`  ${k.id}: ${show(k.from)} → ${show(k.to)}\n`);
       return;
@@ -154,12 +194,12 @@ export async function tuneCommand(action: string, profileRef: string | undefined
       return;
     }
     default:
-      throw new UserError(`tune: unknown action "${action}"; use plan, apply, verify, rollback or status`, 2);
+      throw usageError(`tune: unknown action "${action}"; use plan, apply, verify, rollback or status`);
   }
 }
 
 export function register(cli: CAC): void {
-  cli
+  const tune = cli
     .command('tune <action> [profile]', 'Tuning: plan | apply | verify PROFILE, rollback, status')
     .option('--root <dir>', 'Prefix for files the profile touches (default /)')
     .option('--netns <name>', 'Apply network knobs (bridge, sysctl) inside this network namespace')
@@ -174,4 +214,12 @@ export function register(cli: CAC): void {
     .example('  hvscope tune status                           # applied profile and drift since')
     .example('  hvscope tune rollback                         # restore the values from before apply')
     .action(command((action: string, profile: string | undefined, opts: TuneOptions) => tuneCommand(action, profile, opts)));
+  const common = ['root', 'netns', 'domain-config', 'domain-output', 'state-dir', 'json'];
+  subcommands(tune, [
+    { name: 'plan', args: '<profile>', summary: 'Show each knob of PROFILE (a shipped name or a path): current value, desired value and why; changes nothing', options: common },
+    { name: 'apply', args: '<profile>', summary: 'Journal the old values, write every knob that differs, read each back; on any failure undo all (needs root for host files)', options: [...common, 'dry-run'] },
+    { name: 'verify', args: '<profile>', summary: 'Read every knob of PROFILE and compare with the desired value; exit 0 only if all pass', options: common },
+    { name: 'rollback', summary: 'Restore the values from before the last apply (and earlier applies still in force); nothing to undo is not an error', options: ['root', 'state-dir', 'json'] },
+    { name: 'status', summary: 'The applied profile and which knobs drifted since; finishes an interrupted apply or rollback first', options: ['root', 'state-dir', 'json'] },
+  ]);
 }

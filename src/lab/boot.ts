@@ -7,7 +7,7 @@
 // log (-trace/-D) and the serial console, timestamped line by line as it
 // arrives. Traced boots record QEMU's trace log too and merge it in (on
 // bpftrace's clock): under TCG no KVM_RUN exists, and QEMU's `runstate_set
-// running` is the vCPU start the phase model uses (DESIGN.md) — without it the
+// running` is the vCPU start the phase model uses (docs/design.md) — without it the
 // firmware phase, which runs silently, would be invisible. The model derives
 // the phases from the markers of both (model/derive.ts).
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -22,7 +22,7 @@ import type { Run, Trace, Unavailable } from '../model/trace.js';
 import { mergeTraces, onClock } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
 import { recordRootless } from './boot-rootless.js';
-import { accelWorks } from '../tracer/host-checks.js';
+import { accelWorks, requireAccel } from '../tracer/host-checks.js';
 import { traceCommand, tracingBlocker } from '../tracer/session.js';
 import { bootsThroughPvh, qemuCommandLine } from '../tuning/targets/qemu.js';
 import { allTargets } from '../tuning/targets/index.js';
@@ -301,6 +301,8 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   if (profiles.length === 0) throw new UserError('runBoots: profiles is empty');
   // Everything the user can get wrong is checked before anything is built or booted.
   const sections = profiles.map((p) => (p !== undefined ? loadQemuSection(p) : undefined));
+  // An accelerator asked for must work before the guest is built and bpftrace attached.
+  if (opts.accel !== undefined) await requireAccel(opts.accel);
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
   if (sections.some(bootsThroughPvh) && guest.pvhKernel === undefined) guest.pvhKernel = await pvhKernelFor(guest.kernel, progress);
   let accel = opts.accel;
@@ -339,6 +341,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
   const results: BootRunResult[] = [];
   const byPlan = new Map<BootPlan, BootRunResult[]>(plans.map((p) => [p, []]));
   let interrupted = false;
+  let failure: unknown;
   boots: for (let i = 1; i <= opts.runs; i++) {
     for (const plan of plans) {
       if (opts.signal?.aborted) {
@@ -347,25 +350,35 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
       }
       const label = `run-${i}`;
       const shown = plan.group ? `${plan.group}/${label}` : label;
-      const one = await bootOnce(plan, label, accel, traced, unavailable, opts, progress);
-      if (one.interrupted) interrupted = true;
-      const file = join(plan.dir, `${label}.hvtrace.json`);
-      writeTrace(file, one.trace);
-      const result: BootRunResult = { label: shown, file, exitCode: one.exitCode, trace: one.trace, partial: one.partial, ...(plan.group ? { group: plan.group } : {}) };
-      results.push(result);
-      byPlan.get(plan)!.push(result);
-      if (interrupted) {
-        progress(`${shown}: interrupted; partial trace in ${file}`);
+      try {
+        const one = await bootOnce(plan, label, accel, traced, unavailable, opts, progress);
+        if (one.interrupted) interrupted = true;
+        const file = join(plan.dir, `${label}.hvtrace.json`);
+        writeTrace(file, one.trace);
+        const result: BootRunResult = { label: shown, file, exitCode: one.exitCode, trace: one.trace, partial: one.partial, ...(plan.group ? { group: plan.group } : {}) };
+        results.push(result);
+        byPlan.get(plan)!.push(result);
+        if (interrupted) {
+          progress(`${shown}: interrupted; partial trace in ${file}`);
+          break boots;
+        }
+        if (one.timedOut) throw new UserError(`${shown}: QEMU did not exit within ${(opts.timeoutMs ?? 120_000) / 1000} s and was ended; partial trace in ${file}`);
+        if (!guest.okExitCodes.includes(one.exitCode)) {
+          const why = one.stderrTail.slice(-2).join('; ');
+          throw new UserError(`${shown}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
+        }
+        progress(`${shown}: ${phaseSummaryText(one.trace)}`);
+      } catch (err) {
+        // Ctrl-C can also end a run by making a step fail (bpftrace's attach is cancelled): still an interrupt.
+        if (opts.signal?.aborted) {
+          interrupted = true;
+          progress(`${shown}: interrupted (${(err as Error).message})`);
+        } else failure = err;
         break boots;
       }
-      if (one.timedOut) throw new UserError(`${shown}: QEMU did not exit within ${(opts.timeoutMs ?? 120_000) / 1000} s and was ended; partial trace in ${file}`);
-      if (!guest.okExitCodes.includes(one.exitCode)) {
-        const why = one.stderrTail.slice(-2).join('; ');
-        throw new UserError(`${shown}: QEMU exited with status ${one.exitCode}${why ? `: ${why}` : ''} (trace in ${file})`);
-      }
-      progress(`${shown}: ${phaseSummaryText(one.trace)}`);
     }
   }
+  // Whatever ended the series, the runs that finished keep their timelines and reports.
   const title = (plan: BootPlan) => `hvscope boot: ${guest.name}, ${accel}${plan.profile ? `, profile ${plan.profile}` : ''}`;
   const groups: BootGroup[] = plans.map((plan) => {
     const runs = byPlan.get(plan)!;
@@ -377,6 +390,15 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
     return group;
   });
   const outputs = writeBootReports(outDir, groups, plans);
+  const partial = results.filter((r) => r.partial).length;
+  const kept =
+    `${results.length} run${results.length === 1 ? '' : 's'} of ${opts.runs * plans.length}${partial > 0 ? ` (${partial} partial)` : ''}` +
+    (results.length > 0 ? ` kept in ${outDir} (traces, timeline.svg, report.txt, report.json)` : '');
+  if (interrupted) progress(`interrupted: ${kept}`);
+  if (failure !== undefined) {
+    if (results.length > 0 && failure instanceof UserError) throw new UserError(`${failure.message}; ${kept}`, failure.exitCode);
+    throw failure;
+  }
   return { runs: results, groups, traced, unavailable, command: plans[0].command, accel, guest: guest.name, svg: groups[0].svg ?? join(outDir, 'timeline.svg'), ...outputs, report: groups[0].report, interrupted };
 }
 

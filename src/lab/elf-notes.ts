@@ -1,8 +1,8 @@
 // Reads the "Xen" ELF notes of a guest kernel from its PT_NOTE program headers,
 // the way QEMU's PVH loader and libxenguest do. Used to check our guests and a
 // user's --guest PATH.
-import { readFile } from 'node:fs/promises';
 import { fileError } from '../model/errors.js';
+import { readInputBytes } from '../model/input.js';
 
 export interface XenElfNote {
   type: number;
@@ -18,12 +18,7 @@ export interface ElfXenNotes {
 
 /** UserError naming the file when it cannot be read or is not a little-endian ELF. */
 export async function readXenElfNotes(file: string): Promise<ElfXenNotes> {
-  let data: Buffer;
-  try {
-    data = await readFile(file);
-  } catch (err) {
-    throw fileError(file, undefined, `cannot read kernel: ${(err as Error).message}`);
-  }
+  const data = readInputBytes(file, 'kernel');
   if (data.length < 52 || data.readUInt32BE(0) !== 0x7f454c46) throw fileError(file, undefined, 'not an ELF file');
   const is64 = data[4] === 2;
   if (data[5] !== 1) throw fileError(file, undefined, 'big-endian ELF is not an x86 kernel');

@@ -1,8 +1,9 @@
 // Read, validate and write *.hvtrace.json files.
-import { readFileSync, readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { UserError, fileError, lineOfOffset } from './errors.js';
+import { UserError, fileError, lineOfOffset, printableMessage } from './errors.js';
+import { checkJsonNesting, readInputText } from './input.js';
 import { traceSchema, traceSchemaV1 } from './schema.js';
 import { firstJsonErrorOffset } from './json-locate.js';
 import { TRACE_VERSION, type Run, type Trace } from './trace.js';
@@ -16,14 +17,15 @@ const validateSchemaV1 = ajv.compile(traceSchemaV1);
 
 /** Parses JSON text, turning a syntax error into `file:line: ...`. */
 export function parseJsonText(text: string, file: string): unknown {
+  checkJsonNesting(text, file);
   try {
     return JSON.parse(text);
   } catch (err) {
     const message = (err as Error).message;
     const offset = firstJsonErrorOffset(text);
     const line = offset >= 0 ? lineOfOffset(text, offset) : undefined;
-    // Node's message may quote the whole input; keep only its first clause.
-    const reason = message.replace(/ in JSON at position \d+.*$/, '').replace(/, ".*" is not valid JSON$/s, '');
+    // Node's message quotes the input around the error (over several lines, when the input has them): keep only its first clause.
+    const reason = printableMessage(message.replace(/ in JSON at position \d+.*$/s, '').replace(/,\s*(\.\.\.)?"[\s\S]*$/, '').replace(/\s+/g, ' ')).slice(0, 120);
     throw fileError(file, line, `not valid JSON: ${reason}`);
   }
 }
@@ -73,13 +75,7 @@ export function validateTrace(value: unknown, file: string): Trace {
 }
 
 export function readTrace(file: string): Trace {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UserError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return validateTrace(parseJsonText(text, file), file);
+  return validateTrace(parseJsonText(readInputText(file, 'trace'), file), file);
 }
 
 /** Expands directories into their *.hvtrace.json files (sorted) and reads each as a run. */

@@ -5,7 +5,8 @@
 //   `hvscope boot -o DIR` with several profiles): DIR:PROFILE picks one, by profile name
 //   or directory name; DIR alone is fine when it holds one profile. The profiles' order
 //   is report.json's (`profiles[].dir`, the order they were given) when there is one.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readInputText } from './input.js';
 import { join } from 'node:path';
 import { UserError } from './errors.js';
 import { TRACE_SUFFIX, readRuns } from './io.js';
@@ -41,7 +42,7 @@ function reportOrder(dir: string): { profile: string; dir: string }[] {
   const file = join(dir, 'report.json');
   if (!existsSync(file)) return [];
   try {
-    const report = JSON.parse(readFileSync(file, 'utf8')) as { profiles?: unknown };
+    const report = JSON.parse(readInputText(file, 'report')) as { profiles?: unknown };
     if (!Array.isArray(report.profiles)) return [];
     return report.profiles.filter((p): p is { profile: string; dir: string } => typeof p?.profile === 'string' && typeof p?.dir === 'string');
   } catch {
@@ -68,7 +69,7 @@ function firstProfile(dir: string): string | undefined {
   const first = readdirSync(dir).filter((n) => n.endsWith(TRACE_SUFFIX)).sort()[0];
   if (!first) return undefined;
   try {
-    const meta = (JSON.parse(readFileSync(join(dir, first), 'utf8')) as { meta?: { profile?: unknown } }).meta;
+    const meta = (JSON.parse(readInputText(join(dir, first), 'trace')) as { meta?: { profile?: unknown } }).meta;
     return typeof meta?.profile === 'string' ? meta.profile : undefined;
   } catch {
     return undefined; // readRuns reports it properly when the set is read

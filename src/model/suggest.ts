@@ -14,15 +14,23 @@ export function levenshtein(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** ` (did you mean "x"?)` for the nearest candidate, or a list of valid keys when none is near. */
-export function suggest(word: string, candidates: string[]): string {
-  if (candidates.length === 0) return '';
-  let best = candidates[0];
+/** The candidate nearest to `word` when it is near enough to be a typo of it, else undefined. */
+export function nearest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
   let bestDistance = Infinity;
+  // Long input (a pasted line) is never a typo of a short name; skip the quadratic distance.
+  if (word.length > 200) return undefined;
   for (const c of candidates) {
     const d = levenshtein(word.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [c, d];
   }
-  if (bestDistance <= Math.max(2, Math.floor(word.length / 3))) return ` (did you mean "${best}"?)`;
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** ` (did you mean "x"?)` for the nearest candidate, or a list of valid keys when none is near. */
+export function suggest(word: string, candidates: string[]): string {
+  if (candidates.length === 0) return '';
+  const best = nearest(word, candidates);
+  if (best !== undefined) return ` (did you mean "${best}"?)`;
   return ` (valid keys: ${[...candidates].sort().join(', ')})`;
 }

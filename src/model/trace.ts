@@ -6,7 +6,7 @@ export const TRACE_FORMAT = 'hvscope-trace' as const;
 /** 2: markers and unresolved phases are part of the file (1 had neither; io.ts upgrades it on read). */
 export const TRACE_VERSION = 2 as const;
 
-/** Reference phase model (DESIGN.md), in boot order. */
+/** Reference phase model (docs/design.md), in boot order. */
 export const PHASES = ['orchestrate', 'toolstack', 'devices', 'firmware', 'kernel', 'user'] as const;
 export type Phase = (typeof PHASES)[number];
 

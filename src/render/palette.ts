@@ -1,4 +1,4 @@
-// Phase colours for timelines: the Okabe–Ito palette (ANCHORS.md), safe for colour-blind
+// Phase colours for timelines: the Okabe–Ito palette (docs/references.md#okabe-ito), safe for colour-blind
 // readers and in greyscale print. Spans without a phase are grey; the spare Okabe–Ito
 // colour (reddish purple) marks search matches.
 import { PHASES, type Phase } from '../model/trace.js';

@@ -1,6 +1,6 @@
 // Chrome Trace Event Format importer (array form, with or without its closing
 // "]", or {traceEvents:[...]}, see
-// ANCHORS.md "Output formats"). Reads complete (X), duration (B/E), async
+// docs/references.md#trace-formats). Reads complete (X), duration (B/E), async
 // (b/e, n), instant (i/I, R), counter (C) and metadata (M) events; other event
 // kinds (flows, objects, samples, legacy async S/T/F) are counted in
 // meta.unavailable rather than silently dropped.

@@ -5,7 +5,7 @@ import { UserError } from '../model/errors.js';
 import { formatNames, IMPORTERS, importFile, importerFor } from './index.js';
 
 describe('importer registry', () => {
-  it('has an importer for every format named in DESIGN.md', () => {
+  it('has an importer for every format named in docs/design.md', () => {
     expect(formatNames().sort()).toEqual(['bpftrace', 'chrome', 'qemu-log', 'serial', 'xl-log']);
     for (const name of formatNames()) expect(typeof importerFor(name)).toBe('function');
     expect(IMPORTERS['xl-log'].describe).toMatch(/stamped/);

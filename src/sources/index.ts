@@ -1,7 +1,8 @@
-// Registry of importers: one per source format, each text → Trace (see DESIGN.md "Layout").
-import { readFileSync } from 'node:fs';
+// Registry of importers: one per source format, each text → Trace (docs/design.md "Layout and data flow").
 import { UserError } from '../model/errors.js';
 import type { ImportOptions } from '../model/builder.js';
+import { checkJsonNesting, readInputText } from '../model/input.js';
+import { detectFormat } from './detect.js';
 import type { Trace } from '../model/trace.js';
 import { importBpftrace } from './bpftrace/index.js';
 import { importChrome } from './chrome.js';
@@ -20,6 +21,9 @@ export const IMPORTERS: Record<string, { importer: Importer; describe: string }>
   'xl-log': { importer: importXlLog, describe: 'xl -vvv create log, each line stamped (<sec>.<fraction> <line>, e.g. piped through ts %.s)' },
 };
 
+/** Formats that are JSON (or JSON lines): their nesting is bounded before parsing. */
+const JSON_FORMATS = ['bpftrace', 'chrome'];
+
 /** Formats named in the CLI contract that a later issue fills in. */
 const PLANNED: Record<string, string> = {};
 
@@ -35,12 +39,15 @@ export function importerFor(format: string): Importer {
 }
 
 export function importFile(file: string, format: string, opts: ImportOptions = {}): Trace {
-  const importer = importerFor(format);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UserError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return importer(text, file, opts);
+  return importFileAs(file, format, opts).trace;
+}
+
+/** Imports `file` as `format`, or, without one, as the format its content shows (`detected` says why). */
+export function importFileAs(file: string, format: string | undefined, opts: ImportOptions = {}): { trace: Trace; format: string; detected?: string } {
+  if (format !== undefined) importerFor(format);
+  const text = readInputText(file, `${format ?? 'input'} file`);
+  const detection = format === undefined ? detectFormat(text, file) : undefined;
+  const chosen = format ?? detection!.format;
+  if (JSON_FORMATS.includes(chosen)) checkJsonNesting(text, file);
+  return { trace: importerFor(chosen)(text, file, opts), format: chosen, ...(detection ? { detected: detection.why } : {}) };
 }

@@ -13,6 +13,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { UserError } from '../model/errors.js';
 import { BpftraceError } from './bpftrace-errors.js';
 import { startBpftrace } from './bpftrace-run.js';
 import { MOUNT_TRACEFS_COMMAND, TRACEFS_PATH, ensureTracefs, tracefsMounted } from './tracefs.js';
@@ -406,6 +407,12 @@ export function kvmModule(): string | null {
   return existsSync('/sys/module/kvm') ? 'kvm' : null;
 }
 
+/** Why /dev/kvm is absent, consistent with which KVM module (if any) is loaded. */
+export function noDevKvmReason(module: string | null): string {
+  if (module === null) return 'no /dev/kvm: no KVM module is loaded (no virtualisation extensions, or kvm_intel/kvm_amd not loaded)';
+  return `no /dev/kvm, although the ${module} module is loaded (the device node is missing here, e.g. not passed into this container)`;
+}
+
 /**
  * Boots the probe firmware under `accel` (a real QEMU run, well under a
  * second when it works). KVM failures show up as "KVM internal error" on
@@ -421,7 +428,7 @@ export async function accelWorks(accel: Accel, opts: { timeoutMs?: number; qemu?
     ...(reason ? { reason } : {}),
     ms: Date.now() - started,
   });
-  if (accel === 'kvm' && !existsSync('/dev/kvm')) return done(false, '', 'no /dev/kvm (no virtualisation extensions, or kvm module not loaded)');
+  if (accel === 'kvm' && !existsSync('/dev/kvm')) return done(false, '', noDevKvmReason(kvmModule()));
   const dir = await mkdtemp(join(tmpdir(), 'hvscope-accel-'));
   try {
     const fw = join(dir, 'probe.bin');
@@ -463,6 +470,27 @@ export async function accelWorks(accel: Accel, opts: { timeoutMs?: number; qemu?
   }
 }
 
+const accelChecks = new Map<string, Promise<void>>();
+
+/**
+ * UserError unless QEMU can use `accel` here, checked before anything is built
+ * or traced (`boot`, `lab xen run`). tcg always can; kvm is tried for real
+ * (accelWorks boots a tiny test guest, < 1 s): /dev/kvm may exist and still not
+ * run normal guests (no nested virtualisation, or a PVM-only module). Once per process.
+ */
+export function requireAccel(accel: Accel, qemu = 'qemu-system-x86_64'): Promise<void> {
+  if (accel === 'tcg') return Promise.resolve();
+  const key = `${accel} ${qemu}`;
+  let check = accelChecks.get(key);
+  if (!check) {
+    check = accelWorks(accel, { qemu }).then((r) => {
+      if (!r.ok) throw new UserError(`--accel ${accel}: KVM does not run guests on this host (${r.reason ?? 'test guest failed'}); use --accel tcg`);
+    });
+    accelChecks.set(key, check);
+  }
+  return check;
+}
+
 export async function checkAccel(accel: Accel, qemuInstalled: boolean): Promise<HostCheck> {
   const id = `accel.${accel}`;
   const name = `  accel ${accel}`;
@@ -471,19 +499,22 @@ export async function checkAccel(accel: Accel, qemuInstalled: boolean): Promise<
   const module = accel === 'kvm' ? kvmModule() : null;
   if (r.ok) return { id, name, status: 'ok', value: `boots a 64-bit test guest (${formatDuration(r.ms * 1e6)})${module ? `, ${module}` : ''}` };
   let fix: string | undefined;
+  const devKvm = existsSync('/dev/kvm');
   if (accel === 'kvm') {
-    fix =
-      module === 'kvm_pvm'
+    fix = !devKvm
+      ? module === null
+        ? 'enable VT-x/AMD-V and modprobe kvm_intel (or kvm_amd); meanwhile use --accel tcg'
+        : `use --accel tcg${module === 'kvm_pvm' ? ' (kvm_pvm runs only PVM-enabled guest kernels anyway)' : ', or give this host/container the /dev/kvm device'}`
+      : module === 'kvm_pvm'
         ? '/dev/kvm here is kvm_pvm, which runs only PVM-enabled guest kernels: use --accel tcg'
-        : existsSync('/dev/kvm')
-          ? 'use --accel tcg, or enable nested virtualisation / VT-x/AMD-V for this host'
-          : 'enable VT-x/AMD-V and modprobe kvm_intel (or kvm_amd); meanwhile use --accel tcg';
+        : 'use --accel tcg, or enable nested virtualisation / VT-x/AMD-V for this host';
   }
   return {
     id,
     name,
     status: accel === 'kvm' ? 'warn' : 'missing',
-    value: `unusable: ${r.reason}${module ? ` (${module})` : ''}`,
+    // The module is named only beside a /dev/kvm it provides (without one, the reason says it).
+    value: `unusable: ${r.reason}${module && devKvm ? ` (${module})` : ''}`,
     ...(fix ? { fix } : {}),
   };
 }

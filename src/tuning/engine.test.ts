@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execaSync } from 'execa';
+import { execa, execaSync } from 'execa';
 import { apply, plan, recoverInterrupted, rollback, status, verify } from './engine.js';
 import { JOURNAL_VERSION, JournalStore, type Journal } from './journal.js';
 import type { Knob, TargetDefinition, TuneContext } from './knob.js';
@@ -93,7 +93,7 @@ describe('engine', () => {
     ]);
     expect(r.unchanged).toEqual(['synthetic-files/b']);
     expect(store.read()?.state).toBe('applied');
-    expect(existsSync(store.lockFile)).toBe(false);
+    expect(store.lockOwner()).toBeNull(); // released (the file stays: a flock file is never unlinked)
   });
 
   it('a failing write restores everything already changed', async () => {
@@ -112,7 +112,10 @@ describe('engine', () => {
     const r = await rollback(store, targets);
     expect(r.profile).toBe('two');
     expect([read('a'), read('b')]).toEqual(['a0', 'b0']);
-    await expect(rollback(store, targets)).rejects.toThrow(/nothing to roll back: the last apply of two is rolled-back/);
+    // A second rollback has nothing left to do: not an error.
+    const again = await rollback(store, targets);
+    expect(again).toMatchObject({ profile: null, restored: [], nothing: expect.stringMatching(/the last apply of two is already rolled-back/) });
+    expect([read('a'), read('b')]).toEqual(['a0', 'b0']);
   });
 
   it('status reports drift since apply', async () => {
@@ -123,15 +126,37 @@ describe('engine', () => {
     expect(s.drift.filter((d) => d.drifted)).toEqual([{ id: 'synthetic-files/b', desired: 'b1', seen: 'changed by hand', drifted: true }]);
   });
 
-  it('a live lock stops a second apply; a stale one is taken over', async () => {
+  it('a held lock stops a second apply; killing its holder frees it; a pid left in the file is no lock', async () => {
     execaSync('mkdir', ['-p', store.stateDir]);
-    writeFileSync(store.lockFile, `${process.ppid}\n`); // a live process that is not us
-    await expect(apply(profile('p', { a: 'a1' }), targets, ctx, store)).rejects.toThrow(`another hvscope apply or rollback is running (pid ${process.ppid}`);
+    // Another process holding the flock (util-linux flock(1) on the same file).
+    const holder = execa('flock', ['--no-fork', '--exclusive', store.lockFile, 'sleep', '60']);
+    await new Promise((r) => setTimeout(r, 300));
+    await expect(apply(profile('p', { a: 'a1' }), targets, ctx, store)).rejects.toThrow(/another hvscope apply or rollback is running/);
     expect(read('a')).toBe('a0');
-    const dead = execaSync('sh', ['-c', 'echo $$']).stdout; // pid of an exited shell
-    writeFileSync(store.lockFile, `${dead}\n`);
+    holder.kill('SIGKILL');
+    await holder.catch(() => {});
     await apply(profile('p', { a: 'a1' }), targets, ctx, store);
     expect(read('a')).toBe('a1');
+    // A pid of a live process written in the file (what the old pid-file lock left) does not lock anything.
+    writeFileSync(store.lockFile, `${process.ppid}\n`);
+    await rollback(store, targets);
+    expect(read('a')).toBe('a0');
+  });
+
+  it('a rollback killed midway is finished by the next command, and reported as a rollback', async () => {
+    await apply(profile('one', { a: 'a1' }), targets, ctx, store);
+    await apply(profile('two', { a: 'a2', b: 'b2' }), targets, ctx, store);
+    // What a kill -9 after the rollback restored b (but not a) leaves behind.
+    const j = store.read()!;
+    j.state = 'applying';
+    j.operation = 'rollback';
+    j.pid = Number(execaSync('sh', ['-c', 'echo $$']).stdout);
+    store.write(j);
+    writeFileSync(path('b'), 'b0');
+    const s = await status(store, targets);
+    expect(s.recovered).toMatchObject({ interrupted: 'rollback', profile: 'two', message: expect.stringMatching(/^finished an interrupted rollback of two/) });
+    expect([read('a'), read('b')]).toEqual(['a0', 'b0']);
+    expect(s.state).toBe('rolled-back');
   });
 
   it('recovers an apply whose process died, and puts the previous journal back in force', async () => {

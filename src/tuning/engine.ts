@@ -6,7 +6,9 @@
 // journal in state 'applying' that the next command restores.
 import { UserError } from '../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from './knob.js';
+import { rmSync } from 'node:fs';
 import { JOURNAL_VERSION, JournalStore, type Journal, type JournalEntry } from './journal.js';
+import { onTempFile } from './xl-config-text.js';
 import type { LoadedProfile } from './profile.js';
 
 /** Knobs may carry where their value comes from (the profile's `source:`). */
@@ -140,6 +142,8 @@ function finishRestore(store: JournalStore, j: Journal, state: Journal['state'],
 }
 
 export interface RecoveryReport {
+  /** What was interrupted: an apply (undone) or a rollback (finished). */
+  interrupted: 'apply' | 'rollback';
   profile: string;
   pid: number;
   startedAt: string;
@@ -155,18 +159,27 @@ export interface RecoveryReport {
 export async function recoverInterrupted(store: JournalStore, targets: TargetDefinition[], takeLock = true): Promise<RecoveryReport | null> {
   const peek = store.read();
   if (!peek || peek.state !== 'applying' || peek.pid === process.pid) return null;
-  if (takeLock && store.lockOwner() !== null) return null; // still running: not a crash
-  const unlock = takeLock ? store.lock() : () => {};
+  const unlock = takeLock ? store.tryLock() : () => {};
+  if (!unlock) return null; // its process still holds the lock: running, not crashed
   try {
     const j = store.read();
     if (!j || j.state !== 'applying') return null;
+    removeTemps(j);
+    const knobs = (n: number) => `${n} knob${n === 1 ? '' : 's'}`;
+    if (j.operation === 'rollback') {
+      // A rollback only writes old values back: finishing it is safe and is what was asked.
+      const { restored, failures } = await journalingTemps(store, j, () => restoreLayers(j, targets));
+      j.temps = [];
+      const message = `finished an interrupted rollback of ${j.profile.name} (pid ${j.pid}): restored ${knobs(restored.length)} to the state before it was applied`;
+      finishRestore(store, j, 'rolled-back', failures, message);
+      if (failures.length > 0) throw new UserError(`${message}, but some could not be restored:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
+      return { interrupted: 'rollback', profile: j.profile.name, pid: j.pid, startedAt: j.startedAt, restored, message };
+    }
     const { restored, failures } = await restoreEntries(j, targets);
-    const message =
-      `recovered an interrupted apply of ${j.profile.name} (pid ${j.pid}, started ${j.startedAt}): ` +
-      `restored ${restored.length} knob${restored.length === 1 ? '' : 's'} to the old state`;
+    const message = `recovered an interrupted apply of ${j.profile.name} (pid ${j.pid}, started ${j.startedAt}): restored ${knobs(restored.length)} to the old state`;
     finishUndo(store, j, 'recovered', failures, message);
     if (failures.length > 0) throw new UserError(`${message}, but some could not be restored:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
-    return { profile: j.profile.name, pid: j.pid, startedAt: j.startedAt, restored, message };
+    return { interrupted: 'apply', profile: j.profile.name, pid: j.pid, startedAt: j.startedAt, restored, message };
   } finally {
     unlock();
   }
@@ -187,6 +200,28 @@ export interface ApplyResult {
   unchanged: string[];
   recovered: RecoveryReport | null;
   journal: string;
+}
+
+/** Removes the temp files an interrupted apply or rollback journaled (those it renamed are gone already). */
+function removeTemps(j: Journal): void {
+  for (const tmp of j.temps ?? []) rmSync(tmp, { force: true });
+  j.temps = [];
+}
+
+/**
+ * While `run` writes knobs, journals (durably) each temp file a write is about
+ * to create, so recovery can remove what a kill left half-written.
+ */
+async function journalingTemps<T>(store: JournalStore, j: Journal, run: () => Promise<T>): Promise<T> {
+  onTempFile((tmp) => {
+    (j.temps ??= []).push(tmp);
+    store.write(j);
+  });
+  try {
+    return await run();
+  } finally {
+    onTempFile(undefined);
+  }
 }
 
 /** Test hook: HVSCOPE_TEST_PAUSE_AT=N makes apply stop forever at step N (odd: old value journaled, even: knob written), so a test can kill -9 it there. */
@@ -235,23 +270,25 @@ export async function apply(
     const unchanged: string[] = [];
     let step = 0;
     try {
-      for (const k of knobs) {
-        // Re-read: an earlier knob (e.g. creating the bridge) may have changed this one's value.
-        const old = await k.read(ctx);
-        if (same(k, old, k.desired)) {
-          unchanged.push(k.id);
-          continue;
+      await journalingTemps(store, journal, async () => {
+        for (const k of knobs) {
+          // Re-read: an earlier knob (e.g. creating the bridge) may have changed this one's value.
+          const old = await k.read(ctx);
+          if (same(k, old, k.desired)) {
+            unchanged.push(k.id);
+            continue;
+          }
+          const entry: JournalEntry = { id: k.id, target: k.target, old, desired: k.desired };
+          journal.entries.push(entry);
+          store.write(journal); // durable BEFORE the write
+          await testPause(++step);
+          await k.write(ctx, k.desired);
+          await testPause(++step);
+          const back = await k.read(ctx);
+          if (!same(k, back, k.desired)) throw new UserError(`${k.id}: wrote ${show(k.desired)} but read back ${show(back)}`);
+          changed.push({ id: k.id, old, new: k.desired, why: k.why });
         }
-        const entry: JournalEntry = { id: k.id, target: k.target, old, desired: k.desired };
-        journal.entries.push(entry);
-        store.write(journal); // durable BEFORE the write
-        await testPause(++step);
-        await k.write(ctx, k.desired);
-        await testPause(++step);
-        const back = await k.read(ctx);
-        if (!same(k, back, k.desired)) throw new UserError(`${k.id}: wrote ${show(k.desired)} but read back ${show(back)}`);
-        changed.push({ id: k.id, old, new: k.desired, why: k.why });
-      }
+      });
     } catch (err) {
       const { restored, failures } = await restoreEntries(journal, targets);
       finishUndo(store, journal, 'failed-restored', failures, `apply failed: ${(err as Error).message}`);
@@ -261,6 +298,7 @@ export async function apply(
       throw new UserError(`apply of ${profile.name} failed: ${reason}\nrestored ${restored.length} knob${restored.length === 1 ? '' : 's'} already changed; nothing else was touched`);
     }
     journal.state = 'applied';
+    journal.temps = []; // all renamed into place
     journal.finishedAt = new Date().toISOString();
     store.write(journal);
     return { profile: profile.name, changed, unchanged, recovered, journal: store.journalFile };
@@ -272,9 +310,24 @@ export async function apply(
 // ---------------------------------------------------------------- rollback / status
 
 export interface RollbackResult {
-  profile: string;
+  /** The profile rolled back; null when there was nothing to roll back. */
+  profile: string | null;
   restored: RestoredKnob[];
   recovered: RecoveryReport | null;
+  /** Why nothing was rolled back (no journal, already rolled back, ...): not an error. */
+  nothing?: string;
+}
+
+/** Restores a journal's entries, then each earlier apply's still in force, newest first. */
+async function restoreLayers(j: Journal, targets: TargetDefinition[]): Promise<{ restored: RestoredKnob[]; failures: string[] }> {
+  const restored: RestoredKnob[] = [];
+  const failures: string[] = [];
+  for (let layer: Journal | null | undefined = j; layer; layer = layer.previous) {
+    const r = await restoreEntries(layer, targets);
+    restored.push(...r.restored);
+    failures.push(...r.failures);
+  }
+  return { restored, failures };
 }
 
 /** Restores the old values of the last apply. */
@@ -284,21 +337,17 @@ export async function rollback(store: JournalStore, targets: TargetDefinition[])
     const recovered = await recoverInterrupted(store, targets, false);
     if (recovered) return { profile: recovered.profile, restored: recovered.restored, recovered };
     const j = store.read();
-    if (!j) throw new UserError(`nothing to roll back: no journal in ${store.stateDir}`);
+    // Rolling back twice, or before any apply, leaves the host as asked: not an error.
+    if (!j) return { profile: null, restored: [], recovered: null, nothing: `no profile was applied (no journal in ${store.stateDir})` };
     if (j.state !== 'applied')
-      throw new UserError(`nothing to roll back: the last apply of ${j.profile.name} is ${j.state}${j.finishedAt ? ` (${j.finishedAt})` : ''}`);
+      return { profile: null, restored: [], recovered: null, nothing: `the last apply of ${j.profile.name} is already ${j.state}${j.finishedAt ? ` (${j.finishedAt})` : ''}` };
     // Back to 'applying' while restoring, so a kill mid-rollback is finished by the next command.
     j.state = 'applying';
+    j.operation = 'rollback';
     j.pid = process.pid;
     store.write(j);
-    // This apply's changes, then each earlier apply's still in force, newest first.
-    const restored: RestoredKnob[] = [];
-    const failures: string[] = [];
-    for (let layer: Journal | null | undefined = j; layer; layer = layer.previous) {
-      const r = await restoreEntries(layer, targets);
-      restored.push(...r.restored);
-      failures.push(...r.failures);
-    }
+    const { restored, failures } = await journalingTemps(store, j, () => restoreLayers(j, targets));
+    j.temps = [];
     finishRestore(store, j, 'rolled-back', failures, `rolled back by pid ${process.pid}`);
     if (failures.length > 0) throw new UserError(`rollback of ${j.profile.name} incomplete:\n  ${failures.join('\n  ')}\njournal: ${store.journalFile}`);
     return { profile: j.profile.name, restored, recovered: null };

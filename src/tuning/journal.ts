@@ -2,6 +2,7 @@
 // the knob is written, so an apply killed at any point can be undone by the
 // next command: it finds state 'applying' with no live owner and restores.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { isLocked, lockHolderPid, tryLock, type LockAttempt } from '../file-lock.js';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../model/errors.js';
 import type { KnobValue } from './knob.js';
@@ -53,6 +54,10 @@ export interface Journal {
   entries: JournalEntry[];
   startedAt: string;
   finishedAt?: string;
+  /** Temp files a write was about to create (journaled first): removed when an interrupted apply or rollback is recovered. */
+  temps?: string[];
+  /** What state 'applying' is doing: an apply (undo it when interrupted) or a rollback (finish it). Absent: apply. */
+  operation?: 'apply' | 'rollback';
   note?: string;
   /**
    * The journal that was in force ('applied') when this apply started. An
@@ -150,70 +155,44 @@ export class JournalStore {
     }
   }
 
-  /** PID holding the lock if that process is alive, else null (no lock, or a stale one). */
+  /**
+   * PID of the process holding the lock now, or null when nobody does. Asks
+   * the kernel (/proc/locks) without touching the lock; the pid is the one the
+   * holder wrote (0 when it has not yet).
+   */
   lockOwner(): number | null {
-    let pid: number;
-    try {
-      pid = Number(readFileSync(this.lockFile, 'utf8').trim());
-    } catch {
-      return null;
-    }
-    if (!Number.isInteger(pid) || pid <= 0) return null;
-    return isAlive(pid) ? pid : null;
+    if (!isLocked(this.lockFile)) return null;
+    return lockHolderPid(this.lockFile) ?? 0;
   }
 
-  /**
-   * Takes the lock (O_EXCL create, holding our pid). A lock left by a dead
-   * process is taken over; a live owner makes this fail with a clear message.
-   */
-  lock(): () => void {
+  /** One attempt at the apply lock (src/file-lock.ts): a flock(2) the kernel drops when we exit or are killed. */
+  private attemptLock(): LockAttempt {
     try {
       mkdirSync(this.stateDir, { recursive: true });
     } catch (err) {
       throw new UserError(`cannot create state directory ${this.stateDir}: ${(err as Error).message}`);
     }
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(this.lockFile, 'wx', 0o600);
-        writeSync(fd, `${process.pid}\n`);
-        fsyncSync(fd);
-        closeSync(fd);
-        return () => {
-          try {
-            unlinkSync(this.lockFile);
-          } catch {
-            // already gone
-          }
-        };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
-          throw new UserError(`cannot create lock ${this.lockFile}: ${(err as Error).message}`);
-        const owner = this.lockOwner();
-        if (owner !== null && owner !== process.pid)
-          throw new UserError(`another hvscope apply or rollback is running (pid ${owner}, lock ${this.lockFile}); try again when it has finished`);
-        // Stale lock from a killed process: remove it and retry.
-        try {
-          unlinkSync(this.lockFile);
-        } catch {
-          // someone else removed it first
-        }
-      }
+    try {
+      return tryLock(this.lockFile);
+    } catch (err) {
+      throw new UserError(`cannot take lock ${this.lockFile}: ${(err as Error).message}`);
     }
-    throw new UserError(`cannot take lock ${this.lockFile}: it keeps reappearing`);
   }
-}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  /**
+   * Takes the apply lock, or fails at once with a clear message while another
+   * process holds it. A crashed apply never leaves a lock behind.
+   */
+  lock(): () => void {
+    const attempt = this.attemptLock();
+    if ('busy' in attempt)
+      throw new UserError(`another hvscope apply or rollback is running (${attempt.holderPid ? `pid ${attempt.holderPid}, ` : ''}lock ${this.lockFile}); try again when it has finished`);
+    return () => attempt.held.release();
   }
-  // A killed process nobody has reaped yet (e.g. in a container whose init does not reap) is a zombie: dead.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
+
+  /** Takes the lock when free; null while another process holds it (it is running, not crashed). */
+  tryLock(): (() => void) | null {
+    const attempt = this.attemptLock();
+    return 'busy' in attempt ? null : () => attempt.held.release();
   }
 }

@@ -1,4 +1,4 @@
-// The tuning contract (DESIGN.md "Tuning"): a target is a list of knobs; a knob
+// The tuning contract (docs/design.md "Tuning"): a target is a list of knobs; a knob
 // knows how to read its current value and write a new one. plan/apply/verify/
 // rollback are built from that alone, in src/tuning/engine.ts.
 

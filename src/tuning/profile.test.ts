@@ -73,7 +73,7 @@ describe('loadProfile: bad profiles fail with file, line, key and a suggestion',
   });
   it('unreadable include names the including file and line', () => {
     expect(errorOf('bad-include-unreadable')).toBe(
-      `${file('bad-include-unreadable')}:5: include: cannot read profile ${join(shippedProfilesDir(), 'no-such-profile-here.yaml')}: no such file`,
+      `${file('bad-include-unreadable')}:5: include: ${join(shippedProfilesDir(), 'no-such-profile-here.yaml')}: cannot read profile: no such file`,
     );
   });
   it('unreadable profile file (missing, or a directory)', () => {
@@ -84,10 +84,15 @@ describe('loadProfile: bad profiles fail with file, line, key and a suggestion',
   it('name must equal the file basename', () => {
     expect(errorOf('bad-name-mismatch')).toBe(`${file('bad-name-mismatch')}:1: name: "some-other-name" must equal the file's basename "bad-name-mismatch"`);
   });
+  it('a bad value set through a child\'s variable is reported at the child\'s variable, naming where it is used', () => {
+    expect(errorOf('bad-variable-in-child')).toBe(
+      `${file('bad-variable-in-child')}:5: variables.delay: bad value for bridge.forward_delay: must be number, got "soon" (used at ${file('good-var-parent')}:7)`,
+    );
+  });
   it('YAML syntax errors carry the line', () => {
     // yaml reports the start of the broken value (`br0` continued on the badly indented line 5).
     expect(errorOf('bad-yaml-syntax')).toBe(`${file('bad-yaml-syntax')}:4: not valid YAML: Nested mappings are not allowed in compact mappings`);
-    expect(errorOf('bad-yaml-duplicate-key')).toMatch(/bad-yaml-duplicate-key\.yaml:6: not valid YAML: Map keys must be unique/);
+    expect(errorOf('bad-yaml-duplicate-key')).toMatch(/bad-yaml-duplicate-key\.yaml:6: key "\w+" is given twice in this mapping$/);
   });
 });
 

@@ -3,12 +3,14 @@
 // Loading keeps the file and line of every key, so any mistake — unknown key,
 // wrong type, include cycle, unknown variable, unreadable file — is reported
 // as `file:line: key: message` before anything on the host is touched.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, stringify, type Node } from 'yaml';
-import { UserError, fileError } from '../model/errors.js';
+import { LineCounter, isMap, isScalar, isSeq, stringify, type Node } from 'yaml';
+import { readInputText } from '../model/input.js';
+import { parseYamlInput } from '../model/yaml-input.js';
+import { UserError, describeValue, fileError } from '../model/errors.js';
 import type { TargetDefinition } from './knob.js';
 
 /** Top-level keys every profile may have besides target sections. */
@@ -91,7 +93,7 @@ export function listProfiles(dir = shippedProfilesDir()): ProfileSummary[] {
   return names.sort().map((f) => {
     const file = join(dir, f);
     try {
-      const data = parseDocument(readFileSync(file, 'utf8')).toJS() as { summary?: unknown } | null;
+      const data = parseYamlInput(readInputText(file, 'profile', 'config'), file).data as { summary?: unknown } | null;
       return { name: basename(f, '.yaml'), summary: typeof data?.summary === 'string' ? data.summary : '', file };
     } catch (err) {
       return { name: basename(f, '.yaml'), summary: `(unreadable: ${(err as Error).message})`, file };
@@ -155,19 +157,13 @@ interface ParsedFile {
 function parseProfileFile(file: string, readFrom?: Origin): ParsedFile {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readInputText(file, 'profile', 'config');
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    if (readFrom) throw fileError(readFrom.file, readFrom.line, `include: cannot read profile ${file}: ${why}`);
-    throw fileError(file, undefined, `cannot read profile: ${why}`);
+    // An include that cannot be read is reported at the include line.
+    if (readFrom && err instanceof UserError) throw fileError(readFrom.file, readFrom.line, `include: ${err.message}`);
+    throw err;
   }
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    throw fileError(file, lc.linePos(e.pos[0]).line, `not valid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const data = doc.toJS() as unknown;
+  const { doc, lc, data } = parseYamlInput(text, file);
   if (!isMapping(data)) throw fileError(file, 1, 'a profile must be a YAML mapping (name:, summary:, sections...)');
   const origins = new Map<string, Origin>();
   recordOrigins(doc.contents as Node, [], file, lc, origins);
@@ -212,9 +208,21 @@ function checkTopLevel(p: ParsedFile, targetNames: string[]): void {
 
 const VARIABLE = /\$\{([^}]*)\}/g;
 
-/** Expands `${name}` in every string value; a value that is exactly `${name}` takes the variable's own type. */
-function expandVariables(value: unknown, path: (string | number)[], vars: Record<string, unknown>, originOf: (p: (string | number)[]) => Origin | undefined): unknown {
+/**
+ * Expands `${name}` in every string value; a value that is exactly `${name}`
+ * takes the variable's own type. `used` gets, per expanded value's pointer, the
+ * variables it came from (so a bad value is reported where the variable is set).
+ */
+function expandVariables(
+  value: unknown,
+  path: (string | number)[],
+  vars: Record<string, unknown>,
+  originOf: (p: (string | number)[]) => Origin | undefined,
+  used: Map<string, string[]> = new Map(),
+): unknown {
   if (typeof value === 'string') {
+    const names = [...value.matchAll(VARIABLE)].map((m) => m[1]);
+    if (names.length > 0) used.set(pointer(path), names);
     const check = (name: string) => {
       if (!(name in vars)) {
         const o = originOf(path);
@@ -234,10 +242,10 @@ function expandVariables(value: unknown, path: (string | number)[], vars: Record
       return String(vars[name]);
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandVariables(v, [...path, i], vars, originOf));
+  if (Array.isArray(value)) return value.map((v, i) => expandVariables(v, [...path, i], vars, originOf, used));
   if (isMapping(value)) {
     const out: Mapping = {};
-    for (const [k, v] of Object.entries(value)) out[k] = expandVariables(v, [...path, k], vars, originOf);
+    for (const [k, v] of Object.entries(value)) out[k] = expandVariables(v, [...path, k], vars, originOf, used);
     return out;
   }
   return value;
@@ -286,11 +294,23 @@ function bestError(errors: ErrorObject[], data: unknown): ErrorObject {
   return [...list].sort((a, b) => b.instancePath.split('/').length - a.instancePath.split('/').length || rank(a) - rank(b))[0];
 }
 
-function describeValue(v: unknown): string {
-  return v === undefined ? 'nothing' : JSON.stringify(v);
+/**
+ * When the bad value came from a variable that another file set (a child
+ * overriding a parent's variable), the mistake is at the variable: report it
+ * there, naming where it is used.
+ */
+function variableError(e: ErrorObject, keyError: UserError, used: Map<string, string[]>, originOf: (p: string) => Origin | undefined): UserError | undefined {
+  // The value itself, or the entry holding it ({ value: ${x}, why: ... }).
+  const names = used.get(e.instancePath) ?? used.get(`${e.instancePath}/value`);
+  if (!names || names.length !== 1) return undefined;
+  const setAt = originOf(pointer(['variables', names[0]]));
+  const usedAt = originOf(e.instancePath) ?? originOf(`${e.instancePath}/value`);
+  if (!setAt || !usedAt || (setAt.file === usedAt.file)) return undefined;
+  const detail = keyError.message.replace(/^.*?:\d+: /, '');
+  return fileError(setAt.file, setAt.line, `variables.${names[0]}: bad value for ${detail} (used at ${usedAt.file}:${usedAt.line})`);
 }
 
-function schemaError(errors: ErrorObject[], data: Mapping, originOf: (p: string) => Origin | undefined, fallbackFile: string): UserError {
+function schemaError(errors: ErrorObject[], data: Mapping, originOf: (p: string) => Origin | undefined, fallbackFile: string, used: Map<string, string[]> = new Map()): UserError {
   const e = bestError(errors, data);
   const keyPath = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const key = keyPath.join('.');
@@ -324,7 +344,8 @@ function schemaError(errors: ErrorObject[], data: Mapping, originOf: (p: string)
   } else {
     message = `${key}: ${e.message ?? 'invalid'}, got ${describeValue(value)}`;
   }
-  return fileError(origin?.file ?? fallbackFile, origin?.line, message);
+  const atKey = fileError(origin?.file ?? fallbackFile, origin?.line, message);
+  return variableError(e, atKey, used, originOf) ?? atKey;
 }
 
 /**
@@ -369,10 +390,11 @@ export function loadProfile(ref: string, targets: TargetDefinition[]): LoadedPro
   const sectionsRaw: Mapping = {};
   for (const [k, v] of Object.entries(merged)) if (!(META_KEYS as readonly string[]).includes(k)) sectionsRaw[k] = v;
   const originOfPath = (p: (string | number)[]) => origins.get(pointer(p));
-  const sections = expandVariables(sectionsRaw, [], variables, originOfPath) as Mapping;
+  const used = new Map<string, string[]>();
+  const sections = expandVariables(sectionsRaw, [], variables, originOfPath, used) as Mapping;
 
   const validate = sectionsValidator(targets);
-  if (!validate(sections)) throw schemaError(validate.errors ?? [], sections, (p) => origins.get(p), file);
+  if (!validate(sections)) throw schemaError(validate.errors ?? [], sections, (p) => origins.get(p), file, used);
 
   return {
     name: top.data.name as string,

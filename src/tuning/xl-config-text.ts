@@ -20,6 +20,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileError, lineOfOffset, UserError } from '../model/errors.js';
+import { readInputTextIfExists } from '../model/input.js';
 
 export const ADDED_MARKER = '# added by hvscope tune';
 export const UNSET_PREFIX = '#hvscope-unset: ';
@@ -323,12 +324,18 @@ export function getList(text: string, file: string, key: string): string[] | nul
 
 /** File text, or null when the file does not exist. */
 export async function readConfigFile(file: string): Promise<string | null> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new UserError(`${file}: cannot read: ${(err as Error).message}`);
-  }
+  return readInputTextIfExists(file, 'config file', 'config');
+}
+
+let tempFileListener: ((tmp: string) => void) | undefined;
+
+/**
+ * Called with each temp file's path before it is created: the apply engine
+ * journals it, so a crash between create and rename leaves nothing behind
+ * once the next command has recovered.
+ */
+export function onTempFile(listener: ((tmp: string) => void) | undefined): void {
+  tempFileListener = listener;
 }
 
 /** Writes atomically (temp file in the same directory + rename), keeping the old file's mode. */
@@ -344,6 +351,7 @@ export async function writeFileAtomic(file: string, text: string, mode?: number)
   }
   await fs.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.hvscope-${process.pid}-${Date.now()}.tmp`);
+  tempFileListener?.(tmp);
   try {
     const handle = await fs.open(tmp, 'wx', keepMode);
     try {

@@ -5,7 +5,7 @@
 // Phase model for tiny on microvm: microvm always runs firmware (SeaBIOS
 // bios-microvm.bin with ACPI on, QEMU 7.2), which loads the PVH kernel from
 // fw_cfg — so a firmware phase exists even though it prints nothing. Under TCG
-// there is no KVM_RUN; its start is QEMU's `runstate_set running` (DESIGN.md),
+// there is no KVM_RUN; its start is QEMU's `runstate_set running` (docs/design.md),
 // taken from QEMU's trace log, which traced boots record too.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { execa } from 'execa';

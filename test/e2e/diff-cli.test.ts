@@ -61,13 +61,13 @@ describe('hvscope diff on two sets of one profile', () => {
 
 describe('hvscope diff: bad input', () => {
   it.each([
-    ['a lab output with several profiles and no :PROFILE', [LAB, `${LAB}:xen-stock`], /holds runs of 2 profiles \(xen-stock, xen-unikernel\); pick one as/],
-    ['an unknown profile', [`${LAB}:nope`, `${LAB}:xen-stock`], /no profile "nope"/],
-    ['a missing path', ['no-such-dir', `${LAB}:xen-stock`], /no-such-dir: no such file or directory/],
-    ['a confidence out of range', [`${LAB}:xen-stock`, `${LAB}:xen-unikernel`, '--confidence', '1.5'], /--confidence 1.5: expected a number between 0 and 1/],
-  ])('%s: one line, exit 1, nothing written', async (_what, args, message) => {
+    ['a lab output with several profiles and no :PROFILE', [LAB, `${LAB}:xen-stock`], /holds runs of 2 profiles \(xen-stock, xen-unikernel\); pick one as/, 1],
+    ['an unknown profile', [`${LAB}:nope`, `${LAB}:xen-stock`], /no profile "nope"/, 1],
+    ['a missing path', ['no-such-dir', `${LAB}:xen-stock`], /no-such-dir: no such file or directory/, 1],
+    ['a confidence out of range (a usage error)', [`${LAB}:xen-stock`, `${LAB}:xen-unikernel`, '--confidence', '1.5'], /--confidence 1.5: expected a number between 0 and 1/, 2],
+  ] as [string, string[], RegExp, number][])('%s: one line, exit 1 (2 for usage), nothing written', async (_what, args, message, code) => {
     const r = await hvscope(['diff', ...args], { cwd: scratch });
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(code);
     expect(String(r.stderr).trim().split('\n')).toHaveLength(1);
     expect(String(r.stderr)).toMatch(message);
     expect(String(r.stdout)).toBe('');
@@ -93,9 +93,9 @@ describe('hvscope report --critical-path', () => {
     expect(out.critical_paths[0].links.some((l) => l.name === 'vif-bridge' && l.depth === 2)).toBe(true);
   });
 
-  it('--depth without --critical-path is an error', async () => {
+  it('--depth without --critical-path is a usage error', async () => {
     const r = await hvscope(['report', XL, '--depth', '1']);
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(2);
     expect(String(r.stderr)).toMatch(/--depth: only with --critical-path/);
   });
 });

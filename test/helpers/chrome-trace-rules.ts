@@ -1,6 +1,6 @@
 // Independent checker of the Chrome Trace Event Format rules that viewers
 // (Perfetto, chrome://tracing) rely on, written from the format document
-// (ANCHORS.md "Output formats"), not from hvscope's importer or exporter.
+// (docs/references.md#trace-formats), not from hvscope's importer or exporter.
 // Returns every violation found, as "path: problem" lines; [] means valid.
 
 type Json = Record<string, unknown>;

@@ -1,5 +1,5 @@
 // Independent checker of the speedscope file format rules
-// (https://www.speedscope.app/file-format-schema.json, ANCHORS.md "Output formats"),
+// (https://www.speedscope.app/file-format-schema.json, docs/references.md#trace-formats),
 // written from the format, not from hvscope's exporter. Returns every violation
 // found as "path: problem"; [] means speedscope can load it.
 

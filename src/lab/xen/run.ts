@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { UserError } from '../../model/errors.js';
 import { defaultCacheDir } from '../linux-guest.js';
-import { accelWorks } from '../../tracer/host-checks.js';
+import { requireAccel } from '../../tracer/host-checks.js';
 import { DOM0_LOGS_DIR, EXPERIMENT_LOG, LAB_MARKERS, LAB_MARKER_PREFIX, buildDom0Initramfs, type LabInputFile } from './dom0-initramfs.js';
 import { checkHostXenTools, prepareXenLabPackages } from './packages.js';
 import { xenLabQemuArgs, type XenLabAccel, type XenLabMachine } from './qemu-xen.js';
@@ -88,24 +88,9 @@ export function requireLabRoot(): void {
     throw new UserError('Xen lab: must run as root (dom0 reads the whole host root through 9p and runs the host\'s toolstack); try sudo');
 }
 
-const accelChecks = new Map<string, Promise<void>>();
-
-/**
- * UserError unless QEMU can use `accel` here. tcg always can; kvm is tried for real
- * (accelWorks boots a tiny test guest, < 1 s): /dev/kvm may exist and still not run
- * normal guests (no nested virtualisation, or a PVM-only module). Checked once per process.
- */
+/** UserError unless QEMU can use `accel` here (the one check `boot` uses too: src/tracer/host-checks.ts). */
 export function requireLabAccel(accel: XenLabAccel, qemu = 'qemu-system-x86_64'): Promise<void> {
-  if (accel === 'tcg') return Promise.resolve();
-  const key = `${accel} ${qemu}`;
-  let check = accelChecks.get(key);
-  if (!check) {
-    check = accelWorks(accel, { qemu }).then((r) => {
-      if (!r.ok) throw new UserError(`--accel ${accel}: KVM does not run guests on this host (${r.reason ?? 'test guest failed'}); use --accel tcg`);
-    });
-    accelChecks.set(key, check);
-  }
-  return check;
+  return requireAccel(accel, qemu);
 }
 
 export async function runInXenLab(options: XenLabOptions): Promise<XenLabResult> {

@@ -19,11 +19,13 @@
 //
 // Loading checks everything a render would trip on (unknown keys and kinds, wrong
 // types, sizes, missing trace paths, duplicate outputs) and reports `file:line: key: message`.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, normalize, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import { UserError, fileError } from '../../model/errors.js';
+import { LineCounter, isMap, isScalar, isSeq, type Node } from 'yaml';
+import { readInputText } from '../../model/input.js';
+import { parseYamlInput } from '../../model/yaml-input.js';
+import { UserError, describeValue, fileError } from '../../model/errors.js';
 import { PHASES, type Phase } from '../../model/trace.js';
 import { suggest } from '../../model/suggest.js';
 import { DEFAULT_FONT_PT, DEFAULT_SIZE, MAX_FONT_PT, MIN_FONT_PT, pageOf } from './frame.js';
@@ -170,10 +172,6 @@ function recordLines(node: Node | null | undefined, path: Path, lc: LineCounter,
   }
 }
 
-function describeValue(v: unknown): string {
-  return v === undefined ? 'nothing' : JSON.stringify(v);
-}
-
 function dataAt(data: unknown, ptr: string): unknown {
   let cur = data;
   for (const raw of ptr.split('/').slice(1)) {
@@ -187,20 +185,7 @@ function dataAt(data: unknown, ptr: string): unknown {
 
 /** Reads and checks a figure spec; trace paths resolve against the spec's directory. */
 export function loadFigureSpec(file: string): FigureSpec {
-  let source: string;
-  try {
-    source = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw fileError(file, undefined, `cannot read figure spec: ${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}`);
-  }
-  const lc = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    throw fileError(file, lc.linePos(e.pos[0]).line, `not valid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const data = doc.toJS() as unknown;
+  const { doc, lc, data } = parseYamlInput(readInputText(file, 'figure spec', 'config'), file);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw fileError(file, 1, 'a figure spec is a YAML mapping (title:, size:, figures: [...])');
   const lines = new Map<string, number>();
   recordLines(doc.contents as Node, [], lc, lines);

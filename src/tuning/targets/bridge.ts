@@ -94,7 +94,7 @@ async function bridgeExists(ctx: TuneContext, name: string): Promise<boolean> {
 
 /** Bridge options: profile key, sysfs file under bridge/, `ip ... type bridge` keyword. */
 const BRIDGE_OPTIONS: { key: string; sysfs: string; ip: string; kind: Kind }[] = [
-  // STP first: forward_delay below 2 s is only accepted with STP off (ANCHORS: bridge).
+  // STP first: forward_delay below 2 s is only accepted with STP off (docs/references.md#linux-bridge).
   { key: 'stp_state', sysfs: 'stp_state', ip: 'stp_state', kind: 'int' },
   { key: 'forward_delay', sysfs: 'forward_delay', ip: 'forward_delay', kind: 'seconds' },
   { key: 'ageing_time', sysfs: 'ageing_time', ip: 'ageing_time', kind: 'seconds' },
