@@ -13,7 +13,7 @@ const TEXT = /\.(ts|md|ya?ml|bt|sh|c|h|S|ld|json)$|^(hvscope|run|setup)$/;
 const SKIP = /_example\.txt$|\.hvtrace\.json$|\.log$|fixtures\/.*\.(json|txt|cfg)$|package-lock\.json$/;
 
 /** Paths in other projects that share our top-level directory names (cited as theirs). */
-const UPSTREAM_PATHS = [/^docs\/system\//, /^docs\/prod-host-setup\.md/, /^scripts\/(fast-vif-bridge|ch-trace-visualiser\.py|extract-vmlinux)/, /^src\/output/];
+const UPSTREAM_PATHS = [/^docs\/system\//, /^docs\/prod-host-setup\.md/, /^docs\/debug-port\.md/, /^scripts\/(fast-vif-bridge|ch-trace-visualiser\.py|extract-vmlinux|Makefile\.lib)/, /^src\/output/, /^src\/vmm\//];
 
 function files(path: string, out: string[] = []): string[] {
   const abs = join(repo, path);

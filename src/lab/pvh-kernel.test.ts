@@ -1,7 +1,7 @@
 // The bzImage → PVH ELF extraction on synthetic bzImages: a minimal ELF (one PT_LOAD,
 // one PT_NOTE) wrapped the way arch/x86/boot builds a bzImage (setup sectors, a
 // setup header with payload_offset/payload_length, the compressed payload followed by
-// its uncompressed size). The real Debian kernel is extracted in test/e2e/qemu-profiles.
+// its uncompressed size). The real Debian kernel is extracted in test/e2e/qemu-profiles.test.ts.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

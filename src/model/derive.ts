@@ -31,7 +31,7 @@ export interface ChainLink {
   describe: string;
 }
 
-/** The reference phase model as a chain of boundaries (DESIGN.md). */
+/** The reference phase model as a chain of boundaries (docs/design.md, "Phase model"). */
 export const PHASE_CHAIN: readonly ChainLink[] = [
   { phase: 'orchestrate', start: 'orchestrate-start', required: false, describe: "the orchestrator's request" },
   { phase: 'toolstack', start: 'toolstack-start', required: true, describe: 'the toolstack start (QEMU or xl exec)' },
