@@ -15,7 +15,7 @@ import { basename, join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import { buildReport, formatReportText, type Report } from '../analysis/report.js';
-import { renderRuns } from '../cli/render.js';
+import { writeRendered } from '../render/index.js';
 import { UserError } from '../model/errors.js';
 import { writeFileAtomic, writeTrace } from '../model/io.js';
 import { PHASE_LANE_ID, phaseSpans, type Instant, type Phase, type Run, type Trace, type Unavailable } from '../model/trace.js';
@@ -378,7 +378,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
     const group: BootGroup = { profile: plan.profile, dir: plan.dir, command: plan.command, runs, report: buildReport(runs.map((r) => ({ label: r.label, trace: r.trace }))) };
     if (runs.length > 0) {
       group.svg = join(plan.dir, 'timeline.svg');
-      writeFileAtomic(group.svg, renderRuns(runs.map((r) => ({ label: r.label, trace: r.trace })), 'svg', { title: title(plan) }));
+      writeRendered(group.svg, runs.map((r) => ({ label: r.label, trace: r.trace })), 'svg', { title: title(plan) });
     }
     return group;
   });

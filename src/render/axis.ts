@@ -18,7 +18,7 @@ export const TIME_UNITS: readonly TimeUnit[] = [
 ];
 
 /** Below two minutes, seconds read better than fractions of a minute. */
-const MINUTES_FROM_NS = 120e9;
+export const MINUTES_FROM_NS = 120e9;
 
 /** Largest unit in which the value is at least 1 (minutes only from two minutes on). */
 export function chooseTimeUnit(ns: number): TimeUnit {

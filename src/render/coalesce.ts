@@ -118,13 +118,14 @@ function closeBlock(block: OpenBlock, row: number): LaneItem {
 /**
  * Coalesces one row (spans sorted by start, not overlapping): consecutive spans narrower
  * than `nsPerPx` whose gap to the previous one is under a pixel become one block. A lone
- * narrow span stays a span (the renderer draws it one pixel wide).
+ * narrow span stays a span (the renderer draws it one pixel wide). Spans `keep` accepts
+ * (highlighted ones) are never merged.
  */
-export function coalesceRow(rowSpans: readonly Span[], row: number, nsPerPx: number): LaneItem[] {
+export function coalesceRow(rowSpans: readonly Span[], row: number, nsPerPx: number, keep?: (span: Span) => boolean): LaneItem[] {
   const items: LaneItem[] = [];
   let open: OpenBlock | undefined;
   for (const s of rowSpans) {
-    const narrow = s.end - s.start < nsPerPx;
+    const narrow = s.end - s.start < nsPerPx && !(keep && keep(s));
     if (narrow && open && s.start - open.end < nsPerPx) {
       open.spans.push(s);
       if (s.end > open.end) open.end = s.end;
@@ -148,12 +149,12 @@ export interface LaneLayout {
 }
 
 /** Rows by containment, then coalescing at the given scale (ns per pixel at the render width). */
-export function layoutLane(laneSpans: readonly Span[], nsPerPx: number): LaneLayout {
+export function layoutLane(laneSpans: readonly Span[], nsPerPx: number, keep?: (span: Span) => boolean): LaneLayout {
   const { spans, rows, rowCount } = assignRows(laneSpans);
   const byRow: Span[][] = Array.from({ length: rowCount }, () => []);
   for (let i = 0; i < spans.length; i++) byRow[rows[i]].push(spans[i]);
   const items: LaneItem[] = [];
-  for (let r = 0; r < rowCount; r++) for (const item of coalesceRow(byRow[r], r, nsPerPx)) items.push(item);
+  for (let r = 0; r < rowCount; r++) for (const item of coalesceRow(byRow[r], r, nsPerPx, keep)) items.push(item);
   return { rowCount, items, spanCount: spans.length };
 }
 
