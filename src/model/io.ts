@@ -1,16 +1,14 @@
 // Read, validate and write *.hvtrace.json files.
 import { readFileSync, readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { UserError, fileError, lineOfOffset } from './errors.js';
-import { traceSchema } from './schema.js';
 import { firstJsonErrorOffset } from './json-locate.js';
 import type { Run, Trace } from './trace.js';
+// The schema (schema.ts) compiled ahead of time: compiling it here cost a third of a render's start-up.
+import { validate as validateSchema } from './trace-validator.js';
 
 export const TRACE_SUFFIX = '.hvtrace.json';
-
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validateSchema = ajv.compile(traceSchema);
 
 /** Parses JSON text, turning a syntax error into `file:line: ...`. */
 export function parseJsonText(text: string, file: string): unknown {
@@ -40,7 +38,7 @@ function describeSchemaError(e: ErrorObject): string {
 /** Checks a parsed value against the trace schema and the model's invariants. */
 export function validateTrace(value: unknown, file: string): Trace {
   if (!validateSchema(value)) {
-    const first = validateSchema.errors?.[0];
+    const first = (validateSchema as unknown as { errors?: ErrorObject[] | null }).errors?.[0];
     throw fileError(file, undefined, `not a valid hvscope trace at ${first ? describeSchemaError(first) : '?'}`);
   }
   const trace = value as unknown as Trace;

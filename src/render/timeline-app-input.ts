@@ -23,19 +23,15 @@ export function appInput(T: App): void {
     const i = target.getAttribute('data-i');
     if (i !== null && target.nodeName === 'rect') {
       const k = +i;
+      const phase = D.ip[k] >= 0 ? D.phases[D.ip[k]] : 'none';
       if (D.ic[k] > 1) {
         const b = T.blockOf[k];
-        const lines = [D.str[b[1]]];
+        const lines = [L.mergedLine(D.ic[k], b[1], D.is[k], D.ie[k], phase, L.formatDuration)];
         for (let j = 0; j < b[2].length; j += 2) lines.push(`${D.str[b[2][j]]} \u00d7${b[2][j + 1]}`);
         if (b[3] > 0) lines.push(`\u2026 ${b[3]} more names`);
         return lines;
       }
-      const from = L.formatDuration(D.is[k]);
-      const timing =
-        D.if[k] & 1
-          ? `unresolved (no evidence for a boundary) \u00b7 from ${from}`
-          : `${L.formatDuration(D.ie[k] - D.is[k])} from ${from} \u00b7 phase ${D.ip[k] >= 0 ? D.phases[D.ip[k]] : 'none'}`;
-      const lines = [D.str[D.in[k]], timing];
+      const lines = [D.str[D.in[k]], L.timingLine(D.is[k], D.ie[k], phase, (D.if[k] & 1) === 1, L.formatDuration)];
       for (let h = 0; h < D.hl.length; h++) if (D.if[k] & (2 << h)) lines.push(`\u25c6 ${D.hl[h][1]}`);
       if (D.ia[k] >= 0) for (const l of D.str[D.ia[k]].split('\n')) lines.push(l);
       return lines;

@@ -98,6 +98,8 @@ export interface TimelineAppLib {
   formatDuration(ns: number): string;
   fitLabel(name: string, duration: string, available: number, fontSize: number): string;
   estimateTextWidth(text: string, fontSize: number): number;
+  timingLine(start: number, end: number, phase: string, unresolved: boolean, fmt: (ns: number) => string): string;
+  mergedLine(count: number, totalNs: number, start: number, end: number, phase: string, fmt: (ns: number) => string): string;
   appView(T: App): void;
   appPanel(T: App): void;
   appInput(T: App): void;

@@ -5,7 +5,7 @@ import { PHASES } from '../model/trace.js';
 import type { Instant } from '../model/trace.js';
 import { coalesceInstants } from './coalesce.js';
 import { isUnresolved, type TimelineLayout } from './timeline-layout.js';
-import { argsLines, blockSummary, instantTooltip, oneLine } from './timeline-text.js';
+import { argsLines, instantTooltip, oneLine } from './timeline-text.js';
 
 /** Above this many instants in a file, instants within a pixel are listed as one entry. */
 export const INSTANT_CAP = 20_000;
@@ -33,7 +33,7 @@ export interface TimelineData {
   ic: number[];
   /** Bit 0: an unresolved phase; bit k+1: marked by highlight k. */
   if: number[];
-  /** Merged blocks: item index, tooltip summary (str), top names as [str, count, …], names not listed. */
+  /** Merged blocks: item index, their total time (ns), top names as [str, count, …], names not listed. */
   blocks: [number, number, number[], number][];
   /** Instants (or groups of them), as columns: lane, time, text (str), args text or a group's list (str, -1 none), phase, how many. */
   tl: number[];
@@ -101,7 +101,7 @@ export function timelineData(layout: TimelineLayout, nsPerPixel: number): Timeli
         });
         d.if.push(flags);
       } else {
-        d.blocks.push([d.is.length, str.add(blockSummary(item)), item.topNames.flatMap((n) => [str.add(oneLine(n.name)), n.count]), item.distinctNames - item.topNames.length]);
+        d.blocks.push([d.is.length, item.totalNs, item.topNames.flatMap((n) => [str.add(oneLine(n.name)), n.count]), item.distinctNames - item.topNames.length]);
         d.is.push(item.start);
         d.ie.push(item.end);
         d.in.push(-1);

@@ -103,7 +103,13 @@ function groupByLane(run: Run): Map<string, LaneData> {
     if (!d) byLane.set(id, (d = { spans: [], instants: [] }));
     return d;
   };
-  for (const s of run.trace.spans) get(s.lane).spans.push(s);
+  // Sources write a lane's events in runs: look the lane up only when it changes.
+  let lastId: string | undefined;
+  let last: LaneData | undefined;
+  for (const s of run.trace.spans) {
+    if (s.lane !== lastId) last = get((lastId = s.lane));
+    last!.spans.push(s);
+  }
   for (const i of run.trace.instants) get(i.lane).instants.push(i);
   return byLane;
 }

@@ -8,6 +8,7 @@ import { timelineApp, type TimelineAppConfig } from './timeline-app.js';
 import { appInput } from './timeline-app-input.js';
 import { appPanel } from './timeline-app-panel.js';
 import { appView } from './timeline-app-view.js';
+import { mergedLine, timingLine } from './timeline-text.js';
 import type { TimelineData } from './timeline-data.js';
 
 /** The axis helpers as script text: defines chooseTimeUnit, formatDuration, estimateTextWidth, stepDecimals, timeAxis, fitLabel. */
@@ -17,8 +18,8 @@ export const AXIS_JS = [
   ...[chooseTimeUnit, formatDuration, estimateTextWidth, stepDecimals, timeAxis, fitLabel].map((f) => f.toString()),
 ].join('\n');
 
-/** The app's parts as script text: defines timelineApp, appView, appPanel, appInput. */
-const APP_JS = [timelineApp, appView, appPanel, appInput].map((f) => f.toString()).join('\n');
+/** The app's parts as script text: defines timelineApp, appView, appPanel, appInput, and the tooltip lines of timeline-text.ts. */
+const APP_JS = [timelineApp, appView, appPanel, appInput, timingLine, mergedLine].map((f) => f.toString()).join('\n');
 
 /** The whole script for one timeline: the data block, the helpers, the app. */
 export function timelineScript(config: TimelineAppConfig, data: TimelineData): string {
@@ -31,7 +32,7 @@ export function timelineScript(config: TimelineAppConfig, data: TimelineData): s
     'var script = document.currentScript;',
     "var svg = (script && script.closest && script.closest('svg')) || document.querySelector('svg.hvscope-timeline') || document.documentElement;",
     APP_JS,
-    'timelineApp(svg, C, D, { timeAxis: timeAxis, formatDuration: formatDuration, fitLabel: fitLabel, estimateTextWidth: estimateTextWidth, appView: appView, appPanel: appPanel, appInput: appInput });',
+    'timelineApp(svg, C, D, { timeAxis: timeAxis, formatDuration: formatDuration, fitLabel: fitLabel, estimateTextWidth: estimateTextWidth, timingLine: timingLine, mergedLine: mergedLine, appView: appView, appPanel: appPanel, appInput: appInput });',
     '})();',
     '',
   ].join('\n');

@@ -28,8 +28,21 @@ export function oneLine(name: string): string {
 
 /** Second line of a span's tooltip: its duration, start and phase (or why it has no duration). */
 export function spanTiming(s: Span): string {
-  if (isUnresolved(s)) return `unresolved (no evidence for a boundary) · from ${formatDuration(s.start)}`;
-  return `${formatDuration(s.end - s.start)} from ${formatDuration(s.start)} · phase ${s.phase ?? 'none'}`;
+  return timingLine(s.start, s.end, s.phase ?? 'none', isUnresolved(s), formatDuration);
+}
+
+// The two lines below are also run in the browser (timeline-script.ts embeds their
+// source), so they take everything as arguments.
+
+/** "12.0 ms from 1.50 s · phase kernel", or the unresolved form. */
+export function timingLine(start: number, end: number, phase: string, unresolved: boolean, fmt: (ns: number) => string): string {
+  if (unresolved) return 'unresolved (no evidence for a boundary) \u00b7 from ' + fmt(start);
+  return fmt(end - start) + ' from ' + fmt(start) + ' \u00b7 phase ' + phase;
+}
+
+/** "N spans merged · T total in a–b · phase p". */
+export function mergedLine(count: number, totalNs: number, start: number, end: number, phase: string, fmt: (ns: number) => string): string {
+  return count + ' spans merged \u00b7 ' + fmt(totalNs) + ' total in ' + fmt(start) + '\u2013' + fmt(end) + ' \u00b7 phase ' + phase;
 }
 
 /** Name, timing, then args: the first line is the name (search and labels read it). */
@@ -50,7 +63,7 @@ export function blockTooltip(b: CoalescedBlock): string {
 }
 
 export function blockSummary(b: CoalescedBlock): string {
-  return `${b.count} spans merged · ${formatDuration(b.totalNs)} total in ${formatDuration(b.start)}–${formatDuration(b.end)} · phase ${b.phase ?? 'none'}`;
+  return mergedLine(b.count, b.totalNs, b.start, b.end, b.phase ?? 'none', formatDuration);
 }
 
 export function instantTooltip(group: readonly Instant[]): string {

@@ -1,0 +1,112 @@
+// Render benchmarks (#14):
+// - render-startup: `hvscope render` of a real ~300-span Xen trace to SVG, wall time as a
+//   ratio to `node -e 0`, both run alternately in one go (the host is shared, so only the
+//   ratio means something); also whether d3-node/jsdom were loaded at all.
+// - render-10k-spans, render-100k-spans, render-1M-spans: synthetic traces to an
+//   interactive SVG, so that the growth with the number of spans shows (ns per span).
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { median } from '../src/analysis/stats.js';
+import { renderTimelineSvg } from '../src/render/svg-timeline.js';
+import type { Figure, Measurement, Result } from './figures.js';
+import { syntheticTrace } from './synthetic.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const XEN_TRACE = 'fixtures/xen-lab-tiny-pv/xl-create.hvtrace.json';
+const STARTUP_ROUNDS = 15;
+const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+
+async function wallMs(args: string[]): Promise<number> {
+  const started = performance.now();
+  await execa(process.execPath, args, { cwd: REPO, stdin: 'ignore' });
+  return performance.now() - started;
+}
+
+/** CommonJS modules loaded in this process whose path contains one of the names. */
+function loadedModules(names: string[]): string[] {
+  const cache = createRequire(import.meta.url).cache;
+  return names.filter((n) => Object.keys(cache).some((k) => k.includes(`/node_modules/${n}/`)));
+}
+
+export const renderStartup: Measurement = async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hvscope-bench-startup-'));
+  try {
+    const out = join(dir, 'xen.svg');
+    const node: number[] = [];
+    const render: number[] = [];
+    // Warm the file cache once, then alternate so both see the same load.
+    await wallMs([join(REPO, 'bin/hvscope'), 'render', XEN_TRACE, '-o', out]);
+    for (let i = 0; i < STARTUP_ROUNDS; i++) {
+      node.push(await wallMs(['-e', '0']));
+      render.push(await wallMs([join(REPO, 'bin/hvscope'), 'render', XEN_TRACE, '-o', out]));
+    }
+    // The same command in this process, to see which heavy modules it pulls in.
+    const { main } = (await import('../src/cli/index.js')) as { main(argv: string[]): Promise<number> };
+    const stderr = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await main([process.execPath, 'hvscope', 'render', resolve(REPO, XEN_TRACE), '-o', out]);
+    } finally {
+      process.stderr.write = stderr;
+    }
+    const nodeMs = median(node);
+    const renderMs = median(render);
+    return {
+      trace: XEN_TRACE,
+      rounds: STARTUP_ROUNDS,
+      node_e0_ms: Math.round(nodeMs),
+      render_ms: Math.round(renderMs),
+      ratio: Math.round((renderMs / nodeMs) * 100) / 100,
+      goal_ratio: 3,
+      svg_bytes: statSync(out).size,
+      heavy_modules_loaded: loadedModules(['d3-node', 'jsdom', 'ajv']),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+export const renderSpans: Measurement = (p) => {
+  const trace = syntheticTrace({ spans: Number(p.spans), seed: 7 });
+  const dataRss = mb(process.memoryUsage().rss);
+  const started = performance.now();
+  const svg = renderTimelineSvg([{ label: 'synthetic', trace }], { interactive: true });
+  const wall = performance.now() - started;
+  const data = /\nvar D = (.*);\n/.exec(svg);
+  return {
+    spans: trace.spans.length,
+    wall_ms: Math.round(wall * 10) / 10,
+    ns_per_span: Math.round((wall * 1e6) / trace.spans.length),
+    data_rss_mb: dataRss,
+    svg_bytes: Buffer.byteLength(svg),
+    items: data ? (JSON.parse(data[1]) as { il: number[] }).il.length : null,
+  };
+};
+
+const GOALS_1M: Result = { wall_ms: 3000, peak_rss_mb: 400, svg_bytes: 5_000_000 };
+
+function spansFigure(name: string, spans: number, goal?: Result): Figure {
+  return {
+    name,
+    async run(ctx) {
+      const out = await ctx.measure('render-spans', { spans }, Math.min(300_000, ctx.remainingMs()));
+      return { data: 'synthetic', ...out.result, ...(goal ? { goal } : {}), ...(out.ok ? {} : { failed: out.failure ?? 'failed' }) };
+    },
+  };
+}
+
+export const renderFigures: Figure[] = [
+  {
+    name: 'render-startup',
+    async run(ctx) {
+      const out = await ctx.measure('render-startup', {}, Math.min(300_000, ctx.remainingMs()));
+      return { ...out.result, ...(out.ok ? {} : { failed: out.failure ?? 'failed' }) };
+    },
+  },
+  spansFigure('render-10k-spans', 10_000),
+  spansFigure('render-100k-spans', 100_000),
+  spansFigure('render-1M-spans', 1_000_000, GOALS_1M),
+];
