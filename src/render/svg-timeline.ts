@@ -49,7 +49,9 @@ const STATIC_CSS = [
 ].join('');
 
 const INTERACTIVE_CSS = [
-  'svg{user-select:none;-webkit-user-select:none}',
+  // No scroll anchoring: the header and panel move with the scroll position, and the browser would
+  // otherwise chase them (each move re-anchors, scrolling on to the end of the page).
+  'svg{user-select:none;-webkit-user-select:none;overflow-anchor:none}',
   'rect.s{cursor:zoom-in}rect.s:hover{stroke:#000000;stroke-width:1}',
   `.searching rect.s:not(.hit),.searching .i:not(.hit){opacity:0.2}.searching text.l{opacity:0.5}rect.s.hit{stroke:${HIGHLIGHT_COLOUR};stroke-width:1.5}.i.hit path{fill:${HIGHLIGHT_COLOUR}}`,
   '.head-bg{fill:#FFFFFF}',
