@@ -17,7 +17,7 @@ import { execa } from 'execa';
 import { buildReport, formatReportText, type Report } from '../analysis/report.js';
 import { writeRendered } from '../render/index.js';
 import { UserError } from '../model/errors.js';
-import { writeFileAtomic, writeTrace } from '../model/io.js';
+import { writeTrace } from '../model/io.js';
 import { PHASE_LANE_ID, phaseSpans, type Instant, type Phase, type Run, type Trace, type Unavailable } from '../model/trace.js';
 import { MARKER_RANK, markerArgs, mergeTraces, type MarkerKind } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
