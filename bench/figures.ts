@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readTrace, writeTrace } from '../src/model/io.js';
 import { renderTimelineSvg } from '../src/render/svg-timeline.js';
 import { renderNaiveSvg } from './naive.js';
+import { renderFigures, renderSpans, renderStartup } from './render.js';
 import { syntheticTrace } from './synthetic.js';
 
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -64,6 +65,8 @@ export const measurements: Record<string, Measurement> = {
       svg_span_elements: svg.split('<rect class="s ').length - 1,
     };
   },
+  'render-startup': renderStartup,
+  'render-spans': renderSpans,
   'render-naive': (p) => {
     const trace = syntheticTrace({ spans: Number(p.spans), seed: 7 });
     const dataRss = rssMb();
@@ -94,13 +97,8 @@ export const figures: Figure[] = [
       }
     },
   },
-  {
-    name: 'render-1M-spans',
-    async run(ctx) {
-      const out = await ctx.measure('render-ours', { spans: ONE_MILLION }, Math.min(300_000, ctx.remainingMs()));
-      return { data: 'synthetic', ...out.result, ...(out.ok ? {} : { failed: out.failure ?? 'failed' }) };
-    },
-  },
+  // render-startup, render-10k-spans, render-100k-spans, render-1M-spans (bench/render.ts).
+  ...renderFigures,
   {
     name: 'render-naive-vs-ours',
     async run(ctx) {

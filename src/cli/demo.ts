@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { readRuns, writeFileAtomic, writeTrace } from '../model/io.js';
+import { readRuns, writeTrace } from '../model/io.js';
 import type { Run } from '../model/trace.js';
 import { buildReport, formatReportText } from '../analysis/report.js';
 import { runBoots } from '../lab/boot.js';
 import { isRoot } from '../tracer/host-checks.js';
 import { tracingBlocker } from '../tracer/session.js';
 import { packageRoot } from '../tuning/profile.js';
-import { renderRuns } from './render.js';
+import { writeRendered } from '../render/index.js';
 import { command, printJson, progress } from './run-command.js';
 
 /** Package root (found from this module, built or not), so the demo finds its fixture wherever it is started from. */
@@ -85,8 +85,8 @@ export function register(cli: CAC): void {
         } else {
           progress(why!);
         }
-        writeFileAtomic(svg, renderRuns(runs, 'svg', { title }));
-        writeFileAtomic(chrome, renderRuns(runs, 'chrome'));
+        writeRendered(svg, runs, 'svg', { title });
+        writeRendered(chrome, runs, 'chrome');
         const report = buildReport(runs);
         if (opts.json) printJson({ source, why: why!, trace: traceFile, svg, chrome, report });
         else {

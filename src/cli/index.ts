@@ -39,6 +39,7 @@ export const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   render: () => import('./render.js'),
   report: () => import('./report.js'),
   diff: () => import('./diff.js'),
+  blame: () => import('./blame.js'),
   diagnose: () => import('./diagnose.js'),
   figure: () => import('./figure.js'),
   profile: () => import('./profile.js'),

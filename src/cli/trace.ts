@@ -4,11 +4,11 @@
 import type { CAC } from 'cac';
 import { basename, resolve } from 'node:path';
 import { UserError, usageError } from '../model/errors.js';
-import { writeFileAtomic, writeTrace } from '../model/io.js';
+import { writeTrace } from '../model/io.js';
 import { phaseSummary, phaseSummaryText } from '../analysis/phases.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
 import { DEFAULT_READ_INTERVAL_MS, checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
-import { renderRuns } from './render.js';
+import { writeRendered } from '../render/index.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
 export const DEFAULT_PROBE_SETS = DEFAULT_PROBE_SET_NAMES.join(',');
@@ -70,7 +70,7 @@ export function register(cli: CAC): void {
         writeTrace(output, run.trace);
         progress(`trace: ${output}${run.interrupted || run.tracerFailure ? ' (partial)' : ''}`);
         if (svg) {
-          writeFileAtomic(svg, renderRuns([{ label: basename(output).replace(/\.hvtrace\.json$/, ''), trace: run.trace }], 'svg', { title: `hvscope trace: ${argv.join(' ')}` }));
+          writeRendered(svg, [{ label: basename(output).replace(/\.hvtrace\.json$/, ''), trace: run.trace }], 'svg', { title: `hvscope trace: ${argv.join(' ')}` });
           progress(`timeline: ${svg}`);
         }
         progress(`lost events: ${run.lostEvents}`);

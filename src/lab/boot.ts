@@ -15,9 +15,9 @@ import { hostname, release } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { phaseSummaryText } from '../analysis/phases.js';
 import { buildReport, formatReportText, type Report } from '../analysis/report.js';
-import { renderRuns } from '../cli/render.js';
+import { writeRendered } from '../render/index.js';
 import { UserError } from '../model/errors.js';
-import { writeFileAtomic, writeTrace } from '../model/io.js';
+import { writeTrace } from '../model/io.js';
 import type { Run, Trace, Unavailable } from '../model/trace.js';
 import { mergeTraces, onClock } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
@@ -385,7 +385,7 @@ export async function runBoots(opts: BootOptions): Promise<BootResult> {
     const group: BootGroup = { profile: plan.profile, dir: plan.dir, command: plan.command, runs, report: buildReport(runs.map((r) => ({ label: r.label, trace: r.trace }))) };
     if (runs.length > 0) {
       group.svg = join(plan.dir, 'timeline.svg');
-      writeFileAtomic(group.svg, renderRuns(runs.map((r) => ({ label: r.label, trace: r.trace })), 'svg', { title: title(plan) }));
+      writeRendered(group.svg, runs.map((r) => ({ label: r.label, trace: r.trace })), 'svg', { title: title(plan) });
     }
     return group;
   });

@@ -1,8 +1,8 @@
 // The one duration formatter of every human-readable output (report, diagnose,
 // trace/boot summaries, SVG labels and tooltips, figures): three significant
 // digits in the unit that suits the value — "850 µs", "214 ms", "1.31 s", "10.0 min".
-// render/timeline-script.ts carries a JavaScript copy for the interactive SVG;
-// render/axis.test.ts checks that the two agree.
+// The interactive SVG's script carries these same functions by their source text
+// (render/timeline-script.ts), so the two cannot drift.
 
 export interface TimeUnit {
   name: 'ns' | 'µs' | 'ms' | 's' | 'min';
@@ -18,7 +18,7 @@ export const TIME_UNITS: readonly TimeUnit[] = [
 ];
 
 /** Below two minutes, seconds read better than fractions of a minute. */
-const MINUTES_FROM_NS = 120e9;
+export const MINUTES_FROM_NS = 120e9;
 
 /** Largest unit in which the value is at least 1 (minutes only from two minutes on). */
 export function chooseTimeUnit(ns: number): TimeUnit {

@@ -1,19 +1,18 @@
 // Read, validate and write *.hvtrace.json files.
 import { readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { UserError, fileError, lineOfOffset, printableMessage } from './errors.js';
 import { checkJsonNesting, readInputText } from './input.js';
-import { traceSchema, traceSchemaV1 } from './schema.js';
 import { firstJsonErrorOffset } from './json-locate.js';
 import { TRACE_VERSION, type Run, type Trace } from './trace.js';
 import { upgradeTraceV1, type TraceV1 } from './upgrade.js';
+// The schemas (schema.ts) compiled ahead of time: compiling them here cost a third of a render's start-up.
+import { validate as validateSchema, validateV1 as validateSchemaV1 } from './trace-validator.js';
 
 export const TRACE_SUFFIX = '.hvtrace.json';
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validateSchema = ajv.compile(traceSchema);
-const validateSchemaV1 = ajv.compile(traceSchemaV1);
+type CompiledValidator = ((value: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
 /** Parses JSON text, turning a syntax error into `file:line: ...`. */
 export function parseJsonText(text: string, file: string): unknown {
@@ -48,7 +47,7 @@ function describeSchemaError(e: ErrorObject): string {
 export function validateTrace(value: unknown, file: string): Trace {
   const version = (value as { version?: unknown } | null)?.version;
   const v1 = version === 1;
-  const validate = v1 ? validateSchemaV1 : validateSchema;
+  const validate = (v1 ? validateSchemaV1 : validateSchema) as unknown as CompiledValidator;
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof version === 'number' && version !== 1 && version !== TRACE_VERSION)
     throw fileError(file, undefined, `hvscope trace format version ${version} is not supported (this hvscope reads 1 and ${TRACE_VERSION})`);
   if (!validate(value)) {

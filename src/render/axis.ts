@@ -6,7 +6,7 @@
 
 // The one duration formatter and its units live in the model (one helper per job).
 import { chooseTimeUnit } from '../model/duration.js';
-export { TIME_UNITS, chooseTimeUnit, formatDuration, type TimeUnit } from '../model/duration.js';
+export { MINUTES_FROM_NS, TIME_UNITS, chooseTimeUnit, formatDuration, type TimeUnit } from '../model/duration.js';
 import type { TimeUnit } from '../model/duration.js';
 
 /**
@@ -45,8 +45,15 @@ export function stepDecimals(step: number): number {
  * between neighbouring labels.
  */
 export function timeAxis(startNs: number, endNs: number, plotLeft: number, plotWidth: number, fontSize: number): TimeAxis {
+  return axisInUnit(chooseTimeUnit(endNs > startNs ? endNs - startNs : 1), startNs, endNs, plotLeft, plotWidth, fontSize);
+}
+
+/**
+ * timeAxis in a given unit. Kept free of imported names: the interactive SVG embeds it
+ * by its source text (timeline-script.ts), beside the model's chooseTimeUnit.
+ */
+export function axisInUnit(unit: TimeUnit, startNs: number, endNs: number, plotLeft: number, plotWidth: number, fontSize: number): TimeAxis {
   const spanNs = endNs > startNs ? endNs - startNs : 1;
-  const unit = chooseTimeUnit(spanNs);
   const startU = startNs / unit.ns;
   const endU = startU + spanNs / unit.ns;
   const pxPerU = plotWidth / (endU - startU);

@@ -5,7 +5,7 @@ import { readTrace } from '../model/io.js';
 import { emptyTrace, PHASE_LANE_ID, type Run, type Span } from '../model/trace.js';
 import { importChrome } from '../sources/chrome.js';
 import { phaseBreakdown } from '../analysis/phases.js';
-import { exportChrome, nestedTracks, type ChromeEvent } from './chrome.js';
+import { exportChrome, nestedTracks, SYNTHETIC_ID_BASE, type ChromeEvent } from './chrome.js';
 import { fixtureTraces, setSyntheticPhases } from '../../test/helpers/fixtures.js';
 
 /** A synthetic QEMU-like run: phases lane, nested spans, one partial overlap, instants, counters. */
@@ -48,31 +48,44 @@ function syntheticRun(label: string): Run {
 const byName = (events: ChromeEvent[], ph: string, name: string) => events.filter((e) => e.ph === ph && e.name === name);
 const threadName = (events: ChromeEvent[], pid: number, tid: number) =>
   events.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.pid === pid && e.tid === tid)?.args?.name;
+const meta = (events: ChromeEvent[], name: string) => events.filter((e) => e.ph === 'M' && e.name === name);
+/** pid → process name, and pid → run label (process_labels). */
+const processes = (events: ChromeEvent[]) => new Map(meta(events, 'process_name').map((e) => [e.pid, e.args!.name as string]));
+const runOf = (events: ChromeEvent[]) => new Map(meta(events, 'process_labels').map((e) => [e.pid, e.args!.labels as string]));
 
 describe('exportChrome', () => {
   const runs = [syntheticRun('baseline'), syntheticRun('tuned')];
   const out = exportChrome(runs);
+  const pidOf = (run: string, name: string) => [...processes(out.traceEvents)].find(([pid, n]) => n === name && runOf(out.traceEvents).get(pid) === run)![0];
 
   it('follows the Trace Event rules (independent checker)', () => {
     expect(chromeTraceViolations(out)).toEqual([]);
     expect(out.displayTimeUnit).toBe('ms');
   });
 
-  it('gives each run a process named by its label and each lane a named thread', () => {
-    const processes = out.traceEvents.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => [e.pid, e.args!.name]);
-    expect(processes).toEqual([
-      [1, 'baseline'],
-      [2, 'tuned'],
-    ]);
-    const threads = out.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.pid === 1).map((e) => e.args!.name);
-    expect(threads).toEqual(['phases', 'qemu-system-x86_64', 'qemu-system-x86_64 (2)', 'CPU 0/TCG']);
+  it('exports a process by its real pid with its real threads, labelled with the run; lanes without a pid under the run', () => {
+    expect(pidOf('baseline', 'qemu-system-x86_64')).toBe(100);
+    expect(threadName(out.traceEvents, 100, 100)).toBe('qemu-system-x86_64');
+    expect(threadName(out.traceEvents, 100, 101)).toBe('CPU 0/TCG');
+    const runPid = pidOf('baseline', 'baseline');
+    expect(runPid).toBeGreaterThanOrEqual(SYNTHETIC_ID_BASE);
+    const phases = meta(out.traceEvents, 'thread_name').find((e) => e.pid === runPid)!;
+    expect(phases.args).toEqual({ name: 'phases', hvscope_lane_kind: 'phases' });
+    // Every process carries its run's label.
+    for (const pid of processes(out.traceEvents).keys()) expect(['baseline', 'tuned']).toContain(runOf(out.traceEvents).get(pid));
   });
 
-  it('moves the partially overlapping span to the lane\'s extra thread and keeps ns precision in µs', () => {
-    const tap = byName(out.traceEvents, 'X', 'tap_open').find((e) => e.pid === 1)!;
-    expect(threadName(out.traceEvents, 1, tap.tid)).toBe('qemu-system-x86_64 (2)');
-    const init = byName(out.traceEvents, 'X', 'qemu_init').find((e) => e.pid === 1)!;
-    expect(threadName(out.traceEvents, 1, init.tid)).toBe('qemu-system-x86_64');
+  it('gives a pid an earlier run used a fresh id, with the real pid in its name', () => {
+    const tuned = pidOf('tuned', 'qemu-system-x86_64 (pid 100)');
+    expect(tuned).toBeGreaterThanOrEqual(SYNTHETIC_ID_BASE);
+    expect(threadName(out.traceEvents, tuned, 101)).toBe('CPU 0/TCG');
+  });
+
+  it('moves the partially overlapping span to an extra thread of its process and keeps ns precision in µs', () => {
+    const tap = byName(out.traceEvents, 'X', 'tap_open').find((e) => e.pid === 100)!;
+    expect(threadName(out.traceEvents, 100, tap.tid)).toBe('qemu-system-x86_64 (2)');
+    const init = byName(out.traceEvents, 'X', 'qemu_init').find((e) => e.pid === 100)!;
+    expect(init.tid).toBe(100);
     expect(init.ts).toBe(1.5);
     expect(init.dur).toBe(34_199);
     expect(init.cat).toBe('toolstack');
@@ -82,25 +95,56 @@ describe('exportChrome', () => {
   });
 
   it('exports every span, instant and counter once per run with its time', () => {
+    const labels = runOf(out.traceEvents);
     for (const run of runs) {
-      const pid = runs.indexOf(run) + 1;
-      const xs = out.traceEvents.filter((e) => e.ph === 'X' && e.pid === pid);
+      const mine = out.traceEvents.filter((e) => e.ph !== 'M' && labels.get(e.pid) === run.label);
+      const xs = mine.filter((e) => e.ph === 'X');
       expect(xs.map((e) => [e.name, Math.round(e.ts! * 1000), Math.round((e.ts! + e.dur!) * 1000)]).sort()).toEqual(
         run.trace.spans.map((s) => [s.name, s.start, s.end]).sort(),
       );
-      const instants = out.traceEvents.filter((e) => e.ph === 'i' && e.pid === pid);
-      expect(instants.map((e) => [e.name, e.s, e.ts])).toEqual([
-        ['runstate running', 't', 34_200.5],
-        ['port 0xf4: 6', 't', 43_100],
+      expect(mine.filter((e) => e.ph === 'i').map((e) => [e.name, e.s, e.ts, threadName(out.traceEvents, e.pid, e.tid)])).toEqual([
+        ['runstate running', 't', 34_200.5, 'qemu-system-x86_64'],
+        ['port 0xf4: 6', 't', 43_100, 'CPU 0/TCG'],
       ]);
     }
-    // rss_kb is on two lanes: names are kept apart so the process's counter track does not mix them.
-    const counters = out.traceEvents.filter((e) => e.ph === 'C' && e.pid === 1).map((e) => [e.name, e.ts, e.args]);
+    // rss_kb is on two lanes of one process: names are kept apart so its counter track does not mix them.
+    const counters = out.traceEvents.filter((e) => e.ph === 'C' && e.pid === 100).map((e) => [e.name, e.ts, e.args]);
     expect(counters).toEqual([
       ['qemu-system-x86_64/rss_kb', 0, { value: 1000 }],
       ['CPU 0/TCG/rss_kb', 1, { value: 2000 }],
       ['exits', 1, { value: 7 }],
     ]);
+  });
+
+  it('joins a parent process to each child it started, and a request to its reply, with flow events', () => {
+    const trace = emptyTrace({ source: 'synthetic-flows', clock: 'monotonic' });
+    trace.lanes.push(
+      { id: 'pid:10', kind: 'process', name: 'libvirtd [10]', pid: 10 },
+      { id: 'pid:10/12', kind: 'thread', name: 'rpc-worker', pid: 10, tid: 12, parent: 'pid:10' },
+      { id: 'pid:20', kind: 'process', name: 'qemu [20]', pid: 20 },
+    );
+    trace.spans.push(
+      { lane: 'pid:10', name: 'libvirtd', start: 0, end: 100_000 },
+      { lane: 'pid:20', name: 'qemu-system-x86_64', start: 10_000, end: 90_000, args: { pid: 20, ppid: 10 } },
+      { lane: 'pid:10/12', name: 'qmp query-status', start: 20_000, end: 30_000, args: { qmpId: 'synthetic-7' } },
+      { lane: 'pid:20', name: 'qmp dispatch query-status', start: 22_000, end: 24_000, args: { qmpId: 'synthetic-7' } },
+      { lane: 'pid:10/12', name: 'qmp reply query-status', start: 29_000, end: 30_000, args: { qmpId: 'synthetic-7' } },
+    );
+    const exported = exportChrome([{ label: 'synthetic-flows', trace }]);
+    expect(chromeTraceViolations(exported)).toEqual([]);
+    const steps = exported.traceEvents.filter((e) => e.ph === 's' || e.ph === 't' || e.ph === 'f');
+    const fork = steps.filter((e) => e.cat === 'process').map((e) => [e.ph, e.pid, e.tid, e.ts]);
+    expect(fork).toEqual([
+      ['s', 10, 10, 10],
+      ['f', 20, 20, 10],
+    ]);
+    const qmp = steps.filter((e) => e.cat === 'qmp').map((e) => [e.ph, e.pid, e.tid, e.ts]);
+    expect(qmp).toEqual([
+      ['s', 10, 12, 20],
+      ['t', 20, 20, 22],
+      ['f', 10, 12, 29],
+    ]);
+    expect(new Set(steps.filter((e) => e.cat === 'qmp').map((e) => e.id)).size).toBe(1);
   });
 
   it('is deterministic: same output again and whatever the span order in the trace', () => {
@@ -159,6 +203,43 @@ describe('nestedTracks', () => {
 
 // The real QEMU recordings (fixtures/qemu-tcg-*/run.hvtrace.json) must be there: a missing one fails.
 const fixtures = fixtureTraces();
+describe('exportChrome of a real Xen domain creation', () => {
+  const file = 'fixtures/xen-lab-tiny-pv/xl-create.hvtrace.json';
+  const trace = readTrace(file);
+  const exported = exportChrome([{ label: 'xl-create', trace }]);
+
+  it('passes the checker: every process and thread named, nested spans stacked, flows bound', () => {
+    expect(chromeTraceViolations(exported)).toEqual([]);
+  });
+
+  it('has one process per real pid, with its threads, and the run as its label', () => {
+    const pids = new Set(trace.lanes.filter((l) => l.pid !== undefined).map((l) => l.pid!));
+    const named = processes(exported.traceEvents);
+    const real = [...named.keys()].filter((pid) => pid < SYNTHETIC_ID_BASE);
+    expect(new Set(real)).toEqual(pids);
+    expect(named.get(506)).toBe('xl [506]');
+    expect(named.get(525)).toBe('vif-bridge [525]');
+    expect(named.get(140)).toBe('pid 140'); // xenconsoled: only its console fd was traced
+    for (const pid of named.keys()) expect(runOf(exported.traceEvents).get(pid)).toBe('xl-create');
+    // Each process lane's spans are on its main thread (tid = pid) or its extra tracks.
+    for (const lane of trace.lanes.filter((l) => l.kind === 'process')) {
+      const xs = exported.traceEvents.filter((e) => e.ph === 'X' && e.pid === lane.pid);
+      expect(xs.length).toBe(trace.spans.filter((s) => s.lane === lane.id).length);
+      expect(xs.some((e) => e.tid === lane.pid)).toBe(xs.length > 0);
+    }
+    // The phases strip is in the run's own process.
+    const phases = meta(exported.traceEvents, 'thread_name').find((e) => e.args!.hvscope_lane_kind === 'phases')!;
+    expect(named.get(phases.pid)).toBe('xl-create');
+  });
+
+  it('draws a flow from each parent process to each child it started', () => {
+    const forks = exported.traceEvents.filter((e) => e.cat === 'process' && e.ph === 'f').map((e) => e.pid);
+    const children = trace.spans.filter((s) => typeof s.args?.ppid === 'number' && trace.lanes.some((l) => l.kind === 'process' && l.pid === s.args!.ppid));
+    expect(new Set(forks)).toEqual(new Set(children.map((s) => trace.lanes.find((l) => l.id === s.lane)!.pid)));
+    expect(forks).toContain(525); // xl → the vif-bridge hotplug script
+  });
+});
+
 describe('exportChrome on recorded fixtures', () => {
   it('finds the recorded QEMU fixtures', () => expect(fixtures.filter((f) => f.includes('qemu-tcg-')).length).toBeGreaterThanOrEqual(2));
   it.each(fixtures)('%s exports to a valid Chrome trace with every span', (file) => {

@@ -4,6 +4,9 @@
 // - coalesceRow merges runs of spans narrower than one pixel (with gaps under a pixel)
 //   into one block labelled "N spans", so a million spans become at most a few
 //   thousand elements, and the SVG stays a few MB.
+// Times are read from the span objects once per lane into typed arrays: spans from a
+// parsed file come in many shapes (with or without phase, args), so every property
+// read is slow, and sorting and stacking touch each time many times.
 import type { Phase, Span } from '../model/trace.js';
 import { PHASES } from '../model/trace.js';
 
@@ -15,28 +18,54 @@ export interface RowLayout {
   rowCount: number;
 }
 
-export function assignRows(laneSpans: readonly Span[]): RowLayout {
-  const spans = [...laneSpans].sort((a, b) => a.start - b.start || b.end - a.end);
-  const rows = new Array<number>(spans.length);
+/** Span order by start (earlier first), then end (longer first), then input order: indices into starts/ends. */
+function startOrder(starts: Float64Array, ends: Float64Array): number[] {
+  const order: number[] = new Array<number>(starts.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  // Returns -1/0/1 (small integers): a difference of ns timestamps would be a boxed double.
+  return order.sort((a, b) => (starts[a] < starts[b] ? -1 : starts[a] > starts[b] ? 1 : ends[a] > ends[b] ? -1 : ends[a] < ends[b] ? 1 : a - b));
+}
+
+/** Rows by containment for spans in start order; rows[k] is the row of the k-th span in that order. */
+function stackRows(order: readonly number[], starts: Float64Array, ends: Float64Array): { rows: Int32Array; rowCount: number } {
+  const rows = new Int32Array(order.length);
   // End of the last span placed in each row. Spans in a row never overlap, so the only
   // span of a row that can still be open is its last one.
   const rowEnd: number[] = [];
-  for (let i = 0; i < spans.length; i++) {
-    const s = spans[i];
-    // Innermost open span containing s (sorted by start, so it started at or before s).
+  for (let k = 0; k < order.length; k++) {
+    const start = starts[order[k]];
+    const end = ends[order[k]];
+    // Innermost open span containing this one (sorted by start, so it started at or before).
     let minRow = 0;
     for (let r = rowEnd.length - 1; r >= 0; r--) {
-      if (rowEnd[r] > s.start && rowEnd[r] >= s.end) {
+      if (rowEnd[r] > start && rowEnd[r] >= end) {
         minRow = r + 1;
         break;
       }
     }
     let row = minRow;
-    while (row < rowEnd.length && rowEnd[row] > s.start) row++;
-    rowEnd[row] = s.end;
-    rows[i] = row;
+    while (row < rowEnd.length && rowEnd[row] > start) row++;
+    rowEnd[row] = end;
+    rows[k] = row;
   }
-  return { spans, rows, rowCount: rowEnd.length };
+  return { rows, rowCount: rowEnd.length };
+}
+
+function times(spans: readonly Span[]): { starts: Float64Array; ends: Float64Array } {
+  const starts = new Float64Array(spans.length);
+  const ends = new Float64Array(spans.length);
+  for (let i = 0; i < spans.length; i++) {
+    starts[i] = spans[i].start;
+    ends[i] = spans[i].end;
+  }
+  return { starts, ends };
+}
+
+export function assignRows(laneSpans: readonly Span[]): RowLayout {
+  const { starts, ends } = times(laneSpans);
+  const order = startOrder(starts, ends);
+  const { rows, rowCount } = stackRows(order, starts, ends);
+  return { spans: order.map((i) => laneSpans[i]), rows: Array.from(rows), rowCount };
 }
 
 export interface SpanItem {
@@ -71,44 +100,69 @@ export type LaneItem = SpanItem | CoalescedBlock;
 
 export const TOP_NAMES = 5;
 
+/** Index of each phase, and of "no phase" (the last slot), for per-phase totals. */
+const PHASE_SLOT = new Map<Phase | undefined, number>([...PHASES.map((p, i) => [p, i] as const), [undefined, PHASES.length]]);
+
+/** A block being built: totals kept as spans join, so no span list is held. */
 interface OpenBlock {
   start: number;
   end: number;
-  spans: Span[];
+  first: Span;
+  count: number;
+  totalNs: number;
+  /** Built when a second span joins. */
+  byName?: Map<string, NameTotal>;
+  /** Time per phase slot; -1 where no span of that phase joined. */
+  phaseNs?: number[];
+}
+
+function addName(byName: Map<string, NameTotal>, name: string, d: number): void {
+  const entry = byName.get(name);
+  if (entry) {
+    entry.count++;
+    entry.totalNs += d;
+  } else byName.set(name, { name, count: 1, totalNs: d });
+}
+
+function addPhase(phaseNs: number[], phase: Phase | undefined, d: number): void {
+  const slot = PHASE_SLOT.get(phase) ?? PHASES.length;
+  phaseNs[slot] = Math.max(0, phaseNs[slot]) + d;
+}
+
+function join(block: OpenBlock, s: Span, start: number, end: number): void {
+  if (!block.byName) {
+    block.byName = new Map();
+    block.phaseNs = new Array<number>(PHASES.length + 1).fill(-1);
+    addName(block.byName, block.first.name, block.totalNs);
+    addPhase(block.phaseNs, block.first.phase, block.totalNs);
+  }
+  const d = end - start;
+  addName(block.byName, s.name, d);
+  addPhase(block.phaseNs!, s.phase, d);
+  block.count++;
+  block.totalNs += d;
+  if (end > block.end) block.end = end;
 }
 
 function closeBlock(block: OpenBlock, row: number): LaneItem {
-  if (block.spans.length === 1) return { kind: 'span', row, span: block.spans[0] };
-  const byName = new Map<string, NameTotal>();
-  const byPhase = new Map<Phase | undefined, number>();
-  let totalNs = 0;
-  for (const s of block.spans) {
-    const d = s.end - s.start;
-    totalNs += d;
-    let entry = byName.get(s.name);
-    if (!entry) byName.set(s.name, (entry = { name: s.name, count: 0, totalNs: 0 }));
-    entry.count++;
-    entry.totalNs += d;
-    byPhase.set(s.phase, (byPhase.get(s.phase) ?? 0) + d);
-  }
+  if (block.count === 1 || !block.byName || !block.phaseNs) return { kind: 'span', row, span: block.first };
   // Dominant phase by time; ties go to the earlier phase, then to "no phase".
   let phase: Phase | undefined;
   let best = -1;
-  for (const p of [...PHASES, undefined]) {
-    const t = byPhase.get(p);
-    if (t !== undefined && t > best) {
+  block.phaseNs.forEach((t, slot) => {
+    if (t > best) {
       best = t;
-      phase = p;
+      phase = slot < PHASES.length ? PHASES[slot] : undefined;
     }
-  }
-  const names = [...byName.values()].sort((a, b) => b.totalNs - a.totalNs || b.count - a.count || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  });
+  const names = [...block.byName.values()].sort((a, b) => b.totalNs - a.totalNs || b.count - a.count || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
     kind: 'block',
     row,
     start: block.start,
     end: block.end,
-    count: block.spans.length,
-    totalNs,
+    count: block.count,
+    totalNs: block.totalNs,
     phase,
     topNames: names.slice(0, TOP_NAMES),
     distinctNames: names.length,
@@ -116,27 +170,40 @@ function closeBlock(block: OpenBlock, row: number): LaneItem {
 }
 
 /**
- * Coalesces one row (spans sorted by start, not overlapping): consecutive spans narrower
- * than `nsPerPx` whose gap to the previous one is under a pixel become one block. A lone
- * narrow span stays a span (the renderer draws it one pixel wide).
+ * Coalesces one row, fed its spans in start order (they never overlap): consecutive
+ * spans narrower than `nsPerPx` whose gap to the previous one is under a pixel become one
+ * block. A lone narrow span stays a span (the renderer draws it one pixel wide). Spans
+ * `keep` accepts (highlighted ones) are never merged.
  */
-export function coalesceRow(rowSpans: readonly Span[], row: number, nsPerPx: number): LaneItem[] {
-  const items: LaneItem[] = [];
-  let open: OpenBlock | undefined;
-  for (const s of rowSpans) {
-    const narrow = s.end - s.start < nsPerPx;
-    if (narrow && open && s.start - open.end < nsPerPx) {
-      open.spans.push(s);
-      if (s.end > open.end) open.end = s.end;
-      continue;
-    }
-    if (open) items.push(closeBlock(open, row));
-    open = undefined;
-    if (narrow) open = { start: s.start, end: s.end, spans: [s] };
-    else items.push({ kind: 'span', row, span: s });
+class RowCoalescer {
+  readonly items: LaneItem[] = [];
+  private open: OpenBlock | undefined;
+  constructor(
+    private readonly row: number,
+    private readonly nsPerPx: number,
+    private readonly keep?: (span: Span) => boolean,
+  ) {}
+
+  add(s: Span, start: number, end: number): void {
+    const narrow = end - start < this.nsPerPx && !(this.keep && this.keep(s));
+    if (narrow && this.open && start - this.open.end < this.nsPerPx) return join(this.open, s, start, end);
+    if (this.open) this.items.push(closeBlock(this.open, this.row));
+    this.open = narrow ? { start, end, first: s, count: 1, totalNs: end - start } : undefined;
+    if (!narrow) this.items.push({ kind: 'span', row: this.row, span: s });
   }
-  if (open) items.push(closeBlock(open, row));
-  return items;
+
+  finish(): LaneItem[] {
+    if (this.open) this.items.push(closeBlock(this.open, this.row));
+    this.open = undefined;
+    return this.items;
+  }
+}
+
+/** Coalesces one row (spans sorted by start, not overlapping); see RowCoalescer. */
+export function coalesceRow(rowSpans: readonly Span[], row: number, nsPerPx: number, keep?: (span: Span) => boolean): LaneItem[] {
+  const c = new RowCoalescer(row, nsPerPx, keep);
+  for (const s of rowSpans) c.add(s, s.start, s.end);
+  return c.finish();
 }
 
 export interface LaneLayout {
@@ -148,13 +215,19 @@ export interface LaneLayout {
 }
 
 /** Rows by containment, then coalescing at the given scale (ns per pixel at the render width). */
-export function layoutLane(laneSpans: readonly Span[], nsPerPx: number): LaneLayout {
-  const { spans, rows, rowCount } = assignRows(laneSpans);
-  const byRow: Span[][] = Array.from({ length: rowCount }, () => []);
-  for (let i = 0; i < spans.length; i++) byRow[rows[i]].push(spans[i]);
+export function layoutLane(laneSpans: readonly Span[], nsPerPx: number, keep?: (span: Span) => boolean): LaneLayout {
+  const { starts, ends } = times(laneSpans);
+  const order = startOrder(starts, ends);
+  const { rows, rowCount } = stackRows(order, starts, ends);
+  // One pass in start order feeds each row's coalescer its spans in order.
+  const rowsOut = Array.from({ length: rowCount }, (_, r) => new RowCoalescer(r, nsPerPx, keep));
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k];
+    rowsOut[rows[k]].add(laneSpans[i], starts[i], ends[i]);
+  }
   const items: LaneItem[] = [];
-  for (let r = 0; r < rowCount; r++) for (const item of coalesceRow(byRow[r], r, nsPerPx)) items.push(item);
-  return { rowCount, items, spanCount: spans.length };
+  for (const c of rowsOut) for (const item of c.finish()) items.push(item);
+  return { rowCount, items, spanCount: laneSpans.length };
 }
 
 export interface InstantGroup<T extends { at: number }> {

@@ -61,4 +61,33 @@ describe('chromeTraceViolations', () => {
     const v = chromeTraceViolations([{ ph: 'X', name: 'a', ts: 0, dur: 1, pid: 4, tid: 5 }]);
     expect(v).toEqual([expect.stringMatching(/process 4 has no process_name/), expect.stringMatching(/thread 4\/5 has no thread_name/)]);
   });
+
+  it('accepts a flow bound to slices, and reports flows without an id, out of order, or with nothing to bind to', () => {
+    const slices = [...named, { ph: 'X', name: 'a', ts: 0, dur: 10, pid: 1, tid: 1 }, { ph: 'X', name: 'b', ts: 20, dur: 10, pid: 1, tid: 1 }];
+    expect(
+      chromeTraceViolations([
+        ...slices,
+        { ph: 's', name: 'f', cat: 'c', id: 1, ts: 5, pid: 1, tid: 1 },
+        { ph: 'f', name: 'f', cat: 'c', id: 1, ts: 20, bp: 'e', pid: 1, tid: 1 },
+        { ph: 's', name: 'g', cat: 'c', id: 2, ts: 1, pid: 1, tid: 1 },
+        { ph: 'f', name: 'g', cat: 'c', id: 2, ts: 12, pid: 1, tid: 1 }, // binds to the next slice, b
+      ]),
+    ).toEqual([]);
+    const v = chromeTraceViolations([
+      ...slices,
+      { ph: 's', name: 'f', cat: 'c', ts: 5, pid: 1, tid: 1 },
+      { ph: 'f', name: 'h', cat: 'c', id: 3, ts: 5, bp: 'e', pid: 1, tid: 1 },
+      { ph: 's', name: 'h', cat: 'c', id: 3, ts: 8, pid: 1, tid: 1 },
+      { ph: 's', name: 'k', cat: 'c', id: 4, ts: 15, pid: 1, tid: 1 },
+      { ph: 'f', name: 'k', cat: 'c', id: 4, ts: 40, bp: 'e', pid: 1, tid: 1 },
+    ]);
+    expect(v).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\[4\]\.id: flow event needs an id/),
+        expect.stringMatching(/^\[5\]: flow must be one "s", any "t", one "f" in time order, got "fs"/),
+        expect.stringMatching(/^\[7\]: flow step at 15000 ns has no slice to bind to/),
+        expect.stringMatching(/^\[8\]: flow step at 40000 ns has no slice to bind to/),
+      ]),
+    );
+  });
 });

@@ -44,6 +44,7 @@ export function chromeTraceViolations(value: unknown, options: ChromeRuleOptions
   const threadsUsed = new Map<string, string>();
   const complete = new Map<string, { start: number; end: number; path: string; order: number }[]>();
   const durations = new Map<string, { ph: 'B' | 'E'; ts: number; name: unknown; path: string; order: number }[]>();
+  const flowSteps = new Map<string, { ph: string; ts: number; thread: string; enclosing: boolean; path: string; order: number }[]>();
 
   events.forEach((ev, i) => {
     const path = `${base}[${i}]`;
@@ -94,6 +95,20 @@ export function chromeTraceViolations(value: unknown, options: ChromeRuleOptions
         if ((ev.s ?? 't') === 't' && !threadsUsed.has(thread)) threadsUsed.set(thread, path);
         break;
       }
+      case 's':
+      case 't':
+      case 'f': {
+        // Flow events (format document, "Flow Events"): an id ties the steps together; each
+        // step binds to a slice on its thread: the enclosing one, except a final step without
+        // bp "e", which binds to the next slice that begins.
+        if (ev.id === undefined || (typeof ev.id !== 'string' && !isNum(ev.id))) problems.push(`${path}.id: flow event needs an id`);
+        if (typeof ev.cat !== 'string') problems.push(`${path}.cat: flow event needs a category`);
+        if (ev.bp !== undefined && ev.bp !== 'e') problems.push(`${path}.bp: binding point must be "e"`);
+        const key = `${String(ev.cat)}\u0000${String(ev.id)}`;
+        if (!flowSteps.has(key)) flowSteps.set(key, []);
+        flowSteps.get(key)!.push({ ph, ts: ns(ev.ts), thread, enclosing: ph !== 'f' || ev.bp === 'e', path, order: i });
+        break;
+      }
       case 'C': {
         if (!isObject(ev.args) || Object.keys(ev.args).length === 0) problems.push(`${path}.args: C needs an object of series values`);
         else for (const [k, v] of Object.entries(ev.args)) if (!isNum(v)) problems.push(`${path}.args.${k}: counter value must be a number`);
@@ -124,6 +139,17 @@ export function chromeTraceViolations(value: unknown, options: ChromeRuleOptions
       else if (!open.pop()) problems.push(`${e.path}: E without a matching B on thread ${thread}`);
     }
     for (const b of open) problems.push(`${b.path}: B never ended on thread ${thread}`);
+  }
+  // Flows: one start, then steps, one finish, in time order; each step has a slice to bind to.
+  for (const steps of flowSteps.values()) {
+    steps.sort((a, b) => a.ts - b.ts || a.order - b.order);
+    const phs = steps.map((s) => s.ph).join('');
+    if (!/^st*f$/.test(phs)) problems.push(`${steps[0].path}: flow must be one "s", any "t", one "f" in time order, got "${phs}"`);
+    for (const step of steps) {
+      const slices = complete.get(step.thread) ?? [];
+      const bound = step.enclosing ? slices.some((x) => x.start <= step.ts && step.ts <= x.end) : slices.some((x) => x.start >= step.ts);
+      if (!bound) problems.push(`${step.path}: flow step at ${step.ts} ns has no slice to bind to on thread ${step.thread}`);
+    }
   }
   if (requireNames) {
     for (const [pid, path] of processesUsed) if (!processNames.has(pid)) problems.push(`${path}: process ${pid} has no process_name metadata`);

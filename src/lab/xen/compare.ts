@@ -12,7 +12,7 @@ import { writeFileAtomic, writeTrace } from '../../model/io.js';
 import type { Run } from '../../model/trace.js';
 import { renderScaling, scalingData } from '../../render/figures/scaling.js';
 import { renderStackedBars, stackedBarsData } from '../../render/figures/stacked-bars.js';
-import { renderTimelineSvg } from '../../render/svg-timeline.js';
+import { writeRendered } from '../../render/index.js';
 import { writeProfileDiffs, type ProfileDiffs } from '../profile-diffs.js';
 import { DOM0_FTRACE, ftraceRuns, parseFtrace, xenRunTrace, type FtraceRun, type RunTraceContext, type XenExperimentResult, type XenRunResult } from './experiment.js';
 
@@ -121,7 +121,7 @@ export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts:
     });
     if (g.runs.length > 0) {
       const file = join(outDir, g.dir, 'timeline.svg');
-      writeFileAtomic(file, renderTimelineSvg(g.runs, { interactive: true, title: `xl create — ${g.profile}` }));
+      writeRendered(file, g.runs, 'svg', { title: `xl create — ${g.profile}` });
       timelines.push(file);
     }
   }

@@ -8,7 +8,7 @@ import { UserError } from '../../model/errors.js';
 import { chooseTimeUnit, estimateTextWidth, fitLabel, stepDecimals, timeAxis } from '../axis.js';
 import { OKABE_ITO, phaseCss } from '../palette.js';
 import { cdata, htmlToXmlMarkup, xmlSafeText } from '../svg-sanitize.js';
-import { parseWidth } from '../svg-timeline.js';
+import { parseWidth } from '../geometry.js';
 
 /** IEEE one column. */
 export const DEFAULT_SIZE = '3.5in';
