@@ -276,7 +276,7 @@ describe.skipIf(noChromium)('interactive timeline in Chromium', () => {
     const first = await screen(page);
     await shot('1-open');
     expect(first.width).toBe('1280');
-    expect(first.lanes).toEqual(['boot phases', 'qemu (pid 2373)', 'VM run state', 'vCPU thread 2382', 'guest console (serial)']);
+    expect(first.lanes).toEqual(['phases', 'qemu (pid 2373)', 'VM run state', 'vCPU thread 2382', 'guest console (serial)']);
     expect(first.matched).toBe('6 spans · 401 instants and lines');
 
     await page.click('#hv-q');
@@ -309,7 +309,7 @@ describe.skipIf(noChromium)('interactive timeline in Chromium', () => {
     await frame(page);
     const folded = await screen(page);
     await shot('3-qemu-collapsed');
-    expect(folded.lanes).toEqual(['boot phases', 'qemu (pid 2373)', 'guest console (serial)']);
+    expect(folded.lanes).toEqual(['phases', 'qemu (pid 2373)', 'guest console (serial)']);
     expect(folded.collapsed).toEqual(['qemu (pid 2373)']);
     expect(folded.busyShown).toBe(1); // VM run state and the vCPU thread: one busy stretch
     await page.click('text.toggle');
