@@ -88,6 +88,8 @@ export interface TraceMeta {
   inputs?: string[];
   unavailable?: Unavailable[];
   lostEvents?: number;
+  /** The user's readiness rule (`--ready`, model/ready-rule.ts) the run was judged by, as given. */
+  ready?: string;
 }
 
 /**

@@ -16,13 +16,15 @@ import { execa } from 'execa';
 import { UserError } from '../model/errors.js';
 import type { Trace, Unavailable } from '../model/trace.js';
 import type { MarkerVocabulary } from '../model/markers.js';
-import { buildBpftraceTrace, probeEventsFromPrintf, type ProbeEvent } from '../sources/bpftrace/index.js';
+import { readyVocabulary, type ReadyRule } from '../model/ready-rule.js';
+import { buildBpftraceTrace, probeEventsFromPrintf, type HostEvidence, type ProbeEvent } from '../sources/bpftrace/index.js';
 import { bpftraceNotInstalled } from './bpftrace-errors.js';
 import { startBpftrace, type BpftraceSession } from './bpftrace-run.js';
 import { bpftraceVersion, isRoot } from './host-checks.js';
 import { assembleProgram, tracepointExists } from './probes.js';
 import { DEFAULT_READ_INTERVAL_MS, hostReadStrategy, readIntervalOf, type ReadStrategy } from './read-strategy.js';
 import { ensureTracefs } from './tracefs.js';
+import { TCP_PROBE_INTERVAL_MS, startTcpProber, type TcpProber } from './tcp-ready.js';
 
 /** The held shell: waits for one line on stdin, then becomes the command. */
 export const HELD_SHELL = ['sh', '-c', 'read _ ; exec "$@"', 'hvscope-held'] as const;
@@ -35,6 +37,8 @@ export interface TraceCommandOptions {
   command: string[];
   /** Marker vocabulary for the trace (default: the model's; a user's ready rule is a row added to it). */
   vocabulary?: MarkerVocabulary;
+  /** The user's readiness rule (--ready): its rows replace the vocabulary's ready rows; tcp: probed while the workload runs. */
+  ready?: ReadyRule;
   /** Probe sets (probes/*.bt), already validated or validated here. */
   sets: string[];
   /** fd the guest console goes to in QEMU ($2; default 1). */
@@ -211,6 +215,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
   });
 
   let session: BpftraceSession | undefined;
+  let prober: TcpProber | undefined;
   try {
     const readIntervalMs = opts.readIntervalMs ?? (await readIntervalFor(opts.readStrategy ?? 'auto', progress, opts.signal));
     if (opts.signal?.aborted) throw new UserError('interrupted before the workload started');
@@ -260,6 +265,11 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     const releasedMonotonicNs = process.hrtime.bigint();
     held.stdin?.end('\n');
     const endBatching = session.batchReads(readIntervalMs);
+    if (opts.ready?.kind === 'tcp') {
+      const { host, port } = opts.ready;
+      progress(`--ready ${opts.ready.text}: connecting to ${host}:${port} until it answers`);
+      prober = startTcpProber({ host, port, onReady: () => progress(`--ready ${opts.ready!.text}: the service answered`) });
+    }
 
     let interrupted = false;
     let timedOut = false;
@@ -307,6 +317,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     const result = await heldResult;
     // Helpers the workload left in its group do not outlive the run.
     killGroup(rootPid, 'SIGKILL');
+    await prober?.stop();
 
     // bpftrace 0.17 does not drain its perf buffers on SIGINT: wait until the
     // root's own exit has been read (bounded), then stop it.
@@ -315,7 +326,11 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     const stopped = await session.stop();
     if (stopped.lostEvents > 0) progress(`bpftrace lost ${stopped.lostEvents} events (perf buffer full); the trace misses them`);
 
-    const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, inputName, { vocabulary: opts.vocabulary });
+    const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, inputName, {
+      vocabulary: readyVocabulary(opts.ready, opts.vocabulary),
+      hostEvidence: tcpEvidence(opts.ready, prober),
+    });
+    if (opts.ready) trace.meta.ready = opts.ready.text;
     trace.meta.command = [...opts.command];
     trace.meta.host = hostname();
     trace.meta.kernel = release();
@@ -352,9 +367,17 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       await heldResult.catch(() => undefined);
     }
     killGroup(rootPid, 'SIGKILL');
+    await prober?.stop();
     if (session && !session.done) await session.stop();
     process.removeListener('exit', onParentExit);
   }
+}
+
+/** The tcp rule's answer as evidence for the trace (none when it never answered). */
+function tcpEvidence(rule: ReadyRule | undefined, prober: TcpProber | undefined): HostEvidence[] {
+  if (rule?.kind !== 'tcp' || prober?.readyMonotonicNs === undefined) return [];
+  const detail = `${rule.host}:${rule.port} answered (connect ${prober.attempts} of a ${TCP_PROBE_INTERVAL_MS} ms probe)`;
+  return [{ event: 'tcp-ready', monotonicNs: Number(prober.readyMonotonicNs), source: 'hvscope tcp probe', detail }];
 }
 
 /** The read interval of a strategy; auto: this host's measured choice, batched when it cannot be measured. */

@@ -8,6 +8,7 @@
 // Adding a probe set (handler.ts): its probes/NAME.bt and NAME_example.txt,
 // its rows in probes/README.md, a handler file here, and one line in HANDLERS.
 import { TraceBuilder, type ImportOptions } from '../../model/builder.js';
+import type { MarkerEvent } from '../../model/markers.js';
 import type { Trace } from '../../model/trace.js';
 import { BpftraceContext } from './context.js';
 import { execHandler } from './exec.js';
@@ -53,11 +54,19 @@ export function importBpftrace(text: string, file: string, opts: ImportOptions =
   return buildBpftraceTrace(parseBpftraceJson(text, file), file, opts);
 }
 
+/** Evidence hvscope saw itself during the run (a readiness probe), on bpftrace's clock (CLOCK_MONOTONIC ns). */
+export interface HostEvidence {
+  event: MarkerEvent;
+  monotonicNs: number;
+  source: string;
+  detail: string;
+}
+
 /** The prelude's own lines (attach, root exit, stop) frame the run; they are not workload events. */
 const PRELUDE_EVENTS = new Set(Object.keys(PRELUDE_LAYOUTS));
 
 /** The trace from parsed probe events: each event to the handler that owns it, then each handler's finish. */
-export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: ImportOptions = {}): Trace {
+export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: ImportOptions & { hostEvidence?: HostEvidence[] } = {}): Trace {
   const workload = parsed.events.filter((e) => !PRELUDE_EVENTS.has(e.event));
   const b = new TraceBuilder({
     source: 'bpftrace',
@@ -65,7 +74,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: I
     inputs: [file],
     lostEvents: parsed.lostEvents,
     recorded: `bpftrace -f json${parsed.attachedProbes !== undefined ? `, ${parsed.attachedProbes} probes attached` : ''}`,
-  }, opts);
+  }, { vocabulary: opts.vocabulary });
   if (workload.length === 0) return b.build();
   // Perf buffers are per CPU: restore time order (stable, so chunks of one write stay in order).
   workload.sort((x, y) => x.ns - y.ns);
@@ -83,6 +92,11 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: I
     else b.instant(ctx.threadLane(ev.pid, ev.tid), ev.event, ctx.at(ev), { args: { ...ev.fields } });
   }
   for (const { reader } of readers) reader.finish?.();
+  for (const e of opts.hostEvidence ?? []) {
+    const lane = b.lane('hvscope', { kind: 'process', name: 'hvscope', pid: process.pid });
+    b.instant(lane, e.detail, e.monotonicNs - t0);
+    b.event(e.event, e.monotonicNs - t0, { source: e.source, lane, detail: e.detail });
+  }
   ctx.emitProcesses();
   b.endAll(ctx.end, { unfinished: true });
   return b.build();
