@@ -4,6 +4,7 @@
 import { formatDuration } from '../model/duration.js';
 import { PHASES, type Phase, type Run } from '../model/trace.js';
 import { phaseBreakdown, totalDuration, unresolvedPhases, type BoundaryEvidence } from './phases.js';
+import { readyOutcome, readyOutcomeText, type ReadyOutcome } from './ready-outcome.js';
 import { summarize } from './stats.js';
 
 export interface PhaseDuration {
@@ -34,6 +35,8 @@ export interface RunReport {
   phases: PhaseDuration[];
   /** Phases the evidence could not resolve (never given as 0 ms), with the reason. */
   unresolved: UnresolvedPhaseReport[];
+  /** The user's readiness rule (--ready) and what became of it; absent without one. */
+  ready?: ReadyOutcome;
   total_ns: number;
   total_ms: number;
 }
@@ -78,6 +81,7 @@ function durationStats(valuesNs: number[]): DurationStats {
 export function buildReport(runs: Run[]): Report {
   const runReports: RunReport[] = runs.map(({ label, trace }) => {
     const total = totalDuration(trace);
+    const ready = readyOutcome(trace);
     return {
       label,
       source: trace.meta.source,
@@ -98,6 +102,7 @@ export function buildReport(runs: Run[]): Report {
         ...(u.start !== undefined ? { start_ns: u.start } : {}),
         ...(u.end !== undefined ? { end_ns: u.end } : {}),
       })),
+      ...(ready ? { ready } : {}),
       total_ns: total,
       total_ms: total / NS_PER_MS,
     };
@@ -149,6 +154,7 @@ function evidenceLines(report: Report): string[] {
       for (const p of r.phases) lines.push(`  ${p.phase}: ${describeEvidence(p.start_evidence)} → ${describeEvidence(p.end_evidence)}${p.note ? `; ${p.note}` : ''}`);
     }
     for (const u of r.unresolved) lines.push(`${r.label}: ${u.phase} unresolved: ${u.reason}`);
+    if (r.ready) lines.push(`${r.label}: ${readyOutcomeText(r.ready)}`);
   });
   return lines;
 }

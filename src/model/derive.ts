@@ -177,7 +177,14 @@ export function derivePhases(trace: Trace): Trace {
     phase: p.phase,
     start: p.start.at,
     end: p.end.at,
-    args: { ...evidenceArgs('start', p.start), ...evidenceArgs('end', p.end), ...(p.note ? { note: p.note } : {}), ...tallies(trace, p.start.at, p.end.at) },
+    args: {
+      ...evidenceArgs('start', p.start),
+      ...evidenceArgs('end', p.end),
+      ...(p.note ? { note: p.note } : {}),
+      // The user's --ready rule, on the phase that ends at ready (or at the VM's end when the rule was not seen).
+      ...(trace.meta.ready !== undefined && (p.end.boundary === 'ready' || p.end.boundary === 'vm-end') ? { ready_rule: trace.meta.ready } : {}),
+      ...tallies(trace, p.start.at, p.end.at),
+    },
   }));
   const needsLane = spans.length > 0 || trace.counters.some((c) => c.lane === PHASE_LANE_ID);
   return {

@@ -66,7 +66,7 @@ export function mergeTraces(traces: Trace[], meta?: Partial<TraceMeta>): Trace {
   counters.sort((a, b) => a.at - b.at);
   markers.sort((a, b) => a.at - b.at);
 
-  const first = (key: 'host' | 'kernel' | 'hypervisor' | 'profile') => traces.find((t) => t.meta[key] !== undefined)?.meta[key];
+  const first = (key: 'host' | 'kernel' | 'hypervisor' | 'profile' | 'ready') => traces.find((t) => t.meta[key] !== undefined)?.meta[key];
   const unavailable = traces.flatMap((t) => t.meta.unavailable ?? []);
   const lost = traces.reduce((n, t) => n + (t.meta.lostEvents ?? 0), 0);
   const merged: Trace = {
@@ -81,6 +81,7 @@ export function mergeTraces(traces: Trace[], meta?: Partial<TraceMeta>): Trace {
       ...(first('kernel') !== undefined ? { kernel: first('kernel') } : {}),
       ...(first('hypervisor') !== undefined ? { hypervisor: first('hypervisor') } : {}),
       ...(first('profile') !== undefined ? { profile: first('profile') } : {}),
+      ...(first('ready') !== undefined ? { ready: first('ready') } : {}),
       ...(traces.find((t) => t.meta.command)?.meta.command ? { command: traces.find((t) => t.meta.command)?.meta.command } : {}),
       ...(unavailable.length > 0 ? { unavailable } : {}),
       // 0 when every input that counts lost events lost none; absent when none counts them

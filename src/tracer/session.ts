@@ -329,8 +329,8 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, inputName, {
       vocabulary: readyVocabulary(opts.ready, opts.vocabulary),
       hostEvidence: tcpEvidence(opts.ready, prober),
+      ready: opts.ready?.text,
     });
-    if (opts.ready) trace.meta.ready = opts.ready.text;
     trace.meta.command = [...opts.command];
     trace.meta.host = hostname();
     trace.meta.kernel = release();

@@ -66,7 +66,7 @@ export interface HostEvidence {
 const PRELUDE_EVENTS = new Set(Object.keys(PRELUDE_LAYOUTS));
 
 /** The trace from parsed probe events: each event to the handler that owns it, then each handler's finish. */
-export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: ImportOptions & { hostEvidence?: HostEvidence[] } = {}): Trace {
+export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: ImportOptions & { hostEvidence?: HostEvidence[]; ready?: string } = {}): Trace {
   const workload = parsed.events.filter((e) => !PRELUDE_EVENTS.has(e.event));
   const b = new TraceBuilder({
     source: 'bpftrace',
@@ -74,6 +74,7 @@ export function buildBpftraceTrace(parsed: ParsedBpftrace, file: string, opts: I
     inputs: [file],
     lostEvents: parsed.lostEvents,
     recorded: `bpftrace -f json${parsed.attachedProbes !== undefined ? `, ${parsed.attachedProbes} probes attached` : ''}`,
+    ...(opts.ready !== undefined ? { ready: opts.ready } : {}),
   }, { vocabulary: opts.vocabulary });
   if (workload.length === 0) return b.build();
   // Perf buffers are per CPU: restore time order (stable, so chunks of one write stay in order).
