@@ -32,7 +32,7 @@ export function readyOutcome(trace: Trace): ReadyOutcome | undefined {
 
 /** One line: "ready rule tcp:…: seen at 1.52 s, ends the user phase". */
 export function readyOutcomeText(o: ReadyOutcome): string {
-  if (!o.seen) return `ready rule ${o.rule}: NOT seen; the last phase ends at the VM's end if it was seen, else it is unresolved`;
+  if (!o.seen) return `ready rule ${o.rule}: NOT seen: the last phase ends at the VM's end instead, or is unresolved without it`;
   const detail = o.detail !== undefined ? ` ("${o.detail.length > 50 ? `${o.detail.slice(0, 49)}…` : o.detail}")` : '';
   const use = o.ends ? `, ends the ${o.ends} phase` : ', but ends no phase (seen before the previous boundary or after the VM ended)';
   return `ready rule ${o.rule}: seen at ${formatDuration(o.at_ns!)}${detail}${use}`;

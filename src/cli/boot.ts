@@ -5,6 +5,7 @@ import { usageError } from '../model/errors.js';
 import { ACCELS, MACHINES, runBoots, type Accel, type Machine } from '../lab/boot.js';
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { formatReportText } from '../analysis/report.js';
+import { READY_RULE_SYNTAX, parseReadyRule } from '../model/ready-rule.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
 interface BootCliOptions {
@@ -17,6 +18,7 @@ interface BootCliOptions {
   output: string;
   json?: boolean;
   rootless?: boolean;
+  ready?: unknown;
 }
 
 function parseRuns(value: string | number): number {
@@ -35,11 +37,14 @@ export function register(cli: CAC): void {
     .option('--accel <accel>', `Accelerator (${ACCELS.join(', ')}); default: kvm when it works here, else tcg`)
     .option('--runs <n>', 'Number of boots', { default: 1 })
     .option('-o, --output <dir>', 'Output directory', { default: 'boot-out' })
+    .option('--ready <rule>', `What ends the last phase (the guest is ready), instead of the built-in ready markers: ${READY_RULE_SYNTAX} (pio: a port without a device, seen in QEMU's trace log)`)
     .option('--rootless', 'Do not use bpftrace even when it could run (QEMU trace log + serial console only)')
     .option('--json', 'Print the report as JSON on stdout')
     .action(
       command(async (opts: BootCliOptions) => {
         const runs = parseRuns(opts.runs);
+        if (Array.isArray(opts.ready)) throw usageError('--ready: give one rule');
+        const ready = opts.ready === undefined ? undefined : parseReadyRule(typeof opts.ready === 'string' ? opts.ready : undefined);
         const profiles = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
         if (profiles.some((p) => p === '' || p === 'true')) throw usageError('--profile: give a profile name or file');
         if (opts.machine !== undefined && !MACHINES.includes(opts.machine as Machine)) {
@@ -58,6 +63,7 @@ export function register(cli: CAC): void {
             runs,
             outDir: String(opts.output),
             mode: opts.rootless ? 'rootless' : 'auto',
+            ready,
             signal: abort,
             onProgress: progress,
           }),

@@ -6,6 +6,9 @@ import { basename, resolve } from 'node:path';
 import { UserError, usageError } from '../model/errors.js';
 import { writeTrace } from '../model/io.js';
 import { phaseSummary, phaseSummaryText } from '../analysis/phases.js';
+import { readyOutcome, readyOutcomeText } from '../analysis/ready-outcome.js';
+import { READY_RULE_SYNTAX, parseReadyRule, type ReadyRule } from '../model/ready-rule.js';
+import { QEMU_BOOT_TIME_PORTS, DEBUG_PORT } from '../model/markers.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
 import { DEFAULT_READ_INTERVAL_MS, checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
 import { writeRendered } from '../render/index.js';
@@ -22,6 +25,7 @@ interface TraceOptions {
   json?: boolean;
   attachTimeout: number | string;
   readInterval?: number | string;
+  ready?: unknown;
   '--'?: string[];
 }
 
@@ -34,6 +38,7 @@ export function register(cli: CAC): void {
       '--read-interval <ms>',
       `How often bpftrace reads its event buffers while the command runs, paused in between (0: read each event as it comes). Default: what this host measured to slow the command least, ${DEFAULT_READ_INTERVAL_MS} or 0 (once per host, cached in ~/.cache/hvscope/read-strategy.json)`,
     )
+    .option('--ready <rule>', `What ends the last phase (the guest is ready), instead of the built-in ready markers: ${READY_RULE_SYNTAX}`)
     .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
     .option('--svg <file>', 'Also write the timeline SVG here')
     .option('--json', 'Print a JSON summary on stdout (the command\'s stdout goes to stderr then)')
@@ -49,6 +54,7 @@ export function register(cli: CAC): void {
         if (args.length > 0) {
           throw usageError(`put the command to trace after --, e.g. hvscope trace -- ${args.join(' ')}`);
         }
+        const ready = opts.ready === undefined ? undefined : traceReadyRule(opts.ready);
         const argv = (opts['--'] ?? []).map(String);
         checkCommand(argv);
         await requireTracing();
@@ -65,6 +71,7 @@ export function register(cli: CAC): void {
             inputName: output,
             attachTimeoutMs: attachTimeoutSeconds * 1000,
             readIntervalMs,
+            ready,
           }),
         );
         writeTrace(output, run.trace);
@@ -76,6 +83,8 @@ export function register(cli: CAC): void {
         progress(`lost events: ${run.lostEvents}`);
         const phases = phaseSummary(run.trace);
         if (phases.length > 0) progress(`phases: ${phaseSummaryText(run.trace)}`);
+        const readiness = readyOutcome(run.trace);
+        if (readiness) progress(readyOutcomeText(readiness));
         if (opts.json) {
           printJson({
             trace: output,
@@ -87,6 +96,7 @@ export function register(cli: CAC): void {
             lostEvents: run.lostEvents,
             unavailable: run.unavailable,
             phases,
+            ...(readiness ? { ready: readiness } : {}),
           });
         }
         if (run.tracerFailure) throw new UserError(`${run.tracerFailure}; partial trace written to ${output}`);
@@ -97,4 +107,18 @@ export function register(cli: CAC): void {
         }
       }),
     );
+}
+
+/** Ports whose guest writes `trace` sees (probes/qemu.bt: kvm:kvm_pio, KVM only); a fixed list, never the user's number in the program. */
+export const TRACE_PIO_PORTS: readonly number[] = [...QEMU_BOOT_TIME_PORTS, DEBUG_PORT];
+
+/** --ready for trace: a rule whose evidence trace can see. */
+export function traceReadyRule(value: unknown): ReadyRule {
+  if (Array.isArray(value)) throw usageError('--ready: give one rule');
+  const rule = parseReadyRule(typeof value === 'string' ? value : undefined);
+  if (rule.kind === 'pio' && !TRACE_PIO_PORTS.includes(rule.port))
+    throw usageError(
+      `--ready ${rule.text}: hvscope trace sees guest port writes only to ${TRACE_PIO_PORTS.map((p) => `0x${p.toString(16)}`).join(', ')} (kvm:kvm_pio, under KVM); hvscope boot sees any port without a device (QEMU's trace log)`,
+    );
+  return rule;
 }

@@ -9,7 +9,10 @@ import { basename } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import { UserError } from '../model/errors.js';
+import { TraceBuilder } from '../model/builder.js';
+import { readyVocabulary, type ReadyRule } from '../model/ready-rule.js';
 import type { Trace } from '../model/trace.js';
+import { TCP_PROBE_INTERVAL_MS, startTcpProber, type TcpProber } from '../tracer/tcp-ready.js';
 import { mergeTraces } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
 import { importSerial } from '../sources/serial.js';
@@ -29,15 +32,28 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
  * it holds anything), merged on the realtime clock; the model derives the
  * phases from the markers of both.
  */
-export function rootlessTrace(serialFile: string, logFile: string, command: string[], interrupted = false): Trace {
-  const parts = [importSerial(readFileSync(serialFile, 'utf8'), serialFile)];
-  if (existsSync(logFile) && readFileSync(logFile, 'utf8').trim().length > 0) parts.push(importQemuLog(readFileSync(logFile, 'utf8'), logFile));
+export function rootlessTrace(serialFile: string, logFile: string, command: string[], interrupted = false, ready?: ReadyRule, tcpReadyUs?: number): Trace {
+  const vocabulary = readyVocabulary(ready);
+  const parts = [importSerial(readFileSync(serialFile, 'utf8'), serialFile, { vocabulary })];
+  if (existsSync(logFile) && readFileSync(logFile, 'utf8').trim().length > 0) parts.push(importQemuLog(readFileSync(logFile, 'utf8'), logFile, { vocabulary }));
+  if (ready?.kind === 'tcp' && tcpReadyUs !== undefined) parts.push(tcpReadyTrace(ready, tcpReadyUs));
   const accel = command[command.indexOf('-accel') + 1];
   return mergeTraces(parts, {
     hypervisor: `qemu ${accel}`,
     command,
     recorded: `hvscope boot, rootless: QEMU trace log (${basename(logFile)}) + serial console stamped at arrival (${basename(serialFile)})${interrupted ? '; interrupted: partial' : ''}`,
+    ...(ready ? { ready: ready.text } : {}),
   });
+}
+
+/** The tcp rule's answer (realtime µs) as a trace of its own, to merge with the boot's. */
+function tcpReadyTrace(rule: ReadyRule & { kind: 'tcp' }, atUs: number): Trace {
+  const b = new TraceBuilder({ source: 'hvscope tcp probe', clock: 'realtime', t0ClockUs: atUs }, { vocabulary: readyVocabulary(rule) });
+  const lane = b.lane('hvscope', { kind: 'process', name: 'hvscope', pid: process.pid });
+  const detail = `${rule.host}:${rule.port} answered (${TCP_PROBE_INTERVAL_MS} ms probe)`;
+  b.instant(lane, detail, 0);
+  b.event('tcp-ready', 0, { source: 'hvscope tcp probe', lane, detail });
+  return b.build();
 }
 
 /**
@@ -50,6 +66,7 @@ export async function recordRootless(
   serialFile: string,
   timeoutMs: number,
   signal?: AbortSignal,
+  ready?: ReadyRule,
 ): Promise<{ trace: Trace; exitCode: number; partial: boolean; interrupted: boolean; timedOut: boolean; stderrTail: string[] }> {
   const serialFd = openSync(serialFile, 'w');
   const execUs = realtimeUs();
@@ -86,6 +103,9 @@ export async function recordRootless(
     setTimeout(() => killGroup(child.pid, 'SIGKILL'), 2000).unref();
   };
   const timer = setTimeout(() => end('timeout'), timeoutMs);
+  // --ready tcp: the answer's time on the realtime clock of the serial stamps (monotonic + offset sampled now).
+  const realMinusMonoUs = realtimeUs() - Number(process.hrtime.bigint() / 1000n);
+  const prober: TcpProber | undefined = ready?.kind === 'tcp' ? startTcpProber({ host: ready.host, port: ready.port }) : undefined;
   const onAbort = () => end('abort');
   signal?.addEventListener('abort', onAbort, { once: true });
   let result;
@@ -95,13 +115,15 @@ export async function recordRootless(
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
     killGroup(child.pid, 'SIGKILL');
+    await prober?.stop();
     process.removeListener('exit', onExit);
     pending += decoder.end();
     if (pending.length > 0) writeSync(serialFd, `${formatClockUs(pendingUs)} ${pending}\n`);
     closeSync(serialFd);
   }
   if ((result as { code?: string }).code === 'ENOENT') throw new UserError(`${command[0]} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`);
-  const trace = rootlessTrace(serialFile, logFile, command, interrupted);
+  const tcpReadyUs = prober?.readyMonotonicNs !== undefined ? Number(prober.readyMonotonicNs / 1000n) + realMinusMonoUs : undefined;
+  const trace = rootlessTrace(serialFile, logFile, command, interrupted, ready, tcpReadyUs);
   const exitCode = result.exitCode ?? 128 + (result.signal === 'SIGKILL' ? 9 : 15);
   return { trace, exitCode, partial: interrupted || timedOut, interrupted, timedOut, stderrTail };
 }

@@ -19,6 +19,7 @@ import { writeRendered } from '../render/index.js';
 import { UserError } from '../model/errors.js';
 import { writeTrace } from '../model/io.js';
 import type { Run, Trace, Unavailable } from '../model/trace.js';
+import { readyVocabulary, type ReadyRule } from '../model/ready-rule.js';
 import { mergeTraces, onClock } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
 import { recordRootless } from './boot-rootless.js';
@@ -153,9 +154,13 @@ export function bootCommandLine(guest: Guest, opts: CommandLineOptions): string[
   return args;
 }
 
-/** QEMU's trace log of a boot: the options that record it. */
-export function qemuLogArgs(accel: Accel, logFile: string): string[] {
-  const events = accel === 'kvm' ? KVM_TRACE_EVENTS : TCG_TRACE_EVENTS;
+/**
+ * QEMU's trace log of a boot: the options that record it. A `--ready pio:` rule
+ * adds memory_region_ops_write: the guest's port writes (a port without a
+ * device shows as region 'io' at its own address, guests/tiny/README.md).
+ */
+export function qemuLogArgs(accel: Accel, logFile: string, ready?: ReadyRule): string[] {
+  const events = [...(accel === 'kvm' ? KVM_TRACE_EVENTS : TCG_TRACE_EVENTS), ...(ready?.kind === 'pio' ? ['memory_region_ops_write'] : [])];
   return ['-msg', 'timestamp=on', '-D', logFile, ...events.flatMap((e) => ['-trace', e])];
 }
 
@@ -181,6 +186,8 @@ export interface BootOptions {
   mode?: BootMode;
   /** Per-boot limit (ms, default 120 s): QEMU is ended after it. */
   timeoutMs?: number;
+  /** The user's readiness rule (--ready): ends the last phase instead of the built-in ready markers. */
+  ready?: ReadyRule;
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
 }
@@ -258,12 +265,12 @@ interface OneBoot {
 /** One boot of a plan: traced with bpftrace, or from the rootless sources. */
 async function bootOnce(plan: BootPlan, label: string, accel: Accel, traced: boolean, unavailable: Unavailable[], opts: BootOptions, progress: (m: string) => void): Promise<OneBoot> {
   const logFile = join(plan.dir, `${label}.qemu.log`);
-  const runCommand = [...plan.command, ...qemuLogArgs(accel, logFile)];
+  const runCommand = [...plan.command, ...qemuLogArgs(accel, logFile, opts.ready)];
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const meta = { profile: plan.profile, host: hostname(), kernel: release() };
   const shown = plan.group ? `${plan.group}/${label}` : label;
   if (!traced) {
-    const r = await recordRootless(runCommand, logFile, join(plan.dir, `${label}.serial.txt`), timeoutMs, opts.signal);
+    const r = await recordRootless(runCommand, logFile, join(plan.dir, `${label}.serial.txt`), timeoutMs, opts.signal, opts.ready);
     Object.assign(r.trace.meta, meta, { unavailable: [...unavailable] });
     return r;
   }
@@ -276,11 +283,12 @@ async function bootOnce(plan: BootPlan, label: string, accel: Accel, traced: boo
     timeoutMs,
     signal: opts.signal,
     inputName: `${shown} (bpftrace live)`,
+    ready: opts.ready,
     onProgress: (m) => {
-      if (/probes attached|unavailable|lost/.test(m)) progress(`${shown}: ${m}`);
+      if (/probes attached|unavailable|lost|--ready/.test(m)) progress(`${shown}: ${m}`);
     },
   });
-  const trace = withQemuLog(r.trace, logFile, clock);
+  const trace = withQemuLog(r.trace, logFile, clock, opts.ready);
   Object.assign(trace.meta, meta, { hypervisor: `qemu ${accel}`, command: runCommand });
   if (r.tracerFailure) throw new UserError(`${shown}: ${r.tracerFailure}`);
   return { trace, exitCode: r.exitCode, partial: r.interrupted || r.timedOut || r.tracerFailure !== undefined, stderrTail: r.stderrTail, timedOut: r.timedOut, interrupted: r.interrupted };
@@ -427,11 +435,11 @@ function clockOffset(): ClockOffset {
  * TCG (no KVM_RUN) and the firmware's hand-over to the kernel. Unchanged when
  * the log is missing or unreadable (the boot then still has bpftrace's evidence).
  */
-export function withQemuLog(trace: Trace, logFile: string, clock: ClockOffset): Trace {
+export function withQemuLog(trace: Trace, logFile: string, clock: ClockOffset, ready?: ReadyRule): Trace {
   if (!existsSync(logFile) || trace.meta.t0ClockUs === undefined) return trace;
   let log: Trace;
   try {
-    log = importQemuLog(readFileSync(logFile, 'utf8'), logFile);
+    log = importQemuLog(readFileSync(logFile, 'utf8'), logFile, { vocabulary: readyVocabulary(ready) });
   } catch {
     return trace;
   }

@@ -129,13 +129,17 @@ class LogReader {
     return { source: SOURCE, lane: this.laneOf(e.tid), detail };
   }
 
-  /** A guest port write: 0xf4 (qemu-boot-time) always, 0x80 when its value changes. */
-  port(e: Event, address: number, value: number): void {
+  /**
+   * A guest port write: 0xf4 (qemu-boot-time) always, 0x80 when its value
+   * changes, and a port without a device (`unassigned`: region 'io', where the
+   * address is the port) that a vocabulary row asks for (`--ready pio:PORT`).
+   */
+  port(e: Event, address: number, value: number, unassigned = false): void {
     // Progress codes change; a run of equal values on 0x80 is Linux's io_delay
     // (without io_delay=none), which stays in the summary span only.
     if (address === 0x80 && value === this.lastPort80Value) return;
     if (address === 0x80) this.lastPort80Value = value;
-    else if (address !== 0xf4) return;
+    else if (address !== 0xf4 && !(unassigned && this.b.vocabulary.forWrite('io', address, value).length > 0)) return;
     const name = describePortWrite(address, value);
     this.instant(e, name, { port: address, value });
     this.b.guestWrite('io', address, value, this.at(e), this.evidence(e, name));
@@ -238,7 +242,8 @@ function readDeviceEvent(r: LogReader, e: Event): void {
       const m = /addr (0x[0-9a-f]+) value (0x[0-9a-f]+) size (\d+)/.exec(e.args);
       if (!m) throw r.bad(e, 'cannot read address and value');
       if (/cpu -?\d+/.test(e.args) && !/cpu -1/.test(e.args) && e.tid !== r.mainTid) r.vcpuTids.add(e.tid);
-      if (m[3] === '1') r.port(e, num(m[1]), num(m[2]));
+      const unassigned = / name 'io'$/.test(e.args);
+      if (m[3] === '1' || unassigned) r.port(e, num(m[1]), num(m[2]), unassigned);
       return;
     }
     case 'cpu_out': {
