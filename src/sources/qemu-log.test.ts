@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { validateTrace } from '../model/io.js';
 import { importQemuLog } from './qemu-log.js';
+import { parseReadyRule, readyVocabulary } from '../model/ready-rule.js';
 import { phaseLaneSpans as phases, userErrorOf as errorOf } from '../../test/helpers/fixtures.js';
 
 const PC_LOG = 'fixtures/qemu-tcg-pc-linux/qemu.log';
@@ -77,6 +78,27 @@ describe('importQemuLog markers (synthetic logs)', () => {
       ['kernel', 80_000_000, 300_000_000],
       ['user', 300_000_000, 400_000_000],
     ]);
+  });
+
+  it('--ready pio:PORT: a write to a port without a device (region io) ends the user phase; the same offset in a device region does not', () => {
+    const log = [
+      ...base,
+      "101@1000.080000:memory_region_ops_write cpu 0 mr 0x2 addr 0xf4 value 0x6 size 1 name 'io'",
+      "101@1000.300000:memory_region_ops_write cpu 0 mr 0x2 addr 0xf4 value 0x7 size 1 name 'io'",
+      "101@1000.310000:memory_region_ops_write cpu 0 mr 0x3 addr 0x99 value 0x1 size 1 name 'virtio-mmio'",
+      "101@1000.350000:memory_region_ops_write cpu 0 mr 0x2 addr 0x99 value 0x1 size 2 name 'io'",
+      '100@1000.400000:runstate_set current_run_state 9 (running) new_state 11 (shutdown)',
+    ].join('\n');
+    const withRule = importQemuLog(log, 'synthetic-pio.log', { vocabulary: readyVocabulary(parseReadyRule('pio:0x99=1')) });
+    expect(phases(withRule).find((s) => s.name === 'user')).toMatchObject({ start: 300_000_000, end: 350_000_000, args: { end_by: '--ready pio:0x99=1' } });
+    expect(withRule.instants.some((i) => i.name === 'port 0x99 = 0x1')).toBe(true);
+    // without the rule, port 0x99 is nobody's marker
+    const plain = importQemuLog(log, 'synthetic-pio.log');
+    expect(phases(plain).find((s) => s.name === 'user')).toMatchObject({ end: 400_000_000 });
+    expect(plain.instants.some((i) => i.name === 'port 0x99 = 0x1')).toBe(false);
+    // --ready exit: the shutdown run state
+    const exit = importQemuLog(log, 'synthetic-pio.log', { vocabulary: readyVocabulary(parseReadyRule('exit')) });
+    expect(phases(exit).find((s) => s.name === 'user')).toMatchObject({ end: 400_000_000, args: { end_by: '--ready exit (QEMU run state → shutdown)' } });
   });
 
   it('reads ROM names with spaces (QEMU names ELF kernel segments that way)', () => {
