@@ -7,7 +7,7 @@ import type { XenLabResult } from '../lab/xen/run.js';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { experimentFailure, guestKind, hvscopeForDom0, labXenRun, resolveLabProfiles, type LabOptions } from './lab.js';
+import { experimentFailure, guestKind, hvscopeForDom0, labReadyRule, labXenRun, resolveLabProfiles, type LabOptions } from './lab.js';
 
 const lab = { outDir: '/out', exitCode: 0, experimentLog: '/out/experiment.log' } as XenLabResult;
 const ok = 'run p=0 r=1 domain=a running=0 create_exit=0 create_ns=1000 marker_ns=2000 gone_ns=3000';
@@ -109,5 +109,28 @@ describe('hvscopeForDom0', () => {
     }
     expect(argv[0]).toBe(process.execPath);
     expect(argv[1]).toMatch(/\/bin\/hvscope$/);
+  });
+});
+
+describe('lab xen run --ready (option wiring; the lab itself is the e2e test\'s)', () => {
+  it('console:REGEX becomes the marker the lab waits for', () => {
+    const rule = labReadyRule('console:^svc (up|ready)$', undefined);
+    expect(rule?.kind === 'console' && rule.pattern.source).toBe('^svc (up|ready)$');
+    expect(labReadyRule(undefined, undefined)).toBeUndefined();
+  });
+  it('exit, pio and tcp are for trace and boot; --marker and --ready exclude each other; a bad rule is a usage error', () => {
+    for (const r of ['exit', 'pio:0xf4', 'tcp:127.0.0.1:80']) expect(() => labReadyRule(r, undefined)).toThrow(/lab xen run takes console:REGEX only/);
+    expect(() => labReadyRule('console:x', 'x')).toThrow(/give one/);
+    expect(() => labReadyRule('console:(', undefined)).toThrow(/invalid regular expression/);
+    let code: number | undefined;
+    try {
+      labReadyRule('nope', undefined);
+    } catch (err) {
+      code = (err as UserError).exitCode;
+    }
+    expect(code).toBe(2);
+  });
+  it('only with --guest PATH: a built-in guest brings its own marker (checked before anything boots)', async () => {
+    await expect(labXenRun({ guest: 'tiny-pv', output: '/nonexistent', ready: 'console:x' } as LabOptions)).rejects.toThrow(/--ready: only with --guest PATH/);
   });
 });

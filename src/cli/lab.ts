@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, usageError } from '../model/errors.js';
+import { parseReadyRule, type ReadyRule } from '../model/ready-rule.js';
 import { TINY_PV_MARKER, buildTinyPvGuest } from '../lab/tiny-pv-guest.js';
 import { LINUX_PV_EXTRA, LINUX_PV_MARKER, LINUX_PV_MEMORY_MB, prepareLinuxPvGuest } from '../lab/xen/linux-pv-guest.js';
 import { requireLabAccel, requireLabRoot, runInXenLab, type XenLabResult } from '../lab/xen/run.js';
@@ -43,6 +44,7 @@ export interface LabOptions {
   memory?: string | number;
   cmdline?: string | number;
   marker?: string | number;
+  ready?: unknown;
   output: string;
   timeout?: string | number;
   json?: boolean;
@@ -129,7 +131,23 @@ export function guestKind(guest: string): 'tiny-pv' | 'linux' | 'path' {
 }
 
 /** Options that only a --guest PATH takes. */
-const PATH_ONLY = ['ramdisk', 'memory', 'cmdline', 'marker'] as const;
+const PATH_ONLY = ['ramdisk', 'memory', 'cmdline', 'marker', 'ready'] as const;
+
+/**
+ * --ready for the lab: console:REGEX only, with --guest PATH (the built-in guests
+ * bring their marker), as the marker the lab waits for in dom0. The guest's
+ * console lives in dom0, where the lab's poll matches it with grep -E: the regex
+ * must read the same in JavaScript and as an extended regex (checked before booting).
+ */
+export function labReadyRule(value: unknown, marker: unknown): ReadyRule | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw usageError('--ready: give one rule');
+  const rule = parseReadyRule(typeof value === 'string' ? value : undefined);
+  if (rule.kind !== 'console')
+    throw usageError(`--ready ${rule.text}: lab xen run takes console:REGEX only (it watches the guest's console in dom0); exit, pio and tcp are for trace and boot`);
+  if (marker !== undefined) throw usageError('--ready and --marker both say when the guest is ready: give one');
+  return rule;
+}
 
 export async function labXenRun(opts: LabOptions): Promise<void> {
   const refs = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
@@ -152,7 +170,8 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
     if (Array.isArray(value) || typeof value === 'boolean') throw usageError(`${flag}: give it once, with a value (quote it as one argument)`);
     return String(value);
   };
-  const marker = once(opts.marker, '--marker');
+  const ready = labReadyRule(opts.ready, opts.marker);
+  const marker = ready?.kind === 'console' ? ready.pattern.source : once(opts.marker, '--marker');
   const cmdline = once(opts.cmdline, '--cmdline');
   const ramdisk = once(opts.ramdisk, '--ramdisk');
   // The user's files are checked here, before anything boots (the lab's dom0 reads them through 9p).
@@ -210,6 +229,7 @@ export async function labXenRun(opts: LabOptions): Promise<void> {
     marker: pathGuest ? pathGuest.marker : guest.marker,
     firstOutputIsMarker: kind === 'tiny-pv',
     kernelMeasured: !(pathGuest && pathGuest.marker === undefined),
+    ...(ready ? { ready } : {}),
   });
   const guestLabel = pathGuest ? 'guest' : guestName;
   for (const g of groups) {
@@ -246,6 +266,7 @@ export function register(cli: CAC): void {
     .option('--memory <mb>', `With --guest PATH: guest memory in MiB (default ${PATH_GUEST_MEMORY_MB}; a Linux kernel needs 128; ≤ ${MAX_GUEST_MEMORY_MB})`)
     .option('--cmdline <text>', 'With --guest PATH: the guest kernel\'s command line (xl extra=)')
     .option('--marker <regex>', `With --guest PATH: extended regex (grep -E) of the console line that means ready, waited for ≤ ${PATH_GUEST_MARKER_TIMEOUT_S} s; without it ready = running once xl create returned, and the guest's boot is not measured`)
+    .option('--ready <rule>', 'With --guest PATH: console:REGEX, the console line that means ready (as --marker; the regex must read the same in JavaScript and grep -E)')
     .option('--runs <n>', 'Creations per profile (create, marker, gone; default 1)')
     .option('--domains <k>', `Scaling: create K domains per profile one after another and keep them running (≤ ${MAX_LAB_DOMAINS})`)
     .option('--accel <accel>', 'QEMU accelerator for the lab: tcg, or kvm (-cpu host; needs a /dev/kvm that runs guests, nested; checked before booting)', { default: 'tcg' })

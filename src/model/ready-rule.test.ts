@@ -62,7 +62,7 @@ describe('readyVocabulary: the rule replaces the built-in ready rows', () => {
   it('drops every built-in ready row and adds the rule\'s', () => {
     const v = readyVocabulary(parseReadyRule('console:^up$'));
     const ready = v.rules.filter((r) => r.boundary === 'ready');
-    expect(ready.map((r) => r.id)).toEqual(['ready-rule-console']);
+    expect(ready.map((r) => r.id)).toEqual(['ready-rule-console', 'ready-rule-console-polled']);
     expect(ready[0].name).toBe(`${READY_MARKER_PREFIX}console:^up$`);
     expect(v.forConsole('hvscope-marker ready').filter((r) => r.boundary === 'ready')).toEqual([]);
     expect(v.forConsole('tiny: done')).toEqual([]);

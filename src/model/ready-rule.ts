@@ -92,7 +92,11 @@ export function readyRuleRows(rule: ReadyRule): MarkerRule[] {
   const name = `${READY_MARKER_PREFIX}${rule.text}`;
   switch (rule.kind) {
     case 'console':
-      return [{ id: 'ready-rule-console', name, boundary: 'ready', rank: RANK.console, once: true, match: { on: 'console', pattern: rule.pattern } }];
+      return [
+        { id: 'ready-rule-console', name, boundary: 'ready', rank: RANK.console, once: true, match: { on: 'console', pattern: rule.pattern } },
+        // The Xen lab matches the guest's console in dom0 (grep -E on its log, polled): a later bound.
+        { id: 'ready-rule-console-polled', name: `${name} (console log polled in dom0)`, boundary: 'ready', rank: RANK.bound, once: true, match: { on: 'event', event: 'xen-lab-marker-polled' } },
+      ];
     case 'exit':
       return [
         { id: 'ready-rule-exit', name: `${name} (QEMU exit)`, boundary: 'ready', rank: RANK.exact, once: true, match: { on: 'event', event: 'vm-exit' } },

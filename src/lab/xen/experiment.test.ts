@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseReadyRule } from '../../model/ready-rule.js';
+import { readyOutcome } from '../../analysis/ready-outcome.js';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../model/errors.js';
 import { validateTrace } from '../../model/io.js';
@@ -233,6 +235,21 @@ describe('dom0 ftrace', () => {
       ['toolstack', 5e9],
       ['kernel', 0.4e9],
     ]);
+  });
+});
+
+describe('xenRunTrace with the user\'s --ready console:REGEX (a --guest PATH)', () => {
+  it('the marker the lab polled for ends the guest\'s phase as the rule, and the trace names the rule', () => {
+    const trace = xenRunTrace(
+      { profile: 0, run: 1, domain: 'd', runningDomains: 0, createExit: 0, createNs: 5e9, markerNs: 5.4e9 },
+      undefined,
+      { profile: 'untuned', recorded: 'synthetic', hypervisor: 'xen 4.17', firstOutputIsMarker: false, marker: '^svc up', ready: parseReadyRule('console:^svc up') },
+    );
+    validateTrace(JSON.parse(JSON.stringify(trace)), 'synthetic');
+    expect(trace.meta.ready).toBe('console:^svc up');
+    const kernel = phaseBreakdown(trace).find((p) => p.phase === 'kernel');
+    expect(kernel).toMatchObject({ start: 5e9, end: 5.4e9, end_evidence: { marker: '--ready console:^svc up (console log polled in dom0)' } });
+    expect(readyOutcome(trace)).toMatchObject({ rule: 'console:^svc up', seen: true, at_ns: 5.4e9, ends: 'kernel' });
   });
 });
 

@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError, fileError } from '../../model/errors.js';
 import { TraceBuilder } from '../../model/builder.js';
+import { readyVocabulary, type ReadyRule } from '../../model/ready-rule.js';
 import type { Trace } from '../../model/trace.js';
 import { TINY_PV_MARKER, TINY_PV_MEMORY_MB } from '../tiny-pv-guest.js';
 import { LAB_BRIDGE, shellQuote } from './dom0-initramfs.js';
@@ -599,6 +600,8 @@ export interface RunTraceContext {
   kernelMeasured?: boolean;
   recorded: string;
   hypervisor: string;
+  /** The user's `--ready console:REGEX` (the marker waited for): its rows replace the built-in ready rows. */
+  ready?: ReadyRule;
 }
 
 /**
@@ -624,7 +627,8 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
     command: ['xl', 'create', `${run.domain}.cfg`],
     clock: useFt ? 'monotonic (dom0 ftrace)' : 'realtime (dom0 date +%s%N)',
     recorded: ctx.recorded,
-  });
+    ...(ctx.ready ? { ready: ctx.ready.text } : {}),
+  }, { vocabulary: readyVocabulary(ctx.ready) });
   const xl = b.lane('xl', { kind: 'process', name: 'xl create' });
   b.span(xl, 'xl create', 0, Math.max(0, Math.round(xlExit)), {
     phase: 'toolstack',
