@@ -36,6 +36,7 @@ describe('the report says which readiness rule judged a run', () => {
     const o = readyOutcome(boot('console:^late$', [['late', 150e6]]));
     expect(o).toMatchObject({ seen: true, at_ns: 150e6 });
     expect(o?.ends).toBeUndefined();
+    expect(o?.unused).toMatch(/after the VM ended/);
   });
 
   it('no rule: no ready entry', () => {

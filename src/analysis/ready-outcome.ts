@@ -16,6 +16,8 @@ export interface ReadyOutcome {
   detail?: string;
   /** The phase the rule ended; absent when it ended none (not seen, or seen where it could not be used). */
   ends?: Phase;
+  /** Why a rule that was seen ended no phase. */
+  unused?: string;
 }
 
 /** The outcome of the trace's ready rule; undefined when the run had none. */
@@ -26,14 +28,16 @@ export function readyOutcome(trace: Trace): ReadyOutcome | undefined {
   for (const m of trace.markers)
     if (m.boundary === 'ready' && m.name.startsWith(READY_MARKER_PREFIX) && (!best || m.rank < best.rank || (m.rank === best.rank && m.at < best.at))) best = m;
   if (!best) return { rule, seen: false };
-  const ends = phaseBreakdown(trace).find((p) => p.end === best.at && p.end_evidence?.marker === best.name)?.phase;
-  return { rule, seen: true, at_ns: best.at, ...(best.detail !== undefined ? { detail: best.detail } : {}), ...(ends ? { ends } : {}) };
+  const phases = phaseBreakdown(trace);
+  const ends = phases.find((p) => p.end === best.at && p.end_evidence?.marker === best.name)?.phase;
+  const unused = phases.length === 0 ? 'the trace has no phases (no VM boot was seen)' : 'it came before the last phase began or after the VM ended';
+  return { rule, seen: true, at_ns: best.at, ...(best.detail !== undefined ? { detail: best.detail } : {}), ...(ends ? { ends } : { unused }) };
 }
 
 /** One line: "ready rule tcp:…: seen at 1.52 s, ends the user phase". */
 export function readyOutcomeText(o: ReadyOutcome): string {
   if (!o.seen) return `ready rule ${o.rule}: NOT seen: the last phase ends at the VM's end instead, or is unresolved without it`;
   const detail = o.detail !== undefined ? ` ("${o.detail.length > 50 ? `${o.detail.slice(0, 49)}…` : o.detail}")` : '';
-  const use = o.ends ? `, ends the ${o.ends} phase` : ', but ends no phase (seen before the previous boundary or after the VM ended)';
+  const use = o.ends ? `, ends the ${o.ends} phase` : `, but ends no phase: ${o.unused ?? 'unknown why'}`;
   return `ready rule ${o.rule}: seen at ${formatDuration(o.at_ns!)}${detail}${use}`;
 }
