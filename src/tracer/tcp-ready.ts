@@ -7,6 +7,9 @@
 // connection when the guest refuses it. So a connection counts when the
 // service sends data, or is still open ANSWER_GRACE_MS after the connect; one
 // closed or reset before that was a forwarder, and the prober tries again.
+// What this cannot tell (QEMU 7.2, checked by hand): hostfwd to a guest whose
+// network is not up holds the connection open without a word, like a service
+// that accepted; a service that speaks first is unambiguous (docs/design.md).
 // The ready time is the connect's (CLOCK_MONOTONIC, process.hrtime: the clock
 // of bpftrace's nsecs), at most one interval after the service listened.
 import { connect, type Socket } from 'node:net';
