@@ -40,6 +40,9 @@ export function register(cli: CAC): void {
     .option('--ready <rule>', `What ends the last phase (the guest is ready), instead of the built-in ready markers: ${READY_RULE_SYNTAX} (pio: a port without a device, seen in QEMU's trace log)`)
     .option('--rootless', 'Do not use bpftrace even when it could run (QEMU trace log + serial console only)')
     .option('--json', 'Print the report as JSON on stdout')
+    .example('sudo hvscope boot --guest linux --runs 5 -o out/')
+    .example('sudo hvscope boot --guest tiny --ready exit            # the user phase ends when QEMU exits')
+    .example("sudo hvscope boot --guest tiny --ready pio:0x80=0x7f   # ... at the guest's write of 0x7f to port 0x80")
     .action(
       command(async (opts: BootCliOptions) => {
         const runs = parseRuns(opts.runs);

@@ -40,6 +40,9 @@ export function register(cli: CAC): void {
     )
     .option('--ready <rule>', `What ends the last phase (the guest is ready), instead of the built-in ready markers: ${READY_RULE_SYNTAX}`)
     .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
+    .example('sudo hvscope trace --svg run.svg -- qemu-system-x86_64 -M microvm -kernel vmlinux ...')
+    .example("sudo hvscope trace --ready 'console:^nginx ready' -- ./start-vm.sh       # the user phase ends at that line")
+    .example('sudo hvscope trace --ready tcp:127.0.0.1:8080 -- ./start-vm.sh          # ... when the service answers')
     .option('--svg <file>', 'Also write the timeline SVG here')
     .option('--json', 'Print a JSON summary on stdout (the command\'s stdout goes to stderr then)')
     .action(
