@@ -17,8 +17,7 @@ import type { ItemLines } from './io.js';
 
 /**
  * Bytes read at a time. Measured on the 1M-event bench trace: 64 KiB pieces took 1.74 s of CPU
- * and 206 MB peak RSS, 1 MiB pieces 2.25 s and 250 MB (V8 allocates what JSON.parse builds
- * from a text of 100 KiB or more straight in the old generation, which then collects more often).
+ * and 206 MB peak RSS, 1 MiB pieces 2.25 s and 250 MB (same run, loaded host; 32 KiB was no better).
  */
 export const STREAM_CHUNK_BYTES = 64 << 10;
 /** A line longer than this is no serializeTrace layout (e.g. a minified file): read the file whole. */
