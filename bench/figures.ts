@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readTrace, writeTrace } from '../src/model/io.js';
 import { renderTimelineSvg } from '../src/render/svg-timeline.js';
+import { ingestFigures, ingestMeasurements } from './ingest.js';
 import { renderNaiveSvg } from './naive.js';
 import { renderFigures, renderSpans, renderStartup } from './render.js';
 import { syntheticTrace } from './synthetic.js';
@@ -47,12 +47,8 @@ function timed<T>(fn: () => T): { value: T; wallMs: number } {
 }
 
 export const measurements: Record<string, Measurement> = {
-  'read-trace': (p) => {
-    const file = String(p.file);
-    const { value: trace, wallMs } = timed(() => readTrace(file));
-    const events = trace.spans.length + trace.instants.length + trace.counters.length;
-    return { events, file_mb: mb(statSync(file).size), wall_ms: wallMs, events_per_s: Math.round(events / (wallMs / 1000)) };
-  },
+  // read-trace, import-bpftrace (bench/ingest.ts)
+  ...ingestMeasurements,
   'render-ours': (p) => {
     const trace = syntheticTrace({ spans: Number(p.spans), seed: 7 });
     const dataRss = rssMb();
@@ -82,21 +78,8 @@ const ONE_MILLION = 1_000_000;
 const NAIVE_CAP_MS = 120_000;
 
 export const figures: Figure[] = [
-  {
-    name: 'ingest-1M-events',
-    async run(ctx) {
-      const dir = mkdtempSync(join(tmpdir(), 'hvscope-bench-'));
-      try {
-        const file = join(dir, 'synthetic-1M.hvtrace.json');
-        // 6 phase spans + 899,994 thread spans + 100,000 instants = 1,000,000 events.
-        writeTrace(file, syntheticTrace({ spans: ONE_MILLION - 100_000 - 6, instants: 100_000, seed: 3 }));
-        const out = await ctx.measure('read-trace', { file }, Math.min(300_000, ctx.remainingMs()));
-        return { data: 'synthetic', ...out.result, ...(out.ok ? {} : { failed: out.failure ?? 'failed' }) };
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  },
+  // ingest-1M-events, ingest-bpftrace-real (bench/ingest.ts).
+  ...ingestFigures,
   // render-startup, render-10k-spans, render-100k-spans, render-1M-spans (bench/render.ts).
   ...renderFigures,
   {

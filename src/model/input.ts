@@ -76,12 +76,19 @@ function openError(file: string, what: string, err: NodeJS.ErrnoException): User
   return fileError(file, undefined, `cannot read ${what}: ${why[err.code ?? ''] ?? err.code ?? err.message}`);
 }
 
+/** An open regular file within the cap for `kind` (fstat-checked); the caller closes fd. */
+interface OpenInput {
+  fd: number;
+  size: number;
+  cap: number;
+}
+
 /**
- * Reads a regular file of at most the cap for `kind`. Opened non-blocking, so
+ * Opens a regular file of at most the cap for `kind`. Opened non-blocking, so
  * a FIFO without a writer cannot hang the open; anything but a regular file is
  * refused. `what` names the input in messages ("trace", "profile", ...).
  */
-export function readInputBytes(file: string, what: string, kind: InputKind = 'data'): Buffer {
+function openInput(file: string, what: string, kind: InputKind): OpenInput {
   const notRegular = (st: Stats) => fileError(file, undefined, `cannot read ${what}: ${fileType(st)}, not a regular file (save it to a file first)`);
   // Look before opening: opening some devices has effects of its own.
   let before: Stats;
@@ -102,27 +109,73 @@ export function readInputBytes(file: string, what: string, kind: InputKind = 'da
     if (!st.isFile()) throw notRegular(st);
     const cap = maxInputBytes(kind);
     if (st.size > cap) throw tooBig(file, what, st.size, cap);
-    // The file may still grow while we read: read to EOF, but never past the cap.
+    return { fd, size: st.size, cap };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * Reads `input` to EOF in pieces (the file may still grow while we read), never
+ * past its cap; `onChunk` gets each piece, valid only until it returns (with
+ * `reuse`, the next piece is read into the same buffer).
+ */
+function readPieces(file: string, what: string, input: OpenInput, firstBytes: number, nextBytes: number, reuse: boolean, onChunk: (bytes: Buffer) => void): void {
+  const { fd, cap } = input;
+  let total = 0;
+  let buf = Buffer.allocUnsafe(Math.min(cap + 1, firstBytes));
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, Math.min(buf.length, cap + 1 - total), null);
+    } catch (err) {
+      throw fileError(file, undefined, `cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > cap) throw tooBig(file, what, undefined, cap);
+    onChunk(buf.subarray(0, n));
+    if (!reuse) buf = Buffer.allocUnsafe(Math.min(cap + 1 - total, nextBytes));
+  }
+}
+
+/**
+ * Reads a regular file of at most the cap for `kind` (see openInput); every
+ * refusal is one line naming the file.
+ */
+export function readInputBytes(file: string, what: string, kind: InputKind = 'data'): Buffer {
+  const input = openInput(file, what, kind);
+  try {
     const chunks: Buffer[] = [];
     let total = 0;
-    let buf = Buffer.allocUnsafe(Math.min(cap + 1, Math.max(st.size + 1, 64 * 1024)));
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, Math.min(buf.length, cap + 1 - total), null);
-      } catch (err) {
-        throw fileError(file, undefined, `cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-      total += n;
-      if (total > cap) throw tooBig(file, what, undefined, cap);
-      buf = Buffer.allocUnsafe(Math.min(cap + 1 - total, 1024 * 1024));
-    }
+    readPieces(file, what, input, Math.max(input.size + 1, 64 * 1024), 1024 * 1024, false, (bytes) => {
+      chunks.push(bytes);
+      total += bytes.length;
+    });
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
   } finally {
-    closeSync(fd);
+    closeSync(input.fd);
   }
+}
+
+/**
+ * The same file, checked the same way, handed over in pieces of about
+ * `chunkBytes` (each valid only during the call), so that a large input is
+ * never held whole. Returns the number of bytes read.
+ */
+export function readInputChunks(file: string, what: string, kind: InputKind, chunkBytes: number, onChunk: (bytes: Buffer) => void): number {
+  const input = openInput(file, what, kind);
+  let total = 0;
+  try {
+    readPieces(file, what, input, chunkBytes, chunkBytes, true, (bytes) => {
+      total += bytes.length;
+      onChunk(bytes);
+    });
+  } finally {
+    closeSync(input.fd);
+  }
+  return total;
 }
 
 /** readInputBytes as UTF-8 text (invalid sequences become U+FFFD, as readFileSync does). */

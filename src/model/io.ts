@@ -7,6 +7,8 @@ import { checkJsonNesting, readInputText } from './input.js';
 import { firstJsonErrorOffset } from './json-locate.js';
 import { TRACE_VERSION, type Run, type Trace } from './trace.js';
 import { upgradeTraceV1, type TraceV1 } from './upgrade.js';
+import { ITEM_CHECKS } from './trace-check.js';
+import { readTraceValueStreamed } from './trace-stream.js';
 // The schemas (schema.ts) compiled ahead of time: compiling them here cost a third of a render's start-up.
 import { validate as validateSchema, validateV1 as validateSchemaV1 } from './trace-validator.js';
 
@@ -40,17 +42,59 @@ function describeSchemaError(e: ErrorObject): string {
   return `${path}: ${e.message ?? 'invalid'}${extra}`;
 }
 
+/** Line of the first item of each large array (the streamed reader knows them), so errors can name a line. */
+export type ItemLines = Partial<Record<string, number>>;
+
+type Invalid = (path: string, index: number | undefined, message: string) => never;
+
+/**
+ * The schema check of a version-2 trace: the precompiled validator on the
+ * trace without its large arrays, then each item of those through a fast
+ * check (trace-check.ts), the validator deciding about any item it refuses.
+ * Errors read as the validator's would: `at spans.12.start: must be integer`.
+ */
+function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidator, invalid: Invalid): void {
+  const big = ITEM_CHECKS.filter(([key]) => Array.isArray(value[key]));
+  const skeleton: Record<string, unknown> = { ...value };
+  for (const [key] of big) skeleton[key] = [];
+  const schemaError = (e: ErrorObject | undefined, key?: string, index?: number): never => {
+    if (!e) return invalid('?', undefined, 'invalid');
+    // The item was checked alone (index 0): put its index back into the path.
+    const path = key === undefined ? e.instancePath : e.instancePath.replace(`/${key}/0`, `/${key}/${index}`);
+    return invalid(describeSchemaError({ ...e, instancePath: path }), key === undefined ? undefined : index, '');
+  };
+  if (!validate(skeleton)) schemaError(validate.errors?.[0]);
+  for (const [key, ok] of big) {
+    const items = value[key] as unknown[];
+    for (let i = 0; i < items.length; i++) {
+      if (ok(items[i])) continue;
+      skeleton[key] = [items[i]];
+      if (!validate(skeleton)) schemaError(validate.errors?.[0], key, i);
+      skeleton[key] = [];
+    }
+  }
+}
+
 /**
  * Checks a parsed value against the trace schema and the model's invariants.
  * A version-1 file is upgraded (upgrade.ts): its phases are re-derived.
+ * `itemLines` (from the streamed reader) lets an error in an item name its line.
  */
-export function validateTrace(value: unknown, file: string): Trace {
+export function validateTrace(value: unknown, file: string, itemLines: ItemLines = {}): Trace {
   const version = (value as { version?: unknown } | null)?.version;
   const v1 = version === 1;
   const validate = (v1 ? validateSchemaV1 : validateSchema) as unknown as CompiledValidator;
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof version === 'number' && version !== 1 && version !== TRACE_VERSION)
+  const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (isObject && typeof version === 'number' && version !== 1 && version !== TRACE_VERSION)
     throw fileError(file, undefined, `hvscope trace format version ${version} is not supported (this hvscope reads 1 and ${TRACE_VERSION})`);
-  if (!validate(value)) {
+  // `path` is "spans.3.start"; its array's first line + index is the item's line, when known.
+  const invalid: Invalid = (path, index, message) => {
+    const first = itemLines[path.split('.')[0]];
+    const line = first !== undefined && index !== undefined ? first + index : undefined;
+    throw fileError(file, line, `not a valid hvscope trace at ${path}${message}`);
+  };
+  if (isObject && version === TRACE_VERSION) checkSchemaV2(value as Record<string, unknown>, validate, invalid);
+  else if (!validate(value)) {
     const first = validate.errors?.[0];
     throw fileError(file, undefined, `not a valid hvscope trace at ${first ? describeSchemaError(first) : '?'}`);
   }
@@ -59,8 +103,7 @@ export function validateTrace(value: unknown, file: string): Trace {
   if (laneIds.size !== trace.lanes.length) throw fileError(file, undefined, 'not a valid hvscope trace: duplicate lane id');
   const check = (kind: string, items: { lane?: string }[]) => {
     for (let i = 0; i < items.length; i++)
-      if (items[i].lane !== undefined && !laneIds.has(items[i].lane!))
-        throw fileError(file, undefined, `not a valid hvscope trace at ${kind}.${i}.lane: unknown lane "${items[i].lane}"`);
+      if (items[i].lane !== undefined && !laneIds.has(items[i].lane!)) invalid(`${kind}.${i}.lane`, i, `: unknown lane "${items[i].lane}"`);
   };
   check('spans', trace.spans);
   check('instants', trace.instants);
@@ -68,12 +111,18 @@ export function validateTrace(value: unknown, file: string): Trace {
   if (!v1) check('markers', trace.markers);
   for (let i = 0; i < trace.spans.length; i++) {
     const s = trace.spans[i];
-    if (s.end < s.start) throw fileError(file, undefined, `not a valid hvscope trace at spans.${i}: end ${s.end} is before start ${s.start}`);
+    if (s.end < s.start) invalid(`spans.${i}`, i, `: end ${s.end} is before start ${s.start}`);
   }
   return v1 ? upgradeTraceV1(value as TraceV1) : trace;
 }
 
+/**
+ * Reads a trace file: streamed when it is in serializeTrace's layout
+ * (trace-stream.ts), else read whole, which also names the line of an error.
+ */
 export function readTrace(file: string): Trace {
+  const streamed = readTraceValueStreamed(file);
+  if (streamed) return validateTrace(streamed.value, file, streamed.itemLines);
   return validateTrace(parseJsonText(readInputText(file, 'trace'), file), file);
 }
 

@@ -2,6 +2,7 @@
 // on real recordings: the bpftrace output of a TCG Linux boot (probes/qemu_example.txt)
 // given whole and as the two files two probe sets of that run would give, and the
 // QEMU log and serial capture of a fixture boot. No QEMU or bpftrace needed.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,5 +72,30 @@ describe('hvscope import of a rootless recording (fixtures/qemu-tcg-pc-linux: QE
       ['kernel', 'qemu-log'],
       ['user', 'serial'],
     ]);
+  });
+});
+
+describe('hvscope import of a large real bpftrace recording (fixtures/bpftrace-exec-busy), read back streamed', () => {
+  it('imports every process image, and the written trace reads back; a cut copy is one error line with its line', async () => {
+    const raw = join(work, 'exec-busy.ndjson');
+    writeFileSync(raw, execFileSync('xz', ['-dc', join(repo, 'fixtures/bpftrace-exec-busy/exec-busy.ndjson.xz')]));
+    const text = readFileSync(raw, 'utf8');
+    const trueExecs = text.split('\n').filter((l) => l.includes('\\tfile=/bin/true\\n')).length;
+    expect(trueExecs).toBeGreaterThan(100);
+    const out = join(work, 'exec-busy.hvtrace.json');
+    const r = await hvscope(['import', raw, '--from', 'bpftrace', '-o', out, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const written = readFileSync(out, 'utf8');
+    const spans = written.split('\n').filter((l) => l.startsWith('    {"lane":"pid:') && l.includes('"name":"true"') && l.includes('"exitCode":0'));
+    expect(spans).toHaveLength(trueExecs);
+    const rep = await report(out);
+    expect(rep.runs).toHaveLength(1);
+    // The same file cut in the middle of its spans: one line naming file and line, exit 1.
+    const cut = join(work, 'exec-busy-cut.hvtrace.json');
+    const at = written.indexOf('"name":"true"', written.length / 2);
+    writeFileSync(cut, written.slice(0, at));
+    const bad = await hvscope(['report', cut]);
+    expect(bad.exitCode).toBe(1);
+    expect(String(bad.stderr).trim()).toMatch(new RegExp(`^hvscope: ${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${written.slice(0, at).split('\n').length}: not valid JSON[^\\n]*$`));
   });
 });

@@ -39,6 +39,8 @@ export function tracedCommand(run: ProcessRun): string[] | undefined {
 export class BpftraceContext {
   /** Every process image seen (exec or fork → exit), in order of appearance. */
   readonly runs: ProcessRun[] = [];
+  /** pid → when its latest image ended (exec.ts: an exit printed by two sets is kept once). */
+  readonly lastEnd = new Map<number, number>();
   /** pid → its current image. */
   readonly current = new Map<number, ProcessRun>();
   /** child pid → when and by whom it was forked. */
@@ -108,6 +110,8 @@ export class BpftraceContext {
       const tag = this.processPhase.get(run.pid);
       this.b.span(lane, run.name, run.start, Math.max(run.start, run.end ?? this.end), { args, ...(tag ? { phase: tag.phase, onlyDuringPhases: tag.onlyDuringPhases } : {}) });
     }
+    const firstRun = new Map<number, ProcessRun>();
+    for (const run of this.runs) if (!firstRun.has(run.pid)) firstRun.set(run.pid, run);
     for (const lane of this.b.allLanes()) {
       // Thread lanes named after their process when the probes gave no name.
       if (lane.kind === 'thread' && lane.name.startsWith('thread ')) lane.name = `${lane.name} of pid ${lane.pid}`;
@@ -115,7 +119,7 @@ export class BpftraceContext {
       // daemon that outlives `xl create`: named after the process that forked it.
       if (lane.kind === 'process' && lane.pid !== undefined && lane.name.startsWith('pid ')) {
         const parent = this.forkedAt.get(lane.pid)?.parent;
-        const parentRun = parent !== undefined ? this.runs.find((r) => r.pid === parent) : undefined;
+        const parentRun = parent !== undefined ? firstRun.get(parent) : undefined;
         if (parentRun) lane.name = `${parentRun.name} [${lane.pid}] (forked by ${parent})`;
       }
     }

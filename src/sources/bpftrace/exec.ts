@@ -26,7 +26,9 @@ function onExit(ev: ProbeEvent, ctx: BpftraceContext): void {
   let run = ctx.current.get(ev.pid);
   if (!run) {
     // exited without an exec in the trace (a forked shell, or the root)
-    if (ctx.runs.some((r) => r.pid === ev.pid && r.end !== undefined && at - r.end < DUPLICATE_WINDOW_NS)) return;
+    // (events come in time order, so the pid's latest end is the nearest one)
+    const ended = ctx.lastEnd.get(ev.pid);
+    if (ended !== undefined && at - ended < DUPLICATE_WINDOW_NS) return;
     run = { pid: ev.pid, start: ctx.forkedAt.get(ev.pid)?.at ?? 0, name: ev.fields.comm, argvBytes: [] };
     ctx.runs.push(run);
   }
@@ -38,6 +40,7 @@ function onExit(ev: ProbeEvent, ctx: BpftraceContext): void {
 function close(ctx: BpftraceContext, run: ProcessRun, end: number): void {
   run.end = end;
   ctx.current.delete(run.pid);
+  ctx.lastEnd.set(run.pid, Math.max(end, ctx.lastEnd.get(run.pid) ?? end));
 }
 
 export const execHandler: ProbeSetHandler = {

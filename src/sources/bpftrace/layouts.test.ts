@@ -110,3 +110,9 @@ describe('probe sets and their handlers', () => {
     }
   });
 });
+
+describe('event names', () => {
+  it('are valid printf event names (parse.ts skips the name pattern for declared events)', () => {
+    for (const event of Object.keys(EVENT_LAYOUTS)) expect(event).toMatch(/^[a-z_][a-z0-9_]*$/);
+  });
+});

@@ -41,49 +41,114 @@ export interface ParsedBpftrace {
 
 type Layouts = Readonly<Record<string, EventLayout>>;
 
-/** Decodes bpftrace's %r escaping (\xNN for non-printable bytes) into bytes. */
+/** Decodes bpftrace's %r escaping (\xNN for non-printable bytes) into bytes; the rest is UTF-8. */
 export function decodeEscapedBytes(text: string): Buffer {
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    if (text[i] === '\\' && text[i + 1] === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 2, i + 4))) {
-      bytes.push(parseInt(text.slice(i + 2, i + 4), 16));
-      i += 3;
-    } else {
-      for (const b of Buffer.from(text[i], 'utf8')) bytes.push(b);
+  let i = text.indexOf('\\x');
+  if (i < 0) return Buffer.from(text, 'utf8');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (; i >= 0; i = text.indexOf('\\x', i)) {
+    const hi = hexDigit(text.charCodeAt(i + 2));
+    const lo = hexDigit(text.charCodeAt(i + 3));
+    if (hi < 0 || lo < 0) {
+      i++;
+      continue;
     }
+    if (i > from) parts.push(Buffer.from(text.slice(from, i), 'utf8'));
+    parts.push(Buffer.of(hi * 16 + lo));
+    i += 4;
+    from = i;
   }
-  return Buffer.from(bytes);
+  if (from < text.length) parts.push(Buffer.from(text.slice(from), 'utf8'));
+  return Buffer.concat(parts);
 }
 
-function parseEventLine(textLine: string, file: string, line: number, layouts: Layouts): ProbeEvent {
-  const parts = textLine.split('\t');
-  if (parts.length < 4) throw fileError(file, line, `printf line is not EVENT<TAB>NSECS<TAB>PID<TAB>TID...: ${JSON.stringify(textLine.slice(0, 80))}`);
-  const [event, nsText, pidText, tidText] = parts;
-  if (!/^[a-z_][a-z0-9_]*$/.test(event)) throw fileError(file, line, `bad event name ${JSON.stringify(event.slice(0, 40))}`);
-  for (const [what, value] of [['nsecs', nsText], ['pid', pidText], ['tid', tidText]] as const) {
-    if (!/^\d+$/.test(value)) throw fileError(file, line, `${event}: ${what} is not an integer: ${JSON.stringify(value.slice(0, 40))}`);
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+/** Digits only (what /^\d+$/ accepts), without a regular expression per field. */
+function isDigits(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
   }
-  const ns = Number(nsText);
-  if (!Number.isSafeInteger(ns)) throw fileError(file, line, `${event}: nsecs ${nsText} is too large`);
+  return true;
+}
+
+const EVENT_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** Tab positions of a printf line (at most `max` + 1 are looked for). */
+function tabsOf(text: string): number[] {
+  const tabs: number[] = [];
+  for (let i = text.indexOf('\t'); i >= 0; i = text.indexOf('\t', i + 1)) tabs.push(i);
+  return tabs;
+}
+
+/** The value of text[from, to) when it is all digits and at most 15 of them (exact), else -1. */
+function smallDigits(text: string, from: number, to: number): number {
+  if (to <= from || to - from > 15) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
+}
+
+/** nsecs, pid or tid: digits only (/^\d+$/), read without a substring where they fit. */
+function integerPart(text: string, from: number, to: number, event: string, what: string, file: string, line: number): number {
+  const v = smallDigits(text, from, to);
+  if (v >= 0) return v;
+  const part = text.slice(from, to);
+  if (!isDigits(part)) throw fileError(file, line, `${event}: ${what} is not an integer: ${JSON.stringify(part.slice(0, 40))}`);
+  return Number(part);
+}
+
+/**
+ * EVENT<TAB>NSECS<TAB>PID<TAB>TID<TAB>key=value...: read by tab positions, so
+ * that only the event name and the field values become strings.
+ */
+function parseEventLine(textLine: string, file: string, line: number, layouts: Layouts): ProbeEvent {
+  const tabs = tabsOf(textLine);
+  if (tabs.length < 3) throw fileError(file, line, `printf line is not EVENT<TAB>NSECS<TAB>PID<TAB>TID...: ${JSON.stringify(textLine.slice(0, 80))}`);
+  // Part k spans [starts[k], ends[k]).
+  const partStart = (k: number) => (k === 0 ? 0 : tabs[k - 1] + 1);
+  const partEnd = (k: number) => (k < tabs.length ? tabs[k] : textLine.length);
+  const event = textLine.slice(0, tabs[0]);
+  // A declared event's name is valid (layouts.test.ts); only others need the pattern.
   const layout = Object.hasOwn(layouts, event) ? layouts[event] : undefined;
+  if (!layout && !EVENT_NAME.test(event)) throw fileError(file, line, `bad event name ${JSON.stringify(event.slice(0, 40))}`);
+  const ns = integerPart(textLine, partStart(1), partEnd(1), event, 'nsecs', file, line);
+  const pid = integerPart(textLine, partStart(2), partEnd(2), event, 'pid', file, line);
+  const tid = integerPart(textLine, partStart(3), partEnd(3), event, 'tid', file, line);
+  if (!Number.isSafeInteger(ns)) throw fileError(file, line, `${event}: nsecs ${textLine.slice(partStart(1), partEnd(1))} is too large`);
   const fields: Record<string, string> = {};
-  const rest = parts.slice(4);
-  const fixedCount = layout ? layout.keys.length : rest.length;
-  if (rest.length < fixedCount + (layout?.text ? 1 : 0)) throw fileError(file, line, `${event}: expected ${layout?.keys.concat(layout.text ?? []).join(', ')} fields`);
+  const restCount = tabs.length + 1 - 4;
+  const fixedCount = layout ? layout.keys.length : restCount;
+  if (restCount < fixedCount + (layout?.text ? 1 : 0)) throw fileError(file, line, `${event}: expected ${layout?.keys.concat(layout.text ?? []).join(', ')} fields`);
   for (let i = 0; i < fixedCount; i++) {
-    const eq = rest[i].indexOf('=');
-    if (eq <= 0) throw fileError(file, line, `${event}: field ${i + 5} is not key=value: ${JSON.stringify(rest[i].slice(0, 40))}`);
-    const key = rest[i].slice(0, eq);
-    if (layout && key !== layout.keys[i]) throw fileError(file, line, `${event}: expected field '${layout.keys[i]}', got '${key}'`);
-    fields[key] = rest[i].slice(eq + 1);
+    const from = partStart(4 + i);
+    const to = partEnd(4 + i);
+    const eq = textLine.indexOf('=', from);
+    if (eq <= from || eq >= to) throw fileError(file, line, `${event}: field ${i + 5} is not key=value: ${JSON.stringify(textLine.slice(from, to).slice(0, 40))}`);
+    const expected = layout?.keys[i];
+    const key = expected !== undefined && eq - from === expected.length && textLine.startsWith(expected, from) ? expected : textLine.slice(from, eq);
+    if (layout && key !== expected) throw fileError(file, line, `${event}: expected field '${expected}', got '${key}'`);
+    fields[key] = textLine.slice(eq + 1, to);
   }
   if (layout?.text) {
-    const free = rest.slice(fixedCount).join('\t');
-    const prefix = `${layout.text}=`;
-    if (!free.startsWith(prefix)) throw fileError(file, line, `${event}: expected last field '${layout.text}='`);
-    fields[layout.text] = free.slice(prefix.length);
+    // The free text may hold tabs: everything after the fixed fields.
+    const from = partStart(4 + fixedCount);
+    if (!textLine.startsWith(layout.text, from) || textLine.charCodeAt(from + layout.text.length) !== 0x3d) throw fileError(file, line, `${event}: expected last field '${layout.text}='`);
+    fields[layout.text] = textLine.slice(from + layout.text.length + 1);
   }
-  return { event, ns, pid: Number(pidText), tid: Number(tidText), fields, line };
+  return { event, ns, pid, tid, fields, line };
 }
 
 /** An integer field (decimal, 0x hex, or negative), or a file:line error. */
@@ -96,10 +161,36 @@ export function intField(ev: ProbeEvent, key: string, file: string): number {
 
 /** Events in the text of one bpftrace printf message; `line` is used in error messages. */
 export function eventsOfPrintf(text: string, file: string, line: number, layouts: Layouts): ProbeEvent[] {
-  return text
-    .split('\n')
-    .filter((part) => part.length > 0)
-    .map((part) => parseEventLine(part, file, line, layouts));
+  const events: ProbeEvent[] = [];
+  pushEventsOfPrintf(events, text, file, line, layouts);
+  return events;
+}
+
+function pushEventsOfPrintf(into: ProbeEvent[], text: string, file: string, line: number, layouts: Layouts): void {
+  let pos = 0;
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    if (nl > pos) into.push(parseEventLine(pos === 0 && nl === text.length ? text : text.slice(pos, nl), file, line, layouts));
+    pos = nl + 1;
+  }
+}
+
+/** How bpftrace 0.17+ writes a printf message; such a line is read without building its object. */
+const PRINTF_PREFIX = '{"type": "printf", "data": ';
+
+/**
+ * The data of a line `{"type": "printf", "data": "..."}` as bpftrace writes it, or undefined
+ * for any other line. Exact: the rest parses as one JSON string only if the line is that object.
+ */
+function printfData(line: string): string | undefined {
+  if (!line.startsWith(PRINTF_PREFIX) || line.charCodeAt(line.length - 1) !== 0x7d) return undefined;
+  try {
+    const data: unknown = JSON.parse(line.slice(PRINTF_PREFIX.length, line.length - 1));
+    return typeof data === 'string' ? data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Parses NDJSON bpftrace output into probe events (no model yet). */
@@ -107,10 +198,19 @@ export function parseNdjson(text: string, file: string, layouts: Layouts): Parse
   const events: ProbeEvent[] = [];
   let attachedProbes: number | undefined;
   let lostEvents = 0;
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const raw = lines[i].trim();
+  let lineNo = 0;
+  for (let pos = 0; pos < text.length; ) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    const line = text.slice(pos, nl);
+    pos = nl + 1;
+    lineNo++;
+    const fast = printfData(line);
+    if (fast !== undefined) {
+      pushEventsOfPrintf(events, fast, file, lineNo, layouts);
+      continue;
+    }
+    const raw = line.trim();
     if (raw === '') continue;
     let msg: unknown;
     try {
@@ -133,7 +233,7 @@ export function parseNdjson(text: string, file: string, layouts: Layouts): Parse
       lostEvents += lost;
     } else if (type === 'printf') {
       if (typeof data !== 'string') throw fileError(file, lineNo, 'printf message without a string "data"');
-      events.push(...eventsOfPrintf(data, file, lineNo, layouts));
+      pushEventsOfPrintf(events, data, file, lineNo, layouts);
     }
   }
   return { events, attachedProbes, lostEvents };
