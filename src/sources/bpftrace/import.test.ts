@@ -66,7 +66,15 @@ describe('importBpftrace on the qemu set (TCG Linux boot)', () => {
     expect(linux?.phase).toBe('kernel');
     expect(marker?.phase).toBe('user');
     const p = phases(trace);
-    expect(p.find((s) => s.name === 'kernel')?.start).toBe(linux?.at);
+    // the kernel starts at its first CR4.PAE write (uprobe), before its first line
+    const pae = trace.instants.find((i) => i.name === 'CR4.PAE on (kernel entry)');
+    expect(p.find((s) => s.name === 'kernel')?.start).toBe(pae?.at);
+    expect(p.find((s) => s.name === 'kernel')?.args).toMatchObject({ start_by: "guest's first CR4.PAE write (kernel entry code; uprobe, TCG)", start_rank: '1 hypervisor' });
+    expect(pae!.at).toBeLessThan(linux!.at);
+    // the firmware loaded the kernel and initrd over fw_cfg DMA before that
+    const dma = trace.instants.filter((i) => i.name.startsWith('DMA load'));
+    expect(dma.map((d) => d.args?.bytes)).toEqual(expect.arrayContaining([8226752, 1052256]));
+    for (const d of dma) expect(d.at).toBeLessThan(pae!.at);
     expect(p.find((s) => s.name === 'user')?.start).toBe(marker?.at);
     expect(lines.some((l) => l.name.startsWith('SeaBIOS'))).toBe(true);
   });
@@ -358,6 +366,29 @@ describe('console lines from packed one-byte writes (synthetic console_packed ev
       // the last line, without a newline, is kept
       ['login:', 3000, undefined],
     ]);
+  });
+
+  it('starts a new segment, timed at its own first byte, after a console pause (console_pause), also mid-line', () => {
+    const text = [
+      exec,
+      // SeaBIOS's last line has no newline; the guest's first line comes seconds later
+      packed(2000, 'Booting from ROM..'),
+      printf('console_pause\t4500002000\t10\t11\tfd=1\tgap=4500000000\n'),
+      packed(4500002000, 'hvscope-marker user-start\r\n'),
+      // other writes: the assembler compares their times (a 60 ms stall cuts, a 1 ms one does not)
+      printf('console\t4600000000\t10\t11\tfd=1\tlen=4\toff=0\ttext=abc \n'),
+      printf('console\t4601000000\t10\t11\tfd=1\tlen=4\toff=0\ttext=def \n'),
+      printf('console\t4661000000\t10\t11\tfd=1\tlen=4\toff=0\ttext=ghi\\x0a\n'),
+    ].join('\n');
+    const trace = importBpftrace(text, 'synthetic-pause.json');
+    const lines = trace.instants.filter((i) => i.args?.console === true);
+    expect(lines.map((l) => [l.name, l.at])).toEqual([
+      ['Booting from ROM..', 1000],
+      ['hvscope-marker user-start', 4500001000],
+      ['abc def', 4599999000],
+      ['ghi', 4660999000],
+    ]);
+    expect(trace.markers.find((m) => m.boundary === 'user-start')?.at).toBe(4500001000);
   });
 });
 
