@@ -160,3 +160,7 @@ figures.push(qemuProfilesFigure);
 // cli-help-startup (bench/cli-startup.ts): `hvscope --help` vs `node -e 0`, side by side.
 import { cliHelpStartupFigure } from './cli-startup.js';
 figures.push(cliHelpStartupFigure);
+// marker-accuracy (bench/marker-accuracy.ts): error of measured gaps between guest markers, traced and rootless.
+import { markerAccuracy, markerAccuracyFigure } from './marker-accuracy.js';
+measurements['marker-accuracy'] = markerAccuracy;
+figures.push(markerAccuracyFigure);

@@ -6,7 +6,6 @@
 // time phases from such lines (model/derive.ts), so those phases are unresolved.
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import { UserError } from '../model/errors.js';
 import { TraceBuilder } from '../model/builder.js';
@@ -16,7 +15,7 @@ import { TCP_PROBE_INTERVAL_MS, startTcpProber, type TcpProber } from '../tracer
 import { mergeTraces } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
 import { importSerial } from '../sources/serial.js';
-import { SERIAL_FORMAT_HEADER, formatClockUs, realtimeUs } from './qemu-record.js';
+import { SERIAL_FORMAT_HEADER, SerialStamper, realtimeUs } from './qemu-record.js';
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
@@ -75,20 +74,9 @@ export async function recordRootless(
   const child = execa(command[0], command.slice(1), { detached: true, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
   const onExit = () => killGroup(child.pid, 'SIGKILL');
   process.once('exit', onExit);
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  let pendingUs = 0;
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const now = realtimeUs();
-    if (pending.length === 0) pendingUs = now;
-    const parts = (pending + decoder.write(chunk)).split('\n');
-    pending = parts.pop() ?? '';
-    for (let i = 0; i < parts.length; i++) {
-      const line = parts[i].endsWith('\r') ? parts[i].slice(0, -1) : parts[i];
-      writeSync(serialFd, `${formatClockUs(i === 0 ? pendingUs : now)} ${line}\n`);
-    }
-    if (pending.length > 0 && parts.length > 0) pendingUs = now;
-  });
+  // Lines stamped at their first byte's arrival; a stall mid-line (the console pause) starts a new record.
+  const stamper = new SerialStamper((record) => writeSync(serialFd, record));
+  child.stdout?.on('data', (chunk: Buffer) => stamper.data(chunk, realtimeUs()));
   const stderrTail: string[] = [];
   child.stderr?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) stderrTail.push(line.trim());
@@ -117,8 +105,7 @@ export async function recordRootless(
     killGroup(child.pid, 'SIGKILL');
     await prober?.stop();
     process.removeListener('exit', onExit);
-    pending += decoder.end();
-    if (pending.length > 0) writeSync(serialFd, `${formatClockUs(pendingUs)} ${pending}\n`);
+    stamper.end();
     closeSync(serialFd);
   }
   if ((result as { code?: string }).code === 'ENOENT') throw new UserError(`${command[0]} not found: install qemu-system-x86 (apt-get install qemu-system-x86)`);

@@ -10,8 +10,9 @@
 // host. When output stalls mid-line for more than SERIAL_STALL_SPLIT_US the part
 // so far becomes its own record: x86 Linux prints "Probing EDD ... o" from its
 // setup code and the rest of that line only seconds later (after decompression,
-// under TCG), and each part must keep its own time. The threshold is well above
-// the stalls a busy host causes by descheduling QEMU mid-line. moreutils `ts "%.s"` produces
+// under TCG), and a guest line printed after SeaBIOS's `Booting from ROM..`
+// (no newline) must not take the firmware's time. The threshold is the one
+// the BPF console packing uses (CONSOLE_PAUSE_NS, measured). moreutils `ts "%.s"` produces
 // the same body without the header, and the importer accepts it, but stamps each
 // line at its end: piping this guest through `ts` put "Probing EDD" 2.5 s late
 // (at the kernel banner completing that line), inflating firmware by as much.
@@ -21,6 +22,7 @@ import { hostname, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
+import { CONSOLE_PAUSE_NS } from '../model/console-text.js';
 import { UserError } from '../model/errors.js';
 import type { Trace, TraceMeta } from '../model/trace.js';
 import { mergeTraces } from '../sources/merge.js';
@@ -29,7 +31,8 @@ import { importSerial } from '../sources/serial.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 export const SERIAL_FORMAT_HEADER = '# hvscope-serial 1';
-export const SERIAL_STALL_SPLIT_US = 200_000;
+/** A stall mid-line longer than this starts a new record: the console pause (model/console-text.ts), in µs. */
+export const SERIAL_STALL_SPLIT_US = CONSOLE_PAUSE_NS / 1000;
 
 /**
  * Trace events recorded by default. Chosen to stay small (a few hundred lines per
@@ -166,6 +169,47 @@ export function qemuBootCommand(opts: RecordOptions, qemuLog: string): string[] 
 }
 
 /**
+ * Cuts console bytes, as they reach the host, into serial records
+ * (`<sec>.<usec> <text>\n`): one per line, stamped at the arrival of its first
+ * byte; bytes that arrive more than SERIAL_STALL_SPLIT_US after the last ones
+ * end the open record first (the rest of the line is a record of its own).
+ * A trailing \r is dropped. The recorder and `boot --rootless` share it.
+ */
+export class SerialStamper {
+  private readonly decoder = new StringDecoder('utf8');
+  private pending = '';
+  private pendingUs = 0;
+  private lastUs = -Infinity;
+
+  constructor(private readonly write: (record: string) => void) {}
+
+  private emit(line: string, atUs: number): void {
+    this.write(`${formatClockUs(atUs)} ${line.endsWith('\r') ? line.slice(0, -1) : line}\n`);
+  }
+
+  /** A chunk read from QEMU's stdout at `nowUs` (realtime µs). */
+  data(chunk: Buffer, nowUs: number): void {
+    if (this.pending.length > 0 && nowUs - this.lastUs > SERIAL_STALL_SPLIT_US) {
+      this.emit(this.pending, this.pendingUs);
+      this.pending = '';
+    }
+    this.lastUs = nowUs;
+    if (this.pending.length === 0) this.pendingUs = nowUs;
+    const parts = (this.pending + this.decoder.write(chunk)).split('\n');
+    this.pending = parts.pop() ?? '';
+    for (let i = 0; i < parts.length; i++) this.emit(parts[i], i === 0 ? this.pendingUs : nowUs);
+    if (this.pending.length > 0 && parts.length > 0) this.pendingUs = nowUs;
+  }
+
+  /** QEMU's output ended: the last, unfinished line. */
+  end(): void {
+    this.pending += this.decoder.end();
+    if (this.pending.length > 0) this.emit(this.pending, this.pendingUs);
+    this.pending = '';
+  }
+}
+
+/**
  * Boots once and waits for QEMU to exit (the guest powers off; -no-reboot turns a
  * panic or reboot into an exit too). On timeout QEMU's process group is killed and
  * a UserError is thrown; the partial files stay in outDir.
@@ -214,26 +258,8 @@ export async function recordQemuBoot(opts: RecordOptions): Promise<RecordResult>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  let pendingFirstUs = 0;
-  let lastArrivalUs = execClockUs;
-  const emit = (line: string, atUs: number) => {
-    writeSync(serialFd, `${formatClockUs(atUs)} ${line.endsWith('\r') ? line.slice(0, -1) : line}\n`);
-  };
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const now = realtimeUs();
-    if (pending.length > 0 && now - lastArrivalUs > SERIAL_STALL_SPLIT_US) {
-      emit(pending, pendingFirstUs);
-      pending = '';
-    }
-    lastArrivalUs = now;
-    if (pending.length === 0) pendingFirstUs = now;
-    const parts = (pending + decoder.write(chunk)).split('\n');
-    pending = parts.pop() ?? '';
-    for (let i = 0; i < parts.length; i++) emit(parts[i], i === 0 ? pendingFirstUs : now);
-    if (pending.length > 0 && parts.length > 0) pendingFirstUs = now;
-  });
+  const stamper = new SerialStamper((record) => writeSync(serialFd, record));
+  child.stdout?.on('data', (chunk: Buffer) => stamper.data(chunk, realtimeUs()));
   child.stderr?.on('data', (chunk: Buffer) => {
     stderrText += chunk.toString('utf8');
   });
@@ -254,8 +280,7 @@ export async function recordQemuBoot(opts: RecordOptions): Promise<RecordResult>
     process.removeListener('exit', onParentExit);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
-    pending += decoder.end();
-    if (pending.length > 0) emit(pending, pendingFirstUs);
+    stamper.end();
     closeSync(serialFd);
     if (stderrText.length > 0) writeFileSync(stderrFile, stderrText);
   }

@@ -55,6 +55,13 @@ describe('phasesFromMarkers: the phase chain', () => {
     ]);
   });
 
+  it('drops a sign that only bounds a boundary when it comes after the next boundary\'s evidence (qboot prints nothing; a quiet kernel\'s first line follows the hand-over)', () => {
+    const { phases, unresolved } = derive([m('toolstack-start', 0), m('firmware-start', 9600 * MS, RANK.bound, 'first guest output'), m('kernel-start', 394 * MS, RANK.hypervisor, 'last fw_cfg DMA'), m('vm-end', 15000 * MS)]);
+    expect(phases.map((p) => [p.phase, p.start.at, p.end.at])).toEqual([['kernel', 394 * MS, 15000 * MS]]);
+    expect(unresolved.map((u) => u.phase)).toEqual(['toolstack', 'firmware']);
+    for (const u of unresolved) expect(u.reason).toMatch(/first guest output.*only bounds it from above/);
+  });
+
   it('leaves a phase whose end no source saw unresolved, with the reason, rather than stretching it (firmware, then user start, no kernel start)', () => {
     const { phases, unresolved } = derive([m('toolstack-start', 0), m('firmware-start', 100), m('user-start', 4000), m('vm-end', 4500)]);
     expect(phases.map((p) => [p.phase, p.start.at, p.end.at])).toEqual([

@@ -18,7 +18,7 @@
 //    start_rank, ...), and each cumulative counter on the phases lane its
 //    increase within the phase (e.g. XenStore requests per phase).
 import { formatDuration } from './duration.js';
-import { DEFAULT_VOCABULARY, PHASE_START, rankName } from './markers.js';
+import { DEFAULT_VOCABULARY, PHASE_START, RANK, rankName } from './markers.js';
 import { PHASE_LANE_ID, traceEnd, type Args, type Boundary, type Marker, type Phase, type Span, type Trace, type UnresolvedPhase } from './trace.js';
 
 export interface ChainLink {
@@ -85,7 +85,10 @@ function choose(markers: Marker[]): Choice {
       .map((b) => usable.filter((x) => x.boundary === b && x.at >= prev))
       .filter((list) => list.length > 0);
     const fits = (m: Marker) => later.every((list) => list.some((x) => x.at >= m.at));
-    const m = best(candidates.filter(fits)) ?? best(candidates);
+    // None fits: a sign that only bounds this boundary from above (the first guest output for the vCPU
+    // start) is then no evidence at all: qboot prints nothing, and a quiet kernel's first line comes
+    // after the hand-over that uprobes saw.
+    const m = best(candidates.filter(fits)) ?? best(candidates.filter((x) => x.rank < RANK.bound));
     if (m) {
       chosen.set(link.start, m);
       prev = m.at;
@@ -102,6 +105,7 @@ function whyMissing(boundary: Boundary, c: Choice): string {
   if (late && c.vmEnd)
     return `; ${describeMarker(late)} came after the VM ended (${c.vmEnd.name} at ${formatDuration(c.vmEnd.at)}): a line stamped when it reached the host, not when the guest printed it`;
   const early = c.usable.filter((m) => m.boundary === boundary).sort((a, b) => a.at - b.at)[0];
+  if (early && early.rank >= RANK.bound) return `; ${describeMarker(early)} only bounds it from above, and comes after the next boundary`;
   if (early) return `; ${describeMarker(early)} comes before the boundary it should follow`;
   return '';
 }

@@ -46,6 +46,8 @@ export type MarkerEvent =
   | 'runstate-running'
   | 'guest-output'
   | 'fw-cfg-handover'
+  | 'guest-pae-on'
+  | 'fw-cfg-dma-handover'
   | 'vm-exit'
   | 'vm-stop'
   | 'xl-exec'
@@ -143,6 +145,11 @@ export const MARKER_RULES: readonly MarkerRule[] = [
   consoleRule('firmware-banner', 'firmware console line (SeaBIOS, qboot)', 'firmware-start', RANK.bound, /SeaBIOS \(version|Booting from ROM|^qboot/),
   // kernel start = the firmware's hand-over
   event('fw-cfg-handover', "firmware's last fw_cfg read of the kernel (hand-over)", 'kernel-start', RANK.hypervisor, 'fw-cfg-handover'),
+  // under TCG (uprobes, docs/boot-paths.md): the firmware's last fw_cfg DMA before the kernel's first CR4.PAE
+  // write is its hand-over; CR4.PAE itself comes later by a bzImage's setup code (7 ms to 0.5 s under TCG),
+  // as late as the setup code's first line: ranked so, and the earlier of the two wins
+  event('fw-cfg-dma-handover', "firmware's last fw_cfg DMA before the kernel (hand-over; uprobe, TCG)", 'kernel-start', RANK.hypervisor, 'fw-cfg-dma-handover'),
+  event('cr4-pae', "guest's first CR4.PAE write (kernel entry code; uprobe, TCG)", 'kernel-start', RANK.console, 'guest-pae-on'),
   event('xen-unpause', 'libxl_domain_unpause', 'kernel-start', RANK.exact, 'xen-unpause'),
   event('xl-log-unpause', 'xl -vvv: libxl_domain_unpause', 'kernel-start', RANK.arrival, 'xl-log-unpause'),
   event('xen-lab-devices-done', 'hotplug scripts done (xl unpauses next)', 'kernel-start', RANK.hypervisor, 'xen-lab-devices-done'),

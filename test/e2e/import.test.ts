@@ -55,7 +55,7 @@ describe('hvscope import ... --from bpftrace keeps every phase', () => {
     const single = await report(join(work, 'whole.hvtrace.json'));
     expect(single.runs[0].phases[0]).toMatchObject({ phase: 'toolstack', start_evidence: { marker: 'QEMU exec', source: 'bpftrace qemu', rank: 0, rank_name: 'exact' } });
     const text = await hvscope(['report', join(work, 'whole.hvtrace.json')]);
-    expect(String(text.stdout)).toMatch(/^ {2}kernel: x86 setup \/ decompressor line .* \(bpftrace qemu, console\) → hvscope-marker user-start \(bpftrace qemu, console\)$/m);
+    expect(String(text.stdout)).toMatch(/^ {2}kernel: firmware's last fw_cfg DMA before the kernel \(hand-over; uprobe, TCG\) .* \(bpftrace qemu, hypervisor\) → hvscope-marker user-start \(bpftrace qemu, console\)$/m);
   });
 });
 

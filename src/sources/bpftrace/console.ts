@@ -2,7 +2,10 @@
 // of the guest console, xenconsoled's writes of a Xen guest's): one place, so
 // that every probe set's console is cut into lines and timed the same way.
 // A line is timed at the write of its first byte and ends at a newline; bytes
-// come per stream (a process's fd), in time order.
+// come per stream (a process's fd), in time order. Bytes that come after a
+// pause (CONSOLE_PAUSE_NS) start a new segment, timed at its own first byte,
+// even mid-line: a segment is what markers are matched against.
+import { CONSOLE_PAUSE_NS } from '../../model/console-text.js';
 import { decodeEscapedBytes } from './parse.js';
 
 /** Bytes in one console_packed chunk (probes/qemu.bt packs QEMU's one-byte console writev()s in BPF). */
@@ -45,11 +48,15 @@ export interface ConsoleLine {
   text: string;
   /** Bytes of a write longer than the traced 128 were not seen. */
   truncated: boolean;
+  /** It ended at a pause, not at a newline: the rest of the line is the next segment. */
+  paused?: boolean;
 }
 
 interface Open {
   bytes: number[];
   at: number;
+  /** When its last bytes were written (a packed chunk: its first byte's write). */
+  last: number;
   pid: number;
   truncated: boolean;
 }
@@ -58,19 +65,35 @@ export class ConsoleAssembler {
   private readonly open = new Map<string, Open>();
   private readonly done: ConsoleLine[] = [];
 
-  /** Adds a write's bytes to the stream's current line. */
-  append(stream: string, bytes: Uint8Array, at: number, pid: number): void {
+  /**
+   * Adds a write's bytes to the stream's current segment. A segment still open
+   * ends first when these bytes come more than CONSOLE_PAUSE_NS after its last
+   * ones; `packed` chunks skip that check: their `at` is the chunk's first
+   * byte, and probes/qemu.bt reports their pauses itself (pause()).
+   */
+  append(stream: string, bytes: Uint8Array, at: number, pid: number, opts: { packed?: boolean } = {}): void {
     let line = this.open.get(stream);
+    if (line && !opts.packed && at - line.last > CONSOLE_PAUSE_NS) {
+      this.flush(stream, line, true);
+      line = undefined;
+    }
     for (const byte of bytes) {
       if (!line) {
-        line = { bytes: [], at, pid, truncated: false };
+        line = { bytes: [], at, last: at, pid, truncated: false };
         this.open.set(stream, line);
       }
+      line.last = at;
       if (byte === 0x0a) {
         this.flush(stream, line);
         line = undefined;
       } else line.bytes.push(byte);
     }
+  }
+
+  /** The stream paused (console_pause): its open segment ends; the next bytes start a new one. */
+  pause(stream: string): void {
+    const line = this.open.get(stream);
+    if (line) this.flush(stream, line, true);
   }
 
   /**
@@ -89,8 +112,8 @@ export class ConsoleAssembler {
     }
   }
 
-  private flush(stream: string, line: Open): void {
-    this.done.push({ stream, pid: line.pid, at: line.at, text: Buffer.from(line.bytes).toString('utf8'), truncated: line.truncated });
+  private flush(stream: string, line: Open, paused = false): void {
+    this.done.push({ stream, pid: line.pid, at: line.at, text: Buffer.from(line.bytes).toString('utf8'), truncated: line.truncated, ...(paused ? { paused } : {}) });
     this.open.delete(stream);
   }
 

@@ -66,9 +66,48 @@ describe('importBpftrace on the qemu set (TCG Linux boot)', () => {
     expect(linux?.phase).toBe('kernel');
     expect(marker?.phase).toBe('user');
     const p = phases(trace);
-    expect(p.find((s) => s.name === 'kernel')?.start).toBe(linux?.at);
+    // the kernel starts at the firmware's last fw_cfg load (uprobes), before its setup code's first line and CR4.PAE
+    const handover = trace.instants.find((i) => i.name === 'last fw_cfg load (hand-over)')!;
+    const pae = trace.instants.find((i) => i.name === 'CR4.PAE on (kernel entry)')!;
+    const edd = lines.find((l) => l.name.startsWith('Probing EDD'))!;
+    expect(p.find((s) => s.name === 'kernel')?.start).toBe(handover.at);
+    expect(p.find((s) => s.name === 'kernel')?.args).toMatchObject({ start_by: "firmware's last fw_cfg DMA before the kernel (hand-over; uprobe, TCG)", start_rank: '1 hypervisor' });
+    expect(handover.at).toBeLessThan(edd.at);
+    expect(edd.at).toBeLessThan(pae.at);
+    expect(pae.at).toBeLessThan(linux!.at);
+    // the firmware loaded the kernel and initrd over fw_cfg DMA before that
+    const dma = trace.instants.filter((i) => i.name.startsWith('DMA load'));
+    expect(dma.map((d) => d.args?.bytes)).toEqual(expect.arrayContaining([8226752, 1052256]));
+    for (const d of dma) expect(d.at).toBeLessThan(handover.at);
+    // "Probing EDD ... o" waits for decompression mid-line: the rest of the line is its own segment
+    expect(edd.name).toBe('Probing EDD (edd=off to disable)... o');
     expect(p.find((s) => s.name === 'user')?.start).toBe(marker?.at);
     expect(lines.some((l) => l.name.startsWith('SeaBIOS'))).toBe(true);
+  });
+});
+
+describe('importBpftrace on the qemu set (Debian kernel with `quiet` on -M pc, init prints after sleeps)', () => {
+  const quiet = recordings('qemu_example.txt')[3];
+  const trace = importBpftrace(quiet, 'qemu_example.txt');
+  const lines = trace.instants.filter((i) => i.args?.console === true);
+
+  it('times the first init line at its own first byte, not at SeaBIOS\'s "Booting from ROM.." without a newline', () => {
+    const rom = lines.find((l) => l.name === 'Booting from ROM..')!;
+    const marks = lines.filter((l) => /^acc-mark \d$/.test(l.name));
+    expect(marks.map((l) => l.name)).toEqual(['acc-mark 0', 'acc-mark 1', 'acc-mark 2', 'acc-mark 3']);
+    // seconds of kernel boot lie between them
+    expect(marks[0].at - rom.at).toBeGreaterThan(5e9);
+    // gaps close to the guest's sleeps (0.7, 1.3, 0.5 s; its PIT-calibrated clock on a loaded host ran slow)
+    const gaps = marks.slice(1).map((m, i) => (m.at - marks[i].at) / 1e6);
+    expect(gaps[0]).toBeGreaterThan(700);
+    expect(gaps[0]).toBeLessThan(2500);
+  });
+
+  it('finds the kernel phase without the banner: the firmware\'s last fw_cfg load', () => {
+    const kernel = phases(trace).find((s) => s.name === 'kernel');
+    expect(kernel?.args?.start_by).toBe("firmware's last fw_cfg DMA before the kernel (hand-over; uprobe, TCG)");
+    expect(lines.some((l) => l.name.includes('Linux version'))).toBe(false);
+    expect(phases(trace).map((s) => s.name)).toEqual(['toolstack', 'firmware', 'kernel']);
   });
 });
 
@@ -358,6 +397,29 @@ describe('console lines from packed one-byte writes (synthetic console_packed ev
       // the last line, without a newline, is kept
       ['login:', 3000, undefined],
     ]);
+  });
+
+  it('starts a new segment, timed at its own first byte, after a console pause (console_pause), also mid-line', () => {
+    const text = [
+      exec,
+      // SeaBIOS's last line has no newline; the guest's first line comes seconds later
+      packed(2000, 'Booting from ROM..'),
+      printf('console_pause\t4500002000\t10\t11\tfd=1\tgap=4500000000\n'),
+      packed(4500002000, 'hvscope-marker user-start\r\n'),
+      // other writes: the assembler compares their times (a 60 ms stall cuts, a 1 ms one does not)
+      printf('console\t4600000000\t10\t11\tfd=1\tlen=4\toff=0\ttext=abc \n'),
+      printf('console\t4601000000\t10\t11\tfd=1\tlen=4\toff=0\ttext=def \n'),
+      printf('console\t4661000000\t10\t11\tfd=1\tlen=4\toff=0\ttext=ghi\\x0a\n'),
+    ].join('\n');
+    const trace = importBpftrace(text, 'synthetic-pause.json');
+    const lines = trace.instants.filter((i) => i.args?.console === true);
+    expect(lines.map((l) => [l.name, l.at])).toEqual([
+      ['Booting from ROM..', 1000],
+      ['hvscope-marker user-start', 4500001000],
+      ['abc def', 4599999000],
+      ['ghi', 4660999000],
+    ]);
+    expect(trace.markers.find((m) => m.boundary === 'user-start')?.at).toBe(4500001000);
   });
 });
 

@@ -5,6 +5,7 @@
 // example output.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CONSOLE_PAUSE_NS } from '../../model/console-text.js';
 import { EVENT_LAYOUTS, HANDLERS } from './index.js';
 import { PRELUDE_LAYOUTS, type EventLayout } from './parse.js';
 
@@ -108,6 +109,15 @@ describe('probe sets and their handlers', () => {
       const printers = SETS.filter((set) => printedEvents(text(`${set}.bt`)).has(event));
       expect(row.sets.sort(), `README: sets printing ${event}`).toEqual(printers);
     }
+  });
+
+  it('qemu.bt cuts console segments at the model\'s console pause (CONSOLE_PAUSE_NS), and its comments say the same', () => {
+    const bt = text('qemu.bt');
+    const literals = [...bt.matchAll(/\$now - @hv_con_last\[pid\] > (\d+)/g)].map((m) => Number(m[1]));
+    expect(literals).toEqual([CONSOLE_PAUSE_NS]);
+    const ms = CONSOLE_PAUSE_NS / 1e6;
+    expect(bt).toContain(`${ms} ms`);
+    expect(text('README.md')).toContain(`pause of more than ${ms} ms`);
   });
 });
 

@@ -3,8 +3,10 @@
 // lines and port writes. Evidence reported to the builder: QEMU's exec (the
 // toolstack's start) and exit (the VM's end), the first KVM_RUN (the vCPU
 // start; none under TCG), guest port writes (qemu-boot-time codes, debug-port
-// ranges), console lines (timed at QEMU's write of their first byte), and the
-// first guest output, which bounds the vCPU start when nothing better is seen.
+// ranges), console lines (timed at QEMU's write of their first byte), the
+// firmware's last fw_cfg load before the guest's first CR4.PAE write (the
+// hand-over and the kernel's entry, under TCG), and the first
+// guest output, which bounds the vCPU start when nothing better is seen.
 import type { Args } from '../../model/trace.js';
 import { describePortWrite } from '../../model/markers.js';
 import { fileError } from '../../model/errors.js';
@@ -14,6 +16,7 @@ import type { ProbeSetHandler } from './handler.js';
 import type { ProbeEvent } from './parse.js';
 
 const SOURCE = 'bpftrace qemu';
+const formatBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
 export const QEMU_NAME = /^qemu-(system-|kvm)/;
 const KVM_CMD_NAMES: Record<number, string> = { 0xae01: 'KVM_CREATE_VM', 0xae41: 'KVM_CREATE_VCPU' };
 const stream = (ev: ProbeEvent) => `qemu:${ev.pid}:${ev.fields.fd}`;
@@ -54,6 +57,9 @@ export const qemuHandler: ProbeSetHandler = {
     pio: { keys: ['port', 'size', 'val'] },
     console: { keys: ['fd', 'len', 'off'], text: 'text' },
     console_packed: { keys: ['fd', 'len', 'hex'] },
+    console_pause: { keys: ['fd', 'gap'] },
+    dma_load: { keys: ['addr', 'len'] },
+    pae_on: { keys: ['value', 'dma'] },
   },
   reader(ctx) {
     const s: QemuState = { sawKvm: false, openIoctl: new Map() };
@@ -87,7 +93,29 @@ function onEvent(ev: ProbeEvent, ctx: BpftraceContext, s: QemuState): void {
       // One-byte writev()s packed in BPF: `at` is the chunk's first byte, so line times are kept.
       const bytes = decodePackedConsoleBytes(ev.fields.hex, ctx.int(ev, 'len'));
       if (!bytes) throw fileError(ctx.file, ev.line, `console_packed: hex must be 126 hex digits and len 1..${PACKED_CONSOLE_MAX_BYTES}`);
-      ctx.console.append(stream(ev), bytes, at, ev.pid);
+      ctx.console.append(stream(ev), bytes, at, ev.pid, { packed: true });
+      return;
+    }
+    case 'console_pause':
+      // Printed after the chunk it cut, before the byte that came after the pause.
+      ctx.console.pause(stream(ev));
+      return;
+    case 'dma_load': {
+      const len = ctx.int(ev, 'len');
+      const lane = ctx.guestLane(ev.pid);
+      ctx.b.instant(lane, `DMA load ${formatBytes(len)}`, at, { args: { addr: ev.fields.addr, bytes: len } });
+      return;
+    }
+    case 'pae_on': {
+      const lane = ctx.guestLane(ev.pid);
+      ctx.b.instant(lane, 'CR4.PAE on (kernel entry)', at, { args: { cr4: ev.fields.value } });
+      ctx.b.event('guest-pae-on', at, { source: SOURCE, lane, detail: `CR4 = ${ev.fields.value}` });
+      const dma = ctx.int(ev, 'dma');
+      if (dma > 0) {
+        const handover = ctx.at({ ...ev, ns: dma });
+        ctx.b.instant(lane, 'last fw_cfg load (hand-over)', handover);
+        ctx.b.event('fw-cfg-dma-handover', handover, { source: SOURCE, lane, detail: 'last device write into guest memory before the kernel' });
+      }
       return;
     }
   }
