@@ -5,6 +5,7 @@ import { usageError } from '../model/errors.js';
 import { ACCELS, MACHINES, runBoots, type Accel, type Machine } from '../lab/boot.js';
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { formatReportText } from '../analysis/report.js';
+import { runLibvirtBoots } from '../vim/boot.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
 interface BootCliOptions {
@@ -17,6 +18,7 @@ interface BootCliOptions {
   output: string;
   json?: boolean;
   rootless?: boolean;
+  via?: string;
 }
 
 function parseRuns(value: string | number): number {
@@ -36,10 +38,12 @@ export function register(cli: CAC): void {
     .option('--runs <n>', 'Number of boots', { default: 1 })
     .option('-o, --output <dir>', 'Output directory', { default: 'boot-out' })
     .option('--rootless', 'Do not use bpftrace even when it could run (QEMU trace log + serial console only)')
+    .option('--via <vim>', 'Create the guest through a VIM layer: libvirt (hvscope starts a private libvirtd + virtlogd, writes the domain XML, traces each virsh create with the libvirt, qemu and exec sets; needs root)')
     .option('--json', 'Print the report as JSON on stdout')
     .action(
       command(async (opts: BootCliOptions) => {
         const runs = parseRuns(opts.runs);
+        if (opts.via !== undefined) return bootVia(opts, runs);
         const profiles = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
         if (profiles.some((p) => p === '' || p === 'true')) throw usageError('--profile: give a profile name or file');
         if (opts.machine !== undefined && !MACHINES.includes(opts.machine as Machine)) {
@@ -95,4 +99,20 @@ export function register(cli: CAC): void {
         if (signal) throw new ExitStatus(interruptedExitCode(signal));
       }),
     );
+}
+
+/** `boot --via libvirt`: the options that do not apply are refused, not ignored. */
+async function bootVia(opts: BootCliOptions, runs: number): Promise<void> {
+  if (String(opts.via) !== 'libvirt') throw usageError(`--via must be libvirt, got '${String(opts.via)}'`);
+  for (const [flag, value] of [['--machine', opts.machine], ['--accel', opts.accel], ['--rootless', opts.rootless]] as const)
+    if (value !== undefined && value !== false) throw usageError(`${flag} does not apply to --via libvirt (the domain XML says it; libvirt runs QEMU under TCG here)`);
+  const profiles = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
+  if (profiles.length > 1) throw usageError('--via libvirt takes one --profile');
+  const { value: result, signal } = await withInterrupts((abort) =>
+    runLibvirtBoots({ guest: String(opts.guest), initrd: opts.initrd, profile: profiles[0], runs, outDir: String(opts.output), signal: abort, onProgress: progress }),
+  );
+  if (result.runs.length > 0) progress(`traces: ${result.runs.map((r) => r.file).join(', ')}; timeline: ${result.svg}; report: ${result.reportText}`);
+  if (opts.json) printJson({ via: 'libvirt', guest: String(opts.guest), interrupted: result.interrupted, traces: result.runs.map((r) => r.file), svg: result.svg ?? null, report: result.group.report });
+  else process.stdout.write(formatReportText(result.group.report));
+  if (signal) throw new ExitStatus(interruptedExitCode(signal));
 }

@@ -9,6 +9,7 @@ import { phaseSummary, phaseSummaryText } from '../analysis/phases.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
 import { DEFAULT_READ_INTERVAL_MS, checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
 import { writeRendered } from '../render/index.js';
+import { findLibvirtd } from '../vim/libvirtd.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
 export const DEFAULT_PROBE_SETS = DEFAULT_PROBE_SET_NAMES.join(',');
@@ -22,6 +23,7 @@ interface TraceOptions {
   json?: boolean;
   attachTimeout: number | string;
   readInterval?: number | string;
+  libvirtd?: number | string;
   '--'?: string[];
 }
 
@@ -34,6 +36,7 @@ export function register(cli: CAC): void {
       '--read-interval <ms>',
       `How often bpftrace reads its event buffers while the command runs, paused in between (0: read each event as it comes). Default: what this host measured to slow the command least, ${DEFAULT_READ_INTERVAL_MS} or 0 (once per host, cached in ~/.cache/hvscope/read-strategy.json)`,
     )
+    .option('--libvirtd <pid>', 'libvirtd whose calls the libvirt probe set traces (default: the only libvirtd running)')
     .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
     .option('--svg <file>', 'Also write the timeline SVG here')
     .option('--json', 'Print a JSON summary on stdout (the command\'s stdout goes to stderr then)')
@@ -51,6 +54,9 @@ export function register(cli: CAC): void {
         }
         const argv = (opts['--'] ?? []).map(String);
         checkCommand(argv);
+        if (opts.libvirtd !== undefined && !sets.includes('libvirt')) throw usageError('--libvirtd applies to the libvirt probe set: add --probes libvirt,...');
+        if (opts.libvirtd !== undefined && !/^[0-9]+$/.test(String(opts.libvirtd))) throw usageError(`--libvirtd ${String(opts.libvirtd)}: expected a process id`);
+        const libvirtdPid = sets.includes('libvirt') ? findLibvirtd(opts.libvirtd === undefined ? undefined : Number(opts.libvirtd)) : undefined;
         await requireTracing();
         const output = resolve(String(opts.output));
         const svg = opts.svg !== undefined ? resolve(String(opts.svg)) : undefined;
@@ -65,6 +71,7 @@ export function register(cli: CAC): void {
             inputName: output,
             attachTimeoutMs: attachTimeoutSeconds * 1000,
             readIntervalMs,
+            libvirtdPid,
           }),
         );
         writeTrace(output, run.trace);

@@ -14,7 +14,7 @@
 import { PHASE_LANE_ID, type Args } from '../../model/trace.js';
 import type { BpftraceContext } from './context.js';
 import type { ProbeSetHandler } from './handler.js';
-import type { ProbeEvent } from './parse.js';
+import { decodeEscapedBytes, type ProbeEvent } from './parse.js';
 
 const SOURCE = 'bpftrace libvirt';
 /** Cumulative counter of QMP commands (phases lane). */
@@ -61,8 +61,15 @@ function qmpLane(ctx: BpftraceContext, pid: number, mon: string): string {
   return ctx.b.lane(`qmp:${pid}:${mon}`, { kind: 'thread', name: `QMP monitor ${mon} (libvirtd ${pid} → QEMU)`, pid, parent: ctx.processLane(pid) });
 }
 
-/** What a chunked text reads once its second chunk came (or did not). */
-const joinChunks = (first: string, second: string | undefined) => (first.length >= CHUNK && second !== undefined ? first + second : first);
+/** A traced chunk as text: its bytes up to the message's terminating NUL (what follows is not the message). */
+export function chunkText(escaped: string): { text: string; ended: boolean } {
+  const bytes = decodeEscapedBytes(escaped);
+  const nul = bytes.indexOf(0);
+  return { text: bytes.subarray(0, nul < 0 ? bytes.length : nul).toString('utf8'), ended: nul >= 0 };
+}
+
+/** What a chunked text reads once its second chunk came (or did not): only a first chunk without the end continues. */
+const joinChunks = (first: string, second: string | undefined) => (first.length >= CHUNK && second !== undefined ? first + chunkText(second).text : first);
 
 function onSend(ev: ProbeEvent, ctx: BpftraceContext, s: LibvirtState, at: number): void {
   const key = `${ev.pid}:${ev.fields.mon}`;
@@ -75,7 +82,8 @@ function onSend(ev: ProbeEvent, ctx: BpftraceContext, s: LibvirtState, at: numbe
     }
     return;
   }
-  const cmd: QmpCommand = { pid: ev.pid, mon: ev.fields.mon, name: qmpCommandName(ev.fields.text), text: ev.fields.text, start: at };
+  const text = chunkText(ev.fields.text).text;
+  const cmd: QmpCommand = { pid: ev.pid, mon: ev.fields.mon, name: qmpCommandName(text), text, start: at };
   s.commands.push(cmd);
   s.inFlight.set(key, cmd);
 }
@@ -85,7 +93,7 @@ function onReply(ev: ProbeEvent, ctx: BpftraceContext, s: LibvirtState, at: numb
   if (!cmd) return;
   s.inFlight.delete(`${ev.pid}:${ev.fields.mon}`);
   cmd.end = at;
-  cmd.error = /^\{\s*"error"/.test(ev.fields.text);
+  cmd.error = /^\{\s*"error"/.test(chunkText(ev.fields.text).text);
   if (cmd.name === 'cont' && !cmd.error)
     ctx.b.event('libvirt-qmp-cont', at, { source: SOURCE, lane: qmpLane(ctx, cmd.pid, cmd.mon), detail: 'QMP cont answered' });
 }
@@ -127,7 +135,7 @@ function onEvent(ev: ProbeEvent, ctx: BpftraceContext, s: LibvirtState): void {
       const key = `${ev.pid}:${ev.fields.mon}`;
       if (ctx.int(ev, 'off') !== 0) return flushEvent(ctx, s, key, ev.fields.text);
       flushEvent(ctx, s, key);
-      s.pendingEvent.set(key, { at, text: ev.fields.text, lane: qmpLane(ctx, ev.pid, ev.fields.mon) });
+      s.pendingEvent.set(key, { at, text: chunkText(ev.fields.text).text, lane: qmpLane(ctx, ev.pid, ev.fields.mon) });
       return;
     }
   }
