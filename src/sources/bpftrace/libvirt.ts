@@ -34,6 +34,8 @@ export interface QmpCommand {
   start: number;
   end?: number;
   error?: boolean;
+  /** Its off=63 chunk has not been read yet. */
+  awaitingChunk?: boolean;
 }
 
 interface LibvirtState {
@@ -75,15 +77,17 @@ function onSend(ev: ProbeEvent, ctx: BpftraceContext, s: LibvirtState, at: numbe
   const key = `${ev.pid}:${ev.fields.mon}`;
   if (ctx.int(ev, 'off') !== 0) {
     // the second chunk of the command just sent (same probe hit)
+    // the probe's two printfs read nsecs apart: the chunk belongs to the command just sent on this monitor
     const cmd = s.inFlight.get(key);
-    if (cmd && cmd.start === at && cmd.text.length >= CHUNK) {
+    if (cmd && cmd.awaitingChunk) {
+      cmd.awaitingChunk = false;
       cmd.text = joinChunks(cmd.text, ev.fields.text);
       cmd.name = qmpCommandName(cmd.text);
     }
     return;
   }
   const text = chunkText(ev.fields.text).text;
-  const cmd: QmpCommand = { pid: ev.pid, mon: ev.fields.mon, name: qmpCommandName(text), text, start: at };
+  const cmd: QmpCommand = { pid: ev.pid, mon: ev.fields.mon, name: qmpCommandName(text), text, start: at, awaitingChunk: true };
   s.commands.push(cmd);
   s.inFlight.set(key, cmd);
 }
@@ -160,6 +164,8 @@ function finish(ctx: BpftraceContext, s: LibvirtState): void {
     const end = c.end ?? ctx.end;
     busyNs += end - c.start;
     const args: Args = { text: c.text.length >= 2 * CHUNK ? `${c.text}…` : c.text };
+    const property = /"property"\s*:\s*"([^"]+)"/.exec(c.text)?.[1];
+    if (property) args.property = property;
     if (c.end === undefined) args.unanswered = true;
     if (c.error) args.error = true;
     ctx.b.span(lane, c.name, c.start, end, { phase: 'by-time', args });
