@@ -94,7 +94,7 @@ const namespaceCgroup: Rule = {
         data: { namespace_ns: nsNs, cgroup_ns: cgNs, orchestrate_ns: orchestrateNs },
       },
       why: "Before QEMU's exec libvirt's QEMU driver gives each domain a private mount namespace with its own /dev (namespaces = [\"mount\"] in qemu.conf) and puts it in a machine cgroup with the controllers cgroup_controllers lists; both are isolation, paid on every creation.",
-      source: 'docs/references.md#libvirt-qemu-conf',
+      source: 'docs/references.md#libvirt-qemu-driver',
       fix: {
         text: 'Where the isolation is not needed (a trusted single-tenant host), qemu.conf `namespaces = []` drops the mount namespace and `cgroup_controllers = []` the cgroup set-up; measure the gain with hvscope boot --via libvirt before and after.',
         flags: ['namespaces = []', 'cgroup_controllers = [ ]'],
