@@ -177,3 +177,7 @@ figures.push(qemuProfilesFigure);
 // cli-help-startup (bench/cli-startup.ts): `hvscope --help` vs `node -e 0`, side by side.
 import { cliHelpStartupFigure } from './cli-startup.js';
 figures.push(cliHelpStartupFigure);
+// libvirt (bench/libvirt.ts): tiny through a private libvirtd vs on a plain QEMU command line, alternating.
+import { libvirtFigure, libvirtOverhead } from './libvirt.js';
+measurements['libvirt-overhead'] = libvirtOverhead;
+figures.push(libvirtFigure);
