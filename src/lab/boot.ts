@@ -29,7 +29,7 @@ import { allTargets } from '../tuning/targets/index.js';
 import { loadProfile } from '../tuning/profile.js';
 import { LINUX_GUEST_APPEND, defaultCacheDir, prepareLinuxGuest } from './linux-guest.js';
 import { pvhKernelFor } from './pvh-kernel.js';
-import { KVM_TRACE_EVENTS, QEMU_BINARY, TCG_TRACE_EVENTS, realtimeUs } from './qemu-record.js';
+import { KVM_TRACE_EVENTS, QEMU_BINARY, TCG_TRACE_EVENTS, realtimeMinusMonotonicUs } from './qemu-record.js';
 import { TINY_EXIT_OK_STATUS, buildTinyGuest, defaultTinyCacheDir, tinyQemuArgs } from './tiny-guest.js';
 import { profileDirNames, writeBootReports } from './boot-outputs.js';
 import type { ProfileDiffs } from './profile-diffs.js';
@@ -418,11 +418,7 @@ interface ClockOffset {
 }
 
 function clockOffset(): ClockOffset {
-  const mono1 = process.hrtime.bigint();
-  const real = realtimeUs();
-  const mono2 = process.hrtime.bigint();
-  const monoUs = Number((mono1 + mono2) / 2n / 1000n);
-  return { realMinusMonoUs: real - monoUs };
+  return { realMinusMonoUs: realtimeMinusMonotonicUs() };
 }
 
 /**
