@@ -15,7 +15,7 @@
 // (prepare ~90 ms, namespace + cgroups ~15 ms, virsh start-up and connect) is
 // small beside it. The unikernel/stock XML ratio waits for the libvirt-domain
 // tuning target and its profiles (branch libvirt-tune).
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { bootstrapInterval, median, ratioOfMedians } from '../src/analysis/stats.js';
@@ -57,7 +57,7 @@ async function plainOnce(kernel: string): Promise<number> {
 async function libvirtOnce(uri: string, xmlFile: string, name: string): Promise<number> {
   const t = performance.now();
   const r = await execa('virsh', ['-c', uri, 'create', xmlFile], { reject: false, timeout: RUN_LIMIT_MS, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new Error(`virsh create failed: ${String(r.stderr).trim().split('\n')[0]}`);
+  if (r.exitCode !== 0) throw new Error(`virsh create failed: ${String(r.stderr).trim().split('\n').join(' ')}`);
   const pids = qemuPidsOfDomain(name);
   while (pids.some(running) && performance.now() - t < RUN_LIMIT_MS) await sleep(5);
   const ms = performance.now() - t;
@@ -78,6 +78,7 @@ export async function libvirtOverhead(params: Result): Promise<Result> {
   const build = await buildTinyGuest(defaultTinyCacheDir());
   const daemon = await startPrivateLibvirtd();
   try {
+    chmodSync(daemon.dir, 0o755); // QEMU runs as libvirt's qemu user and reads the kernel from here
     const dir = join(daemon.dir, 'guest');
     mkdirSync(dir, { mode: 0o755, recursive: true });
     const kernel = join(dir, 'tiny.elf');
