@@ -179,6 +179,7 @@ export async function startPrivateLibvirtd(opts: StartOptions = {}): Promise<Pri
     if (comm(libvirtdPid) === 'libvirtd' || comm(libvirtdPid) === 'unshare' || comm(libvirtdPid) === 'sh') tryKill(libvirtdPid);
     const v = virtlogdPid();
     if (v !== undefined && comm(v) === 'virtlogd') tryKill(v);
+    rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
   const daemon: PrivateLibvirtd & { track(name: string): void } = {
