@@ -30,7 +30,7 @@ interface TraceOptions {
 export function register(cli: CAC): void {
   cli
     .command('trace [...args]', 'Run a command under bpftrace probes and write its trace (needs root): hvscope trace -- COMMAND...')
-    .option('--probes <sets>', `Probe sets, comma-separated: ${ALL_PROBE_SET_NAMES.join(', ')} (xen is opt-in: ~64 uprobes on the Xen libraries)`, { default: DEFAULT_PROBE_SETS })
+    .option('--probes <sets>', `Probe sets, comma-separated: ${ALL_PROBE_SET_NAMES.join(', ')} (xen and libvirt are opt-in: uprobes on the Xen libraries; libvirtd's API calls, driver steps and QMP traffic)`, { default: DEFAULT_PROBE_SETS })
     .option('--attach-timeout <seconds>', `How long bpftrace may take to attach its probes (nested/emulated hosts need more; ≤ ${MAX_ATTACH_TIMEOUT_S})`, { default: 30 })
     .option(
       '--read-interval <ms>',
