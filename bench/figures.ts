@@ -164,3 +164,7 @@ figures.push(cliHelpStartupFigure);
 import { markerAccuracy, markerAccuracyFigure } from './marker-accuracy.js';
 measurements['marker-accuracy'] = markerAccuracy;
 figures.push(markerAccuracyFigure);
+// libvirt (bench/libvirt.ts): tiny through a private libvirtd vs on a plain QEMU command line, alternating.
+import { libvirtFigure, libvirtOverhead } from './libvirt.js';
+measurements['libvirt-overhead'] = libvirtOverhead;
+figures.push(libvirtFigure);

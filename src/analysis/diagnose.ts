@@ -10,6 +10,7 @@ import { phaseBreakdown, totalDuration, type PhaseExtent } from './phases.js';
 import { formatDuration } from '../model/duration.js';
 import { consolePattern } from '../model/markers.js';
 import { summarize } from './stats.js';
+import { LIBVIRT_RULES } from './diagnose-libvirt.js';
 
 export type Severity = 'warn' | 'info';
 export type EvidenceValue = string | number | boolean | null | string[] | number[];
@@ -915,6 +916,7 @@ export const RULES: readonly Rule[] = [
   xenAutoballoon,
   bridgeForwardDelay,
   runsSpread,
+  ...LIBVIRT_RULES,
 ];
 
 /**

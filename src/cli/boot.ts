@@ -6,6 +6,7 @@ import { ACCELS, MACHINES, runBoots, type Accel, type Machine } from '../lab/boo
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { formatReportText } from '../analysis/report.js';
 import { READY_RULE_SYNTAX, parseReadyRule } from '../model/ready-rule.js';
+import { runLibvirtBoots } from '../vim/boot.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
 interface BootCliOptions {
@@ -19,6 +20,7 @@ interface BootCliOptions {
   json?: boolean;
   rootless?: boolean;
   ready?: unknown;
+  via?: string;
 }
 
 function parseRuns(value: string | number): number {
@@ -39,6 +41,7 @@ export function register(cli: CAC): void {
     .option('-o, --output <dir>', 'Output directory', { default: 'boot-out' })
     .option('--ready <rule>', `What ends the last phase (the guest is ready), instead of the built-in ready markers: ${READY_RULE_SYNTAX} (pio: a port without a device, seen in QEMU's trace log)`)
     .option('--rootless', 'Do not use bpftrace even when it could run (QEMU trace log + serial console only)')
+    .option('--via <vim>', 'Create the guest through a VIM layer: libvirt (hvscope starts a private libvirtd + virtlogd, writes the domain XML, traces each virsh create with the libvirt, qemu and exec sets; needs root)')
     .option('--json', 'Print the report as JSON on stdout')
     .example('sudo hvscope boot --guest linux --runs 5 -o out/')
     .example('sudo hvscope boot --guest tiny --ready exit            # the user phase ends when QEMU exits')
@@ -48,6 +51,7 @@ export function register(cli: CAC): void {
         const runs = parseRuns(opts.runs);
         if (Array.isArray(opts.ready)) throw usageError('--ready: give one rule');
         const ready = opts.ready === undefined ? undefined : parseReadyRule(typeof opts.ready === 'string' ? opts.ready : undefined);
+        if (opts.via !== undefined) return bootVia(opts, runs);
         const profiles = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
         if (profiles.some((p) => p === '' || p === 'true')) throw usageError('--profile: give a profile name or file');
         if (opts.machine !== undefined && !MACHINES.includes(opts.machine as Machine)) {
@@ -104,4 +108,20 @@ export function register(cli: CAC): void {
         if (signal) throw new ExitStatus(interruptedExitCode(signal));
       }),
     );
+}
+
+/** `boot --via libvirt`: the options that do not apply are refused, not ignored. */
+async function bootVia(opts: BootCliOptions, runs: number): Promise<void> {
+  if (String(opts.via) !== 'libvirt') throw usageError(`--via must be libvirt, got '${String(opts.via)}'`);
+  for (const [flag, value] of [['--machine', opts.machine], ['--accel', opts.accel], ['--rootless', opts.rootless], ['--ready', opts.ready]] as const)
+    if (value !== undefined && value !== false) throw usageError(`${flag} does not apply to --via libvirt (the domain XML says it; libvirt runs QEMU under TCG here)`);
+  const profiles = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
+  if (profiles.length > 1) throw usageError('--via libvirt takes one --profile');
+  const { value: result, signal } = await withInterrupts((abort) =>
+    runLibvirtBoots({ guest: String(opts.guest), initrd: opts.initrd, profile: profiles[0], runs, outDir: String(opts.output), signal: abort, onProgress: progress }),
+  );
+  if (result.runs.length > 0) progress(`traces: ${result.runs.map((r) => r.file).join(', ')}; timeline: ${result.svg}; report: ${result.reportText}`);
+  if (opts.json) printJson({ via: 'libvirt', guest: String(opts.guest), interrupted: result.interrupted, traces: result.runs.map((r) => r.file), svg: result.svg ?? null, report: result.group.report });
+  else process.stdout.write(formatReportText(result.group.report));
+  if (signal) throw new ExitStatus(interruptedExitCode(signal));
 }

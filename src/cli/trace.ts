@@ -12,6 +12,7 @@ import { QEMU_BOOT_TIME_PORTS, DEBUG_PORT } from '../model/markers.js';
 import { ALL_PROBE_SET_NAMES, DEFAULT_PROBE_SET_NAMES, parseProbeSets } from '../tracer/probes.js';
 import { DEFAULT_READ_INTERVAL_MS, checkCommand, interruptedExitCode, requireTracing, traceCommand, withInterrupts } from '../tracer/session.js';
 import { writeRendered } from '../render/index.js';
+import { findLibvirtd } from '../vim/libvirtd.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 
 export const DEFAULT_PROBE_SETS = DEFAULT_PROBE_SET_NAMES.join(',');
@@ -26,19 +27,21 @@ interface TraceOptions {
   attachTimeout: number | string;
   readInterval?: number | string;
   ready?: unknown;
+  libvirtd?: number | string;
   '--'?: string[];
 }
 
 export function register(cli: CAC): void {
   cli
     .command('trace [...args]', 'Run a command under bpftrace probes and write its trace (needs root): hvscope trace -- COMMAND...')
-    .option('--probes <sets>', `Probe sets, comma-separated: ${ALL_PROBE_SET_NAMES.join(', ')} (xen is opt-in: ~64 uprobes on the Xen libraries)`, { default: DEFAULT_PROBE_SETS })
+    .option('--probes <sets>', `Probe sets, comma-separated: ${ALL_PROBE_SET_NAMES.join(', ')} (xen and libvirt are opt-in: uprobes on the Xen libraries; libvirtd's API calls, driver steps and QMP traffic)`, { default: DEFAULT_PROBE_SETS })
     .option('--attach-timeout <seconds>', `How long bpftrace may take to attach its probes (nested/emulated hosts need more; ≤ ${MAX_ATTACH_TIMEOUT_S})`, { default: 30 })
     .option(
       '--read-interval <ms>',
       `How often bpftrace reads its event buffers while the command runs, paused in between (0: read each event as it comes). Default: what this host measured to slow the command least, ${DEFAULT_READ_INTERVAL_MS} or 0 (once per host, cached in ~/.cache/hvscope/read-strategy.json)`,
     )
     .option('--ready <rule>', `What ends the last phase (the guest is ready), instead of the built-in ready markers: ${READY_RULE_SYNTAX}`)
+    .option('--libvirtd <pid>', 'libvirtd whose calls the libvirt probe set traces (default: the only libvirtd running)')
     .option('-o, --output <file>', 'Trace file to write', { default: 'run.hvtrace.json' })
     .example('sudo hvscope trace --svg run.svg -- qemu-system-x86_64 -M microvm -kernel vmlinux ...')
     .example("sudo hvscope trace --ready 'console:^nginx ready' -- ./start-vm.sh       # the user phase ends at that line")
@@ -60,6 +63,9 @@ export function register(cli: CAC): void {
         const ready = opts.ready === undefined ? undefined : traceReadyRule(opts.ready);
         const argv = (opts['--'] ?? []).map(String);
         checkCommand(argv);
+        if (opts.libvirtd !== undefined && !sets.includes('libvirt')) throw usageError('--libvirtd applies to the libvirt probe set: add --probes libvirt,...');
+        if (opts.libvirtd !== undefined && !/^[0-9]+$/.test(String(opts.libvirtd))) throw usageError(`--libvirtd ${String(opts.libvirtd)}: expected a process id`);
+        const libvirtdPid = sets.includes('libvirt') ? findLibvirtd(opts.libvirtd === undefined ? undefined : Number(opts.libvirtd)) : undefined;
         await requireTracing();
         const output = resolve(String(opts.output));
         const svg = opts.svg !== undefined ? resolve(String(opts.svg)) : undefined;
@@ -75,6 +81,7 @@ export function register(cli: CAC): void {
             attachTimeoutMs: attachTimeoutSeconds * 1000,
             readIntervalMs,
             ready,
+            libvirtdPid,
           }),
         );
         writeTrace(output, run.trace);

@@ -62,6 +62,8 @@ export type MarkerEvent =
   | 'xen-lab-first-output'
   | 'xen-lab-marker-polled'
   | 'tcp-ready'
+  | 'libvirt-create'
+  | 'libvirt-qmp-cont'
   | `recorded:${Boundary}`;
 
 export type MarkerMatch =
@@ -172,6 +174,9 @@ export const MARKER_RULES: readonly MarkerRule[] = [
   // the VM's end: ends the last phase when no ready marker was seen
   event('vm-exit', 'QEMU exit', 'vm-end', RANK.exact, 'vm-exit'),
   event('vm-stop', 'QEMU run state → shutdown', 'vm-end', RANK.hypervisor, 'vm-stop'),
+  // libvirt (probes/libvirt.bt): the orchestrator's request reaches libvirtd; QEMU answers `cont` once its vCPUs run
+  event('libvirt-create', 'virDomainCreateXML in libvirtd', 'orchestrate-start', RANK.exact, 'libvirt-create'),
+  event('libvirt-qmp-cont', 'QMP cont answered (vCPUs running)', 'firmware-start', RANK.hypervisor, 'libvirt-qmp-cont'),
   // guest writes
   ...Object.entries(BOOT_TIME_BOUNDARIES).map(([code, boundary]) => ({
     id: `boot-time-${QEMU_BOOT_TIME_CODES[Number(code)]}`,

@@ -187,7 +187,7 @@ describe('default probe sets', () => {
   it('are every set but xen, which is valid only when named', () => {
     expect(DEFAULT_PROBE_SET_NAMES).toEqual(['qemu', 'net', 'exec']);
     expect(PROBE_SET_NAMES).toEqual(DEFAULT_PROBE_SET_NAMES);
-    expect(ALL_PROBE_SET_NAMES).toEqual(['qemu', 'net', 'exec', 'xen']);
+    expect(ALL_PROBE_SET_NAMES).toEqual(['qemu', 'net', 'exec', 'xen', 'libvirt']);
     expect(parseProbeSets('xen,exec,net')).toEqual(['xen', 'exec', 'net']);
   });
 });

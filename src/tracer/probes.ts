@@ -10,6 +10,8 @@
 // Parameters are positional, never pasted into the program text:
 //   $1  root pid of the workload (0: every process)
 //   $2  fd QEMU writes the guest console to (qemu set; 1 = stdout)
+//   $3  1 when the exec set is in the program
+//   $4  libvirtd's pid (libvirt set only; 0: every libvirt process)
 // uprobe library paths are written in the .bt files (Debian's); assembly only
 // swaps in the same file name from a fixed list of system directories.
 import { existsSync, readFileSync } from 'node:fs';
@@ -44,6 +46,13 @@ export const PROBE_SETS: readonly ProbeSet[] = [
     summary: 'xl create in dom0: libxenlight/libxenctrl/libxenguest steps, every XenStore request, hotplug scripts, guest console (xenconsoled)',
     optIn: true,
   },
+  {
+    name: 'libvirt',
+    file: 'libvirt.bt',
+    summary: 'libvirtd creating a domain (QEMU driver): the API call, driver steps, namespace and cgroup set-up, every QMP command and its reply, teardown; needs libvirtd\'s pid ($4)',
+    // ~46 uprobes and USDT probes on libvirt's libraries, useful only where libvirtd runs
+    optIn: true,
+  },
 ];
 
 /**
@@ -68,6 +77,8 @@ export interface AssembleOptions {
   rootPid: number;
   /** fd QEMU writes the guest console to ($2); default 1 (stdout: -serial stdio, -nographic). */
   consoleFd?: number;
+  /** libvirtd's pid ($4, the libvirt set only): its calls are traced and its forks (QEMU) join the tree. */
+  libvirtdPid?: number;
   /** Directory holding the .bt files; default: the checkout's probes/. */
   probesDir?: string;
   /**
@@ -248,6 +259,7 @@ export function assembleProgram(sets: string[], opts: AssembleOptions): Assemble
   // which print those of their own tools too, skip theirs when it is here:
   // each printf costs the traced process a perf-buffer write and a wake-up.
   const params = [nonNegativeInt(opts.rootPid, 'root pid'), nonNegativeInt(opts.consoleFd ?? 1, 'console fd'), chosen.includes('exec') ? '1' : '0'];
+  if (chosen.includes('libvirt')) params.push(nonNegativeInt(opts.libvirtdPid ?? 0, 'libvirtd pid'));
   const dir = opts.probesDir ?? defaultProbesDir();
   const unavailable: Unavailable[] = [];
   const fileExists = opts.fileExists ?? existsSync;

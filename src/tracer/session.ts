@@ -41,6 +41,8 @@ export interface TraceCommandOptions {
   ready?: ReadyRule;
   /** Probe sets (probes/*.bt), already validated or validated here. */
   sets: string[];
+  /** libvirtd's pid ($4 of the libvirt set): its calls are traced, its forks (QEMU) join the tree. */
+  libvirtdPid?: number;
   /** fd the guest console goes to in QEMU ($2; default 1). */
   consoleFd?: number;
   /** The workload's stdout: our stdout, our stderr (keeps stdout clean for --json), or discarded. */
@@ -68,6 +70,13 @@ export interface TraceCommandOptions {
    * /proc/PID/fdinfo); then bpftrace is stopped.
    */
   beforeStop?: (bpftracePid: number) => void;
+  /**
+   * Called once the workload has exited (not when interrupted or timed out),
+   * while bpftrace still traces: what the workload started and left running
+   * (a domain libvirtd runs after `virsh create` returned) is traced until
+   * this resolves. It should end on the abort signal.
+   */
+  afterExit?: (signal?: AbortSignal) => Promise<void>;
   /** Called once every probe is attached, just before the workload is released (e.g. to sample bpftrace's CPU time). */
   onReleased?: (bpftracePid: number) => void;
   /**
@@ -222,6 +231,7 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     const assembled = assembleProgram(opts.sets, {
       rootPid,
       consoleFd: opts.consoleFd,
+      libvirtdPid: opts.libvirtdPid,
       hasTracepoint: tracepointExists,
       probesDir: opts.probesDir,
     });
@@ -318,6 +328,10 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
     // Helpers the workload left in its group do not outlive the run.
     killGroup(rootPid, 'SIGKILL');
     await prober?.stop();
+    if (opts.afterExit && !interrupted && !timedOut && !tracerFailure && !opts.signal?.aborted) {
+      await opts.afterExit(opts.signal);
+      if (opts.signal?.aborted) interrupted = true;
+    }
 
     // bpftrace 0.17 does not drain its perf buffers on SIGINT: wait until the
     // root's own exit has been read (bounded), then stop it.

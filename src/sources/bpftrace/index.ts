@@ -13,6 +13,7 @@ import type { Trace } from '../../model/trace.js';
 import { BpftraceContext } from './context.js';
 import { execHandler } from './exec.js';
 import type { ProbeSetHandler } from './handler.js';
+import { libvirtHandler } from './libvirt.js';
 import { netHandler } from './net.js';
 import { eventsOfPrintf, parseNdjson, PRELUDE_LAYOUTS, type EventLayout, type ParsedBpftrace, type ProbeEvent } from './parse.js';
 import { qemuHandler } from './qemu.js';
@@ -21,10 +22,11 @@ import { xenHandler } from './xen.js';
 export { decodeEscapedBytes, type EventLayout, type ParsedBpftrace, type ProbeEvent } from './parse.js';
 export { decodePackedConsoleBytes, PACKED_CONSOLE_MAX_BYTES } from './console.js';
 export { XENSTORE_BUSY_COUNTER, XENSTORE_COUNTER } from './xen.js';
+export { QMP_BUSY_COUNTER, QMP_COUNTER, qmpCounts } from './libvirt.js';
 export type { ProbeSetHandler } from './handler.js';
 
 /** One handler per probes/*.bt. */
-export const HANDLERS: readonly ProbeSetHandler[] = [execHandler, qemuHandler, netHandler, xenHandler];
+export const HANDLERS: readonly ProbeSetHandler[] = [execHandler, qemuHandler, netHandler, xenHandler, libvirtHandler];
 
 function collectLayouts(): Record<string, EventLayout> {
   const layouts: Record<string, EventLayout> = { ...PRELUDE_LAYOUTS };
