@@ -51,8 +51,8 @@ describe('libvirt-qemu-conf target', () => {
     const before = await readFile(conf, 'utf8');
     const knobs = buildKnobs({ 'libvirt-qemu-conf': tuned }, [target], ctx);
     expect((await plan(knobs, ctx)).map((r) => [r.id, r.current, r.desired])).toEqual([
-      ['libvirt-qemu-conf/namespaces', null, ''],
-      ['libvirt-qemu-conf/cgroup_controllers', null, ''],
+      ['libvirt-qemu-conf/namespaces', null, '[]'],
+      ['libvirt-qemu-conf/cgroup_controllers', null, '[]'],
       ['libvirt-qemu-conf/seccomp_sandbox', null, '0'],
       ['libvirt-qemu-conf/stdio_handler', null, 'file'],
     ]);
@@ -87,7 +87,7 @@ describe('libvirt-qemu-conf target', () => {
     await writeFile(conf, broken);
     const [k] = buildKnobs({ 'libvirt-qemu-conf': { namespaces: [] } }, [target], ctx);
     await expect(k.read(ctx)).rejects.toThrow(new RegExp(`^${conf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: expected ',' or ']' in list for namespaces$`));
-    await expect(k.write(ctx, '')).rejects.toThrow(/qemu\.conf:3: /);
+    await expect(k.write(ctx, '[]')).rejects.toThrow(/qemu\.conf:3: /);
     expect(await readFile(conf, 'utf8')).toBe(broken);
   });
 });

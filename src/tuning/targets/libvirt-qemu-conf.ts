@@ -51,9 +51,11 @@ const sectionSchema = {
 
 const normalise = (v: KnobValue): KnobValue => (v !== null && /^-?[0-9]+$/.test(v) ? String(Number(v)) : v);
 
-/** List text: the items joined with ',' ('' for an empty list). */
+/** A list's knob text: `[a,b]`, `[]` for an empty list. */
+const listText = (items: string[]): string => `[${items.join(',')}]`;
 const renderList = (value: string): string => {
-  const items = value === '' ? [] : value.split(',');
+  const inner = value.replace(/^\[|\]$/g, '');
+  const items = inner === '' ? [] : inner.split(',');
   return items.length ? `[ ${items.map((s) => `"${s}"`).join(', ')} ]` : '[ ]';
 };
 
@@ -69,13 +71,15 @@ function rowKnob(file: string, row: Row, desired: KnobValue, about: { why?: stri
       const text = await readConfigFile(f);
       if (text === null) return null;
       if (row.kind === 'atom') return getAtom(text, f, row.key);
-      return getList(text, f, row.key)?.join(',') ?? null;
+      const items = getList(text, f, row.key);
+      return items === null ? null : listText(items);
     },
     async write(ctx, value) {
       const f = at(ctx);
       await editConfigFile(f, (text) => {
         if (row.kind === 'atom') return setAtom(text, f, row.key, value);
-        if (value !== null && getList(text, f, row.key)?.join(',') === value) return text;
+        const items = getList(text, f, row.key);
+        if (value !== null && items !== null && listText(items) === value) return text;
         return setRaw(text, f, row.key, value === null ? null : renderList(value));
       });
     },
@@ -92,7 +96,7 @@ export const target: TargetDefinition = {
     const file = typeof s.path === 'string' ? s.path : DEFAULT_QEMU_CONF;
     return ROWS.filter((r) => r.key in s).map((r) => {
       const e = unwrapEntry(s[r.key]);
-      return rowKnob(file, r, e.value, e);
+      return rowKnob(file, r, r.kind === 'list' && e.value !== null ? `[${e.value}]` : e.value, e);
     });
   },
 };
