@@ -295,5 +295,3 @@ export function startTagSummary(text: string, el: XmlElement): string {
   return text.slice(el.start, el.openEnd).replace(/\s+/g, ' ').replace(/\s*\/?>$/, '>');
 }
 
-/** Line of an offset, for messages. */
-export const lineOf = lineOfOffset;
