@@ -294,4 +294,3 @@ export function addChild(text: string, parent: XmlElement, fragment: string): st
 export function startTagSummary(text: string, el: XmlElement): string {
   return text.slice(el.start, el.openEnd).replace(/\s+/g, ' ').replace(/\s*\/?>$/, '>');
 }
-
