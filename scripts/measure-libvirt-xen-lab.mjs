@@ -27,9 +27,16 @@ marker=${shellQuote(TINY_PV_MARKER)}
 mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /var/run/libvirt
 t0=$(date +%s%N)
 /usr/sbin/virtlogd -d -p $w/virtlogd.pid || { echo "virtlogd did not start"; exit 2; }
-/usr/sbin/libvirtd -d -p $w/libvirtd.pid 2>"$out/libvirtd.stderr" || { echo "libvirtd did not start"; cat "$out/libvirtd.stderr"; exit 2; }
+LIBVIRT_LOG_OUTPUTS="1:file:$out/libvirtd.log" LIBVIRT_LOG_FILTERS="3:util 3:rpc 3:event 3:object 3:security 1:libxl 1:xen 1:daemon" \
+  /usr/sbin/libvirtd -d -p $w/libvirtd.pid 2>"$out/libvirtd.stderr" || { echo "libvirtd did not start"; cat "$out/libvirtd.stderr"; exit 2; }
 n=0; while [ ! -S /run/libvirt/libvirt-sock ] && [ "$n" -lt 300 ]; do n=$((n + 1)); sleep 0.1; done
-virsh -c xen:///system version >"$out/virsh-version.txt" 2>&1 || { echo "virsh cannot reach libvirtd's libxl driver:"; cat "$out/virsh-version.txt"; exit 2; }
+ok=0; n=0
+while [ "$n" -lt 20 ]; do
+  if virsh -c xen:///system version >"$out/virsh-version.txt" 2>&1; then ok=1; break; fi
+  kill -0 "$(cat $w/libvirtd.pid 2>/dev/null)" 2>/dev/null || { echo "libvirtd died"; break; }
+  n=$((n + 1)); sleep 3
+done
+[ "$ok" = 1 ] || { echo "virsh cannot reach libvirtd's libxl driver:"; cat "$out/virsh-version.txt"; tail -40 "$out/libvirtd.log"; exit 2; }
 t1=$(date +%s%N)
 echo "libvirtd_ready_ms=$(( (t1 - t0) / 1000000 ))"
 cat >$w/tpl.cfg <<'HVSCOPE_XL_CONFIG'
