@@ -72,9 +72,10 @@ cp /var/log/libvirt/libxl/*.log "$out/" 2>/dev/null
 exit 0
 `;
 
-// libvirt's libxl driver decodes the host CPU from Xen's physinfo; the lab's default qemu64 gave
-// "x86Decode: Cannot find suitable CPU model" and the driver did not start, so the CPU is a choice here.
-const cpu = process.env.HVSCOPE_LAB_CPU ?? 'max';
+// libvirt's libxl driver decodes the host CPU (libxlCapsInitCPU) and does not start when no CPU model
+// of its map fits: the lab's default qemu64 and `-cpu max` both gave "x86Decode: Cannot find suitable
+// CPU model for given data" (2026-12-04); Nehalem (a named Intel model) starts it.
+const cpu = process.env.HVSCOPE_LAB_CPU ?? 'Nehalem';
 const result = await runInXenLab({ script, outDir, timeoutMs: 900_000, machine: { cpu }, onProgress: (m) => process.stderr.write(`lab: ${m}\n`), onConsoleLine: (l) => { if (/^(tpv|xl|libvirt|virsh|libvirtd|domxml)/.test(l)) process.stderr.write(`${l}\n`); } });
 process.stderr.write(`experiment exit ${result.exitCode}; results in ${join(outDir, 'libvirt-xen.tsv')}\n`);
 process.exit(result.exitCode === 0 ? 0 : 1);
