@@ -4,7 +4,9 @@
 // dom0 (the host's libvirt-daemon-driver-xen, seen through dom0's view of the host's root), converts
 // the tiny-pv xl config to domain XML with `virsh domxml-from-native xen-xl`, then creates tiny-pv
 // ROUNDS times each way in alternation: `xl create` and `virsh -c xen:///system create`, timing the
-// command and the guest's marker line.
+// command and the guest's marker line; and `virsh create` of that XML with libvirt-unikernel's
+// removals applied (tuned: no PV input devices, memballoon none; memory, vCPUs and the bridge stay
+// as tiny-pv has them).
 //
 // Usage: node scripts/measure-libvirt-xen-lab.mjs OUTDIR [ROUNDS]  → OUTDIR/libvirt-xen.tsv, lab logs
 import { join, resolve } from 'node:path';
@@ -12,11 +14,48 @@ import { runInXenLab } from '../dist/src/lab/xen/run.js';
 import { buildTinyPvGuest, TINY_PV_MARKER, TINY_PV_MEMORY_MB } from '../dist/src/lab/tiny-pv-guest.js';
 import { renderXlDomainConfig } from '../dist/src/lab/xen/tiny-pv-experiment.js';
 import { LAB_BRIDGE, shellQuote } from '../dist/src/lab/xen/dom0-initramfs.js';
+import { tuneDomainXml } from '../dist/src/tuning/targets/libvirt-domain.js';
+import { loadProfile } from '../dist/src/tuning/profile.js';
+import { allTargets } from '../dist/src/tuning/targets/index.js';
 
 const outDir = resolve(process.argv[2] ?? 'lab-libvirt');
 const rounds = Number(process.argv[3] ?? 4);
 const guest = await buildTinyPvGuest();
 const config = renderXlDomainConfig({ name: 'NAME', kernel: guest.kernel, memoryMb: TINY_PV_MEMORY_MB, bridge: LAB_BRIDGE });
+
+// The domain XML libvirt 9.0's `domxml-from-native xen-xl` makes of that config (recorded in the lab
+// on 2026-12-04, less its random uuid): the stock libvirt description of tiny-pv.
+const stockXml = `<domain type='xen'>
+  <name>NAME</name>
+  <memory unit='KiB'>${TINY_PV_MEMORY_MB * 1024}</memory>
+  <currentMemory unit='KiB'>${TINY_PV_MEMORY_MB * 1024}</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='xenpv'>linux</type>
+    <kernel>${guest.kernel}</kernel>
+  </os>
+  <clock offset='utc' adjustment='reset'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <controller type='xenbus' index='0'/>
+    <interface type='bridge'>
+      <mac address='00:00:00:00:00:00'/>
+      <source bridge='${LAB_BRIDGE}'/>
+    </interface>
+    <console type='pty'>
+      <target type='xen' port='0'/>
+    </console>
+    <input type='mouse' bus='xen'/>
+    <input type='keyboard' bus='xen'/>
+    <memballoon model='xen'/>
+  </devices>
+</domain>
+`;
+// The removals of libvirt-unikernel that apply to a Xen PV domain (the rest is already minimal).
+const uni = loadProfile('libvirt-unikernel', allTargets).sections['libvirt-domain'];
+const tunedXml = tuneDomainXml(stockXml, { input: uni.input, memballoon: uni.memballoon }, 'tiny-pv.xml');
 
 const script = `#!/bin/sh
 set -u
@@ -41,13 +80,18 @@ t1=$(date +%s%N)
 echo "libvirtd_ready_ms=$(( (t1 - t0) / 1000000 ))"
 cat >$w/tpl.cfg <<'HVSCOPE_XL_CONFIG'
 ${config}HVSCOPE_XL_CONFIG
-virsh -c xen:///system domxml-from-native xen-xl $w/tpl.cfg >$w/tpl.xml 2>"$out/from-native.err" || { echo "domxml-from-native failed:"; cat "$out/from-native.err"; exit 2; }
-cp $w/tpl.xml "$out/tiny-pv.xml"
+virsh -c xen:///system domxml-from-native xen-xl $w/tpl.cfg >"$out/tiny-pv.from-native.xml" 2>"$out/from-native.err"
+cat >$w/tpl.xml <<'HVSCOPE_STOCK_XML'
+${stockXml}HVSCOPE_STOCK_XML
+cat >$w/tuned.xml <<'HVSCOPE_TUNED_XML'
+${tunedXml}HVSCOPE_TUNED_XML
+cp $w/tpl.xml "$out/tiny-pv-stock.xml"; cp $w/tuned.xml "$out/tiny-pv-tuned.xml"
 printf 'how\\tround\\tcreate_ms\\tmarker_ms\\texit\\n' >"$res"
 one() { # HOW ROUND
   dn="tpv-$1-$2"; log=/var/log/xen/console/guest-$dn.log
   sed "s/NAME/$dn/" $w/tpl.cfg >$w/$dn.cfg
-  sed "s|<name>NAME</name>|<name>$dn</name>|" $w/tpl.xml >$w/$dn.xml
+  x=$w/tpl.xml; [ "$1" = tuned ] && x=$w/tuned.xml
+  sed "s|<name>NAME</name>|<name>$dn</name>|" $x >$w/$dn.xml
   a=$(date +%s%N)
   if [ "$1" = xl ]; then xl create $w/$dn.cfg >"$out/$dn.log" 2>&1; else virsh -c xen:///system create $w/$dn.xml >"$out/$dn.log" 2>&1; fi
   rc=$?; b=$(date +%s%N); m=-1
@@ -62,9 +106,14 @@ one() { # HOW ROUND
 }
 one xl 0
 one libvirt 0
+one tuned 0
 r=1
 while [ "$r" -le ${rounds} ]; do
-  if [ $((r % 2)) = 1 ]; then one xl $r; one libvirt $r; else one libvirt $r; one xl $r; fi
+  case $((r % 3)) in
+    1) one xl $r; one libvirt $r; one tuned $r ;;
+    2) one libvirt $r; one tuned $r; one xl $r ;;
+    0) one tuned $r; one xl $r; one libvirt $r ;;
+  esac
   r=$((r + 1))
 done
 kill "$(cat $w/libvirtd.pid)" "$(cat $w/virtlogd.pid)" 2>/dev/null
