@@ -8,8 +8,10 @@ import { target as xenHotplug } from './xen-hotplug.js';
 import { target as xenXlConf } from './xen-xl-conf.js';
 import { target as xenDomain } from './xen-domain.js';
 import { target as qemu, qemuCommandLine } from './qemu.js';
+import { target as libvirtDomain } from './libvirt-domain.js';
+import { target as libvirtQemuConf } from './libvirt-qemu-conf.js';
 
-export const allTargets: TargetDefinition[] = [sysctl, bridge, xenHotplug, xenXlConf, xenDomain, qemu];
+export const allTargets: TargetDefinition[] = [sysctl, bridge, xenHotplug, xenXlConf, xenDomain, qemu, libvirtQemuConf, libvirtDomain];
 
 export function targetByName(name: string): TargetDefinition | undefined {
   return allTargets.find((t) => t.name === name);
