@@ -73,6 +73,8 @@ export interface CandidateQuery {
   target?: string;
   /** changeKey of every change already decided. */
   decided: ReadonlySet<string>;
+  /** Knobs (knobName) already changed by a kept change: each knob is changed once. */
+  changed?: ReadonlySet<string>;
 }
 
 /** Why a declared candidate is not tried now, for `--json` and tests; null: it may be tried. */
@@ -104,7 +106,7 @@ export function candidateChanges(q: CandidateQuery): Change[] {
     const declared = t.candidates ?? [];
     const section = q.sections[t.name] ?? {};
     for (const decl of declared) {
-      if (!selected(q.knobs, t.name, decl.path)) continue;
+      if (!selected(q.knobs, t.name, decl.path) || q.changed?.has(knobName({ target: t.name, path: decl.path }))) continue;
       for (const value of decl.values) {
         const change: Change = { target: t.name, path: decl.path, value, about: decl.about };
         if (q.decided.has(changeKey(change))) continue;
@@ -112,7 +114,9 @@ export function candidateChanges(q: CandidateQuery): Change[] {
       }
     }
   }
-  return out;
+  // --knobs in the order given is the order tried (stable: values keep their declared order).
+  const rank = (c: Change) => (q.knobs ? q.knobs.findIndex((k) => selected([k], c.target, c.path)) : 0);
+  return out.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
 }
 
 /** Checks --knobs and --target against what the targets declare: an unknown name is a usage error. */

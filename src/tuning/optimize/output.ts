@@ -55,8 +55,10 @@ export function profileYaml(p: ProfileText): string {
     'include:',
     `  - ${yamlScalar(p.include)}`,
   ];
+  // A later change of the same knob replaces an earlier one.
+  const last = new Map(p.kept.map((k) => [knobName(k.change), k]));
   const byTarget = new Map<string, { change: Change; decision: Decision }[]>();
-  for (const k of p.kept) byTarget.set(k.change.target, [...(byTarget.get(k.change.target) ?? []), k]);
+  for (const k of last.values()) byTarget.set(k.change.target, [...(byTarget.get(k.change.target) ?? []), k]);
   for (const [target, kept] of byTarget) {
     lines.push('', `${target}:`);
     // Group by the path's parent (kernel-params: { quiet: … }).

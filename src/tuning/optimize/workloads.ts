@@ -47,7 +47,7 @@ async function bootRun(guest: string, req: RunRequest): Promise<RunOutcome> {
   const run = result.runs[0];
   if (result.interrupted || !run) return { ok: false, why: 'interrupted', files: [req.dir] };
   const phases = result.report.runs[0]?.phases ?? [];
-  if (!run.trace.instants.some((i) => i.args?.marker === 'ready') || phases.length === 0)
+  if (!(run.trace.markers ?? []).some((mk) => mk.boundary === 'ready') || phases.length === 0)
     return { ok: false, why: 'no ready marker on the console', files: [run.file] };
   return {
     ok: true,
