@@ -177,3 +177,9 @@ figures.push(qemuProfilesFigure);
 // cli-help-startup (bench/cli-startup.ts): `hvscope --help` vs `node -e 0`, side by side.
 import { cliHelpStartupFigure } from './cli-startup.js';
 figures.push(cliHelpStartupFigure);
+
+// tune-optimize (bench/tune-optimize.ts): the profile `tune optimize` found for the linux
+// guest, confirmed in fresh runs against qemu-default and qemu-microvm-fast.
+import { tuneOptimizeConfirm, tuneOptimizeFigure } from './tune-optimize.js';
+measurements['tune-optimize'] = tuneOptimizeConfirm;
+figures.push(tuneOptimizeFigure);
