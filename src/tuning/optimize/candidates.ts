@@ -122,6 +122,7 @@ export function candidateChanges(q: CandidateQuery): Change[] {
 /** Checks --knobs and --target against what the targets declare: an unknown name is a usage error. */
 export function checkSelection(targets: readonly TargetDefinition[], measurable: readonly string[], knobs?: readonly string[], target?: string): void {
   const searchable = targets.filter((t) => measurable.includes(t.name) && (t.candidates?.length ?? 0) > 0);
+  if (searchable.length === 0) throw new UserError(`this workload measures ${measurable.join(', ')}, and none of these targets declares candidate values to search`);
   if (target !== undefined && !searchable.some((t) => t.name === target))
     throw new UserError(`--target ${target}: this workload can search ${searchable.map((t) => t.name).join(', ') || 'no target'}`, 2);
   for (const k of knobs ?? []) {
