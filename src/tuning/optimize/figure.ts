@@ -5,8 +5,9 @@
 import { drawMarker, finishFrame, layoutFrame, round, text, type LegendEntry, type SeriesStyle } from '../../render/figures/frame.js';
 import { OKABE_ITO } from '../../render/palette.js';
 import type { Decided } from './output.js';
-import { changeKey } from './candidates.js';
+import { changeKey, showValue } from './candidates.js';
 
+const PATH_STYLE: SeriesStyle = { colour: OKABE_ITO[4], marker: 'plus', dash: '' };
 const STYLES: Record<string, SeriesStyle> = {
   kept: { colour: OKABE_ITO[2], marker: 'circle', dash: '' },
   worse: { colour: OKABE_ITO[5], marker: 'triangle', dash: '' },
@@ -25,19 +26,27 @@ export function searchFigure(decided: Decided[], objective: string, title: strin
     { label: 'worse', swatch: 'series', style: STYLES.worse, line: false },
     { label: 'no difference', swatch: 'series', style: STYLES['no difference'], line: false },
     { label: 'interval', swatch: 'whisker' },
+    { label: 'search path: best / start', swatch: 'series', style: PATH_STYLE, line: true },
   ];
+  // The search path: the best's median relative to the start, the product of the kept ratios so far.
+  let best = 1;
+  const path = measured.map((d) => (best *= d.kept ? d.decision.ratio! : 1));
   const frame = layoutFrame({
     size: '7.16in',
+    height: '3.8in',
     title,
     legend,
-    x: { kind: 'category', labels: measured.map((d) => changeKey(d.change)) },
+    x: { kind: 'category', labels: measured.map((d) => `${d.change.path[d.change.path.length - 1]}=${showValue(d.change.value)}`) },
     y: { kind: 'number', label: `${objective}: candidate / best (median)` },
-    yRange: [Math.min(0.9, ...lows) * 0.95, Math.max(1.1, ...highs) * 1.05],
+    yRange: [Math.min(0.9, ...lows, ...path) * 0.95, Math.max(1.1, ...highs) * 1.05],
   });
   const { fs } = frame.page;
   const slot = frame.slot!;
   const one = round(frame.yOf(1));
   frame.data.append('line').attr('class', 'unity').attr('x1', frame.plot.left).attr('x2', frame.plot.left + frame.plot.width).attr('y1', one).attr('y2', one);
+  const steps = path.map((v, i) => `${i === 0 ? `M${round(slot.centre(0) - slot.width / 2)},${one}L${round(slot.centre(0) - slot.width / 2)},${round(frame.yOf(v))}` : `L${round(slot.centre(i) - slot.width / 2)},${round(frame.yOf(path[i - 1]))}L${round(slot.centre(i) - slot.width / 2)},${round(frame.yOf(v))}`}`);
+  const end = round(slot.centre(path.length - 1) + slot.width / 2);
+  frame.data.append('path').attr('class', 'search-path').attr('d', `${steps.join('')}L${end},${round(frame.yOf(path[path.length - 1]))}`).attr('stroke', PATH_STYLE.colour);
   measured.forEach((d, i) => {
     const x = round(slot.centre(i));
     const [lo, hi] = d.decision.ratioInterval!;
@@ -49,5 +58,5 @@ export function searchFigure(decided: Decided[], objective: string, title: strin
     text(m.append('title'), `${changeKey(d.change)}: × ${d.decision.ratio!.toFixed(3)} [${lo.toFixed(3)}, ${hi.toFixed(3)}], n ${d.decision.nBase}+${d.decision.nCand}, ${d.kept ? 'kept' : d.decision.verdict}`);
     if (d.kept) text(g.append('text').attr('class', 'gain').attr('x', x).attr('y', round(frame.yOf(lo) + fs * 1.1)).attr('text-anchor', 'middle'), `−${Math.round((1 - d.decision.ratio!) * 100)}%`);
   });
-  return finishFrame(frame, '.whisker{fill:none;stroke:#000000;stroke-width:0.6}.unity{stroke:#777777;stroke-width:0.6;stroke-dasharray:3,2}');
+  return finishFrame(frame, '.whisker{fill:none;stroke:#000000;stroke-width:0.6}.unity{stroke:#777777;stroke-width:0.6;stroke-dasharray:3,2}.search-path{fill:none;stroke-width:1}');
 }
