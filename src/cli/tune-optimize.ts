@@ -94,9 +94,7 @@ export async function optimizeCommand(opts: OptimizeOptions): Promise<void> {
   writeFileAtomic(outFile, profileYaml({ file: outFile, include: includeOf(spec.from), spec: state.spec, kept: state.kept }));
   loadProfile(outFile, allTargets); // what we wrote must load
   const decided = state.decisions.map((d) => ({ change: d.change, decision: d.decision, kept: d.kept }));
-  const svg = searchFigure(decided, spec.objective, `tune optimize: ${spec.workload} from ${spec.from}`);
-  const figure = svg ? join(outDir, 'search.svg') : undefined;
-  if (svg && figure) writeFileAtomic(figure, svg);
+  const figure = writeFigure(decided, spec, outDir);
   const report = buildReport({ spec: state.spec, profile: outFile, log: logFile, figure, traces: join(outDir, 'runs'), stopped: outcome.stopped, elapsedMs: state.elapsedMs, untried: outcome.untried, decided });
   writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 1)}\n`);
   writeFileSync(join(outDir, 'report.txt'), reportText(report));
@@ -106,6 +104,20 @@ export async function optimizeCommand(opts: OptimizeOptions): Promise<void> {
   if (signal) {
     progress(`interrupted: continue with hvscope tune optimize --resume ${logFile} -o ${String(opts.output)}`);
     throw new ExitStatus(interruptedExitCode(signal));
+  }
+}
+
+/** The search figure; a figure that cannot be drawn is said, never fatal (the profile and log are written already). */
+function writeFigure(decided: Parameters<typeof searchFigure>[0], spec: SearchSpec, outDir: string): string | undefined {
+  try {
+    const svg = searchFigure(decided, spec.objective, `tune optimize: ${spec.workload} from ${spec.from}`);
+    if (!svg) return undefined;
+    writeFileAtomic(join(outDir, 'search.svg'), svg);
+    return join(outDir, 'search.svg');
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    progress(`no figure: ${err.message}`);
+    return undefined;
   }
 }
 

@@ -162,7 +162,7 @@ async function measureCandidate(s: SearchRun, m: Measuring): Promise<Decision> {
 async function oneRun(s: SearchRun, m: Measuring, arm: 'base' | 'cand', pair: number): Promise<number | string> {
   const best = [...m.bestValues, ...m.base];
   const maxMs = s.maxRunMs ?? 120_000;
-  const timeoutMs = best.length > 0 ? Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6)) : maxMs;
+  const timeoutMs = best.length > 0 ? Math.round(Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6))) : maxMs;
   const dir = resolve(s.outDir, 'runs', `${String(m.step).padStart(3, '0')}-${safe(m.key)}`, `${arm}-${pair}`);
   const t0 = Date.now();
   const outcome = await s.workload.run({ profile: arm === 'base' ? m.bestFile : m.candFile, dir, timeoutMs, signal: s.signal });

@@ -42,7 +42,8 @@ async function bootRun(guest: string, req: RunRequest): Promise<RunOutcome> {
     result = await runBoots({ guest, profile: req.profile, runs: 1, outDir: req.dir, mode: 'rootless', timeoutMs: req.timeoutMs, signal: req.signal });
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
-    return { ok: false, why: err.message.split('\n')[0], files: [req.dir] };
+    // runBoots' message goes on to say where the runs are kept: the log has the files.
+    return { ok: false, why: err.message.split('\n')[0].split('; ')[0], files: [req.dir] };
   }
   const run = result.runs[0];
   if (result.interrupted || !run) return { ok: false, why: 'interrupted', files: [req.dir] };
