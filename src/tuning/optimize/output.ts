@@ -21,7 +21,10 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 export function measuredText(d: Decision, objective: string): string {
   if (d.ratio === undefined || d.baseMedianNs === undefined || d.candMedianNs === undefined) return d.why ?? d.verdict;
   const [lo, hi] = d.ratioInterval ?? [NaN, NaN];
-  return `${objective} ${formatDuration(d.baseMedianNs)} → ${formatDuration(d.candMedianNs)} (× ${r3(d.ratio)} [${r3(lo)}, ${r3(hi)}] at ${pct(d.confidence)}, n ${d.nBase}+${d.nCand})`;
+  // p90: the runs' 90th percentiles are shown; the decision is the same rank test over all runs.
+  const p90 = objective === 'p90' && d.baseP90Ns !== undefined && d.candP90Ns !== undefined ? `, p90 ${formatDuration(d.baseP90Ns)} → ${formatDuration(d.candP90Ns)}` : '';
+  const what = objective === 'p90' ? 'ready median' : objective;
+  return `${what} ${formatDuration(d.baseMedianNs)} → ${formatDuration(d.candMedianNs)}${p90} (× ${r3(d.ratio)} [${r3(lo)}, ${r3(hi)}] at ${pct(d.confidence)}, n ${d.nBase}+${d.nCand})`;
 }
 
 /** A scalar as YAML (JSON's double-quoted strings are YAML). */
