@@ -55,7 +55,7 @@ export async function tuneOptimizeConfirm(params: Result): Promise<Result> {
 export const tuneOptimizeFigure = {
   name: 'tune-optimize',
   async run(ctx: { measure(name: string, params: Result, timeoutMs: number): Promise<{ ok: boolean; result: Result; failure?: string }>; remainingMs(): number }): Promise<Result> {
-    const out = await ctx.measure('tune-optimize', { rounds: 8 }, Math.min(420_000, ctx.remainingMs()));
+    const out = await ctx.measure('tune-optimize', { rounds: 6 }, Math.min(600_000, ctx.remainingMs()));
     return { data: 'real (linux guest boots on this host, QEMU TCG; confirmation runs after the search)', ...out.result, ...(out.ok ? {} : { failed: out.failure ?? 'failed' }) };
   },
 };
