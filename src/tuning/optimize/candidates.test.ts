@@ -10,7 +10,7 @@ const keys = (q: CandidateQuery) => candidateChanges(q).map(changeKey);
 describe('tune optimize candidates', () => {
   it('skips the value in force (set, or the declared default when absent)', () => {
     const k = keys(query({}));
-    expect(k).toContain('qemu/machine=microvm');
+    expect(k).toContain('qemu/machine=microvm+tcg-tsc-khz=host'); // brings along what it needs
     expect(k).not.toContain('qemu/machine=pc'); // set
     expect(k).not.toContain('qemu/nodefaults=off'); // QEMU's default
     expect(k).toContain('qemu/nodefaults=on');
@@ -44,8 +44,15 @@ describe('tune optimize candidates', () => {
   it('leaves out decided changes and knobs already changed; --knobs restricts and orders', () => {
     expect(keys(query({ decided: new Set(['qemu/machine=q35']) }))).not.toContain('qemu/machine=q35');
     expect(keys(query({ changed: new Set(['qemu/machine']) })).some((k) => k.startsWith('qemu/machine='))).toBe(false);
-    expect(keys(query({ knobs: ['quiet', 'machine'] }))).toEqual(['qemu/kernel-params/quiet=true', 'qemu/machine=q35', 'qemu/machine=microvm']);
+    expect(keys(query({ knobs: ['quiet', 'machine'] }))).toEqual(['qemu/kernel-params/quiet=true', 'qemu/machine=q35', 'qemu/machine=microvm+tcg-tsc-khz=host']);
     expect(keys(query({ knobs: ['qemu/kernel-params/cryptomgr.notests'] }))).toEqual(['qemu/kernel-params/cryptomgr.notests=true']);
+  });
+
+  it('a value brings along the settings it needs, unless they are in force or already changed', () => {
+    expect(keys(query({ sections: { qemu: { machine: 'pc', 'tcg-tsc-khz': 'host' } } }))).toContain('qemu/machine=microvm');
+    expect(keys(query({ knobs: ['pit'], sections: { qemu: { machine: 'microvm' } } }))).toEqual(['qemu/pit=off+tcg-tsc-khz=host']);
+    // tcg-tsc-khz was decided by an earlier kept change: microvm needing it is not offered
+    expect(keys(query({ changed: new Set(['qemu/tcg-tsc-khz']) }))).not.toContain('qemu/machine=microvm+tcg-tsc-khz=host');
   });
 
   it('only targets the workload measures, and --target', () => {

@@ -12,6 +12,11 @@ export interface Change {
   path: string[];
   value: SettingValue;
   about: string;
+  /**
+   * Settings of the same target this value needs and the best profile lacks (its valueRequires,
+   * e.g. microvm needs tcg-tsc-khz): set together with it, measured and kept as one change.
+   */
+  with?: { path: string[]; value: SettingValue }[];
 }
 
 /** Workload facts a condition may name ('@pvh-kernel'); absent: unknown. */
@@ -24,7 +29,17 @@ export const knobName = (c: Pick<Change, 'target' | 'path'>): string => `${c.tar
 export const showValue = (v: SettingValue): string => (v === null ? 'absent' : String(v));
 
 /** `qemu/machine=microvm`: a change's identity in the search log. */
-export const changeKey = (c: Pick<Change, 'target' | 'path' | 'value'>): string => `${knobName(c)}=${showValue(c.value)}`;
+export const changeKey = (c: Pick<Change, 'target' | 'path' | 'value' | 'with'>): string =>
+  [`${knobName(c)}=${showValue(c.value)}`, ...(c.with ?? []).map((w) => `${w.path.join('/')}=${showValue(w.value)}`)].join('+');
+
+/** Every knob a change sets (itself and what it brings along). */
+export const knobsOf = (c: Change): string[] => [knobName(c), ...(c.with ?? []).map((w) => knobName({ target: c.target, path: w.path }))];
+
+/** The settings a change writes: itself first, then what it brings along. */
+export const settingsOf = (c: Change): { path: string[]; value: SettingValue; about: string }[] => [
+  { path: c.path, value: c.value, about: c.about },
+  ...(c.with ?? []).map((w) => ({ path: w.path, value: w.value, about: `needed by ${knobName(c)}=${showValue(c.value)}` })),
+];
 
 /** Values compare as knob text: booleans as on/off (as the targets render them), null as absent. */
 function norm(v: unknown): string | null {
@@ -108,15 +123,48 @@ export function candidateChanges(q: CandidateQuery): Change[] {
     for (const decl of declared) {
       if (!selected(q.knobs, t.name, decl.path) || q.changed?.has(knobName({ target: t.name, path: decl.path }))) continue;
       for (const value of decl.values) {
-        const change: Change = { target: t.name, path: decl.path, value, about: decl.about };
-        if (q.decided.has(changeKey(change))) continue;
-        if (blocked(decl, value, section, q.facts, declared) === null) out.push(change);
+        const change = withNeeds({ target: t.name, path: decl.path, value, about: decl.about }, decl, section, q, declared);
+        if (change === null || q.decided.has(changeKey(change))) continue;
+        out.push(change);
       }
     }
   }
   // --knobs in the order given is the order tried (stable: values keep their declared order).
   const rank = (c: Change) => (q.knobs ? q.knobs.findIndex((k) => selected([k], c.target, c.path)) : 0);
   return out.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
+}
+
+/** A copy of a section with one setting set. */
+function withSetting(section: unknown, path: string[], value: SettingValue): unknown {
+  const copy = structuredClone((section ?? {}) as Record<string, unknown>);
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[path[path.length - 1]] = value;
+  return copy;
+}
+
+/**
+ * The change, bringing along what its value needs: a valueRequires condition on another
+ * declared setting of the target that is not in force, not changed already and that the
+ * search may set (its first listed non-absent value, itself unblocked). null: blocked.
+ */
+function withNeeds(change: Change, decl: KnobCandidates, section: unknown, q: CandidateQuery, declared: readonly KnobCandidates[]): Change | null {
+  if (norm(current(section, decl)) === norm(change.value)) return null;
+  let s = section;
+  const needs: { path: string[]; value: SettingValue }[] = [];
+  for (const vr of decl.valueRequires ?? []) {
+    if (norm(vr.value) !== norm(change.value)) continue;
+    for (const c of vr.requires) {
+      if (conditionHolds(c, s, q.facts, declared)) continue;
+      const other = declared.find((d) => d.path.join('/') === c.path.join('/'));
+      const value = c.values.find((v) => v !== null);
+      if (!other || value === undefined || q.changed?.has(knobName({ target: change.target, path: c.path }))) return null;
+      s = withSetting(s, c.path, value);
+      needs.push({ path: c.path, value });
+    }
+  }
+  if (blocked(decl, change.value, s, q.facts, declared) !== null) return null;
+  return needs.length > 0 ? { ...change, with: needs } : change;
 }
 
 /** Checks --knobs and --target against what the targets declare: an unknown name is a usage error. */

@@ -36,7 +36,7 @@ export function searchFigure(decided: Decided[], objective: string, title: strin
     height: '3.8in',
     title,
     legend,
-    x: { kind: 'category', labels: measured.map((d) => `${d.change.path[d.change.path.length - 1]}=${showValue(d.change.value)}`) },
+    x: { kind: 'category', labels: measured.map((d) => `${d.change.path[d.change.path.length - 1]}=${showValue(d.change.value)}${d.change.with ? ` +${d.change.with.length}` : ''}`) },
     y: { kind: 'number', label: `${objective}: candidate / best (median)` },
     yRange: [Math.min(0.9, ...lows, ...path) * 0.95, Math.max(1.1, ...highs) * 1.05],
   });

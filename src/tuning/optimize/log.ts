@@ -28,7 +28,7 @@ export type LogLine =
   | { t: 'start'; version: number; at: string; spec: SearchSpec }
   | { t: 'resume'; at: string; budgetMs: number }
   | { t: 'run'; change: string; arm: 'base' | 'cand'; pair: number; ok: boolean; valueNs?: number; why?: string; files: string[]; ms: number }
-  | { t: 'decision'; change: string; target: string; path: string[]; value: SettingValue; about: string; decision: Decision; kept: boolean; atMs: number }
+  | { t: 'decision'; change: string; target: string; path: string[]; value: SettingValue; about: string; with?: Change['with']; decision: Decision; kept: boolean; atMs: number }
   | { t: 'end'; reason: string; at: string };
 
 export function appendLog(file: string, line: LogLine): void {
@@ -97,7 +97,7 @@ export function replay(lines: LogLine[]): SearchState {
       p.pairs = Math.max(p.pairs, line.pair);
       if (line.ok && line.valueNs !== undefined) (line.arm === 'base' ? p.base : p.cand).push(line.valueNs);
     } else if (line.t === 'decision') {
-      const change: Change = { target: line.target, path: line.path, value: line.value, about: line.about };
+      const change: Change = { target: line.target, path: line.path, value: line.value, about: line.about, ...(line.with ? { with: line.with } : {}) };
       state.decisions.push({ change, decision: line.decision, kept: line.kept, atMs: line.atMs });
       state.decided.add(changeKey(change));
       if (line.kept) state.kept.push({ change, decision: line.decision });

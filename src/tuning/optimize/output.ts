@@ -4,7 +4,7 @@
 import { basename } from 'node:path';
 import { formatDuration } from '../../model/duration.js';
 import type { SettingValue } from '../knob.js';
-import { changeKey, knobName, showValue, type Change } from './candidates.js';
+import { changeKey, knobName, settingsOf, showValue, type Change } from './candidates.js';
 import type { Decision, Verdict } from './decide.js';
 import type { SearchSpec } from './log.js';
 
@@ -58,8 +58,9 @@ export function profileYaml(p: ProfileText): string {
     'include:',
     `  - ${yamlScalar(p.include)}`,
   ];
-  // A later change of the same knob replaces an earlier one.
-  const last = new Map(p.kept.map((k) => [knobName(k.change), k]));
+  // One entry per setting (a change with what it brings along writes several); a later one of a knob replaces an earlier.
+  const settings = p.kept.flatMap((k) => settingsOf(k.change).map((st) => ({ change: { target: k.change.target, path: st.path, value: st.value, about: st.about }, decision: k.decision })));
+  const last = new Map(settings.map((k) => [knobName(k.change), k]));
   const byTarget = new Map<string, { change: Change; decision: Decision }[]>();
   for (const k of last.values()) byTarget.set(k.change.target, [...(byTarget.get(k.change.target) ?? []), k]);
   for (const [target, kept] of byTarget) {

@@ -84,6 +84,14 @@ describe('search loop (synthetic workload)', () => {
     expect(verdicts['nodefaults=on']).toBe('worse');
     expect(verdicts['kernel-params/quiet=true']).toBe('broken');
     expect(state.kept.map((k) => k.change.path.join('/'))).toEqual(['machine']);
+    // the kept change brought tcg-tsc-khz along: the best profile sets both
+    const best = loadProfile(join(dir, 'profiles', `best-${state.kept.length}.yaml`), allTargets).sections.qemu;
+    expect([settingAt(best, ['machine']), settingAt(best, ['tcg-tsc-khz'])]).toEqual(['microvm', 'host']);
+    const written = profileYaml({ file: join(dir, 'found.yaml'), include: 'qemu-default', spec: SPEC, kept: state.kept });
+    writeFileSync(join(dir, 'found.yaml'), written);
+    const found = loadProfile(join(dir, 'found.yaml'), allTargets).sections.qemu;
+    expect([settingAt(found, ['machine']), settingAt(found, ['tcg-tsc-khz'])]).toEqual(['microvm', 'host']);
+    expect(written).toMatch(/why: "needed by qemu\/machine=microvm\. Kept by tune optimize/);
     // pair 1: base then candidate; pair 2: candidate then base
     const first = runs.slice(0, 4).map((r) => (r.profile.includes('best-') ? 'base' : 'cand'));
     expect(first).toEqual(['base', 'cand', 'cand', 'base']);
@@ -102,7 +110,7 @@ describe('search loop (synthetic workload)', () => {
     // The run cut by the interrupt is not logged; the pending candidate keeps whole pairs only.
     expect(lines.filter((l) => l.t === 'run')).toHaveLength(8);
     expect(resumed.decided.size).toBe(1); // machine=q35 decided (3 pairs), machine=microvm pending
-    expect(resumed.pending).toMatchObject({ change: 'qemu/machine=microvm', pairs: 1 });
+    expect(resumed.pending).toMatchObject({ change: 'qemu/machine=microvm+tcg-tsc-khz=host', pairs: 1 });
     const more: RunRequest[] = [];
     const second = await runSearch({ workload: syntheticWorkload(more), targets: allTargets, state: resumed, logFile, outDir: dir, progress: () => {} });
     expect(second.stopped).toBe('exhausted');
@@ -119,7 +127,7 @@ describe('search loop (synthetic workload)', () => {
     await new Promise((r) => setTimeout(r, 5));
     const out = await runSearch({ workload: syntheticWorkload([]), targets: allTargets, state, logFile, outDir: dir, progress: () => {} });
     expect(out.stopped).toBe('budget');
-    expect(out.untried).toContain('qemu/machine=microvm');
+    expect(out.untried).toContain('qemu/machine=microvm+tcg-tsc-khz=host');
   });
 });
 

@@ -12,7 +12,7 @@ import { medianInterval, median } from '../../analysis/stats.js';
 import type { TargetDefinition } from '../knob.js';
 import { buildKnobs } from '../engine.js';
 import { loadProfile, resolveProfileRef } from '../profile.js';
-import { candidateChanges, changeKey, knobName, type Change } from './candidates.js';
+import { candidateChanges, changeKey, knobsOf, type Change } from './candidates.js';
 import { brokenDecision, decide, type Decision } from './decide.js';
 import { appendLog, type SearchState } from './log.js';
 import { profileYaml } from './output.js';
@@ -64,7 +64,7 @@ export async function runSearch(s: SearchRun): Promise<SearchOutcome> {
     if (s.signal?.aborted) return { stopped: 'interrupted', untried: [] };
     const bestFile = join(profilesDir, `best-${state.kept.length}.yaml`);
     const sections = writeProfile(bestFile, state, state.kept, s.targets);
-    const todo = candidateChanges({ targets: s.targets, sections, measurable: s.workload.measurable, facts: s.workload.facts, knobs: state.spec.knobs, target: state.spec.target, decided: state.decided, changed: new Set(state.kept.map((k) => knobName(k.change))) });
+    const todo = candidateChanges({ targets: s.targets, sections, measurable: s.workload.measurable, facts: s.workload.facts, knobs: state.spec.knobs, target: state.spec.target, decided: state.decided, changed: new Set(state.kept.flatMap((k) => knobsOf(k.change))) });
     const pending = state.pending && todo.find((c) => changeKey(c) === state.pending!.change);
     const change = pending ?? todo[0];
     if (!change) return { stopped: 'exhausted', untried: [] };
@@ -105,7 +105,7 @@ class BudgetSpent extends Error {}
 const fmt = (ns: number) => (Number.isFinite(ns) ? formatDuration(ns) : '?');
 
 function record(s: SearchRun, change: Change, decision: Decision, kept: boolean, atMs: number): void {
-  appendLog(s.logFile, { t: 'decision', change: changeKey(change), target: change.target, path: change.path, value: change.value, about: change.about, decision, kept, atMs });
+  appendLog(s.logFile, { t: 'decision', change: changeKey(change), target: change.target, path: change.path, value: change.value, about: change.about, ...(change.with ? { with: change.with } : {}), decision, kept, atMs });
   s.state.decisions.push({ change, decision, kept, atMs });
   s.state.decided.add(changeKey(change));
   if (kept) s.state.kept.push({ change, decision });
