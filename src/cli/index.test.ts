@@ -31,7 +31,7 @@ describe('help data is the registrations, extracted at build time', () => {
       for (const o of c.options) expect(o.description.length, `${c.name} ${o.flags}`).toBeGreaterThan(3);
       for (const s of c.subcommands) expect(s.summary.length, `${c.name} ${s.name}`).toBeGreaterThan(10);
     }
-    expect(data.commands.find((c) => c.name === 'tune')?.subcommands.map((s) => s.name)).toEqual(['plan', 'apply', 'verify', 'rollback', 'status']);
+    expect(data.commands.find((c) => c.name === 'tune')?.subcommands.map((s) => s.name)).toEqual(['plan', 'apply', 'verify', 'rollback', 'status', 'optimize']);
     expect(data.commands.find((c) => c.name === 'lab')?.subcommands.map((s) => s.name)).toEqual(['xen run']);
   });
 

@@ -11,6 +11,7 @@ import { allTargets, qemuCommandLineFor } from '../tuning/targets/index.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 import { subcommands } from './subcommands.js';
 import { terminalWidth, wrapText } from './text-wrap.js';
+import { OPTIMIZE_OPTIONS, optimizeCommand, type OptimizeOptions } from './tune-optimize.js';
 
 export interface TuneOptions {
   root?: string;
@@ -105,6 +106,10 @@ const isPermissionError = (err: unknown) => err instanceof UserError && /\b(EACC
  * unprivileged user, says that the action needs root rather than EACCES.
  */
 export async function tuneCommand(action: string, profileRef: string | undefined, opts: TuneOptions): Promise<void> {
+  if (action === 'optimize') {
+    if (profileRef !== undefined) throw usageError(`tune optimize takes no PROFILE argument; give the starting profile as --from ${profileRef}`);
+    return optimizeCommand(opts as OptimizeOptions);
+  }
   try {
     await tuneAction(action, profileRef, opts);
   } catch (err) {
@@ -200,7 +205,7 @@ async function tuneAction(action: string, profileRef: string | undefined, opts: 
 
 export function register(cli: CAC): void {
   const tune = cli
-    .command('tune <action> [profile]', 'Tuning: plan | apply | verify PROFILE, rollback, status')
+    .command('tune <action> [profile]', 'Tuning: plan | apply | verify PROFILE, rollback, status, optimize')
     .option('--root <dir>', 'Prefix for files the profile touches (default /)')
     .option('--netns <name>', 'Apply network knobs (bridge, sysctl) inside this network namespace')
     .option('--domain-config <file>', 'Domain file a profile edits: xl.cfg for xen-domain, domain XML for libvirt-domain')
@@ -208,12 +213,23 @@ export function register(cli: CAC): void {
     .option('--state-dir <dir>', 'Journal and lock directory (default /var/lib/hvscope under --root)')
     .option('--dry-run', 'apply: only show the plan')
     .option('--json', 'Machine-readable output')
+    .option('--workload <w>', 'optimize: what to measure: boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv, or \'cmd:COMMAND {profile}\'')
+    .option('--from <profile>', 'optimize: the profile to start from (shipped name or path)')
+    .option('--budget <time>', 'optimize: time for measuring, e.g. 30m, 90s, 1h30m')
+    .option('--confidence <c>', 'optimize: keep a change only when better at this confidence (default 0.95)')
+    .option('--knobs <list>', 'optimize: only these knobs, comma-separated (machine,quiet or qemu/kernel-params/quiet)')
+    .option('--target <name>', 'optimize: only knobs of this target (e.g. qemu)')
+    .option('--objective <o>', 'optimize: ready (time to ready, default), p90, or a phase (kernel, firmware, toolstack…)')
+    .option('--runs-per-candidate <n>', 'optimize: alternating pairs per candidate (default 4; at least 3 at 0.95)')
+    .option('--resume <log>', 'optimize: continue the search in this log (SEARCH.search/search.jsonl)')
+    .option('-o, --output <file>', 'optimize: the found profile (.yaml); runs, log, report and figure go to FILE.search/')
     .example('  hvscope tune plan bridge-fast --netns lab     # current vs desired, changes nothing')
     .example('  hvscope tune apply my-host.yaml               # journal, write, read back; undo all on failure')
     .example('  hvscope tune verify my-host.yaml              # exit 0 only if every knob passes')
     .example('  hvscope tune apply libvirt-unikernel --domain-config dom.xml --domain-output uni.xml')
     .example('  hvscope tune status                           # applied profile and drift since')
     .example('  hvscope tune rollback                         # restore the values from before apply')
+    .example('  hvscope tune optimize --workload boot:linux --from qemu-default --budget 30m -o best.yaml')
     .action(command((action: string, profile: string | undefined, opts: TuneOptions) => tuneCommand(action, profile, opts)));
   const common = ['root', 'netns', 'domain-config', 'domain-output', 'state-dir', 'json'];
   subcommands(tune, [
@@ -222,5 +238,10 @@ export function register(cli: CAC): void {
     { name: 'verify', args: '<profile>', summary: 'Read every knob of PROFILE and compare with the desired value; exit 0 only if all pass', options: common },
     { name: 'rollback', summary: 'Restore the values from before the last apply (and earlier applies still in force); nothing to undo is not an error', options: ['root', 'state-dir', 'json'] },
     { name: 'status', summary: 'The applied profile and which knobs drifted since; finishes an interrupted apply or rollback first', options: ['root', 'state-dir', 'json'] },
+    {
+      name: 'optimize',
+      summary: 'Search for a faster profile by measuring: from --from, try each knob\'s declared candidate values against the best so far in alternating pairs, keep a change only when better at --confidence, stop at --budget; writes the found profile (-o), a resumable search log, every run\'s trace, a report and a figure',
+      options: OPTIMIZE_OPTIONS,
+    },
   ]);
 }

@@ -33,6 +33,12 @@ export interface Knob {
 /** A setting's value as a profile writes it (null: leave the setting out). */
 export type SettingValue = string | number | boolean | null;
 
+/** A setting (path in the same target's section, or '@fact') and the values it must have. */
+export interface SettingCondition {
+  path: string[];
+  values: SettingValue[];
+}
+
 /**
  * What a search (`hvscope tune optimize`) may try for one setting of a target: the
  * values worth measuring and when the setting applies. Declared by the target, next to
@@ -44,7 +50,15 @@ export interface KnobCandidates {
   /** Values to try, as a profile writes them; null = leave it out (the default). */
   values: SettingValue[];
   /** Only valid or meaningful while each of these settings has one of the values listed (null: absent). */
-  requires?: { path: string[]; values: SettingValue[] }[];
+  requires?: SettingCondition[];
+  /**
+   * Conditions of single values (conflicts and dependencies as data): e.g. pit off only with
+   * tcg-tsc-khz set. A path starting with '@' names a fact of the workload (e.g. '@pvh-kernel':
+   * the guest has a kernel with a PVH entry); an unknown fact does not exclude the value.
+   */
+  valueRequires?: { value: SettingValue; requires: SettingCondition[]; why: string }[];
+  /** The value in force when the setting is absent (QEMU's default), so a search never "tries" it again. */
+  default?: SettingValue;
   /** What the setting changes and what to expect of the values. */
   about: string;
 }

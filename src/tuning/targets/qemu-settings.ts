@@ -23,6 +23,7 @@ export interface QemuSetting {
   /** Values a search may try; absent: a harness setting (console, display, accelerator), never searched. */
   candidates?: SettingValue[];
   requires?: KnobCandidates['requires'];
+  valueRequires?: KnobCandidates['valueRequires'];
   about: string;
 }
 
@@ -33,10 +34,12 @@ export const QEMU_SETTINGS: readonly QemuSetting[] = [
     schema: enumValue('pc', 'q35', 'microvm'),
     qemuDefault: 'pc', // alias of the newest pc-i440fx-* machine
     candidates: ['pc', 'q35', 'microvm'],
+    // tuning-profiles/qemu-microvm-min.yaml (tcg-tsc-khz): measured there, 4 of 4 linux boots hung without it.
+    valueRequires: [{ value: 'microvm', requires: [{ path: ['tcg-tsc-khz'], values: ['host'] }], why: 'microvm has no HPET or ACPI PM timer: a Linux guest under TCG that cannot calibrate its TSC hangs (qemu-microvm-min.yaml)' }],
     about: 'the board: pc (i440FX, PCI, legacy chipset), q35 (PCIe), microvm (no PCI, virtio-mmio)',
   },
   { key: 'x-option-roms', schema: ON_OFF, machines: ['microvm'], qemuDefault: 'on', candidates: ['on', 'off'], requires: ON_MICROVM, about: 'loading option ROMs (linuxboot_dma.bin, pvh.bin); qboot boots the kernel itself' },
-  { key: 'pit', schema: ON_OFF_AUTO, machines: ['microvm', 'pc', 'q35'], qemuDefault: 'auto', candidates: ['auto', 'off'], about: 'the i8254 PIT; without it a guest under TCG needs tcg-tsc-khz (no timer to calibrate its TSC against)' },
+  { key: 'pit', schema: ON_OFF_AUTO, machines: ['microvm', 'pc', 'q35'], qemuDefault: 'auto', candidates: ['auto', 'off'], valueRequires: [{ value: 'off', requires: [{ path: ['tcg-tsc-khz'], values: ['host'] }], why: 'without a PIT a guest under TCG has no timer to calibrate its TSC against' }], about: 'the i8254 PIT; without it a guest under TCG needs tcg-tsc-khz (no timer to calibrate its TSC against)' },
   { key: 'pic', schema: ON_OFF_AUTO, machines: ['microvm', 'pc', 'q35'], qemuDefault: 'auto', candidates: ['auto', 'off'], about: 'the i8259 PIC; interrupts then go through the IO-APIC' },
   { key: 'rtc', schema: ON_OFF_AUTO, machines: ['microvm'], qemuDefault: 'auto', candidates: ['auto', 'off'], requires: ON_MICROVM, about: 'the MC146818 RTC; a stock Linux waits ~2 s for it when it is missing (qemu-microvm-min.yaml)' },
   { key: 'isa-serial', schema: ON_OFF, machines: ['microvm'], qemuDefault: 'on', about: 'COM1; hvscope reads boot markers from it' },
@@ -53,6 +56,10 @@ export const QEMU_SETTINGS: readonly QemuSetting[] = [
     // microvm: SeaBIOS build with ACPI, qboot without (microvm_devices_init); pc/q35: SeaBIOS.
     qemuDefault: (machine, acpi) => (machine === 'microvm' ? (acpi === 'off' ? 'qboot.rom' : 'bios-microvm.bin') : 'bios-256k.bin'),
     candidates: ['default', 'qboot.rom', 'bios-microvm.bin'],
+    valueRequires: [
+      { value: 'qboot.rom', requires: ON_MICROVM, why: "qboot is microvm's firmware" },
+      { value: 'bios-microvm.bin', requires: ON_MICROVM, why: "QEMU's SeaBIOS build for microvm" },
+    ],
     about: 'firmware: qboot (minimal, boots the kernel from fw_cfg) or a SeaBIOS build',
   },
   {
@@ -60,6 +67,7 @@ export const QEMU_SETTINGS: readonly QemuSetting[] = [
     schema: enumValue('linux', 'pvh'),
     qemuDefault: 'linux',
     candidates: ['linux', 'pvh'],
+    valueRequires: [{ value: 'pvh', requires: [{ path: ['@pvh-kernel'], values: [true] }], why: 'PVH boots an ELF kernel with a PVH entry note only' }],
     about:
       'how the kernel starts: linux = the bzImage through the Linux boot protocol (16-bit setup, then it decompresses itself); pvh = the uncompressed ELF at its PVH entry note (hvscope extracts it from the bzImage: src/lab/pvh-kernel.ts)',
   },
@@ -73,6 +81,7 @@ export const QEMU_SETTINGS: readonly QemuSetting[] = [
     schema: { anyOf: [{ const: 'host' }, { type: 'integer', minimum: 1000 }, { type: 'string', pattern: '^[0-9]{4,}$' }] },
     qemuDefault: null, // the guest kernel calibrates its TSC itself
     candidates: [null, 'host'],
+    valueRequires: [{ value: null, requires: [{ path: ['pit'], values: [null, 'auto', 'on'] }], why: 'pit off needs it (no timer to calibrate the TSC against)' }],
     about: 'tsc_early_khz= under TCG: the guest skips TSC and delay-loop calibration',
   },
   { key: 'memory', schema: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[0-9]+[MG]?$' }] }, qemuDefault: '128M', candidates: [128, 256], about: 'guest RAM (MiB); less RAM, less memory map for the kernel to set up' },
@@ -114,7 +123,20 @@ export const KERNEL_PARAMS: readonly KernelParam[] = [
 
 /** Candidates of every setting and known kernel parameter, for `tune optimize`. */
 export function qemuCandidates(): KnobCandidates[] {
-  const settings = QEMU_SETTINGS.filter((s) => s.candidates !== undefined).map((s) => ({ path: [s.key], values: s.candidates!, ...(s.requires ? { requires: s.requires } : {}), about: s.about }));
-  const params = KERNEL_PARAMS.filter((p) => p.candidates.length > 0).map((p) => ({ path: ['kernel-params', p.name], values: p.candidates, ...(p.requires ? { requires: p.requires } : {}), about: p.about }));
+  const settings = QEMU_SETTINGS.filter((s) => s.candidates !== undefined).map((s) => ({
+    path: [s.key],
+    values: s.candidates!,
+    ...(s.requires ? { requires: s.requires } : {}),
+    ...(s.valueRequires ? { valueRequires: s.valueRequires } : {}),
+    ...(typeof s.qemuDefault !== 'function' ? { default: s.qemuDefault } : {}),
+    about: s.about,
+  }));
+  const params = KERNEL_PARAMS.filter((p) => p.candidates.length > 0).map((p) => ({
+    path: ['kernel-params', p.name],
+    values: p.candidates,
+    ...(p.requires ? { requires: p.requires } : {}),
+    default: p.kind === 'flag' ? false : null,
+    about: p.about,
+  }));
   return [...settings, ...params];
 }

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { TargetDefinition } from '../knob.js';
+import { allTargets } from '../targets/index.js';
+import { candidateChanges, changeKey, checkSelection, type CandidateQuery } from './candidates.js';
+
+const qemu = allTargets.filter((t) => t.name === 'qemu');
+const query = (over: Partial<CandidateQuery>): CandidateQuery => ({ targets: qemu, sections: { qemu: { machine: 'pc' } }, measurable: ['qemu'], facts: {}, decided: new Set(), ...over });
+const keys = (q: CandidateQuery) => candidateChanges(q).map(changeKey);
+
+describe('tune optimize candidates', () => {
+  it('skips the value in force (set, or the declared default when absent)', () => {
+    const k = keys(query({}));
+    expect(k).toContain('qemu/machine=microvm+tcg-tsc-khz=host'); // brings along what it needs
+    expect(k).not.toContain('qemu/machine=pc'); // set
+    expect(k).not.toContain('qemu/nodefaults=off'); // QEMU's default
+    expect(k).toContain('qemu/nodefaults=on');
+    expect(k).not.toContain('qemu/kernel-params/quiet=false'); // a flag's default: absent
+    expect(k).toContain('qemu/kernel-params/quiet=true');
+  });
+
+  it('requires: microvm-only settings only once the machine is microvm', () => {
+    expect(keys(query({}))).not.toContain('qemu/x-option-roms=off');
+    expect(keys(query({ sections: { qemu: { machine: { value: 'microvm', why: 'x' } } } }))).toContain('qemu/x-option-roms=off');
+  });
+
+  it('valueRequires: conflicts as data (pit off needs tcg-tsc-khz; qboot only on microvm)', () => {
+    const pc = keys(query({}));
+    expect(pc).not.toContain('qemu/pit=off');
+    expect(pc).not.toContain('qemu/bios=qboot.rom');
+    const withTsc = keys(query({ sections: { qemu: { machine: 'microvm', 'tcg-tsc-khz': 'host' } } }));
+    expect(withTsc).toContain('qemu/pit=off');
+    expect(withTsc).toContain('qemu/bios=qboot.rom');
+    // …and dropping tcg-tsc-khz while pit is off is not offered
+    const pitOff = keys(query({ sections: { qemu: { machine: 'microvm', 'tcg-tsc-khz': 'host', pit: 'off' } } }));
+    expect(pitOff).not.toContain('qemu/tcg-tsc-khz=absent');
+  });
+
+  it('workload facts: PVH only with a kernel that has a PVH entry; unknown facts do not exclude', () => {
+    expect(keys(query({ facts: { '@pvh-kernel': false } }))).not.toContain('qemu/kernel-entry=pvh');
+    expect(keys(query({ facts: { '@pvh-kernel': true } }))).toContain('qemu/kernel-entry=pvh');
+    expect(keys(query({ facts: {} }))).toContain('qemu/kernel-entry=pvh');
+  });
+
+  it('leaves out decided changes and knobs already changed; --knobs restricts and orders', () => {
+    expect(keys(query({ decided: new Set(['qemu/machine=q35']) }))).not.toContain('qemu/machine=q35');
+    expect(keys(query({ changed: new Set(['qemu/machine']) })).some((k) => k.startsWith('qemu/machine='))).toBe(false);
+    expect(keys(query({ knobs: ['quiet', 'machine'] }))).toEqual(['qemu/kernel-params/quiet=true', 'qemu/machine=q35', 'qemu/machine=microvm+tcg-tsc-khz=host']);
+    expect(keys(query({ knobs: ['qemu/kernel-params/cryptomgr.notests'] }))).toEqual(['qemu/kernel-params/cryptomgr.notests=true']);
+  });
+
+  it('a value brings along the settings it needs, unless they are in force or already changed', () => {
+    expect(keys(query({ sections: { qemu: { machine: 'pc', 'tcg-tsc-khz': 'host' } } }))).toContain('qemu/machine=microvm');
+    expect(keys(query({ knobs: ['pit'], sections: { qemu: { machine: 'microvm' } } }))).toEqual(['qemu/pit=off+tcg-tsc-khz=host']);
+    // tcg-tsc-khz was decided by an earlier kept change: microvm needing it is not offered
+    expect(keys(query({ changed: new Set(['qemu/tcg-tsc-khz']) }))).not.toContain('qemu/machine=microvm+tcg-tsc-khz=host');
+  });
+
+  it('only targets the workload measures, and --target', () => {
+    expect(keys(query({ measurable: ['bridge'] }))).toEqual([]);
+    expect(keys(query({ target: 'bridge' }))).toEqual([]);
+  });
+
+  it('checkSelection: an unknown knob or target is a usage error naming what is known', () => {
+    expect(() => checkSelection(allTargets, ['qemu'], ['machin'])).toThrow(/--knobs: no searchable knob "machin" \(known: qemu\/machine/);
+    expect(() => checkSelection(allTargets, ['qemu'], undefined, 'bridge')).toThrow(/--target bridge: this workload can search qemu/);
+    expect(() => checkSelection(allTargets, ['qemu'], ['machine', 'quiet'], 'qemu')).not.toThrow();
+  });
+
+  it('a target without declared candidates offers nothing', () => {
+    const bare: TargetDefinition = { ...qemu[0], name: 'bare', candidates: undefined };
+    expect(candidateChanges(query({ targets: [bare], measurable: ['bare'] }))).toEqual([]);
+  });
+});

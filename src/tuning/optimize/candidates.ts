@@ -1,0 +1,183 @@
+// What `tune optimize` may try next: one-setting changes of the current best profile, taken
+// from the candidates each target declares beside its settings (knob.ts KnobCandidates),
+// minus values already in force, values whose conditions the best profile does not meet
+// (requires / valueRequires: conflicts and dependencies as data) and changes already decided.
+import { UserError } from '../../model/errors.js';
+import type { KnobCandidates, SettingCondition, SettingValue, TargetDefinition } from '../knob.js';
+
+/** One change: a setting of a target's section set to a value. */
+export interface Change {
+  target: string;
+  /** Path in the target's section, e.g. ['machine'] or ['kernel-params', 'quiet']. */
+  path: string[];
+  value: SettingValue;
+  about: string;
+  /**
+   * Settings of the same target this value needs and the best profile lacks (its valueRequires,
+   * e.g. microvm needs tcg-tsc-khz): set together with it, measured and kept as one change.
+   */
+  with?: { path: string[]; value: SettingValue }[];
+}
+
+/** Workload facts a condition may name ('@pvh-kernel'); absent: unknown. */
+export type Facts = Record<string, SettingValue>;
+
+/** `qemu/machine`: the knob a change sets. */
+export const knobName = (c: Pick<Change, 'target' | 'path'>): string => `${c.target}/${c.path.join('/')}`;
+
+/** Text of a value as a person reads it: null is "absent". */
+export const showValue = (v: SettingValue): string => (v === null ? 'absent' : String(v));
+
+/** `qemu/machine=microvm`: a change's identity in the search log. */
+export const changeKey = (c: Pick<Change, 'target' | 'path' | 'value' | 'with'>): string =>
+  [`${knobName(c)}=${showValue(c.value)}`, ...(c.with ?? []).map((w) => `${w.path.join('/')}=${showValue(w.value)}`)].join('+');
+
+/** Every knob a change sets (itself and what it brings along). */
+export const knobsOf = (c: Change): string[] => [knobName(c), ...(c.with ?? []).map((w) => knobName({ target: c.target, path: w.path }))];
+
+/** The settings a change writes: itself first, then what it brings along. */
+export const settingsOf = (c: Change): { path: string[]; value: SettingValue; about: string }[] => [
+  { path: c.path, value: c.value, about: c.about },
+  ...(c.with ?? []).map((w) => ({ path: w.path, value: w.value, about: `needed by ${knobName(c)}=${showValue(c.value)}` })),
+];
+
+/** Values compare as knob text: booleans as on/off (as the targets render them), null as absent. */
+function norm(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  return String(v);
+}
+
+/** A setting's value in a (merged, validated) section, unwrapping `{ value, why }`; undefined when absent. */
+export function settingAt(section: unknown, path: string[]): SettingValue | undefined {
+  let node: unknown = section;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object' || !(key in node)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  if (node !== null && typeof node === 'object' && 'value' in node) node = (node as { value: unknown }).value;
+  return node as SettingValue | undefined;
+}
+
+/** The value in force: the section's, else the declared default, else absent. */
+function current(section: unknown, decl: Pick<KnobCandidates, 'path' | 'default'>): SettingValue {
+  const v = settingAt(section, decl.path);
+  return v === undefined ? (decl.default ?? null) : v;
+}
+
+function conditionHolds(cond: SettingCondition, section: unknown, facts: Facts, declared: readonly KnobCandidates[]): boolean {
+  if (cond.path[0]?.startsWith('@')) {
+    const fact = facts[cond.path[0]];
+    return fact === undefined || cond.values.some((v) => norm(v) === norm(fact));
+  }
+  const decl = declared.find((d) => d.path.join('/') === cond.path.join('/'));
+  const seen = decl ? current(section, decl) : (settingAt(section, cond.path) ?? null);
+  return cond.values.some((v) => norm(v) === norm(seen));
+}
+
+export interface CandidateQuery {
+  targets: readonly TargetDefinition[];
+  /** The best profile's merged sections. */
+  sections: Record<string, unknown>;
+  /** Targets the workload can measure (a boot measures qemu only). */
+  measurable: readonly string[];
+  facts: Facts;
+  /** --knobs: knob names (qemu/machine) or their last part (machine, quiet). */
+  knobs?: readonly string[];
+  /** --target */
+  target?: string;
+  /** changeKey of every change already decided. */
+  decided: ReadonlySet<string>;
+  /** Knobs (knobName) already changed by a kept change: each knob is changed once. */
+  changed?: ReadonlySet<string>;
+}
+
+/** Why a declared candidate is not tried now, for `--json` and tests; null: it may be tried. */
+export function blocked(decl: KnobCandidates, value: SettingValue, section: unknown, facts: Facts, all: readonly KnobCandidates[] = [decl]): string | null {
+  if (norm(current(section, decl)) === norm(value)) return 'in force';
+  for (const c of decl.requires ?? []) if (!conditionHolds(c, section, facts, all)) return `needs ${c.path.join('/')} ∈ {${c.values.map(showValue).join(', ')}}`;
+  for (const vr of decl.valueRequires ?? []) {
+    if (norm(vr.value) !== norm(value)) continue;
+    for (const c of vr.requires) if (!conditionHolds(c, section, facts, all)) return `needs ${c.path.join('/')} ∈ {${c.values.map(showValue).join(', ')}}: ${vr.why}`;
+  }
+  return null;
+}
+
+/** Does a --knobs entry name this knob (full name, or its path, or its last part)? */
+function selected(knobs: readonly string[] | undefined, target: string, path: string[]): boolean {
+  if (!knobs) return true;
+  const full = `${target}/${path.join('/')}`;
+  return knobs.some((k) => k === full || k === path.join('/') || k === path[path.length - 1]);
+}
+
+/**
+ * Every change worth trying now, in the targets' declaration order (the rows are ordered by
+ * expected effect: the machine and the kernel entry first).
+ */
+export function candidateChanges(q: CandidateQuery): Change[] {
+  const out: Change[] = [];
+  for (const t of q.targets) {
+    if (!q.measurable.includes(t.name) || (q.target !== undefined && q.target !== t.name)) continue;
+    const declared = t.candidates ?? [];
+    const section = q.sections[t.name] ?? {};
+    for (const decl of declared) {
+      if (!selected(q.knobs, t.name, decl.path) || q.changed?.has(knobName({ target: t.name, path: decl.path }))) continue;
+      for (const value of decl.values) {
+        const change = withNeeds({ target: t.name, path: decl.path, value, about: decl.about }, decl, section, q, declared);
+        if (change === null || q.decided.has(changeKey(change))) continue;
+        out.push(change);
+      }
+    }
+  }
+  // --knobs in the order given is the order tried (stable: values keep their declared order).
+  const rank = (c: Change) => (q.knobs ? q.knobs.findIndex((k) => selected([k], c.target, c.path)) : 0);
+  return out.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
+}
+
+/** A copy of a section with one setting set. */
+function withSetting(section: unknown, path: string[], value: SettingValue): unknown {
+  const copy = structuredClone((section ?? {}) as Record<string, unknown>);
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[path[path.length - 1]] = value;
+  return copy;
+}
+
+/**
+ * The change, bringing along what its value needs: a valueRequires condition on another
+ * declared setting of the target that is not in force, not changed already and that the
+ * search may set (its first listed non-absent value, itself unblocked). null: blocked.
+ */
+function withNeeds(change: Change, decl: KnobCandidates, section: unknown, q: CandidateQuery, declared: readonly KnobCandidates[]): Change | null {
+  if (norm(current(section, decl)) === norm(change.value)) return null;
+  let s = section;
+  const needs: { path: string[]; value: SettingValue }[] = [];
+  for (const vr of decl.valueRequires ?? []) {
+    if (norm(vr.value) !== norm(change.value)) continue;
+    for (const c of vr.requires) {
+      if (conditionHolds(c, s, q.facts, declared)) continue;
+      const other = declared.find((d) => d.path.join('/') === c.path.join('/'));
+      const value = c.values.find((v) => v !== null);
+      if (!other || value === undefined || q.changed?.has(knobName({ target: change.target, path: c.path }))) return null;
+      s = withSetting(s, c.path, value);
+      needs.push({ path: c.path, value });
+    }
+  }
+  if (blocked(decl, change.value, s, q.facts, declared) !== null) return null;
+  return needs.length > 0 ? { ...change, with: needs } : change;
+}
+
+/** Checks --knobs and --target against what the targets declare: an unknown name is a usage error. */
+export function checkSelection(targets: readonly TargetDefinition[], measurable: readonly string[], knobs?: readonly string[], target?: string): void {
+  const searchable = targets.filter((t) => measurable.includes(t.name) && (t.candidates?.length ?? 0) > 0);
+  if (searchable.length === 0) throw new UserError(`this workload measures ${measurable.join(', ')}, and none of these targets declares candidate values to search`);
+  if (target !== undefined && !searchable.some((t) => t.name === target))
+    throw new UserError(`--target ${target}: this workload can search ${searchable.map((t) => t.name).join(', ') || 'no target'}`, 2);
+  for (const k of knobs ?? []) {
+    const known = searchable.some((t) => (t.candidates ?? []).some((d) => selected([k], t.name, d.path)));
+    if (!known) {
+      const names = searchable.flatMap((t) => (t.candidates ?? []).map((d) => `${t.name}/${d.path.join('/')}`));
+      throw new UserError(`--knobs: no searchable knob "${k}" (known: ${names.join(', ')})`, 2);
+    }
+  }
+}

@@ -1,0 +1,116 @@
+// The search log: one JSON object per line, appended as the search goes, so an interrupted
+// search (Ctrl-C, a crash, the budget) leaves everything measured and `--resume LOG`
+// continues where it stopped. Replaying the log rebuilds the search's state: the options,
+// the kept changes in order, every decided change, the runs of a candidate not yet decided
+// and the time spent.
+import { appendFileSync, readFileSync } from 'node:fs';
+import { UserError } from '../../model/errors.js';
+import type { SettingValue } from '../knob.js';
+import { changeKey, type Change } from './candidates.js';
+import type { Decision } from './decide.js';
+
+export const LOG_VERSION = 1;
+
+/** The options a search was started with (a resumed search keeps them). */
+export interface SearchSpec {
+  workload: string;
+  /** The starting profile as given (name), or its absolute path. */
+  from: string;
+  budgetMs: number;
+  confidence: number;
+  objective: string;
+  runsPerCandidate: number;
+  knobs?: string[];
+  target?: string;
+}
+
+export type LogLine =
+  | { t: 'start'; version: number; at: string; spec: SearchSpec }
+  | { t: 'resume'; at: string; budgetMs: number }
+  | { t: 'run'; change: string; arm: 'base' | 'cand'; pair: number; ok: boolean; valueNs?: number; why?: string; files: string[]; ms: number }
+  | { t: 'decision'; change: string; target: string; path: string[]; value: SettingValue; about: string; with?: Change['with']; decision: Decision; kept: boolean; atMs: number }
+  | { t: 'end'; reason: string; at: string };
+
+export function appendLog(file: string, line: LogLine): void {
+  appendFileSync(file, `${JSON.stringify(line)}\n`);
+}
+
+export interface Pending {
+  change: string;
+  base: number[];
+  cand: number[];
+  /** Pairs begun (a pair whose second run was lost is measured again). */
+  pairs: number;
+}
+
+export interface SearchState {
+  spec: SearchSpec;
+  /** Kept changes, in the order they were kept, each with its decision. */
+  kept: { change: Change; decision: Decision }[];
+  /** Every decision, in order. */
+  decisions: { change: Change; decision: Decision; kept: boolean; atMs: number }[];
+  decided: Set<string>;
+  pending?: Pending;
+  /** Measuring time spent so far (sum of runs), ms. */
+  elapsedMs: number;
+  ended?: string;
+}
+
+/** Reads a search log; a last line cut short by an interrupted write is dropped, any other bad line is an error. */
+export function readLog(file: string): LogLine[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UserError(`--resume ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  const raw = text.split('\n');
+  const lines: LogLine[] = [];
+  raw.forEach((l, i) => {
+    if (l.trim() === '') return;
+    try {
+      const parsed = JSON.parse(l) as LogLine;
+      if (typeof parsed !== 'object' || parsed === null || typeof parsed.t !== 'string') throw new Error('not a log record');
+      lines.push(parsed);
+    } catch (err) {
+      const last = raw.slice(i + 1).every((rest) => rest.trim() === '');
+      if (!last) throw new UserError(`${file}:${i + 1}: not a search log line (${(err as Error).message})`);
+    }
+  });
+  const first = lines[0];
+  if (!first || first.t !== 'start') throw new UserError(`${file}:1: not a tune optimize search log (no start record)`);
+  if (first.version !== LOG_VERSION) throw new UserError(`${file}:1: search log version ${first.version}, this hvscope reads ${LOG_VERSION}`);
+  return lines;
+}
+
+/** The state a log leaves: what a resumed search starts from. */
+export function replay(lines: LogLine[]): SearchState {
+  const start = lines[0];
+  if (start?.t !== 'start') throw new UserError('search log: no start record');
+  const state: SearchState = { spec: { ...start.spec }, kept: [], decisions: [], decided: new Set(), elapsedMs: 0 };
+  for (const line of lines.slice(1)) {
+    if (line.t === 'resume') state.spec.budgetMs = line.budgetMs;
+    else if (line.t === 'run') {
+      state.elapsedMs += line.ms;
+      if (state.pending?.change !== line.change) state.pending = { change: line.change, base: [], cand: [], pairs: 0 };
+      const p = state.pending;
+      p.pairs = Math.max(p.pairs, line.pair);
+      if (line.ok && line.valueNs !== undefined) (line.arm === 'base' ? p.base : p.cand).push(line.valueNs);
+    } else if (line.t === 'decision') {
+      const change: Change = { target: line.target, path: line.path, value: line.value, about: line.about, ...(line.with ? { with: line.with } : {}) };
+      state.decisions.push({ change, decision: line.decision, kept: line.kept, atMs: line.atMs });
+      state.decided.add(changeKey(change));
+      if (line.kept) state.kept.push({ change, decision: line.decision });
+      state.pending = undefined;
+    } else if (line.t === 'end') state.ended = line.reason;
+  }
+  // A pair cut in half counts as not measured: keep equal arms (alternation).
+  const p = state.pending;
+  if (p) {
+    const n = Math.min(p.base.length, p.cand.length);
+    p.base = p.base.slice(0, n);
+    p.cand = p.cand.slice(0, n);
+    p.pairs = n;
+  }
+  return state;
+}
