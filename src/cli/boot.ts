@@ -41,9 +41,10 @@ export function register(cli: CAC): void {
     .option('-o, --output <dir>', 'Output directory', { default: 'boot-out' })
     .option('--ready <rule>', `What ends the last phase (the guest is ready), instead of the built-in ready markers: ${READY_RULE_SYNTAX} (pio: a port without a device, seen in QEMU's trace log)`)
     .option('--rootless', 'Do not use bpftrace even when it could run (QEMU trace log + serial console only)')
-    .option('--via <vim>', 'Create the guest through a VIM layer: libvirt (hvscope starts a private libvirtd + virtlogd, writes the domain XML, traces each virsh create with the libvirt, qemu and exec sets; needs root)')
+    .option('--via <vim>', 'Create the guest through a VIM layer: libvirt (hvscope starts a private libvirtd + virtlogd, writes the domain XML, traces each virsh create with the libvirt, qemu and exec sets; needs root). With --profile: its libvirt-domain section edits the domain XML, its libvirt-qemu-conf section the daemon\'s own qemu.conf')
     .option('--json', 'Print the report as JSON on stdout')
     .example('sudo hvscope boot --guest linux --runs 5 -o out/')
+    .example('sudo hvscope boot --via libvirt --profile libvirt-unikernel --runs 3 -o uni/')
     .example('sudo hvscope boot --guest tiny --ready exit            # the user phase ends when QEMU exits')
     .example("sudo hvscope boot --guest tiny --ready pio:0x80=0x7f   # ... at the guest's write of 0x7f to port 0x80")
     .action(

@@ -21,8 +21,8 @@ import { writeTrace } from '../model/io.js';
 import type { Trace } from '../model/trace.js';
 import { writeRendered } from '../render/index.js';
 import { requireTracing, traceCommand } from '../tracer/session.js';
-import { allTargets } from '../tuning/targets/index.js';
 import { domainXml } from './domain-xml.js';
+import { applyLibvirtProfile, loadLibvirtProfile } from './libvirt-profile.js';
 import { qemuPidsOfDomain, startPrivateLibvirtd, trackDomain, type PrivateLibvirtd } from './libvirtd.js';
 
 /** Probe sets of a traced creation through libvirt. */
@@ -53,18 +53,6 @@ export interface LibvirtBootResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * The hook for a profile's `libvirt-domain` section: the tuning target of that
- * name (branch libvirt-tune) rewrites the domain XML. Until it is in this
- * build, a profile is refused with one line rather than ignored.
- */
-export function applyDomainProfile(xml: string, profile: string | undefined): string {
-  if (profile === undefined) return xml;
-  const target = allTargets.find((t) => t.name === 'libvirt-domain');
-  if (!target) throw new UserError(`--via libvirt --profile ${profile}: the libvirt-domain tuning target is not in this build; boot without --profile`);
-  throw new UserError(`--via libvirt --profile ${profile}: applying the libvirt-domain target to hvscope's domain XML is not wired up yet`);
-}
 
 /** Traces until the domain's QEMU (found by name) is gone from /proc (reaped), then TEARDOWN_GRACE_MS more. */
 function untilDomainGone(name: string, timeoutMs: number): (signal?: AbortSignal) => Promise<void> {
@@ -102,12 +90,12 @@ export async function runLibvirtBoots(opts: LibvirtBootOptions): Promise<Libvirt
   const progress = opts.onProgress ?? (() => undefined);
   if (!Number.isSafeInteger(opts.runs) || opts.runs < 1 || opts.runs > 1000) throw new UserError(`--runs must be an integer from 1 to 1000, got ${opts.runs}`);
   // What the user can get wrong is checked before any daemon starts.
-  applyDomainProfile('', opts.profile);
+  const profile = opts.profile === undefined ? undefined : await loadLibvirtProfile(opts.profile);
   await requireTracing();
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
   const outDir = resolve(opts.outDir);
   mkdirSync(outDir, { recursive: true });
-  const daemon = await startPrivateLibvirtd({ onProgress: progress, signal: opts.signal });
+  const daemon = await startPrivateLibvirtd({ onProgress: progress, signal: opts.signal, qemuConf: profile?.qemuConf, bridges: profile?.bridges });
   const runs: BootRunResult[] = [];
   let interrupted = false;
   let failure: unknown;
@@ -123,7 +111,8 @@ export async function runLibvirtBoots(opts: LibvirtBootOptions): Promise<Libvirt
     if (initrd) copyFileSync(guest.initrd!, initrd);
     const name = `hvscope-${guest.kind}-${basename(daemon.dir).replace(/^hvscope-libvirt-/, '')}`;
     trackDomain(daemon, name);
-    xml = applyDomainProfile(domainXml(guest, { name, kernel, initrd }), opts.profile);
+    xml = applyLibvirtProfile(domainXml(guest, { name, kernel, initrd }), profile);
+    if (profile?.qemuConf !== undefined) writeFileSync(join(outDir, 'qemu.conf'), profile.qemuConf);
     const xmlFile = join(daemon.dir, 'domain.xml');
     writeFileSync(xmlFile, xml);
     writeFileSync(join(outDir, 'domain.xml'), xml);

@@ -20,12 +20,18 @@ import { UserError } from '../model/errors.js';
 
 export const LIBVIRTD = '/usr/sbin/libvirtd';
 export const VIRTLOGD = '/usr/sbin/virtlogd';
+const QEMU_CONF = '/etc/libvirt/qemu.conf';
 /** Directories a root libvirtd writes its state to; ours gets a tmpfs over each. */
 export const PRIVATE_STATE_DIRS = ['/run/libvirt', '/var/lib/libvirt/qemu', '/var/log/libvirt/qemu'] as const;
 /** Constant script run in the new mount namespace; every path comes in as an argument ($1: our directory, then the state dirs). */
+// Optional, from files of ours: $dir/qemu.conf is bind-mounted over the host's
+// (a profile's libvirt-qemu-conf section); $dir/bridges names bridges (checked
+// names, one a line) to create in the daemon's own network namespace (unshare -n).
 const NAMESPACE_SCRIPT = [
   'dir="$1"; shift',
   'for d in "$@"; do mount -t tmpfs -o mode=0755 hvscope-libvirt "$d" || exit 97; done',
+  `if [ -f "$dir/qemu.conf" ]; then mount --bind "$dir/qemu.conf" ${QEMU_CONF} || exit 95; fi`,
+  'if [ -f "$dir/bridges" ]; then ip link set lo up || exit 96; while read -r b; do ip link add "$b" type bridge && ip link set "$b" up || exit 96; done < "$dir/bridges"; fi',
   `${VIRTLOGD} -d -p "$dir/virtlogd.pid" || exit 98`,
   `exec ${LIBVIRTD} -p "$dir/libvirtd.pid" -f "$dir/libvirtd.conf"`,
 ].join('\n');
@@ -48,6 +54,10 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** How long the first connection may take (capability probing), ms. */
   readyTimeoutMs?: number;
+  /** qemu.conf text the daemon reads instead of the host's (bind-mounted in its mount namespace). */
+  qemuConf?: string;
+  /** Bridges to create; the daemon then runs in its own network namespace, where they live and die. */
+  bridges?: string[];
 }
 
 /** What is missing for a private libvirtd, as one line; null when all is there. */
@@ -154,14 +164,19 @@ async function stopPid(pid: number | undefined, name: string, graceMs: number): 
 export async function startPrivateLibvirtd(opts: StartOptions = {}): Promise<PrivateLibvirtd> {
   const missing = libvirtMissing();
   if (missing) throw new UserError(`--via libvirt: ${missing}`);
+  const bridges = opts.bridges ?? [];
+  const badBridge = bridges.find((b) => !/^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,14}$/.test(b));
+  if (badBridge !== undefined) throw new UserError(`bridge name "${badBridge}" is not a Linux interface name`);
   const progress = opts.onProgress ?? (() => undefined);
   const dir = mkdtempSync(join(tmpdir(), 'hvscope-libvirt-'));
   const sockDir = join(dir, 'sock');
   mkdirSync(sockDir);
   for (const d of PRIVATE_STATE_DIRS) mkdirSync(d, { recursive: true }); // mount points (the package creates them)
   writeFileSync(join(dir, 'libvirtd.conf'), `# hvscope's private libvirtd\nunix_sock_dir = "${sockDir}"\nlisten_tls = 0\nlisten_tcp = 0\n`);
+  if (opts.qemuConf !== undefined) writeFileSync(join(dir, 'qemu.conf'), opts.qemuConf, { mode: 0o644 });
+  if (bridges.length > 0) writeFileSync(join(dir, 'bridges'), bridges.map((b) => `${b}\n`).join(''));
   const log = join(dir, 'libvirtd.log');
-  const child = execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', NAMESPACE_SCRIPT, 'hvscope-libvirtd', dir, ...PRIVATE_STATE_DIRS], {
+  const child = execa('unshare', ['-m', ...(bridges.length > 0 ? ['-n'] : []), '--propagation', 'private', 'sh', '-c', NAMESPACE_SCRIPT, 'hvscope-libvirtd', dir, ...PRIVATE_STATE_DIRS], {
     detached: true,
     stdin: 'ignore',
     stdout: { file: log, append: true },

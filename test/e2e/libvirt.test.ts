@@ -12,7 +12,7 @@
 //  - bad input: a broken domain XML, a libvirtd pid that is none — one line,
 //    non-zero exit, nothing created.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTrace } from '../../src/model/io.js';
@@ -125,6 +125,31 @@ describe.skipIf(missing)('hvscope boot --via libvirt', () => {
     expect(existsSync(join(out, 'timeline.svg'))).toBe(true);
     expect(leftovers()).toEqual([]);
   }, 220_000);
+
+  it('--profile libvirt-unikernel: the domain XML reduced, its bridge made in the daemon\'s own network namespace, qemu.conf without mount namespaces', async () => {
+    const out = join(work, 'boot-unikernel');
+    const hostHadBr0 = existsSync('/sys/class/net/br0');
+    const r = await hvscope(['boot', '--via', 'libvirt', '--profile', 'libvirt-unikernel', '-o', out, '--json'], { timeoutMs: 150_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const xml = readFileSync(join(out, 'domain.xml'), 'utf8');
+    expect(xml).toContain("<source bridge='br0'/>");
+    expect(xml).toMatch(/<controller type='usb' model='none'\/>/);
+    expect(readFileSync(join(out, 'qemu.conf'), 'utf8')).toMatch(/^namespaces *= *\[ \]/m);
+    const t = readTrace(JSON.parse(r.stdout).traces[0]);
+    expect(t.meta.profile).toBe('libvirt-unikernel');
+    expect(phaseNames(t)).toEqual(['orchestrate', 'toolstack', 'firmware', 'kernel', 'user']);
+    // The daemon read our qemu.conf: with namespaces = [] the driver's namespace step returns at once
+    // (libvirt 9.0 qemuDomainUnshareNamespace: nothing to do unless the mount namespace is enabled),
+    // where the stock runs above build a /dev for QEMU.
+    const unshare = (trace: Trace) => trace.spans.filter((s) => s.name === 'qemuDomainUnshareNamespace').map((s) => s.end - s.start);
+    const tuned = unshare(t);
+    const stock = readdirSync(join(work, 'boot')).filter((f) => f.endsWith('.hvtrace.json')).flatMap((f) => unshare(readTrace(join(work, 'boot', f))));
+    expect(tuned).toHaveLength(1);
+    expect(stock.length).toBeGreaterThan(0);
+    expect(tuned[0]!, `tuned ${tuned[0]} ns, stock ${stock.join(', ')} ns`).toBeLessThan(Math.min(...stock) / 3);
+    if (!hostHadBr0) expect(existsSync('/sys/class/net/br0'), 'br0 lived in the daemon\'s namespace only').toBe(false);
+    expect(leftovers()).toEqual([]);
+  }, 160_000);
 
   it('a failure in the middle (a kernel QEMU cannot load): one line, non-zero, daemons stopped', async () => {
     const notKernel = join(work, 'not-a-kernel');
