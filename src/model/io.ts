@@ -45,6 +45,9 @@ function describeSchemaError(e: ErrorObject): string {
 /** Line of the first item of each large array (the streamed reader knows them), so errors can name a line. */
 export type ItemLines = Partial<Record<string, number>>;
 
+/** Per large array, the indexes of the only items that still need the schema's item check (trace-stream.ts). */
+export type UncheckedItems = Partial<Record<string, number[]>>;
+
 type Invalid = (path: string, index: number | undefined, message: string) => never;
 
 /**
@@ -53,7 +56,7 @@ type Invalid = (path: string, index: number | undefined, message: string) => nev
  * check (trace-check.ts), the validator deciding about any item it refuses.
  * Errors read as the validator's would: `at spans.12.start: must be integer`.
  */
-function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidator, invalid: Invalid): void {
+function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidator, invalid: Invalid, unchecked: UncheckedItems): void {
   const big = ITEM_CHECKS.filter(([key]) => Array.isArray(value[key]));
   const skeleton: Record<string, unknown> = { ...value };
   for (const [key] of big) skeleton[key] = [];
@@ -66,7 +69,9 @@ function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidat
   if (!validate(skeleton)) schemaError(validate.errors?.[0]);
   for (const [key, ok] of big) {
     const items = value[key] as unknown[];
-    for (let i = 0; i < items.length; i++) {
+    const only = unchecked[key];
+    for (let n = 0, count = only ? only.length : items.length; n < count; n++) {
+      const i = only ? only[n] : n;
       if (ok(items[i])) continue;
       skeleton[key] = [items[i]];
       if (!validate(skeleton)) schemaError(validate.errors?.[0], key, i);
@@ -78,9 +83,10 @@ function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidat
 /**
  * Checks a parsed value against the trace schema and the model's invariants.
  * A version-1 file is upgraded (upgrade.ts): its phases are re-derived.
- * `itemLines` (from the streamed reader) lets an error in an item name its line.
+ * `itemLines` (from the streamed reader) lets an error in an item name its line;
+ * `unchecked` (from it too) says which items its fast path has not checked already.
  */
-export function validateTrace(value: unknown, file: string, itemLines: ItemLines = {}): Trace {
+export function validateTrace(value: unknown, file: string, itemLines: ItemLines = {}, unchecked: UncheckedItems = {}): Trace {
   const version = (value as { version?: unknown } | null)?.version;
   const v1 = version === 1;
   const validate = (v1 ? validateSchemaV1 : validateSchema) as unknown as CompiledValidator;
@@ -93,7 +99,7 @@ export function validateTrace(value: unknown, file: string, itemLines: ItemLines
     const line = first !== undefined && index !== undefined ? first + index : undefined;
     throw fileError(file, line, `not a valid hvscope trace at ${path}${message}`);
   };
-  if (isObject && version === TRACE_VERSION) checkSchemaV2(value as Record<string, unknown>, validate, invalid);
+  if (isObject && version === TRACE_VERSION) checkSchemaV2(value as Record<string, unknown>, validate, invalid, unchecked);
   else if (!validate(value)) {
     const first = validate.errors?.[0];
     throw fileError(file, undefined, `not a valid hvscope trace at ${first ? describeSchemaError(first) : '?'}`);
@@ -122,7 +128,7 @@ export function validateTrace(value: unknown, file: string, itemLines: ItemLines
  */
 export function readTrace(file: string): Trace {
   const streamed = readTraceValueStreamed(file);
-  if (streamed) return validateTrace(streamed.value, file, streamed.itemLines);
+  if (streamed) return validateTrace(streamed.value, file, streamed.itemLines, streamed.unchecked);
   return validateTrace(parseJsonText(readInputText(file, 'trace'), file), file);
 }
 

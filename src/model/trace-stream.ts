@@ -1,19 +1,19 @@
 // Reading a large *.hvtrace.json without holding its text: the file is read in
 // pieces (the bounded reader's checks and caps, input.ts), cut at line ends, and
 // the layout serializeTrace writes (io.ts: one member per line, one item per line
-// in the arrays) is parsed a piece at a time: each piece of an array's lines goes
-// through one JSON.parse('[' + lines + ']'), so the text of only one piece is ever
-// alive beside the items built so far.
+// in the arrays) is parsed a line at a time. An item line of spans, instants or
+// counters is read from the bytes by the fast path (trace-scan.ts); any line it
+// does not take goes through JSON.parse('[' + line + ']'), so only the items built
+// so far and the piece being read are ever alive.
 //
 // Why that is exact: JSON strings cannot hold a raw line break, so every line
-// break is outside strings, and a piece cut at one parses as a list only if it
-// holds whole items (a cut inside an item leaves a bracket open). A file in any
-// other layout (minified, pretty-printed, hand-edited) or with any error is not
-// "streamable": readTrace then reads it whole as before, which also gives the
-// error with its line (parseJsonText).
-import { isAscii } from 'node:buffer';
+// break is outside strings, and a line parses as a list only if it holds whole
+// items. A file in any other layout (minified, pretty-printed, hand-edited, an
+// item over several lines) or with any error is not "streamable": readTrace then
+// reads it whole as before, which also gives the error with its line (parseJsonText).
 import { readInputChunks, jsonNestingOffset } from './input.js';
-import type { ItemLines } from './io.js';
+import type { ItemLines, UncheckedItems } from './io.js';
+import { ItemScanner, type ScanKind } from './trace-scan.js';
 
 /**
  * Bytes read at a time. Measured on the 1M-event bench trace: 64 KiB pieces took 1.74 s of CPU
@@ -37,11 +37,18 @@ export interface StreamedValue {
   value: Record<string, unknown>;
   /** Line of each array's first item, where every item of it had a line of its own. */
   itemLines: ItemLines;
+  /**
+   * Per array the fast path read (trace-scan.ts), the indexes of the items it did not
+   * take: only those still need the schema's item check (the scanner took only items
+   * that check accepts).
+   */
+  unchecked: UncheckedItems;
 }
 
 class LayoutReader {
   readonly value: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   readonly itemLines: ItemLines = {};
+  readonly unchecked: UncheckedItems = {};
   private line = 0;
   private state: 'start' | 'members' | 'array' | 'end' = 'start';
   /** After a member that ended with a comma (or the opening brace): another member must follow. */
@@ -50,18 +57,21 @@ class LayoutReader {
   private items: unknown[] = [];
   private itemsEndedWithComma = false;
   private oneItemPerLine = true;
+  private scanner: ItemScanner | undefined;
+  private general: number[] = [];
+  private readonly scanners = new Map<string, ItemScanner>();
 
-  /** Complete lines, each ending in "\n". */
-  feed(text: string): void {
-    let pos = 0;
-    while (pos < text.length) {
+  /** Complete lines, bytes[from, to), each ending in "\n". */
+  feed(bytes: Buffer, from: number, to: number): void {
+    let pos = from;
+    while (pos < to) {
       if (this.state === 'array') {
-        pos = this.arrayLines(text, pos);
+        pos = this.arrayLines(bytes, pos, to);
         continue;
       }
-      const nl = text.indexOf('\n', pos);
+      const nl = bytes.indexOf(0x0a, pos);
       this.line++;
-      this.memberLine(text.slice(pos, nl));
+      this.memberLine(bytes.toString('utf8', pos, nl));
       pos = nl + 1;
     }
   }
@@ -69,7 +79,7 @@ class LayoutReader {
   finish(): StreamedValue {
     if (this.state !== 'end') throw new NotStreamable();
     // The object was built without a prototype (a "__proto__" member stays data); give it the usual one.
-    return { value: Object.assign({}, this.value), itemLines: this.itemLines };
+    return { value: Object.assign({}, this.value), itemLines: this.itemLines, unchecked: this.unchecked };
   }
 
   private memberLine(line: string): void {
@@ -90,13 +100,7 @@ class LayoutReader {
     if (!m || !this.expectMember || !MEMBERS.has(m[1])) throw new NotStreamable();
     const [, key, rest] = m;
     if (rest === '[') {
-      this.key = key;
-      this.items = [];
-      this.value[key] = this.items;
-      this.itemLines[key] = this.line + 1;
-      this.itemsEndedWithComma = false;
-      this.oneItemPerLine = true;
-      this.state = 'array';
+      this.openArray(key);
       return;
     }
     this.expectMember = rest.endsWith(',');
@@ -110,18 +114,53 @@ class LayoutReader {
     }
   }
 
-  /** Item lines of the open array from `pos`, up to and including its closing "  ]" line when this text holds it. */
-  private arrayLines(text: string, pos: number): number {
-    let close = pos;
-    if (!text.startsWith('  ]', pos)) {
-      const at = text.indexOf('\n  ]', pos);
-      close = at < 0 ? -1 : at + 1;
+  private openArray(key: string): void {
+    this.key = key;
+    this.items = [];
+    this.value[key] = this.items;
+    this.itemLines[key] = this.line + 1;
+    this.itemsEndedWithComma = false;
+    this.oneItemPerLine = true;
+    this.general = [];
+    this.scanner = SCANNED.has(key) ? this.scannerFor(key as ScanKind) : undefined;
+    if (this.scanner) this.unchecked[key] = this.general;
+    this.state = 'array';
+  }
+
+  /** One scanner per kind, so that its interned strings serve a whole file. */
+  private scannerFor(kind: ScanKind): ItemScanner {
+    let s = this.scanners.get(kind);
+    if (!s) this.scanners.set(kind, (s = new ItemScanner(kind)));
+    return s;
+  }
+
+  /** Item lines of the open array from `pos`, up to its closing "  ]" line or `to`. */
+  private arrayLines(b: Buffer, pos: number, to: number): number {
+    const scanner = this.scanner;
+    const items = this.items;
+    while (pos < to) {
+      if (b[pos] === 0x20 && b[pos + 1] === 0x20 && b[pos + 2] === 0x5d) return this.closeArray(b, pos);
+      const item = scanner?.item(b, pos);
+      if (item !== undefined) {
+        if (items.length > 0 && !this.itemsEndedWithComma) throw new NotStreamable();
+        this.itemsEndedWithComma = scanner!.comma;
+        items.push(item);
+        this.line++;
+        pos = scanner!.next;
+        continue;
+      }
+      const nl = b.indexOf(0x0a, pos);
+      this.line++;
+      this.generalLine(b.toString('utf8', pos, nl));
+      pos = nl + 1;
     }
-    const stop = close < 0 ? text.length : close;
-    if (stop > pos) this.itemBlock(text.slice(pos, stop));
-    if (close < 0) return text.length;
-    const nl = text.indexOf('\n', close);
-    const line = text.slice(close, nl);
+    return pos;
+  }
+
+  /** The closing "  ]" or "  ]," line at pos. */
+  private closeArray(b: Buffer, pos: number): number {
+    const nl = b.indexOf(0x0a, pos);
+    const line = b.toString('latin1', pos, nl);
     this.line++;
     if ((line !== '  ]' && line !== '  ],') || (this.itemsEndedWithComma && this.items.length > 0)) throw new NotStreamable();
     if (!this.oneItemPerLine) delete this.itemLines[this.key];
@@ -130,34 +169,32 @@ class LayoutReader {
     return nl + 1;
   }
 
-  /** Whole lines of items: one JSON.parse for all of them. */
-  private itemBlock(block: string): void {
-    let lines = 0;
-    for (let i = block.indexOf('\n'); i >= 0; i = block.indexOf('\n', i + 1)) lines++;
-    this.line += lines;
-    let end = block.length;
-    while (end > 0 && isSpace(block.charCodeAt(end - 1))) end--;
-    if (end === 0) return; // blank lines only
-    // Items before this block must have ended with a comma.
+  /** A line the fast path did not take: JSON.parse of its item(s), which the schema check will see. */
+  private generalLine(line: string): void {
+    let end = line.length;
+    while (end > 0 && isSpace(line.charCodeAt(end - 1))) end--;
+    if (end === 0) {
+      this.oneItemPerLine = false; // a blank line: items no longer sit at first line + index
+      return;
+    }
+    // Items before this line must have ended with a comma.
     if (this.items.length > 0 && !this.itemsEndedWithComma) throw new NotStreamable();
-    this.itemsEndedWithComma = block.charCodeAt(end - 1) === 0x2c;
+    this.itemsEndedWithComma = line.charCodeAt(end - 1) === 0x2c;
     let parsed: unknown[];
     try {
-      parsed = JSON.parse(`[${block.slice(0, this.itemsEndedWithComma ? end - 1 : end)}]`) as unknown[];
+      parsed = JSON.parse(`[${line.slice(0, this.itemsEndedWithComma ? end - 1 : end)}]`) as unknown[];
     } catch {
       throw new NotStreamable();
     }
-    if (parsed.length !== lines) this.oneItemPerLine = false;
-    const items = this.items;
-    for (let i = 0; i < parsed.length; i++) items.push(parsed[i]);
+    if (parsed.length !== 1) this.oneItemPerLine = false;
+    for (let i = 0; i < parsed.length; i++) {
+      this.general.push(this.items.length);
+      this.items.push(parsed[i]);
+    }
   }
 }
 
-/**
- * UTF-8 text of a piece (invalid sequences become U+FFFD, as readFileSync does). Most traces are
- * ASCII, where Latin-1 decoding gives the same string at a tenth of the cost.
- */
-const decode = (bytes: Buffer): string => (isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8'));
+const SCANNED: ReadonlySet<string> = new Set<ScanKind>(['spans', 'instants', 'counters']);
 
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
@@ -173,20 +210,31 @@ export function readTraceValueStreamed(file: string, chunkBytes = STREAM_CHUNK_B
   let carried = 0;
   try {
     readInputChunks(file, 'trace', 'data', chunkBytes, (bytes) => {
-      const last = bytes.lastIndexOf(0x0a);
-      if (last < 0) {
-        carry.push(Buffer.from(bytes));
-        carried += bytes.length;
-        if (carried > MAX_LINE_BYTES) throw new NotStreamable();
-        return;
+      let from = 0;
+      if (carry.length > 0) {
+        // The line begun in earlier pieces, completed: fed on its own, the rest of the piece in place.
+        const nl = bytes.indexOf(0x0a);
+        if (nl < 0) {
+          carry.push(Buffer.from(bytes));
+          carried += bytes.length;
+          if (carried > MAX_LINE_BYTES) throw new NotStreamable();
+          return;
+        }
+        const line = Buffer.concat([...carry, bytes.subarray(0, nl + 1)]);
+        reader.feed(line, 0, line.length);
+        from = nl + 1;
       }
-      // A line break is never inside a UTF-8 sequence: each piece decodes as the whole file would.
-      const head = carry.length > 0 ? Buffer.concat([...carry, bytes.subarray(0, last + 1)]) : bytes.subarray(0, last + 1);
-      reader.feed(decode(head));
-      carry = last + 1 < bytes.length ? [Buffer.from(bytes.subarray(last + 1))] : [];
+      // A line break is never inside a UTF-8 sequence: each line decodes as the whole file would.
+      const rest = Math.max(from, bytes.lastIndexOf(0x0a) + 1);
+      if (rest > from) reader.feed(bytes, from, rest);
+      carry = rest < bytes.length ? [Buffer.from(bytes.subarray(rest))] : [];
       carried = carry.length > 0 ? carry[0].length : 0;
+      if (carried > MAX_LINE_BYTES) throw new NotStreamable();
     });
-    if (carry.length > 0) reader.feed(`${decode(Buffer.concat(carry))}\n`);
+    if (carry.length > 0) {
+      const last = Buffer.concat([...carry, Buffer.from('\n')]);
+      reader.feed(last, 0, last.length);
+    }
     return reader.finish();
   } catch (err) {
     if (err instanceof NotStreamable) return undefined;

@@ -1,0 +1,329 @@
+// The fast path of the streamed trace reader (trace-stream.ts): one item line of
+// `spans`, `instants` or `counters`, as serializeTrace writes it
+// (`    {"lane":"t0","name":"f","start":1,"end":2},`), read straight from the file's
+// bytes into the item, with no JSON.parse tree and no text of the line.
+//
+// Why: JSON.parse and the collector copying what it builds were three quarters of
+// reading a 1M-event trace (bench ingest-1M-events). Here lane ids and names are
+// interned (a trace repeats a few hundred of them a million times), numbers are read
+// from the digits, and each item is built once, already in its final shape.
+//
+// Exactness: the scanner takes only items it can build exactly as JSON.parse would
+// (same keys in the same order, same values) AND that the item's schema check
+// (trace-check.ts) accepts: ASCII strings without escapes, known keys each at most
+// once, numbers in JSON's grammar, flat args. For anything else item() returns
+// undefined and the caller takes the general path for that line (JSON.parse, the
+// schema check), so the result and every error are the same as before.
+import { PHASES } from './trace.js';
+
+/** Which array's items a scanner reads. */
+export type ScanKind = 'spans' | 'instants' | 'counters';
+
+const PHASE_SET: ReadonlySet<string> = new Set(PHASES);
+
+// Key codes, each a base-16 digit of an item's key order, and a bit of `seen`.
+const LANE = 1;
+const NAME = 2;
+const START = 3;
+const END = 4;
+const PHASE = 5;
+const ARGS = 6;
+const AT = 7;
+const VALUE = 8;
+const KEY_NAMES = ['', 'lane', 'name', 'start', 'end', 'phase', 'args', 'at', 'value'];
+const bits = (...keys: number[]) => keys.reduce((a, k) => a | (1 << k), 0);
+const SPAN_REQUIRED = bits(LANE, NAME, START, END);
+const INSTANT_REQUIRED = bits(LANE, NAME, AT);
+const COUNTER_KEYS = bits(LANE, NAME, AT, VALUE);
+
+/** Key orders serializeTrace writes most (builder, synthetic data, fixtures): built by one object literal each. */
+const order = (...keys: number[]) => keys.reduce((a, k) => a * 16 + k, 0);
+const SPAN_LNSE = order(LANE, NAME, START, END);
+const SPAN_LNSEP = order(LANE, NAME, START, END, PHASE);
+const SPAN_LNSEAP = order(LANE, NAME, START, END, ARGS, PHASE);
+const SPAN_LNPSE = order(LANE, NAME, PHASE, START, END);
+const SPAN_LNPSEA = order(LANE, NAME, PHASE, START, END, ARGS);
+const INSTANT_LNAP = order(LANE, NAME, AT, PHASE);
+const INSTANT_LNPA = order(LANE, NAME, PHASE, AT);
+const COUNTER_LNAV = order(LANE, NAME, AT, VALUE);
+const SHAPES = [SPAN_LNSE, SPAN_LNSEP, SPAN_LNSEAP, SPAN_LNPSE, SPAN_LNPSEA, INSTANT_LNAP, INSTANT_LNPA, COUNTER_LNAV];
+
+const INTERN_SLOTS = 1 << 13;
+const MAX_INTERNED = 64;
+
+type Args = Record<string, string | number | boolean | null>;
+
+export class ItemScanner {
+  /** After item(): the offset just past the line's "\n", and whether the item ended with a comma. */
+  next = 0;
+  comma = false;
+  private b: Uint8Array = new Uint8Array(0);
+  private p = 0;
+  /** Interned strings by hash of their bytes; a collision replaces the slot. */
+  private readonly interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
+  private buf: Buffer = Buffer.alloc(0);
+  // The item's members, as read (valid where their key's bit is in `seen`).
+  private lane = '';
+  private name = '';
+  private phase = '';
+  private start = 0;
+  private end = 0;
+  private at = 0;
+  private value = 0;
+  private args: Args | undefined;
+
+  constructor(readonly kind: ScanKind) {
+    // An item's number field that held small integers first has the "Smi" representation;
+    // the first large one then turns it "Double", deprecating the shape of every item built
+    // so far (each is migrated when next read: that cost 10 % of the read). One item of each
+    // shape with a non-number there first makes those fields "Tagged" from the start.
+    const unknownNumber = null as unknown as number;
+    this.start = this.end = this.at = this.value = unknownNumber;
+    for (const keys of SHAPES) this.build(keys, -1);
+    this.start = this.end = this.at = this.value = 0;
+  }
+
+  /** The item on the line at `pos` of `bytes` (which holds that whole line, "\n" included), or undefined. */
+  item(bytes: Buffer, pos: number): object | undefined {
+    this.buf = bytes;
+    this.b = bytes;
+    this.p = pos;
+    const b = this.b;
+    this.ws();
+    if (b[this.p] !== 0x7b) return undefined;
+    this.p++;
+    let keys = 0;
+    let seen = 0;
+    this.ws();
+    if (b[this.p] === 0x7d) return undefined; // {} is no item
+    for (;;) {
+      const k = this.keyCode();
+      if (k < 0 || (seen & (1 << k)) !== 0) return undefined;
+      seen |= 1 << k;
+      keys = keys * 16 + k;
+      this.ws();
+      if (b[this.p] !== 0x3a) return undefined;
+      this.p++;
+      this.ws();
+      if (!this.member(k)) return undefined;
+      this.ws();
+      const c = b[this.p++];
+      if (c === 0x7d) break;
+      if (c !== 0x2c) return undefined;
+      this.ws();
+    }
+    if (!this.lineEnd()) return undefined;
+    return this.build(keys, seen);
+  }
+
+  /** After the item: spaces, an optional comma, spaces, the line's end. */
+  private lineEnd(): boolean {
+    const b = this.b;
+    this.ws();
+    this.comma = b[this.p] === 0x2c;
+    if (this.comma) {
+      this.p++;
+      this.ws();
+    }
+    if (b[this.p] !== 0x0a) return false;
+    this.next = this.p + 1;
+    return true;
+  }
+
+  /** JSON whitespace other than the line break. */
+  private ws(): void {
+    const b = this.b;
+    let c = b[this.p];
+    while (c === 0x20 || c === 0x09 || c === 0x0d) c = b[++this.p];
+  }
+
+  /** The code of the quoted key at p (KEY_NAMES), or -1 for a key items of this kind do not have. */
+  private keyCode(): number {
+    const b = this.b;
+    const s = this.p + 1;
+    if (b[this.p] !== 0x22) return -1;
+    let e = s;
+    while (b[e] >= 0x61 && b[e] <= 0x7a) e++; // the keys are lower-case ASCII
+    if (b[e] !== 0x22) return -1;
+    this.p = e + 1;
+    const kind = this.kind;
+    switch (e - s) {
+      case 2:
+        return kind !== 'spans' && same(b, s, 'at') ? AT : -1;
+      case 3:
+        return kind === 'spans' && same(b, s, 'end') ? END : -1;
+      case 4:
+        if (same(b, s, 'lane')) return LANE;
+        if (same(b, s, 'name')) return NAME;
+        return kind !== 'counters' && same(b, s, 'args') ? ARGS : -1;
+      case 5:
+        if (kind === 'spans' && same(b, s, 'start')) return START;
+        if (kind !== 'counters' && same(b, s, 'phase')) return PHASE;
+        return kind === 'counters' && same(b, s, 'value') ? VALUE : -1;
+      default:
+        return -1;
+    }
+  }
+
+  /** The value of member k, checked as the schema checks it; false when it is not one the fast path takes. */
+  private member(k: number): boolean {
+    switch (k) {
+      case LANE:
+        return (this.lane = this.string() as string) !== undefined;
+      case NAME:
+        return (this.name = this.string() as string) !== undefined;
+      case START:
+        return isNs((this.start = this.number()));
+      case END:
+        return isNs((this.end = this.number()));
+      case AT:
+        return isNs((this.at = this.number()));
+      case VALUE:
+        return Number.isFinite((this.value = this.number()));
+      case PHASE:
+        this.phase = this.string() as string;
+        return this.phase !== undefined && PHASE_SET.has(this.phase);
+      case ARGS:
+        return (this.args = this.argsObject()) !== undefined;
+      default:
+        return false;
+    }
+  }
+
+  /** The item from its members, its keys in the order read (JSON.parse's order). */
+  private build(keys: number, seen: number): object | undefined {
+    const { lane, name, phase, start, end, at, value, args } = this;
+    if (this.kind === 'spans') {
+      if ((seen & SPAN_REQUIRED) !== SPAN_REQUIRED) return undefined;
+      if (keys === SPAN_LNSE) return { lane, name, start, end };
+      if (keys === SPAN_LNSEP) return { lane, name, start, end, phase };
+      if (keys === SPAN_LNSEAP) return { lane, name, start, end, args, phase };
+      if (keys === SPAN_LNPSE) return { lane, name, phase, start, end };
+      if (keys === SPAN_LNPSEA) return { lane, name, phase, start, end, args };
+    } else if (this.kind === 'instants') {
+      if ((seen & INSTANT_REQUIRED) !== INSTANT_REQUIRED) return undefined;
+      if (keys === INSTANT_LNAP) return { lane, name, at, phase };
+      if (keys === INSTANT_LNPA) return { lane, name, phase, at };
+    } else {
+      if ((seen & COUNTER_KEYS) !== COUNTER_KEYS) return undefined;
+      if (keys === COUNTER_LNAV) return { lane, name, at, value };
+    }
+    // Any other order: one property at a time, in the order read.
+    const values: unknown[] = [undefined, lane, name, start, end, phase, args, at, value];
+    const codes: number[] = [];
+    for (let k = keys; k > 0; k = Math.floor(k / 16)) codes.unshift(k % 16);
+    const o: Record<string, unknown> = {};
+    for (const c of codes) o[KEY_NAMES[c]] = values[c];
+    return o;
+  }
+
+  /** An ASCII string without escapes at p, interned when short; undefined for any other. */
+  private string(): string | undefined {
+    const b = this.b;
+    if (b[this.p] !== 0x22) return undefined;
+    const s = this.p + 1;
+    let e = s;
+    let h = 0x811c9dc5;
+    let c = b[e];
+    // Printable ASCII but the quote and the backslash: an escape, a control or a UTF-8 byte goes the general way.
+    while (c !== 0x22) {
+      if (c < 0x20 || c > 0x7e || c === 0x5c) return undefined;
+      h = Math.imul(h ^ c, 0x01000193);
+      c = b[++e];
+    }
+    this.p = e + 1;
+    const len = e - s;
+    if (len > MAX_INTERNED) return this.buf.toString('latin1', s, e);
+    const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+    const known = this.interned[slot];
+    if (known !== undefined && known.length === len && sameText(b, s, known)) return known;
+    const str = this.buf.toString('latin1', s, e);
+    this.interned[slot] = str;
+    return str;
+  }
+
+  /** A JSON number at p (NaN when there is none): small integers from the digits, any other through Number(). */
+  private number(): number {
+    const b = this.b;
+    const s = this.p;
+    let e = s;
+    let simple = true;
+    if (b[e] === 0x2d) {
+      e++;
+      simple = false;
+    }
+    let v = 0;
+    if (b[e] === 0x30) e++;
+    else if (b[e] >= 0x31 && b[e] <= 0x39) while (b[e] >= 0x30 && b[e] <= 0x39) v = v * 10 + (b[e++] - 0x30);
+    else return NaN;
+    if (b[e] === 0x2e) {
+      simple = false;
+      if (!(b[++e] >= 0x30 && b[e] <= 0x39)) return NaN;
+      while (b[e] >= 0x30 && b[e] <= 0x39) e++;
+    }
+    if (b[e] === 0x65 || b[e] === 0x45) {
+      simple = false;
+      if (b[++e] === 0x2b || b[e] === 0x2d) e++;
+      if (!(b[e] >= 0x30 && b[e] <= 0x39)) return NaN;
+      while (b[e] >= 0x30 && b[e] <= 0x39) e++;
+    }
+    this.p = e;
+    // Up to 15 digits the sum above is exact; beyond, and for the rest, Number() rounds as JSON.parse does.
+    return simple && e - s <= 15 ? v : Number(this.buf.toString('latin1', s, e));
+  }
+
+  /** args: an object of strings, finite numbers, booleans and nulls, built in the order read; undefined for any other. */
+  private argsObject(): Args | undefined {
+    const b = this.b;
+    if (b[this.p] !== 0x7b) return undefined;
+    this.p++;
+    const args: Args = {};
+    this.ws();
+    if (b[this.p] === 0x7d) {
+      this.p++;
+      return args;
+    }
+    for (;;) {
+      const key = this.string();
+      // A "__proto__" member is data to JSON.parse, a prototype to an assignment: leave it to JSON.parse.
+      if (key === undefined || key === '__proto__') return undefined;
+      this.ws();
+      if (b[this.p++] !== 0x3a) return undefined;
+      this.ws();
+      const value = this.scalar();
+      if (value === undefined) return undefined;
+      args[key] = value;
+      this.ws();
+      const c = b[this.p++];
+      if (c === 0x7d) return args;
+      if (c !== 0x2c) return undefined;
+      this.ws();
+    }
+  }
+
+  /** A string, finite number, true, false or null at p; undefined for any other value. */
+  private scalar(): string | number | boolean | null | undefined {
+    const b = this.b;
+    const c = b[this.p];
+    if (c === 0x22) return this.string();
+    if (c === 0x74 && same(b, this.p, 'true')) return ((this.p += 4), true);
+    if (c === 0x66 && same(b, this.p, 'false')) return ((this.p += 5), false);
+    if (c === 0x6e && same(b, this.p, 'null')) return ((this.p += 4), null);
+    const n = this.number();
+    return Number.isFinite(n) ? n : undefined;
+  }
+}
+
+/** The schema's ns, as trace-check.ts's isNs: an integer ≥ 0 (NaN and ±Infinity are not). */
+const isNs = (v: number) => Number.isInteger(v) && v >= 0;
+
+/** Whether the bytes at s spell the ASCII word. */
+function same(b: Uint8Array, s: number, word: string): boolean {
+  for (let i = 0; i < word.length; i++) if (b[s + i] !== word.charCodeAt(i)) return false;
+  return true;
+}
+
+function sameText(b: Uint8Array, s: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (b[s + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
