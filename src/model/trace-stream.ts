@@ -46,6 +46,9 @@ export interface StreamedValue {
 }
 
 class LayoutReader {
+  /** fast: item lines of spans, instants and counters go through the scanner first. */
+  constructor(private readonly fast: boolean) {}
+
   readonly value: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   readonly itemLines: ItemLines = {};
   readonly unchecked: UncheckedItems = {};
@@ -122,7 +125,7 @@ class LayoutReader {
     this.itemsEndedWithComma = false;
     this.oneItemPerLine = true;
     this.general = [];
-    this.scanner = SCANNED.has(key) ? this.scannerFor(key as ScanKind) : undefined;
+    this.scanner = this.fast && SCANNED.has(key) ? this.scannerFor(key as ScanKind) : undefined;
     if (this.scanner) this.unchecked[key] = this.general;
     this.state = 'array';
   }
@@ -203,9 +206,10 @@ const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0
  * undefined when the file is in another layout or not valid JSON (read it
  * whole then, for the error and its line). Refusals of the bounded reader
  * (not a regular file, over the size cap) are thrown as they are.
+ * `fast: false` reads every line the general way (tests and the bench compare the two).
  */
-export function readTraceValueStreamed(file: string, chunkBytes = STREAM_CHUNK_BYTES): StreamedValue | undefined {
-  const reader = new LayoutReader();
+export function readTraceValueStreamed(file: string, chunkBytes = STREAM_CHUNK_BYTES, fast = true): StreamedValue | undefined {
+  const reader = new LayoutReader(fast);
   let carry: Buffer[] = [];
   let carried = 0;
   try {
