@@ -1,8 +1,10 @@
 // Ingest benchmarks (#14), each measurement in its own child process (bench/run.ts), so
 // peak RSS is that reader's alone:
-// - ingest-1M-events: readTrace of a synthetic 1,000,000-event trace (bench/synthetic.ts),
-//   the streamed reader (src/model/trace-stream.ts) beside the whole-file reader it falls
-//   back to, alternating, in one run; and where the streamed reader's time goes (a CPU
+// - ingest-1M-events: readTrace of a synthetic 1,000,000-event trace (bench/synthetic.ts):
+//   the streamed reader with its fast path (src/model/trace-scan.ts), the same reader with
+//   every line through JSON.parse (its general path), and the whole-file reader it falls
+//   back to, alternating, in one run; a floor (only allocating and keeping a million items
+//   of the same shape, no reading); and where the streamed reader's time goes (a CPU
 //   profile of one more read, self time by function).
 // - ingest-bpftrace-real: `hvscope import --from bpftrace` of a real recording
 //   (fixtures/bpftrace-exec-busy: probes/exec.bt around a minute of short-lived processes):
@@ -10,6 +12,7 @@
 // Wall time is what the goal is about; CPU time is given too, since the host is shared.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +20,7 @@ import { execa } from 'execa';
 import { median } from '../src/analysis/stats.js';
 import { parseJsonText, readTrace, validateTrace, writeTrace } from '../src/model/io.js';
 import { readInputText } from '../src/model/input.js';
+import { readTraceValueStreamed } from '../src/model/trace-stream.js';
 import { importFileAs } from '../src/sources/index.js';
 import type { Figure, Measurement, Result } from './figures.js';
 import { syntheticTrace } from './synthetic.js';
@@ -65,10 +69,34 @@ async function whereTimeGoes(fn: () => unknown, top = 6): Promise<string[]> {
     .map(([name, us]) => `${name}: ${Math.round((100 * us) / total)}%`);
 }
 
-/** readTrace (streamed, falling back to whole-file) or the whole-file reader alone. */
+/** readTrace (streamed, fast path first), the streamed reader's general path alone, or the whole-file reader alone. */
 const readers: Record<string, (file: string) => ReturnType<typeof readTrace>> = {
   streamed: readTrace,
+  'streamed-general': (file) => {
+    const s = readTraceValueStreamed(file, undefined, false)!;
+    return validateTrace(s.value, file, s.itemLines, s.unchecked);
+  },
   'whole-file': (file) => validateTrace(parseJsonText(readInputText(file, 'trace'), file), file),
+};
+
+/**
+ * The floor under any reader that returns items as objects: only allocating a million items of
+ * the bench trace's span shape (interned lane and name, two ns numbers past 2^31 as the trace's
+ * are, a phase) and keeping them in one array, as a reader must. No file, no parsing.
+ */
+export const buildItemsMeasurement: Measurement = async (p): Promise<Result> => {
+  const count = Number(p.events);
+  const lanes = Array.from({ length: 16 }, (_, i) => `t${i}`);
+  const names = Array.from({ length: 200 }, (_, i) => `fn${i}_d${i % 5}`);
+  const { value: items, wallMs, cpuMs } = timed(() => {
+    const out: object[] = [];
+    for (let i = 0; i < count; i++) {
+      const start = 3e9 + i * 7919;
+      out.push({ lane: lanes[i & 15], name: names[i % 200], start, end: start + (i % 1000) * 1000, phase: 'kernel' });
+    }
+    return out;
+  });
+  return { events: items.length, wall_ms: wallMs, cpu_ms: cpuMs, events_per_s: Math.round(items.length / (wallMs / 1000)) };
 };
 
 export const readTraceMeasurement: Measurement = async (p): Promise<Result> => {
@@ -97,7 +125,13 @@ export const importBpftraceMeasurement: Measurement = async (p): Promise<Result>
 };
 
 const pick = (r: Result, keys: string[]) => Object.fromEntries(keys.filter((k) => k in r).map((k) => [k, r[k]]));
-const medianOf = (rs: Result[], key: string) => (rs.length > 0 ? median(rs.map((r) => Number(r[key]))) : null);
+const medianOf = (rs: Result[], key: string) => (rs.length > 0 && rs.every((r) => key in r) ? median(rs.map((r) => Number(r[key]))) : null);
+
+/** What the function names in where_time_goes are (self time of a CPU profile of one streamed read). */
+const WHERE_NOTE =
+  '(garbage collector) = copying the million items the reader keeps (floor_build_items_only is that alone); ' +
+  'arrayLines/item/keyCode/member/string/number/build = the byte scanner of item lines and building each item (trace-scan.ts); ' +
+  'generalLine = JSON.parse of the lines it does not take; validateTrace/check/checkSchemaV2 = lane, order and the remaining schema checks';
 
 const ingest1M: Figure = {
   name: 'ingest-1M-events',
@@ -107,15 +141,18 @@ const ingest1M: Figure = {
       const file = join(dir, 'synthetic-1M.hvtrace.json');
       // 6 phase spans + 899,994 thread spans + 100,000 instants = 1,000,000 events.
       writeTrace(file, syntheticTrace({ spans: ONE_MILLION - 100_000 - 6, instants: 100_000, seed: 3 }));
-      const runs: Record<string, Result[]> = { streamed: [], 'whole-file': [] };
+      const runs: Record<string, Result[]> = { streamed: [], 'streamed-general': [], 'whole-file': [], floor: [] };
       let failed: string | undefined;
-      // Alternate the readers so that both see the same load; measure() caches by params, so each round is its own.
+      const loadBefore = loadavg()[0];
+      // Alternate the readers so that all see the same load; measure() caches by params, so each round is its own.
       for (let round = 0; round < ROUNDS && !failed; round++)
-        for (const reader of ['streamed', 'whole-file']) {
-          const out = await ctx.measure('read-trace', { file, reader, round }, Math.min(120_000, ctx.remainingMs()));
+        for (const reader of ['streamed', 'streamed-general', 'whole-file', 'floor']) {
+          const limit = Math.min(120_000, ctx.remainingMs());
+          const out = reader === 'floor' ? await ctx.measure('build-items', { events: ONE_MILLION, round }, limit) : await ctx.measure('read-trace', { file, reader, round }, limit);
           if (out.ok) runs[reader].push(out.result);
           else failed = `${reader}: ${out.failure ?? 'failed'}`;
         }
+      const loadAfter = loadavg()[0];
       const profile = await ctx.measure('read-trace', { file, reader: 'streamed', profile: true }, Math.min(120_000, ctx.remainingMs()));
       const summary = (rs: Result[]) => ({
         wall_ms: medianOf(rs, 'wall_ms'),
@@ -123,21 +160,29 @@ const ingest1M: Figure = {
         events_per_s: medianOf(rs, 'events_per_s'),
         peak_rss_mb: rs.length > 0 ? Math.max(...rs.map((r) => Number(r.peak_rss_mb))) : null,
       });
+      const events = Number(runs.streamed[0]?.events ?? 0) || null;
+      const perCpuS = (s: { cpu_ms: number | null }) => (s.cpu_ms && events ? Math.round(events / (s.cpu_ms / 1000)) : null);
       const streamed = summary(runs.streamed);
+      const general = summary(runs['streamed-general']);
       const whole = summary(runs['whole-file']);
-      const events = runs.streamed[0]?.events ?? null;
+      const floor = summary(runs.floor);
+      const ratio = (a: number | null, b: number | null) => (a && b ? Math.round((a / b) * 100) / 100 : null);
       return {
         data: 'synthetic',
         ...(runs.streamed[0] ? pick(runs.streamed[0], ['events', 'file_mb']) : {}),
         rounds: ROUNDS,
+        load_avg_1min: { before: round1(loadBefore), after: round1(loadAfter) },
         ...streamed,
-        events_per_cpu_s: streamed.cpu_ms && events ? Math.round(Number(events) / (streamed.cpu_ms / 1000)) : null,
-        whole_file_reader: whole,
-        ratio_whole_over_streamed: { wall: whole.wall_ms && streamed.wall_ms ? round1(whole.wall_ms / streamed.wall_ms) : null, rss: whole.peak_rss_mb && streamed.peak_rss_mb ? round1(whole.peak_rss_mb / streamed.peak_rss_mb) : null },
-        where_time_goes: profile.ok ? profile.result.where_time_goes : (profile.failure ?? 'failed'),
-        // Self time: JSON.parse runs inside itemBlock, the items it builds are what the collector copies.
-        where_time_goes_note: 'itemBlock = JSON.parse of 64 KiB of item lines; spanOk/checkSchemaV2 = schema checks; validateTrace = lane and order checks',
+        events_per_cpu_s: perCpuS(streamed),
         goal: { events_per_s: 1_500_000, peak_rss_mb: 250 },
+        ratio_to_goal: { events_per_s: ratio(streamed.events_per_s, 1_500_000), events_per_cpu_s: ratio(perCpuS(streamed), 1_500_000), peak_rss: ratio(streamed.peak_rss_mb, 250) },
+        general_path_reader: { ...general, events_per_cpu_s: perCpuS(general) },
+        whole_file_reader: { ...whole, events_per_cpu_s: perCpuS(whole) },
+        floor_build_items_only: { ...floor, events_per_cpu_s: perCpuS(floor) },
+        ratio_cpu: { general_over_streamed: ratio(general.cpu_ms, streamed.cpu_ms), whole_over_streamed: ratio(whole.cpu_ms, streamed.cpu_ms), streamed_over_floor: ratio(streamed.cpu_ms, floor.cpu_ms) },
+        ratio_whole_over_streamed: { wall: ratio(whole.wall_ms, streamed.wall_ms), rss: ratio(whole.peak_rss_mb, streamed.peak_rss_mb) },
+        where_time_goes: profile.ok ? profile.result.where_time_goes : (profile.failure ?? 'failed'),
+        where_time_goes_note: WHERE_NOTE,
         ...(failed ? { failed } : {}),
       };
     } finally {
@@ -191,5 +236,9 @@ const ingestBpftrace: Figure = {
   },
 };
 
-export const ingestMeasurements: Record<string, Measurement> = { 'read-trace': readTraceMeasurement, 'import-bpftrace': importBpftraceMeasurement };
+export const ingestMeasurements: Record<string, Measurement> = {
+  'read-trace': readTraceMeasurement,
+  'build-items': buildItemsMeasurement,
+  'import-bpftrace': importBpftraceMeasurement,
+};
 export const ingestFigures: Figure[] = [ingest1M, ingestBpftrace];
