@@ -208,8 +208,12 @@ export class ItemScanner {
       if ((seen & COUNTER_KEYS) !== COUNTER_KEYS) return undefined;
       if (keys === COUNTER_LNAV) return { lane, name, at, value };
     }
-    // Any other order: one property at a time, in the order read.
-    const values: unknown[] = [undefined, lane, name, start, end, phase, args, at, value];
+    return this.inOrder(keys);
+  }
+
+  /** Any other order: one property at a time, in the order read (kept out of build, which stays small). */
+  private inOrder(keys: number): object {
+    const values: unknown[] = [undefined, this.lane, this.name, this.start, this.end, this.phase, this.args, this.at, this.value];
     const codes: number[] = [];
     for (let k = keys; k > 0; k = Math.floor(k / 16)) codes.unshift(k % 16);
     const o: Record<string, unknown> = {};
