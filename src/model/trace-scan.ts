@@ -57,11 +57,11 @@ export class ItemScanner {
   /** After item(): the offset just past the line's "\n", and whether the item ended with a comma. */
   next = 0;
   comma = false;
-  private b: Uint8Array = new Uint8Array(0);
+  /** The piece being read; always a Buffer, so that its byte reads see one kind of array. */
+  private b: Buffer = Buffer.alloc(0);
   private p = 0;
   /** Interned strings by hash of their bytes; a collision replaces the slot. */
   private readonly interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
-  private buf: Buffer = Buffer.alloc(0);
   // The item's members, as read (valid where their key's bit is in `seen`).
   private lane = '';
   private name = '';
@@ -85,7 +85,6 @@ export class ItemScanner {
 
   /** The item on the line at `pos` of `bytes` (which holds that whole line, "\n" included), or undefined. */
   item(bytes: Buffer, pos: number): object | undefined {
-    this.buf = bytes;
     this.b = bytes;
     this.p = pos;
     const b = this.b;
@@ -237,11 +236,11 @@ export class ItemScanner {
     }
     this.p = e + 1;
     const len = e - s;
-    if (len > MAX_INTERNED) return this.buf.toString('latin1', s, e);
+    if (len > MAX_INTERNED) return this.b.toString('latin1', s, e);
     const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
     const known = this.interned[slot];
     if (known !== undefined && known.length === len && sameText(b, s, known)) return known;
-    const str = this.buf.toString('latin1', s, e);
+    const str = this.b.toString('latin1', s, e);
     this.interned[slot] = str;
     return str;
   }
@@ -273,7 +272,7 @@ export class ItemScanner {
     }
     this.p = e;
     // Up to 15 digits the sum above is exact; beyond, and for the rest, Number() rounds as JSON.parse does.
-    return simple && e - s <= 15 ? v : Number(this.buf.toString('latin1', s, e));
+    return simple && e - s <= 15 ? v : Number(this.b.toString('latin1', s, e));
   }
 
   /** args: an object of strings, finite numbers, booleans and nulls, built in the order read; undefined for any other. */
