@@ -87,17 +87,16 @@ export interface XenLibvirtProfile {
   leftOut: { key: string; why: string }[];
 }
 
-/** Sections a profile may have here; anything else is a host setting or another hypervisor's. */
-const APPLICABLE = ['libvirt-domain'];
+/** Sections a profile may have here: the domain XML's, and the QEMU driver's qemu.conf (not read by libxl: left out). */
+const APPLICABLE = ['libvirt-domain', 'libvirt-qemu-conf'];
 
 /** A profile's libvirt-domain section applied to the stock XML for the Xen lab; one clear line on anything unusable. */
 export function xenLibvirtProfile(ref: string, stockXml: string): XenLibvirtProfile {
   const loaded = loadProfile(ref, allTargets);
   const other = Object.keys(loaded.sections).filter((s) => !APPLICABLE.includes(s));
   if (other.length > 0) {
-    const why = other.includes('libvirt-qemu-conf') ? " (libvirt-qemu-conf is the QEMU driver's qemu.conf; the libxl driver does not read it)" : '';
     throw new UserError(
-      `lab xen run --via libvirt --profile ${ref}: section${other.length > 1 ? 's' : ''} ${other.join(', ')} of ${loaded.file} cannot be applied to a creation through libvirt's libxl driver (only libvirt-domain)${why}; for Xen toolstack profiles use lab xen run without --via`,
+      `lab xen run --via libvirt --profile ${ref}: section${other.length > 1 ? 's' : ''} ${other.join(', ')} of ${loaded.file} cannot be applied to a creation through libvirt's libxl driver (only libvirt-domain); for Xen toolstack profiles use lab xen run without --via`,
     );
   }
   const section = loaded.sections['libvirt-domain'];
@@ -105,6 +104,8 @@ export function xenLibvirtProfile(ref: string, stockXml: string): XenLibvirtProf
   const kept: Record<string, unknown> = {};
   const applied: string[] = [];
   const leftOut: { key: string; why: string }[] = [];
+  if (loaded.sections['libvirt-qemu-conf'] !== undefined)
+    leftOut.push({ key: 'libvirt-qemu-conf', why: "the section configures libvirt's QEMU driver (qemu.conf); the libxl driver does not read it" });
   for (const [key, entry] of Object.entries(section as Record<string, unknown>)) {
     const value = unwrapEntry(entry).value;
     const why = LEFT_OUT[key]?.(value);
