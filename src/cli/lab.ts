@@ -291,7 +291,7 @@ export function register(cli: CAC): void {
     .option('--accel <accel>', 'QEMU accelerator for the lab: tcg, or kvm (-cpu host; needs a /dev/kvm that runs guests, nested; checked before booting)', { default: 'tcg' })
     .option('-o, --output <dir>', 'Output directory (traces, figures, report, logs)', { default: 'lab-out' })
     .option('--timeout <seconds>', 'Give up on the whole lab after this long (default from the work asked for)')
-    .option('--via <path>', 'How domains are created: xl (default), or libvirt: `virsh -c xen:///system create` through libvirtd\'s libxl driver in dom0, tiny-pv\'s stock domain XML vs each --profile\'s libvirt-domain section, alternating; traces start at virsh (orchestrate phase)')
+    .option('--via <how>', 'How domains are created: xl (default), or libvirt: `virsh -c xen:///system create` through libvirtd\'s libxl driver in dom0, tiny-pv\'s stock domain XML vs each --profile\'s libvirt-domain section, alternating; traces start at virsh (orchestrate phase)')
     .option('--json', 'Print the lab result as JSON on stdout')
     .example('sudo hvscope lab xen run --profile xen-stock --profile xen-unikernel --runs 3 -o lab/')
     .example('sudo hvscope lab xen run --via libvirt --profile libvirt-unikernel --runs 3 -o lab-libvirt/   # stock vs tuned domain XML through libvirtd (libxl)')
