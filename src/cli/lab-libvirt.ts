@@ -10,11 +10,11 @@ import { formatDuration } from '../model/duration.js';
 import { UserError, usageError } from '../model/errors.js';
 import { TINY_PV_MARKER, TINY_PV_MEMORY_MB, buildTinyPvGuest } from '../lab/tiny-pv-guest.js';
 import { requireLabAccel, requireLabRoot, runInXenLab, type XenLabResult } from '../lab/xen/run.js';
-import { DOM0_FTRACE, ftraceRuns, parseFtrace, parseXenExperiment, type XenExperimentResult } from '../lab/xen/experiment.js';
+import { DOM0_FTRACE, parseFtrace, parseXenExperiment, type XenExperimentResult } from '../lab/xen/experiment.js';
 import { comparisonText, labGroups, writeLabOutputs } from '../lab/xen/compare.js';
 import { LIBVIRT_LIBS, libvirtUprobeLines, parseLibvirtExperiment, renderLibvirtExperiment, type LibvirtExperimentResult, type LibvirtGroup } from '../lab/xen/libvirt-experiment.js';
 import { STOCK_XML, renderTinyPvDomainXml, xenLibvirtProfile, type XenLibvirtProfile } from '../lab/xen/libvirt-xml.js';
-import { libvirtFtraceRuns, libvirtRunTrace } from '../lab/xen/libvirt-trace.js';
+import { libvirtRecord, libvirtRunTrace } from '../lab/xen/libvirt-trace.js';
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { ExitStatus, printJson, progress } from './run-command.js';
 
@@ -113,8 +113,7 @@ export async function labXenRunViaLibvirt(opts: LabLibvirtOptions): Promise<void
   const result = await parseXenExperiment(lab.outDir);
   const ftraceFile = join(lab.outDir, DOM0_FTRACE);
   const events = existsSync(ftraceFile) ? parseFtrace(readFileSync(ftraceFile, 'utf8')) : [];
-  const ft = ftraceRuns(events, { creator: null });
-  const lvRuns = libvirtFtraceRuns(events);
+  const { ft, lv: lvRuns } = libvirtRecord(events);
   const labels = groups.map((g) => g.label);
   const labGroupsOut = labGroups(
     result,

@@ -507,9 +507,11 @@ export interface FtraceRun {
  * Splits the ftrace record into creations by our markers (`hvscope: create_start p=P r=R`).
  * `creator`: the program the marker's shell ran to create the domain (default xl: a hotplug
  * script is the creation's when xl forked it); null when another daemon runs the scripts
- * (libvirtd): then a script is the creation's when it started before the command returned.
+ * (libvirtd): then a script is the creation's when it started before `cutoffNs(key)` (ns from
+ * create start, e.g. the unpause: a guest that powers off at once has its teardown scripts
+ * run before the command's return is marked), else before the create_exit marker.
  */
-export function ftraceRuns(events: FtraceEvent[], opts: { creator?: RegExp | null } = {}): Map<string, FtraceRun> {
+export function ftraceRuns(events: FtraceEvent[], opts: { creator?: RegExp | null; cutoffNs?: (key: string) => number | undefined } = {}): Map<string, FtraceRun> {
   const creator = opts.creator === undefined ? /\/xl$/ : opts.creator;
   const runs = new Map<string, FtraceRun>();
   const starts: { key: string; index: number; ns: number }[] = [];
@@ -559,7 +561,8 @@ export function ftraceRuns(events: FtraceEvent[], opts: { creator?: RegExp | nul
       const exit = slice.find((x) => x.event === 'sched_process_exit' && x.ns >= e.ns && Number(fields(x.body).get('pid') ?? x.pid) === pid);
       const tree = descendants(pid);
       const execs = slice.filter((x) => x.event === 'sched_process_exec' && x !== e && tree.has(Number(fields(x.body).get('pid') ?? x.pid))).length;
-      const byXl = xlPid !== undefined ? parentOf.get(pid) === xlPid : run.createExitNs === undefined || e.ns - s.ns <= run.createExitNs;
+      const cutoff = opts.cutoffNs?.(s.key) ?? run.createExitNs;
+      const byXl = xlPid !== undefined ? parentOf.get(pid) === xlPid : cutoff === undefined || e.ns - s.ns <= cutoff;
       run.scripts.push({ name: filename.slice('/etc/xen/scripts/'.length), pid, startNs: e.ns - s.ns, endNs: exit ? exit.ns - s.ns : undefined, execs, when: byXl ? 'create' : 'teardown' });
       run.helpers.push(...helperRuns(slice, tree, pid, e, parentOf).map((h) => ({ ...h, startNs: h.startNs - s.ns, endNs: h.endNs === undefined ? undefined : h.endNs - s.ns })));
     }

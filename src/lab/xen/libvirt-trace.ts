@@ -14,7 +14,7 @@
 //     (addDom0Evidence in experiment.ts).
 import { TraceBuilder } from '../../model/builder.js';
 import type { Trace } from '../../model/trace.js';
-import { addDom0Evidence, fields, type FtraceEvent, type FtraceRun, type RunTraceContext, type XenRunResult } from './experiment.js';
+import { addDom0Evidence, fields, ftraceRuns, type FtraceEvent, type FtraceRun, type RunTraceContext, type XenRunResult } from './experiment.js';
 
 /** A function libvirtd or virsh entered (uprobe) and, when its return probe fired, left; ns from create start. */
 export interface ProbedCall {
@@ -82,6 +82,19 @@ export function libvirtFtraceRuns(events: FtraceEvent[]): Map<string, LibvirtFtr
     runs.set(s.key, run);
   });
   return runs;
+}
+
+/**
+ * Both readings of the record, keyed `P/R`: the hotplug scripts, guest output and our
+ * markers (ftraceRuns) and the uprobes. libxl runs a creation's hotplug scripts before it
+ * unpauses (libxl_domain_create_new returns after them), so a script started after the
+ * unpause (else after virsh's exit) is teardown: tiny-pv powers off at once, and libvirtd
+ * may run the offline scripts before the lab's shell marks virsh's return.
+ */
+export function libvirtRecord(events: FtraceEvent[]): { ft: Map<string, FtraceRun>; lv: Map<string, LibvirtFtraceRun> } {
+  const lv = libvirtFtraceRuns(events);
+  const ft = ftraceRuns(events, { creator: null, cutoffNs: (key) => lv.get(key)?.unpauseNs ?? lv.get(key)?.virshExitNs });
+  return { ft, lv };
 }
 
 const r = Math.round;
