@@ -1,5 +1,7 @@
 // hvscope lab xen run [--profile NAME]... [--guest tiny-pv|linux|PATH] [--runs N] [--domains K]
 //   [--ramdisk FILE] [--memory MB] [--cmdline TEXT] [--marker REGEX] [--accel tcg|kvm] [-o DIR] [--json]
+// hvscope lab xen run --via libvirt [--profile NAME]... [--runs N]: the same lab, tiny-pv created through
+//   libvirtd's libxl driver in dom0 (src/cli/lab-libvirt.ts).
 // One Xen-in-QEMU lab: per profile, `hvscope tune apply` in dom0, N timed creations
 // of the guest (or K tiny-pv left running), rollback; then traces, timelines, report and
 // the stock-vs-tuned / scaling figures on the host (src/lab/xen/experiment.ts, compare.ts).
