@@ -1,5 +1,7 @@
 // hvscope lab xen run [--profile NAME]... [--guest tiny-pv|linux|PATH] [--runs N] [--domains K]
 //   [--ramdisk FILE] [--memory MB] [--cmdline TEXT] [--marker REGEX] [--accel tcg|kvm] [-o DIR] [--json]
+// hvscope lab xen run --via libvirt [--profile NAME]... [--runs N]: the same lab, tiny-pv created through
+//   libvirtd's libxl driver in dom0 (src/cli/lab-libvirt.ts).
 // One Xen-in-QEMU lab: per profile, `hvscope tune apply` in dom0, N timed creations
 // of the guest (or K tiny-pv left running), rollback; then traces, timelines, report and
 // the stock-vs-tuned / scaling figures on the host (src/lab/xen/experiment.ts, compare.ts).
@@ -33,6 +35,7 @@ import { allTargets } from '../tuning/targets/index.js';
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { ExitStatus, command, printJson, progress } from './run-command.js';
 import { subcommands } from './subcommands.js';
+import { labXenRunViaLibvirt } from './lab-libvirt.js';
 
 export interface LabOptions {
   profile?: string | string[];
@@ -47,6 +50,7 @@ export interface LabOptions {
   ready?: unknown;
   output: string;
   timeout?: string | number;
+  via?: unknown;
   json?: boolean;
 }
 
@@ -149,8 +153,25 @@ export function labReadyRule(value: unknown, marker: unknown): ReadyRule | undef
   return rule;
 }
 
+/** --via: xl (default) or libvirt; with libvirt, the options that only the xl path takes are refused. */
+export function labVia(opts: LabOptions): 'xl' | 'libvirt' {
+  if (opts.via === undefined) return 'xl';
+  if (Array.isArray(opts.via) || typeof opts.via === 'boolean' || (opts.via !== 'xl' && opts.via !== 'libvirt'))
+    throw usageError(`--via must be xl or libvirt, got '${Array.isArray(opts.via) ? opts.via.join(',') : String(opts.via)}'`);
+  if (opts.via === 'xl') return 'xl';
+  if (String(opts.guest) !== 'tiny-pv') throw usageError('--via libvirt: only --guest tiny-pv (its domain XML is libvirt\'s own translation of the lab\'s tiny-pv config)');
+  if (opts.domains !== undefined) throw usageError('--via libvirt: --domains is for xl create; use --runs');
+  if (String(opts.accel ?? 'tcg') !== 'tcg') throw usageError(`--via libvirt: only --accel tcg (the libxl driver needs a CPU model it can decode; measured with -cpu Nehalem under TCG)`);
+  return 'libvirt';
+}
+
 export async function labXenRun(opts: LabOptions): Promise<void> {
   const refs = opts.profile === undefined ? [] : (Array.isArray(opts.profile) ? opts.profile : [opts.profile]).map(String);
+  if (labVia(opts) === 'libvirt') {
+    const runs = opts.runs === undefined ? 1 : wholeNumber(opts.runs, '--runs', 1, 100);
+    const timeoutS = opts.timeout === undefined ? undefined : wholeNumber(opts.timeout, '--timeout', 1);
+    return labXenRunViaLibvirt({ refs, runs, timeoutS, output: String(opts.output), json: opts.json });
+  }
   const guestName = String(opts.guest);
   const kind = guestKind(guestName);
   if (guestName === '') throw usageError('--guest: empty; give tiny-pv, linux or the path of a Xen PV kernel');
@@ -272,7 +293,10 @@ export function register(cli: CAC): void {
     .option('--accel <accel>', 'QEMU accelerator for the lab: tcg, or kvm (-cpu host; needs a /dev/kvm that runs guests, nested; checked before booting)', { default: 'tcg' })
     .option('-o, --output <dir>', 'Output directory (traces, figures, report, logs)', { default: 'lab-out' })
     .option('--timeout <seconds>', 'Give up on the whole lab after this long (default from the work asked for)')
+    .option('--via <how>', 'How domains are created: xl (default), or libvirt: `virsh -c xen:///system create` through libvirtd\'s libxl driver in dom0, tiny-pv\'s stock domain XML vs each --profile\'s libvirt-domain section, alternating; traces start at virsh (orchestrate phase)')
     .option('--json', 'Print the lab result as JSON on stdout')
+    .example('sudo hvscope lab xen run --profile xen-stock --profile xen-unikernel --runs 3 -o lab/')
+    .example('sudo hvscope lab xen run --via libvirt --profile libvirt-unikernel --runs 3 -o lab-libvirt/   # stock vs tuned domain XML through libvirtd (libxl)')
     .action(
       command(async (hypervisor: string, action: string, opts: LabOptions) => {
         if (hypervisor !== 'xen' || action !== 'run') throw usageError(`lab: expected \`lab xen run\`, got \`lab ${hypervisor} ${action}\``);

@@ -64,6 +64,9 @@ export type MarkerEvent =
   | 'tcp-ready'
   | 'libvirt-create'
   | 'libvirt-qmp-cont'
+  | 'libvirt-client-exec'
+  | 'libxl-create-new'
+  | 'xen-lab-virsh-returned'
   | `recorded:${Boundary}`;
 
 export type MarkerMatch =
@@ -177,6 +180,11 @@ export const MARKER_RULES: readonly MarkerRule[] = [
   // libvirt (probes/libvirt.bt): the orchestrator's request reaches libvirtd; QEMU answers `cont` once its vCPUs run
   event('libvirt-create', 'virDomainCreateXML in libvirtd', 'orchestrate-start', RANK.exact, 'libvirt-create'),
   event('libvirt-qmp-cont', 'QMP cont answered (vCPUs running)', 'firmware-start', RANK.hypervisor, 'libvirt-qmp-cont'),
+  // libvirt's libxl driver (lab xen run --via libvirt): the client's exec is the orchestrator's request, libxenlight's
+  // libxl_domain_create_new inside libvirtd the toolstack's start, virsh's return an upper bound of the unpause
+  event('libvirt-client-exec', 'virsh exec (libvirt client)', 'orchestrate-start', RANK.exact, 'libvirt-client-exec'),
+  event('libxl-create-new', 'libxl_domain_create_new (in libvirtd)', 'toolstack-start', RANK.exact, 'libxl-create-new'),
+  event('xen-lab-virsh-returned', 'virsh create returned (domain unpaused)', 'kernel-start', RANK.bound, 'xen-lab-virsh-returned'),
   // guest writes
   ...Object.entries(BOOT_TIME_BOUNDARIES).map(([code, boundary]) => ({
     id: `boot-time-${QEMU_BOOT_TIME_CODES[Number(code)]}`,

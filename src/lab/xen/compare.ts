@@ -9,7 +9,7 @@ import { buildReport, formatReportText, type Report } from '../../analysis/repor
 import { formatDuration } from '../../model/duration.js';
 import { summarize } from '../../analysis/stats.js';
 import { writeFileAtomic, writeTrace } from '../../model/io.js';
-import type { Run } from '../../model/trace.js';
+import type { Run, Trace } from '../../model/trace.js';
 import { renderScaling, scalingData } from '../../render/figures/scaling.js';
 import { renderStackedBars, stackedBarsData } from '../../render/figures/stacked-bars.js';
 import { writeRendered } from '../../render/index.js';
@@ -46,15 +46,19 @@ export function xlCreateStats(group: LabProfileGroup): XlCreateStats | undefined
 }
 
 /**
- * Each profile's median `xl create` against the baseline: `xen-stock` when it was
- * run, else the first profile. undefined with fewer than two profiles measured.
+ * Each profile's median `xl create` (or `virsh create`) against the baseline:
+ * `xen-stock` (or the stock XML, `stock`) when it was run, else the first profile.
+ * undefined with fewer than two profiles measured.
  */
 export function compareXlCreate(groups: LabProfileGroup[]): ProfileComparison | undefined {
   const stats = groups.map(xlCreateStats).filter((s): s is XlCreateStats => s !== undefined);
   if (stats.length < 2) return undefined;
-  const base = stats.find((s) => s.profile === 'xen-stock') ?? stats[0];
+  const base = stats.find((s) => s.profile === 'xen-stock' || s.profile === 'stock') ?? stats[0];
   return { baseline: base.profile, rows: stats.map((s) => ({ ...s, ratio_to_baseline: s.median_ms / base.median_ms })) };
 }
+
+/** Builds one creation's trace (xenRunTrace for `xl create`; libvirtRunTrace for `virsh create`). */
+export type RunTraceBuilder = (run: XenRunResult, ft: FtraceRun | undefined, ctx: RunTraceContext) => Trace;
 
 /** Groups parsed results by profile and builds each creation's trace. */
 export function labGroups(
@@ -62,13 +66,14 @@ export function labGroups(
   profileNames: string[],
   ftrace: Map<string, FtraceRun>,
   meta: Omit<RunTraceContext, 'profile'>,
+  build: RunTraceBuilder = xenRunTrace,
 ): LabProfileGroup[] {
   return result.profiles.map((p) => {
     const profile = profileNames[p.index] ?? p.dir;
     const results = result.runs.filter((r) => r.profile === p.index).sort((a, b) => a.run - b.run);
     const runs = results.map((r) => ({
       label: `${p.dir}/run-${r.run}`,
-      trace: xenRunTrace(r, ftrace.get(`${r.profile}/${r.run}`), { profile, ...meta }),
+      trace: build(r, ftrace.get(`${r.profile}/${r.run}`), { profile, ...meta }),
     }));
     return { profile, dir: p.dir, results, runs };
   });
@@ -86,6 +91,8 @@ export interface LabOutputs {
 }
 
 export interface LabReportJson {
+  /** The command each creation timed (`xl create`, or `virsh create` with --via libvirt); `xl_create` holds its wall times. */
+  command: string;
   profiles: { profile: string; dir: string; xl_create: XlCreateStats | null; runs: XenRunResult[]; report: Report }[];
   comparison: ProfileComparison | null;
   ftrace: boolean;
@@ -99,18 +106,19 @@ export function readLabFtrace(outDir: string): Map<string, FtraceRun> {
 }
 
 /** One line per profile with its median, and the ratio to the baseline. */
-export function comparisonText(c: ProfileComparison): string {
+export function comparisonText(c: ProfileComparison, command = 'xl create'): string {
   return c.rows
     .map((r) =>
       r.profile === c.baseline
-        ? `xl create median ${r.profile}: ${formatDuration(r.median_ms * 1e6)} (n=${r.n}, baseline)`
-        : `xl create median ${r.profile}: ${formatDuration(r.median_ms * 1e6)} (n=${r.n}) = ${r.ratio_to_baseline.toFixed(2)}× ${c.baseline}`,
+        ? `${command} median ${r.profile}: ${formatDuration(r.median_ms * 1e6)} (n=${r.n}, baseline)`
+        : `${command} median ${r.profile}: ${formatDuration(r.median_ms * 1e6)} (n=${r.n}) = ${r.ratio_to_baseline.toFixed(2)}× ${c.baseline}`,
     )
     .join('\n');
 }
 
 /** Writes traces, timelines, report and figures under outDir. */
-export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts: { scaling: boolean; ftrace: boolean }): LabOutputs {
+export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts: { scaling: boolean; ftrace: boolean; command?: string }): LabOutputs {
+  const command = opts.command ?? 'xl create';
   const traces: string[] = [];
   const timelines: string[] = [];
   for (const g of groups) {
@@ -121,20 +129,21 @@ export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts:
     });
     if (g.runs.length > 0) {
       const file = join(outDir, g.dir, 'timeline.svg');
-      writeRendered(file, g.runs, 'svg', { title: `xl create — ${g.profile}` });
+      writeRendered(file, g.runs, 'svg', { title: `${command} — ${g.profile}` });
       timelines.push(file);
     }
   }
   const withRuns = groups.filter((g) => g.runs.length > 0);
   const comparison = compareXlCreate(groups);
   const reportJson: LabReportJson = {
+    command,
     profiles: groups.map((g) => ({ profile: g.profile, dir: g.dir, xl_create: xlCreateStats(g) ?? null, runs: g.results, report: buildReport(g.runs) })),
     comparison: comparison ?? null,
     ftrace: opts.ftrace,
   };
   const text = [
     ...groups.map((g) => `== ${g.profile} ==\n${formatReportText(buildReport(g.runs))}`),
-    ...(comparison ? [comparisonText(comparison) + '\n'] : []),
+    ...(comparison ? [comparisonText(comparison, command) + '\n'] : []),
   ].join('\n');
   const out: LabOutputs = { traces, timelines, report: { text: join(outDir, 'report.txt'), json: join(outDir, 'report.json') }, comparison };
   writeFileAtomic(out.report.text, text);
@@ -142,7 +151,7 @@ export function writeLabOutputs(outDir: string, groups: LabProfileGroup[], opts:
   if (withRuns.length >= 2) {
     const bars = stackedBarsData(withRuns.map((g) => ({ label: g.profile, runs: g.runs })));
     out.compareSvg = join(outDir, 'compare.svg');
-    writeFileAtomic(out.compareSvg, renderStackedBars(bars, { title: 'domain creation by phase (median)', yLabel: 'xl create → guest output' }));
+    writeFileAtomic(out.compareSvg, renderStackedBars(bars, { title: 'domain creation by phase (median)', yLabel: `${command === 'xl create' ? 'xl create' : 'virsh start'} → guest output` }));
   }
   if (!opts.scaling) {
     const diffs = writeProfileDiffs(outDir, withRuns);

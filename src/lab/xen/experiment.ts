@@ -133,6 +133,36 @@ function wholeAtLeast(value: number, min: number, what: string): number {
   return value;
 }
 
+/**
+ * Shell lines starting dom0's kernel ftrace record ($ft=1 when it runs, and
+ * $T the tracefs mount) and defining mark(); $res must name the result file.
+ * The record ends with renderDom0FtraceEnd().
+ */
+export function renderDom0Ftrace(): string {
+  return `# Kernel ftrace (no tracer process to start): exec/fork/exit of every process and
+# our own markers, on CLOCK_MONOTONIC. Optional: without tracefs, wall times only.
+T=/sys/kernel/tracing
+ft=0
+[ -e "$T/trace_marker" ] || mount -t tracefs nodev "$T" 2>/dev/null
+if [ -w "$T/trace_marker" ] && echo 0 >"$T/tracing_on" && echo mono >"$T/trace_clock" && echo 8192 >"$T/buffer_size_kb" && : >"$T/trace" &&
+  echo 1 >"$T/events/sched/sched_process_exec/enable" && echo 1 >"$T/events/sched/sched_process_exit/enable" &&
+  echo 1 >"$T/events/sched/sched_process_fork/enable"; then ft=1; fi
+# xenconsoled's writes: when a guest's console output reached dom0 (its first line is the marker).
+cpid=$(cat /run/xenconsoled.pid 2>/dev/null)
+if [ "$ft" = 1 ] && [ -n "$cpid" ] && [ -e "$T/events/syscalls/sys_enter_write/filter" ]; then
+  echo "common_pid == $cpid" >"$T/events/syscalls/sys_enter_write/filter" && echo 1 >"$T/events/syscalls/sys_enter_write/enable"
+fi
+[ "$ft" = 1 ] && echo 1 >"$T/tracing_on"
+echo "ftrace enabled=$ft" >>"$res"
+mark() { [ "$ft" = 1 ] && echo "hvscope: $*" >"$T/trace_marker"; return 0; }
+`;
+}
+
+/** Shell lines stopping the record and copying it to the results share. */
+export function renderDom0FtraceEnd(): string {
+  return `if [ "$ft" = 1 ]; then echo 0 >"$T/tracing_on"; cat "$T/trace" >"$out/${DOM0_FTRACE}"; fi\n`;
+}
+
 /** The sh script. Exit 0 only when every apply, creation, marker, teardown and rollback worked. */
 export function renderXenExperiment(opts: XenExperimentOptions): string {
   const runs = wholeAtLeast(opts.runs, 1, '--runs');
@@ -171,23 +201,7 @@ mkdir -p "$work"
 : >"$res"
 fail=0
 ${renderReadiness(opts)}
-${opts.linkGuestFiles ? renderGuestLinks(opts.kernel, opts.ramdisk) : ''}# Kernel ftrace (no tracer process to start): exec/fork/exit of every process and
-# our own markers, on CLOCK_MONOTONIC. Optional: without tracefs, wall times only.
-T=/sys/kernel/tracing
-ft=0
-[ -e "$T/trace_marker" ] || mount -t tracefs nodev "$T" 2>/dev/null
-if [ -w "$T/trace_marker" ] && echo 0 >"$T/tracing_on" && echo mono >"$T/trace_clock" && echo 8192 >"$T/buffer_size_kb" && : >"$T/trace" &&
-  echo 1 >"$T/events/sched/sched_process_exec/enable" && echo 1 >"$T/events/sched/sched_process_exit/enable" &&
-  echo 1 >"$T/events/sched/sched_process_fork/enable"; then ft=1; fi
-# xenconsoled's writes: when a guest's console output reached dom0 (its first line is the marker).
-cpid=$(cat /run/xenconsoled.pid 2>/dev/null)
-if [ "$ft" = 1 ] && [ -n "$cpid" ] && [ -e "$T/events/syscalls/sys_enter_write/filter" ]; then
-  echo "common_pid == $cpid" >"$T/events/syscalls/sys_enter_write/filter" && echo 1 >"$T/events/syscalls/sys_enter_write/enable"
-fi
-[ "$ft" = 1 ] && echo 1 >"$T/tracing_on"
-echo "ftrace enabled=$ft" >>"$res"
-mark() { [ "$ft" = 1 ] && echo "hvscope: $*" >"$T/trace_marker"; return 0; }
-# create_one P R NAME RUNNING STAY: one timed \`xl create\` of $cfg as NAME; waits for the
+${opts.linkGuestFiles ? renderGuestLinks(opts.kernel, opts.ramdisk) : ''}${renderDom0Ftrace()}# create_one P R NAME RUNNING STAY: one timed \`xl create\` of $cfg as NAME; waits for the
 # marker (or, with ready_by=running, checks the domain exists), and unless STAY=1 (guest
 # stays up) for the domain to power off and be gone (teardown=wait) or destroys it (destroy).
 create_one() {
@@ -296,8 +310,7 @@ fi`);
     }
     parts.push('');
   });
-  parts.push(`if [ "$ft" = 1 ]; then echo 0 >"$T/tracing_on"; cat "$T/trace" >"$out/${DOM0_FTRACE}"; fi
-echo "done fail=$fail" >>"$res"
+  parts.push(`${renderDom0FtraceEnd()}echo "done fail=$fail" >>"$res"
 exit $fail
 `);
   return parts.join('\n');
@@ -458,7 +471,7 @@ export function parseFtrace(text: string): FtraceEvent[] {
   return events;
 }
 
-function fields(body: string): Map<string, string> {
+export function fields(body: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const m of body.matchAll(/([a-z_]+)=(\S+)/g)) map.set(m[1], m[2]);
   return map;
@@ -490,8 +503,16 @@ export interface FtraceRun {
   helpers: { name: string; pid: number; ppid?: number; startNs: number; endNs?: number; script: number }[];
 }
 
-/** Splits the ftrace record into creations by our markers (`hvscope: create_start p=P r=R`). */
-export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
+/**
+ * Splits the ftrace record into creations by our markers (`hvscope: create_start p=P r=R`).
+ * `creator`: the program the marker's shell ran to create the domain (default xl: a hotplug
+ * script is the creation's when xl forked it); null when another daemon runs the scripts
+ * (libvirtd): then a script is the creation's when it started before `cutoffNs(key)` (ns from
+ * create start, e.g. the unpause: a guest that powers off at once has its teardown scripts
+ * run before the command's return is marked), else before the create_exit marker.
+ */
+export function ftraceRuns(events: FtraceEvent[], opts: { creator?: RegExp | null; cutoffNs?: (key: string) => number | undefined } = {}): Map<string, FtraceRun> {
+  const creator = opts.creator === undefined ? /\/xl$/ : opts.creator;
   const runs = new Map<string, FtraceRun>();
   const starts: { key: string; index: number; ns: number }[] = [];
   events.forEach((e, index) => {
@@ -526,7 +547,7 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
     // The `xl create` process: the marker writer's child that exec'd xl.
     const shellPid = events[s.index].pid;
     const shellChildren = new Set(children.get(shellPid) ?? []);
-    const xlExec = slice.find((e) => e.event === 'sched_process_exec' && /\/xl$/.test(fields(e.body).get('filename') ?? '') && shellChildren.has(Number(fields(e.body).get('pid') ?? e.pid)));
+    const xlExec = creator === null ? undefined : slice.find((e) => e.event === 'sched_process_exec' && creator.test(fields(e.body).get('filename') ?? '') && shellChildren.has(Number(fields(e.body).get('pid') ?? e.pid)));
     const xlPid = xlExec ? Number(fields(xlExec.body).get('pid') ?? xlExec.pid) : undefined;
     const parentOf = new Map<number, number>();
     for (const [parent, kids] of children) for (const k of kids) parentOf.set(k, parent);
@@ -540,7 +561,8 @@ export function ftraceRuns(events: FtraceEvent[]): Map<string, FtraceRun> {
       const exit = slice.find((x) => x.event === 'sched_process_exit' && x.ns >= e.ns && Number(fields(x.body).get('pid') ?? x.pid) === pid);
       const tree = descendants(pid);
       const execs = slice.filter((x) => x.event === 'sched_process_exec' && x !== e && tree.has(Number(fields(x.body).get('pid') ?? x.pid))).length;
-      const byXl = xlPid !== undefined ? parentOf.get(pid) === xlPid : run.createExitNs === undefined || e.ns - s.ns <= run.createExitNs;
+      const cutoff = opts.cutoffNs?.(s.key) ?? run.createExitNs;
+      const byXl = xlPid !== undefined ? parentOf.get(pid) === xlPid : cutoff === undefined || e.ns - s.ns <= cutoff;
       run.scripts.push({ name: filename.slice('/etc/xen/scripts/'.length), pid, startNs: e.ns - s.ns, endNs: exit ? exit.ns - s.ns : undefined, execs, when: byXl ? 'create' : 'teardown' });
       run.helpers.push(...helperRuns(slice, tree, pid, e, parentOf).map((h) => ({ ...h, startNs: h.startNs - s.ns, endNs: h.endNs === undefined ? undefined : h.endNs - s.ns })));
     }
@@ -636,6 +658,27 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
   });
   b.event('xl-exec', 0, { source, lane: xl, detail: 'xl create started' });
   b.event('xen-lab-xl-returned', Math.round(xlExit), { source, lane: xl });
+  addDom0Evidence(b, run, useFt ? ft : undefined, ctx, { source, marker, gone });
+  if (useFt) b.instant(xl, 'execs during xl create', Math.round(xlExit), { args: { count: ft!.execsDuringCreate } });
+  return b.build();
+}
+
+/**
+ * What dom0's ftrace and the lab's polls saw of a creation besides its command
+ * (shared by `xl create` and `virsh create` runs): the hotplug scripts and the
+ * programs they ran (devices), the end of the last script `create` ran, the
+ * guest's first console output (xenconsoled's write), the polled marker and the
+ * domain's end. `ft` undefined: no ftrace record (wall times only).
+ */
+export function addDom0Evidence(
+  b: TraceBuilder,
+  run: XenRunResult,
+  ft: FtraceRun | undefined,
+  ctx: RunTraceContext,
+  at: { source: string; marker?: number; gone?: number },
+): void {
+  const useFt = ft !== undefined;
+  const { source, marker, gone } = at;
   const scripts = useFt ? ft!.scripts : [];
   if (scripts.length > 0) b.lane('hotplug', { kind: 'process', name: 'hotplug scripts' });
   if (useFt && ft!.helpers.length > 0) b.lane('hotplug-programs', { kind: 'process', name: 'programs the scripts ran' });
@@ -674,6 +717,4 @@ export function xenRunTrace(run: XenRunResult, ft: FtraceRun | undefined, ctx: R
     if (ctx.kernelMeasured !== false) b.event('xen-lab-marker-polled', Math.round(marker), { source, lane: 'guest', detail: ctx.marker ?? TINY_PV_MARKER });
   }
   if (gone !== undefined) b.instant(guestLane(), run.destroyed ? 'domain gone (destroyed by the lab)' : 'domain gone', Math.round(gone));
-  if (useFt) b.instant(xl, 'execs during xl create', Math.round(xlExit), { args: { count: ft!.execsDuringCreate } });
-  return b.build();
 }
