@@ -25,8 +25,8 @@ export type Facts = Record<string, SettingValue>;
 /** `qemu/machine`: the knob a change sets. */
 export const knobName = (c: Pick<Change, 'target' | 'path'>): string => `${c.target}/${c.path.join('/')}`;
 
-/** Text of a value as a person reads it: null is "absent". */
-export const showValue = (v: SettingValue): string => (v === null ? 'absent' : String(v));
+/** Text of a value as a person reads it: null is "absent", a list `[a,b]`. */
+export const showValue = (v: SettingValue): string => (v === null ? 'absent' : Array.isArray(v) ? `[${v.join(',')}]` : String(v));
 
 /** `qemu/machine=microvm`: a change's identity in the search log. */
 export const changeKey = (c: Pick<Change, 'target' | 'path' | 'value' | 'with'>): string =>
@@ -41,10 +41,11 @@ export const settingsOf = (c: Change): { path: string[]; value: SettingValue; ab
   ...(c.with ?? []).map((w) => ({ path: w.path, value: w.value, about: `needed by ${knobName(c)}=${showValue(c.value)}` })),
 ];
 
-/** Values compare as knob text: booleans as on/off (as the targets render them), null as absent. */
+/** Values compare as knob text: booleans as on/off (as the targets render them), null as absent, lists as [a,b]. */
 function norm(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (Array.isArray(v)) return `[${v.map(String).join(',')}]`;
   return String(v);
 }
 

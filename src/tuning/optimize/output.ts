@@ -30,6 +30,7 @@ export function measuredText(d: Decision, objective: string): string {
 /** A scalar as YAML (JSON's double-quoted strings are YAML). */
 function yamlScalar(v: SettingValue | string): string {
   if (v === null) return 'null';
+  if (Array.isArray(v)) return `[${v.map((x) => yamlScalar(String(x))).join(', ')}]`; // a flow sequence
   if (typeof v === 'string') return /^[A-Za-z0-9_.\/-]+$/.test(v) && !/^(true|false|null|yes|no|on|off|~|[0-9.]+)$/i.test(v) ? v : JSON.stringify(v);
   return String(v);
 }
