@@ -82,7 +82,13 @@ export async function optimizeCommand(opts: OptimizeOptions): Promise<void> {
   const resumed = opts.resume !== undefined ? replay(readLog(resolve(String(opts.resume)))) : undefined;
   const spec = resumed?.spec ?? specOf(opts);
   const workload = parseWorkload(spec.workload);
-  loadProfile(spec.from.includes('/') ? resolveProfileRef(spec.from) : spec.from, allTargets);
+  const from = loadProfile(spec.from.includes('/') ? resolveProfileRef(spec.from) : spec.from, allTargets);
+  try {
+    workload.check?.(from.sections); // e.g. a QEMU profile for a search through libvirt
+  } catch (err) {
+    if (err instanceof UserError) throw usageError(`--from ${spec.from}: ${err.message}`);
+    throw err;
+  }
   checkSelection(allTargets, workload.measurable, spec.knobs, spec.target);
   mkdirSync(outDir, { recursive: true });
   const logFile = opts.resume !== undefined ? resolve(String(opts.resume)) : join(outDir, 'search.jsonl');
