@@ -167,6 +167,8 @@ figures.push(markerAccuracyFigure);
 // libvirt (bench/libvirt.ts): tiny through a private libvirtd vs on a plain QEMU command line, alternating.
 import { libvirtFigure, libvirtOverhead } from './libvirt.js';
 measurements['libvirt-overhead'] = libvirtOverhead;
+import { libvirtUnikernel } from './libvirt-unikernel.js';
+measurements['libvirt-unikernel'] = libvirtUnikernel;
 figures.push(libvirtFigure);
 
 // tune-optimize (bench/tune-optimize.ts): the profile `tune optimize` found for the linux

@@ -15,16 +15,8 @@ import { TCP_PROBE_INTERVAL_MS, startTcpProber, type TcpProber } from '../tracer
 import { mergeTraces } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
 import { importSerial } from '../sources/serial.js';
+import { killGroup } from '../tracer/processes.js';
 import { SERIAL_FORMAT_HEADER, SerialStamper, realtimeUs } from './qemu-record.js';
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // gone
-  }
-}
 
 /**
  * The trace of a rootless boot: the serial capture and QEMU's trace log (when

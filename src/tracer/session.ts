@@ -23,6 +23,7 @@ import { startBpftrace, type BpftraceSession } from './bpftrace-run.js';
 import { bpftraceVersion, isRoot } from './host-checks.js';
 import { assembleProgram, tracepointExists } from './probes.js';
 import { DEFAULT_READ_INTERVAL_MS, hostReadStrategy, readIntervalOf, type ReadStrategy } from './read-strategy.js';
+import { killGroup } from './processes.js';
 import { ensureTracefs } from './tracefs.js';
 import { TCP_PROBE_INTERVAL_MS, startTcpProber, type TcpProber } from './tcp-ready.js';
 
@@ -170,15 +171,6 @@ export function checkCommand(command: string[]): void {
 }
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is gone already
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { UserError } from '../model/errors.js';
+import { pidAlive, processName } from '../tracer/processes.js';
 
 export const LIBVIRTD = '/usr/sbin/libvirtd';
 export const VIRTLOGD = '/usr/sbin/virtlogd';
@@ -70,23 +71,6 @@ export function libvirtMissing(): string | null {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function comm(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
 function readPid(file: string): number | undefined {
   try {
     const n = Number(readFileSync(file, 'utf8').trim());
@@ -99,7 +83,7 @@ function readPid(file: string): number | undefined {
 /** pids of the processes whose command name is `name` (from /proc). */
 export function pidsNamed(name: string): number[] {
   const out: number[] = [];
-  for (const entry of readdirSync('/proc')) if (/^\d+$/.test(entry) && comm(Number(entry)) === name) out.push(Number(entry));
+  for (const entry of readdirSync('/proc')) if (/^\d+$/.test(entry) && processName(Number(entry)) === name) out.push(Number(entry));
   return out.sort((a, b) => a - b);
 }
 
@@ -125,7 +109,7 @@ export function qemuPidsOfDomain(name: string): number[] {
 export function findLibvirtd(given?: number): number {
   if (given !== undefined) {
     if (!Number.isSafeInteger(given) || given <= 0) throw new UserError(`--libvirtd ${given}: expected a process id`);
-    const name = comm(given);
+    const name = processName(given);
     if (name === undefined) throw new UserError(`--libvirtd ${given}: no such process`);
     if (name !== 'libvirtd') throw new UserError(`--libvirtd ${given}: that process is ${name}, not libvirtd`);
     return given;
@@ -144,14 +128,14 @@ export async function virsh(uri: string, args: string[], timeoutMs = 30_000): Pr
 
 /** Sends SIGTERM, waits up to graceMs, then SIGKILL; only while the pid is still `name`. */
 async function stopPid(pid: number | undefined, name: string, graceMs: number): Promise<void> {
-  if (pid === undefined || comm(pid) !== name) return;
+  if (pid === undefined || processName(pid) !== name) return;
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
-  for (let waited = 0; waited < graceMs && alive(pid) && comm(pid) === name; waited += 50) await sleep(50);
-  if (alive(pid) && comm(pid) === name) {
+  for (let waited = 0; waited < graceMs && pidAlive(pid) && processName(pid) === name; waited += 50) await sleep(50);
+  if (pidAlive(pid) && processName(pid) === name) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -191,9 +175,9 @@ export async function startPrivateLibvirtd(opts: StartOptions = {}): Promise<Pri
   // Last resort (hvscope dying): nothing of ours may outlive it.
   const onExit = () => {
     for (const name of domains) for (const pid of qemuPidsOfDomain(name)) tryKill(pid);
-    if (comm(libvirtdPid) === 'libvirtd' || comm(libvirtdPid) === 'unshare' || comm(libvirtdPid) === 'sh') tryKill(libvirtdPid);
+    if (processName(libvirtdPid) === 'libvirtd' || processName(libvirtdPid) === 'unshare' || processName(libvirtdPid) === 'sh') tryKill(libvirtdPid);
     const v = virtlogdPid();
-    if (v !== undefined && comm(v) === 'virtlogd') tryKill(v);
+    if (v !== undefined && processName(v) === 'virtlogd') tryKill(v);
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
@@ -211,7 +195,7 @@ export async function startPrivateLibvirtd(opts: StartOptions = {}): Promise<Pri
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (comm(libvirtdPid) === 'libvirtd') {
+      if (processName(libvirtdPid) === 'libvirtd') {
         const list = await virsh(uri, ['list', '--name'], 10_000);
         for (const name of list.stdout.split('\n').map((s) => s.trim()).filter(Boolean)) await virsh(uri, ['destroy', name], 15_000);
       }
@@ -229,7 +213,7 @@ export async function startPrivateLibvirtd(opts: StartOptions = {}): Promise<Pri
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     for (;;) {
       if (opts.signal?.aborted) throw new UserError('interrupted while libvirtd was starting');
-      if (child.exitCode !== null || !alive(libvirtdPid)) {
+      if (child.exitCode !== null || !pidAlive(libvirtdPid)) {
         const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-2).join('; ') : '';
         throw new UserError(`libvirtd exited while starting${tail ? `: ${tail}` : ''}`);
       }

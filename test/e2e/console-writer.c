@@ -7,7 +7,8 @@
 // On fd 1, in order: a short line in one-byte writev()s (a 16550 UART under
 // QEMU); a 150-byte line in one-byte writev()s (more than one 56-byte chunk); a
 // line mixing one-byte writev()s with one longer writev(); a line whose first
-// byte is written 100 ms before the rest (its time must be the first byte's);
+// byte is written 100 ms before the rest (two segments, each timed at its first
+// byte: the pause is over CONSOLE_PAUSE_NS);
 // a line started in one-byte writev()s and ended in one-byte write()s (which
 // the probe prints one by one); and a last line with no newline.
 #include <string.h>

@@ -15,6 +15,7 @@ import { requireAccel } from '../../tracer/host-checks.js';
 import { DOM0_LOGS_DIR, EXPERIMENT_LOG, LAB_MARKERS, LAB_MARKER_PREFIX, buildDom0Initramfs, type LabInputFile } from './dom0-initramfs.js';
 import { checkHostXenTools, prepareXenLabPackages } from './packages.js';
 import { xenLabQemuArgs, type XenLabAccel, type XenLabMachine } from './qemu-xen.js';
+import { pidAlive } from '../../tracer/processes.js';
 
 /** The serial console (Xen and dom0) as the host received it. */
 export const CONSOLE_LOG = 'xen-console.log';
@@ -295,16 +296,3 @@ export function acquireLabLock(path: string): () => void {
   };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie (exited, not reaped) still answers kill 0; /proc says 'Z'.
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}

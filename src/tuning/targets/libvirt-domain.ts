@@ -9,11 +9,11 @@
 //   tuneDomainXml(xml, section, file?) → xml with every setting of a validated `libvirt-domain`
 //   profile section applied (pure, no files); domainXmlValue(xml, key) reads one setting back.
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { fileError, UserError } from '../../model/errors.js';
 import type { Knob, KnobCandidates, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { addChild, attr, elementText, findPath, isAdded, parseXml, removeElement, restoreUnset, setAttr, setElementText, startTagSummary, escapeAttr, escapeText, type XmlElement } from '../domain-xml-text.js';
-import { readConfigFile, writeFileAtomic } from '../xl-config-text.js';
+import { writeFileAtomic } from '../xl-config-text.js';
+import { domainFiles, readDomainFile } from './domain-file.js';
 import { explain, knobEntrySchema, unwrapEntry } from './knob-entry.js';
 
 /** One setting: how it reads its value from the document text and writes a new one. */
@@ -297,23 +297,8 @@ export function domainXmlValue(xml: string, key: string, file = 'domain XML'): K
 
 // ---- files (as xen-domain: --domain-config, optional --domain-output) ------------------------
 
-function domainFiles(ctx: TuneContext): { input: string; output: string } {
-  const given = ctx.options.domainConfig;
-  if (!given) throw new UserError('the libvirt-domain section needs a domain XML: pass --domain-config FILE (and optionally --domain-output FILE)');
-  const input = path.resolve(given);
-  return { input, output: ctx.options.domainOutput ? path.resolve(ctx.options.domainOutput) : input };
-}
-
-async function readDomain(ctx: TuneContext): Promise<{ file: string; text: string; input: string; output: string; inputText: string }> {
-  const { input, output } = domainFiles(ctx);
-  const inputText = await readConfigFile(input);
-  if (inputText === null) throw new UserError(`${input}: domain XML not found`);
-  if (output !== input) {
-    const outText = await readConfigFile(output);
-    if (outText !== null) return { file: output, text: outText, input, output, inputText };
-  }
-  return { file: input, text: inputText, input, output, inputText };
-}
+const DOMAIN_FILE = { section: 'libvirt-domain', kind: 'domain XML' };
+const readDomain = (ctx: TuneContext) => readDomainFile(ctx, DOMAIN_FILE);
 
 function rowKnob(row: Row, desired: KnobValue, about: { why?: string; source?: string }): Knob {
   return {
@@ -348,7 +333,7 @@ export const target: TargetDefinition = {
   candidates: CANDIDATES,
   knobs(section, ctx) {
     const s = (section ?? {}) as Record<string, unknown>;
-    domainFiles(ctx); // fails early, before anything is touched, when --domain-config is missing
+    domainFiles(ctx, DOMAIN_FILE); // fails early, before anything is touched, when --domain-config is missing
     return ROWS.filter((row) => row.key in s).map((row) => {
       const e = unwrapEntry(s[row.key]);
       return rowKnob(row, rowDesired(row, e.value), e);

@@ -9,10 +9,10 @@
 // With a separate output file: knobs read the output when it exists, else the input; a write
 // that makes the output identical to the input deletes the output, so a rollback leaves nothing.
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { UserError } from '../../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
-import { getAtom, getList, getRaw, readConfigFile, setAtom, setListItem, setRaw, writeFileAtomic } from '../xl-config-text.js';
+import { getAtom, getList, getRaw, setAtom, setListItem, setRaw, writeFileAtomic } from '../xl-config-text.js';
+import { domainFiles, readDomainFile } from './domain-file.js';
 import { enumValue, explain, integerValue, knobEntrySchema, stringOrNull, unwrapEntry, withNull } from './knob-entry.js';
 
 type About = { why?: string; source?: string };
@@ -58,25 +58,8 @@ const sectionSchema = {
   },
 };
 
-/** Where a domain config knob reads and writes. */
-function domainFiles(ctx: TuneContext): { input: string; output: string } {
-  const given = ctx.options.domainConfig;
-  if (!given) throw new UserError('the xen-domain section needs a domain config: pass --domain-config FILE (and optionally --domain-output FILE)');
-  const input = path.resolve(given);
-  const output = ctx.options.domainOutput ? path.resolve(ctx.options.domainOutput) : input;
-  return { input, output };
-}
-
-async function readDomain(ctx: TuneContext): Promise<{ file: string; text: string; input: string; output: string; inputText: string }> {
-  const { input, output } = domainFiles(ctx);
-  const inputText = await readConfigFile(input);
-  if (inputText === null) throw new UserError(`${input}: domain config not found`);
-  if (output !== input) {
-    const outText = await readConfigFile(output);
-    if (outText !== null) return { file: output, text: outText, input, output, inputText };
-  }
-  return { file: input, text: inputText, input, output, inputText };
-}
+const DOMAIN_FILE = { section: 'xen-domain', kind: 'domain config' };
+const readDomain = (ctx: TuneContext) => readDomainFile(ctx, DOMAIN_FILE);
 
 async function editDomain(ctx: TuneContext, edit: (text: string, file: string) => string): Promise<void> {
   const d = await readDomain(ctx);
@@ -198,7 +181,7 @@ export const target: TargetDefinition = {
   sectionSchema,
   knobs(section, ctx) {
     const s = (section ?? {}) as Record<string, unknown>;
-    domainFiles(ctx); // fails early, before anything is touched, when --domain-config is missing
+    domainFiles(ctx, DOMAIN_FILE); // fails early, before anything is touched, when --domain-config is missing
     const knobs: Knob[] = [];
     for (const key of Object.keys(DOMAIN_ATOM_KEYS)) {
       if (!(key in s)) continue;
