@@ -44,7 +44,7 @@ export function parseBudget(text: string): number {
 }
 
 function specOf(opts: OptimizeOptions): SearchSpec {
-  if (!opts.workload) throw usageError('tune optimize: --workload is required (boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv, cmd:...)');
+  if (!opts.workload) throw usageError('tune optimize: --workload is required (boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv, libvirt:tiny, libvirt:linux, libvirt:PATH, cmd:...)');
   if (!opts.from) throw usageError('tune optimize: --from PROFILE is required (the profile to start from, e.g. qemu-default)');
   if (opts.budget === undefined) throw usageError('tune optimize: --budget is required (e.g. 30m)');
   const confidence = opts.confidence === undefined ? 0.95 : Number(opts.confidence);
@@ -82,11 +82,34 @@ export async function optimizeCommand(opts: OptimizeOptions): Promise<void> {
   const resumed = opts.resume !== undefined ? replay(readLog(resolve(String(opts.resume)))) : undefined;
   const spec = resumed?.spec ?? specOf(opts);
   const workload = parseWorkload(spec.workload);
-  loadProfile(spec.from.includes('/') ? resolveProfileRef(spec.from) : spec.from, allTargets);
+  const from = loadProfile(spec.from.includes('/') ? resolveProfileRef(spec.from) : spec.from, allTargets);
+  try {
+    workload.check?.(from.sections); // e.g. a QEMU profile for a search through libvirt
+  } catch (err) {
+    if (err instanceof UserError) throw usageError(`--from ${spec.from}: ${err.message}`);
+    throw err;
+  }
   checkSelection(allTargets, workload.measurable, spec.knobs, spec.target);
   mkdirSync(outDir, { recursive: true });
   const logFile = opts.resume !== undefined ? resolve(String(opts.resume)) : join(outDir, 'search.jsonl');
   const state = startState(opts, logFile);
+  try {
+    await searchAndWrite(opts, { spec, workload, state, logFile, outFile, outDir });
+  } finally {
+    await workload.close?.();
+  }
+}
+
+interface Searching {
+  spec: SearchSpec;
+  workload: ReturnType<typeof parseWorkload>;
+  state: SearchState;
+  logFile: string;
+  outFile: string;
+  outDir: string;
+}
+
+async function searchAndWrite(opts: OptimizeOptions, { spec, workload, state, logFile, outFile, outDir }: Searching): Promise<void> {
   await workload.prepare(progress);
   progress(`tune optimize: ${spec.workload} from ${spec.from}, objective ${spec.objective}, ${spec.runsPerCandidate} pairs per candidate, confidence ${spec.confidence}, budget ${Math.round(state.spec.budgetMs / 1000)} s (${Math.round(state.elapsedMs / 1000)} s spent); log ${logFile}`);
   const { value: outcome, signal } = await withInterrupts((abort) => runSearch({ workload, targets: allTargets, state, logFile, outDir, signal: abort, progress }));

@@ -213,7 +213,7 @@ export function register(cli: CAC): void {
     .option('--state-dir <dir>', 'Journal and lock directory (default /var/lib/hvscope under --root)')
     .option('--dry-run', 'apply: only show the plan')
     .option('--json', 'Machine-readable output')
-    .option('--workload <w>', 'optimize: what to measure: boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv, or \'cmd:COMMAND {profile}\'')
+    .option('--workload <w>', 'optimize: what to measure: boot:tiny, boot:linux, boot:PATH (QEMU, rootless), lab-xen:tiny-pv (the Xen lab), libvirt:tiny, libvirt:linux, libvirt:PATH (through a private libvirtd, traced: root), or \'cmd:COMMAND {profile}\'')
     .option('--from <profile>', 'optimize: the profile to start from (shipped name or path)')
     .option('--budget <time>', 'optimize: time for measuring, e.g. 30m, 90s, 1h30m')
     .option('--confidence <c>', 'optimize: keep a change only when better at this confidence (default 0.95)')
@@ -230,6 +230,7 @@ export function register(cli: CAC): void {
     .example('  hvscope tune status                           # applied profile and drift since')
     .example('  hvscope tune rollback                         # restore the values from before apply')
     .example('  hvscope tune optimize --workload boot:linux --from qemu-default --budget 30m -o best.yaml')
+    .example('  sudo hvscope tune optimize --workload libvirt:tiny --from libvirt-stock --budget 10m -o libvirt-best.yaml')
     .action(command((action: string, profile: string | undefined, opts: TuneOptions) => tuneCommand(action, profile, opts)));
   const common = ['root', 'netns', 'domain-config', 'domain-output', 'state-dir', 'json'];
   subcommands(tune, [

@@ -30,11 +30,13 @@ export interface Knob {
   matches?(seen: KnobValue, desired: KnobValue): boolean;
 }
 
-/** A setting's value as a profile writes it (null: leave the setting out). */
-export type SettingValue = string | number | boolean | null;
+/** A setting's value as a profile writes it (null: leave the setting out; a list, e.g. qemu.conf's `namespaces`, a YAML sequence). */
+export type SettingValue = string | number | boolean | null | readonly string[];
 
-/** A setting (path in the same target's section, or '@fact') and the values it must have. */
+/** A setting (path in a target's section, or '@fact') and the values it must have. */
 export interface SettingCondition {
+  /** Another target's setting (e.g. the script xen-hotplug installs); absent: the same target. */
+  target?: string;
   path: string[];
   values: SettingValue[];
 }

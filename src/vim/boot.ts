@@ -9,7 +9,7 @@
 // the domain runs: tracing goes on until its QEMU is gone (reaped) and
 // libvirtd's teardown had a moment to finish. Both daemons are stopped and
 // their files removed afterwards, also on Ctrl-C and on failure.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { phaseSummaryText } from '../analysis/phases.js';
@@ -40,6 +40,12 @@ export interface LibvirtBootOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
+  /**
+   * A private libvirtd already started with this profile's qemu.conf and bridges
+   * (`tune optimize` keeps one per qemu.conf across runs: its start costs ~6 s);
+   * the caller stops it. Absent: one is started and stopped here.
+   */
+  daemon?: PrivateLibvirtd;
 }
 
 export interface LibvirtBootResult {
@@ -95,7 +101,7 @@ export async function runLibvirtBoots(opts: LibvirtBootOptions): Promise<Libvirt
   const guest = await resolveGuest(opts.guest, opts.initrd, progress);
   const outDir = resolve(opts.outDir);
   mkdirSync(outDir, { recursive: true });
-  const daemon = await startPrivateLibvirtd({ onProgress: progress, signal: opts.signal, qemuConf: profile?.qemuConf, bridges: profile?.bridges });
+  const daemon = opts.daemon ?? (await startPrivateLibvirtd({ onProgress: progress, signal: opts.signal, qemuConf: profile?.qemuConf, bridges: profile?.bridges }));
   const runs: BootRunResult[] = [];
   let interrupted = false;
   let failure: unknown;
@@ -103,17 +109,18 @@ export async function runLibvirtBoots(opts: LibvirtBootOptions): Promise<Libvirt
   try {
     // QEMU runs as libvirt's qemu user: the guest files must be reachable (libvirt relabels the files themselves).
     chmodSync(daemon.dir, 0o755);
-    const guestDir = join(daemon.dir, 'guest');
-    mkdirSync(guestDir, { mode: 0o755 });
+    // A directory (and a domain name) per call: a daemon given by the caller serves many calls.
+    const guestDir = mkdtempSync(join(daemon.dir, 'guest-'));
+    chmodSync(guestDir, 0o755);
     const kernel = join(guestDir, basename(guest.kernel));
     copyFileSync(guest.kernel, kernel);
     const initrd = guest.initrd ? join(guestDir, `initrd-${basename(guest.initrd)}`) : undefined;
     if (initrd) copyFileSync(guest.initrd!, initrd);
-    const name = `hvscope-${guest.kind}-${basename(daemon.dir).replace(/^hvscope-libvirt-/, '')}`;
+    const name = `hvscope-${guest.kind}-${basename(daemon.dir).replace(/^hvscope-libvirt-/, '')}${opts.daemon ? `-${basename(guestDir).replace(/^guest-/, '')}` : ''}`;
     trackDomain(daemon, name);
     xml = applyLibvirtProfile(domainXml(guest, { name, kernel, initrd }), profile);
     if (profile?.qemuConf !== undefined) writeFileSync(join(outDir, 'qemu.conf'), profile.qemuConf);
-    const xmlFile = join(daemon.dir, 'domain.xml');
+    const xmlFile = join(guestDir, 'domain.xml');
     writeFileSync(xmlFile, xml);
     writeFileSync(join(outDir, 'domain.xml'), xml);
     progress(`${guest.description}: ${opts.runs} creation${opts.runs > 1 ? 's' : ''} through libvirtd, traced (${LIBVIRT_BOOT_PROBE_SETS.join(', ')}), domain XML in ${join(outDir, 'domain.xml')}`);
@@ -144,8 +151,10 @@ export async function runLibvirtBoots(opts: LibvirtBootOptions): Promise<Libvirt
     if (opts.signal?.aborted) interrupted = true;
     else failure = err;
   } finally {
-    progress('stopping the private libvirtd and virtlogd');
-    await daemon.stop();
+    if (!opts.daemon) {
+      progress('stopping the private libvirtd and virtlogd');
+      await daemon.stop();
+    }
   }
   const command = ['virsh', '-c', 'qemu:///system?socket=PRIVATE', 'create', 'domain.xml'];
   const group: BootGroup = { profile: opts.profile, dir: outDir, command, runs, report: buildReport(runs.map((r) => ({ label: r.label, trace: r.trace }))) };

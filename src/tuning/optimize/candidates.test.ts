@@ -1,7 +1,13 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TargetDefinition } from '../knob.js';
+import { loadProfile } from '../profile.js';
 import { allTargets } from '../targets/index.js';
-import { candidateChanges, changeKey, checkSelection, type CandidateQuery } from './candidates.js';
+import { candidateChanges, changeKey, checkSelection, settingAt, type CandidateQuery } from './candidates.js';
+import { decide } from './decide.js';
+import { profileYaml } from './output.js';
 
 const qemu = allTargets.filter((t) => t.name === 'qemu');
 const query = (over: Partial<CandidateQuery>): CandidateQuery => ({ targets: qemu, sections: { qemu: { machine: 'pc' } }, measurable: ['qemu'], facts: {}, decided: new Set(), ...over });
@@ -69,5 +75,33 @@ describe('tune optimize candidates', () => {
   it('a target without declared candidates offers nothing', () => {
     const bare: TargetDefinition = { ...qemu[0], name: 'bare', candidates: undefined };
     expect(candidateChanges(query({ targets: [bare], measurable: ['bare'] }))).toEqual([]);
+  });
+
+  it('a value brings along another target\'s setting it names (xl.conf vif-bridge-fast installs the script via xen-hotplug)', () => {
+    const xen = allTargets.filter((t) => t.name.startsWith('xen-'));
+    const q = (over: Partial<CandidateQuery>) => keys({ targets: xen, sections: { 'xen-xl-conf': { 'vif.default.script': 'vif-bridge' } }, measurable: ['xen-xl-conf', 'xen-hotplug', 'xen-domain'], facts: {}, decided: new Set(), ...over });
+    expect(q({})[0]).toBe('xen-xl-conf/vif.default.script=vif-bridge-fast+xen-hotplug/vif-bridge-fast=true');
+    // installed already: nothing to bring along
+    expect(q({ sections: { 'xen-hotplug': { 'vif-bridge-fast': { value: true, why: 'x' } } } })[0]).toBe('xen-xl-conf/vif.default.script=vif-bridge-fast');
+    // a workload that cannot measure xen-hotplug cannot bring it along: the value is not offered
+    expect(q({ measurable: ['xen-xl-conf'] })).not.toContain('xen-xl-conf/vif.default.script=vif-bridge-fast+xen-hotplug/vif-bridge-fast=true');
+    // never tried alone
+    expect(q({}).some((k) => k.startsWith('xen-hotplug/'))).toBe(false);
+
+    // kept, it writes both sections; the profile loads (xen-hotplug installs before xl.conf selects)
+    const stock = loadProfile('xen-stock', allTargets);
+    const [change] = candidateChanges({ targets: allTargets, sections: stock.sections, measurable: ['xen-xl-conf', 'xen-hotplug'], facts: {}, decided: new Set(), knobs: ['vif.default.script'] });
+    const dir = mkdtempSync(join(tmpdir(), 'hvscope-candidates-test-'));
+    try {
+      const file = join(dir, 'found.yaml');
+      const spec = { workload: 'lab-xen:tiny-pv', from: 'xen-stock', budgetMs: 60_000, confidence: 0.95, objective: 'ready', runsPerCandidate: 3 };
+      writeFileSync(file, profileYaml({ file, include: 'xen-stock', spec, kept: [{ change, decision: decide([9, 9.5, 10], [5, 5.5, 6], 0.95) }] })); // synthetic runs
+      const found = loadProfile(file, allTargets);
+      expect(settingAt(found.sections['xen-hotplug'], ['vif-bridge-fast'])).toBe(true);
+      expect(settingAt(found.sections['xen-xl-conf'], ['vif.default.script'])).toBe('vif-bridge-fast');
+      expect(settingAt(found.sections['xen-xl-conf'], ['claim_mode'])).toBe(1); // inherited
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

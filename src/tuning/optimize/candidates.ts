@@ -13,11 +13,16 @@ export interface Change {
   value: SettingValue;
   about: string;
   /**
-   * Settings of the same target this value needs and the best profile lacks (its valueRequires,
-   * e.g. microvm needs tcg-tsc-khz): set together with it, measured and kept as one change.
+   * Settings this value needs and the best profile lacks (its valueRequires, e.g. microvm needs
+   * tcg-tsc-khz; xl.conf's vif-bridge-fast needs xen-hotplug to install it): set together with
+   * it, measured and kept as one change. `target`: another target's setting (absent: the same).
    */
-  with?: { path: string[]; value: SettingValue }[];
+  with?: { target?: string; path: string[]; value: SettingValue }[];
 }
+
+type With = NonNullable<Change['with']>[number];
+/** `path=value` for a setting of the change's own target, `target/path=value` for another's. */
+const withText = (c: Pick<Change, 'target'>, w: With): string => `${w.target !== undefined && w.target !== c.target ? `${w.target}/` : ''}${w.path.join('/')}=${showValue(w.value)}`;
 
 /** Workload facts a condition may name ('@pvh-kernel'); absent: unknown. */
 export type Facts = Record<string, SettingValue>;
@@ -25,26 +30,27 @@ export type Facts = Record<string, SettingValue>;
 /** `qemu/machine`: the knob a change sets. */
 export const knobName = (c: Pick<Change, 'target' | 'path'>): string => `${c.target}/${c.path.join('/')}`;
 
-/** Text of a value as a person reads it: null is "absent". */
-export const showValue = (v: SettingValue): string => (v === null ? 'absent' : String(v));
+/** Text of a value as a person reads it: null is "absent", a list `[a,b]`. */
+export const showValue = (v: SettingValue): string => (v === null ? 'absent' : Array.isArray(v) ? `[${v.join(',')}]` : String(v));
 
 /** `qemu/machine=microvm`: a change's identity in the search log. */
 export const changeKey = (c: Pick<Change, 'target' | 'path' | 'value' | 'with'>): string =>
-  [`${knobName(c)}=${showValue(c.value)}`, ...(c.with ?? []).map((w) => `${w.path.join('/')}=${showValue(w.value)}`)].join('+');
+  [`${knobName(c)}=${showValue(c.value)}`, ...(c.with ?? []).map((w) => withText(c, w))].join('+');
 
 /** Every knob a change sets (itself and what it brings along). */
-export const knobsOf = (c: Change): string[] => [knobName(c), ...(c.with ?? []).map((w) => knobName({ target: c.target, path: w.path }))];
+export const knobsOf = (c: Change): string[] => [knobName(c), ...(c.with ?? []).map((w) => knobName({ target: w.target ?? c.target, path: w.path }))];
 
-/** The settings a change writes: itself first, then what it brings along. */
-export const settingsOf = (c: Change): { path: string[]; value: SettingValue; about: string }[] => [
-  { path: c.path, value: c.value, about: c.about },
-  ...(c.with ?? []).map((w) => ({ path: w.path, value: w.value, about: `needed by ${knobName(c)}=${showValue(c.value)}` })),
+/** The settings a change writes: itself first, then what it brings along (each with its target). */
+export const settingsOf = (c: Change): { target: string; path: string[]; value: SettingValue; about: string }[] => [
+  { target: c.target, path: c.path, value: c.value, about: c.about },
+  ...(c.with ?? []).map((w) => ({ target: w.target ?? c.target, path: w.path, value: w.value, about: `needed by ${knobName(c)}=${showValue(c.value)}` })),
 ];
 
-/** Values compare as knob text: booleans as on/off (as the targets render them), null as absent. */
+/** Values compare as knob text: booleans as on/off (as the targets render them), null as absent, lists as [a,b]. */
 function norm(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (Array.isArray(v)) return `[${v.map(String).join(',')}]`;
   return String(v);
 }
 
@@ -65,15 +71,27 @@ function current(section: unknown, decl: Pick<KnobCandidates, 'path' | 'default'
   return v === undefined ? (decl.default ?? null) : v;
 }
 
-function conditionHolds(cond: SettingCondition, section: unknown, facts: Facts, declared: readonly KnobCandidates[]): boolean {
+/** Where a condition is evaluated: the target it belongs to, the profile's sections, the facts, every target's declarations. */
+interface Scope {
+  target: string;
+  sections: Record<string, unknown>;
+  facts: Facts;
+  targets: readonly TargetDefinition[];
+}
+
+function conditionHolds(cond: SettingCondition, scope: Scope): boolean {
   if (cond.path[0]?.startsWith('@')) {
-    const fact = facts[cond.path[0]];
+    const fact = scope.facts[cond.path[0]];
     return fact === undefined || cond.values.some((v) => norm(v) === norm(fact));
   }
-  const decl = declared.find((d) => d.path.join('/') === cond.path.join('/'));
+  const t = cond.target ?? scope.target;
+  const section = scope.sections[t] ?? {};
+  const decl = (scope.targets.find((x) => x.name === t)?.candidates ?? []).find((d) => d.path.join('/') === cond.path.join('/'));
   const seen = decl ? current(section, decl) : (settingAt(section, cond.path) ?? null);
   return cond.values.some((v) => norm(v) === norm(seen));
 }
+
+const condText = (c: SettingCondition): string => `${c.target ? `${c.target}/` : ''}${c.path.join('/')} ∈ {${c.values.map(showValue).join(', ')}}`;
 
 export interface CandidateQuery {
   targets: readonly TargetDefinition[];
@@ -92,13 +110,13 @@ export interface CandidateQuery {
   changed?: ReadonlySet<string>;
 }
 
-/** Why a declared candidate is not tried now, for `--json` and tests; null: it may be tried. */
-export function blocked(decl: KnobCandidates, value: SettingValue, section: unknown, facts: Facts, all: readonly KnobCandidates[] = [decl]): string | null {
-  if (norm(current(section, decl)) === norm(value)) return 'in force';
-  for (const c of decl.requires ?? []) if (!conditionHolds(c, section, facts, all)) return `needs ${c.path.join('/')} ∈ {${c.values.map(showValue).join(', ')}}`;
+/** Why a declared candidate is not tried now (for tests and messages); null: it may be tried. */
+function blocked(decl: KnobCandidates, value: SettingValue, scope: Scope): string | null {
+  if (norm(current(scope.sections[scope.target] ?? {}, decl)) === norm(value)) return 'in force';
+  for (const c of decl.requires ?? []) if (!conditionHolds(c, scope)) return `needs ${condText(c)}`;
   for (const vr of decl.valueRequires ?? []) {
     if (norm(vr.value) !== norm(value)) continue;
-    for (const c of vr.requires) if (!conditionHolds(c, section, facts, all)) return `needs ${c.path.join('/')} ∈ {${c.values.map(showValue).join(', ')}}: ${vr.why}`;
+    for (const c of vr.requires) if (!conditionHolds(c, scope)) return `needs ${condText(c)}: ${vr.why}`;
   }
   return null;
 }
@@ -119,11 +137,10 @@ export function candidateChanges(q: CandidateQuery): Change[] {
   for (const t of q.targets) {
     if (!q.measurable.includes(t.name) || (q.target !== undefined && q.target !== t.name)) continue;
     const declared = t.candidates ?? [];
-    const section = q.sections[t.name] ?? {};
     for (const decl of declared) {
       if (!selected(q.knobs, t.name, decl.path) || q.changed?.has(knobName({ target: t.name, path: decl.path }))) continue;
       for (const value of decl.values) {
-        const change = withNeeds({ target: t.name, path: decl.path, value, about: decl.about }, decl, section, q, declared);
+        const change = withNeeds({ target: t.name, path: decl.path, value, about: decl.about }, decl, q);
         if (change === null || q.decided.has(changeKey(change))) continue;
         out.push(change);
       }
@@ -134,36 +151,37 @@ export function candidateChanges(q: CandidateQuery): Change[] {
   return out.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
 }
 
-/** A copy of a section with one setting set. */
-function withSetting(section: unknown, path: string[], value: SettingValue): unknown {
-  const copy = structuredClone((section ?? {}) as Record<string, unknown>);
+/** A copy of the sections with one setting of one target set. */
+function withSetting(sections: Record<string, unknown>, target: string, path: string[], value: SettingValue): Record<string, unknown> {
+  const copy = structuredClone((sections[target] ?? {}) as Record<string, unknown>);
   let node = copy;
   for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
   node[path[path.length - 1]] = value;
-  return copy;
+  return { ...sections, [target]: copy };
 }
 
 /**
  * The change, bringing along what its value needs: a valueRequires condition on another
- * declared setting of the target that is not in force, not changed already and that the
- * search may set (its first listed non-absent value, itself unblocked). null: blocked.
+ * declared setting (of this target, or of another the workload measures) that is not in force,
+ * not changed already and that the search may set (its first listed non-absent value). null: blocked.
  */
-function withNeeds(change: Change, decl: KnobCandidates, section: unknown, q: CandidateQuery, declared: readonly KnobCandidates[]): Change | null {
-  if (norm(current(section, decl)) === norm(change.value)) return null;
-  let s = section;
-  const needs: { path: string[]; value: SettingValue }[] = [];
+function withNeeds(change: Change, decl: KnobCandidates, q: CandidateQuery): Change | null {
+  let scope: Scope = { target: change.target, sections: q.sections, facts: q.facts, targets: q.targets };
+  if (norm(current(q.sections[change.target] ?? {}, decl)) === norm(change.value)) return null;
+  const needs: With[] = [];
   for (const vr of decl.valueRequires ?? []) {
     if (norm(vr.value) !== norm(change.value)) continue;
     for (const c of vr.requires) {
-      if (conditionHolds(c, s, q.facts, declared)) continue;
-      const other = declared.find((d) => d.path.join('/') === c.path.join('/'));
+      if (conditionHolds(c, scope)) continue;
+      const target = c.target ?? change.target;
+      const other = (q.targets.find((t) => t.name === target)?.candidates ?? []).find((d) => d.path.join('/') === c.path.join('/'));
       const value = c.values.find((v) => v !== null);
-      if (!other || value === undefined || q.changed?.has(knobName({ target: change.target, path: c.path }))) return null;
-      s = withSetting(s, c.path, value);
-      needs.push({ path: c.path, value });
+      if (!other || value === undefined || !q.measurable.includes(target) || q.changed?.has(knobName({ target, path: c.path }))) return null;
+      scope = { ...scope, sections: withSetting(scope.sections, target, c.path, value) };
+      needs.push({ ...(target !== change.target ? { target } : {}), path: c.path, value });
     }
   }
-  if (blocked(decl, change.value, s, q.facts, declared) !== null) return null;
+  if (blocked(decl, change.value, scope) !== null) return null;
   return needs.length > 0 ? { ...change, with: needs } : change;
 }
 

@@ -30,6 +30,7 @@ export function measuredText(d: Decision, objective: string): string {
 /** A scalar as YAML (JSON's double-quoted strings are YAML). */
 function yamlScalar(v: SettingValue | string): string {
   if (v === null) return 'null';
+  if (Array.isArray(v)) return `[${v.map((x) => yamlScalar(String(x))).join(', ')}]`; // a flow sequence
   if (typeof v === 'string') return /^[A-Za-z0-9_.\/-]+$/.test(v) && !/^(true|false|null|yes|no|on|off|~|[0-9.]+)$/i.test(v) ? v : JSON.stringify(v);
   return String(v);
 }
@@ -59,7 +60,7 @@ export function profileYaml(p: ProfileText): string {
     `  - ${yamlScalar(p.include)}`,
   ];
   // One entry per setting (a change with what it brings along writes several); a later one of a knob replaces an earlier.
-  const settings = p.kept.flatMap((k) => settingsOf(k.change).map((st) => ({ change: { target: k.change.target, path: st.path, value: st.value, about: st.about }, decision: k.decision })));
+  const settings = p.kept.flatMap((k) => settingsOf(k.change).map((st) => ({ change: { target: st.target, path: st.path, value: st.value, about: st.about }, decision: k.decision })));
   const last = new Map(settings.map((k) => [knobName(k.change), k]));
   const byTarget = new Map<string, { change: Change; decision: Decision }[]>();
   for (const k of last.values()) byTarget.set(k.change.target, [...(byTarget.get(k.change.target) ?? []), k]);

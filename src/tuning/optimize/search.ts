@@ -43,11 +43,12 @@ export function includeOf(from: string): string {
   return from.includes('/') || /\.ya?ml$/i.test(from) ? resolveProfileRef(from) : from;
 }
 
-/** Writes best+changes as a profile file; it must load (the targets validate it). */
-function writeProfile(file: string, state: SearchState, changes: { change: Change; decision: Decision }[], targets: TargetDefinition[]): Record<string, unknown> {
+/** Writes best+changes as a profile file; it must load (the targets validate it) and pass the workload's check. */
+function writeProfile(file: string, state: SearchState, changes: { change: Change; decision: Decision }[], targets: TargetDefinition[], workload: Workload): Record<string, unknown> {
   writeFileSync(file, profileYaml({ file, include: includeOf(state.spec.from), spec: state.spec, kept: changes }));
   const loaded = loadProfile(file, targets);
-  buildKnobs(loaded.sections, targets, { root: '/', options: {} }); // e.g. a microvm-only property on pc fails here
+  if (workload.check) workload.check(loaded.sections);
+  else buildKnobs(loaded.sections, targets, { root: '/', options: {} }); // e.g. a microvm-only property on pc fails here
   return loaded.sections;
 }
 
@@ -63,7 +64,7 @@ export async function runSearch(s: SearchRun): Promise<SearchOutcome> {
   for (let step = state.decisions.length + 1; ; step++) {
     if (s.signal?.aborted) return { stopped: 'interrupted', untried: [] };
     const bestFile = join(profilesDir, `best-${state.kept.length}.yaml`);
-    const sections = writeProfile(bestFile, state, state.kept, s.targets);
+    const sections = writeProfile(bestFile, state, state.kept, s.targets, s.workload);
     const todo = candidateChanges({ targets: s.targets, sections, measurable: s.workload.measurable, facts: s.workload.facts, knobs: state.spec.knobs, target: state.spec.target, decided: state.decided, changed: new Set(state.kept.flatMap((k) => knobsOf(k.change))) });
     const pending = state.pending && todo.find((c) => changeKey(c) === state.pending!.change);
     const change = pending ?? todo[0];
@@ -74,7 +75,7 @@ export async function runSearch(s: SearchRun): Promise<SearchOutcome> {
     const candFile = join(profilesDir, `cand-${step}.yaml`);
     let decision: Decision;
     try {
-      writeProfile(candFile, state, [...state.kept, { change, decision: brokenDecision('candidate', 0, 0, state.spec.confidence) }], s.targets);
+      writeProfile(candFile, state, [...state.kept, { change, decision: brokenDecision('candidate', 0, 0, state.spec.confidence) }], s.targets, s.workload);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       decision = brokenDecision(err.message.split('\n')[0], 0, 0, state.spec.confidence, 'invalid');
@@ -162,7 +163,7 @@ async function measureCandidate(s: SearchRun, m: Measuring): Promise<Decision> {
 async function oneRun(s: SearchRun, m: Measuring, arm: 'base' | 'cand', pair: number): Promise<number | string> {
   const best = [...m.bestValues, ...m.base];
   const maxMs = s.maxRunMs ?? 120_000;
-  const timeoutMs = best.length > 0 ? Math.round(Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6))) : maxMs;
+  const timeoutMs = s.workload.runTimeoutMs ?? (best.length > 0 ? Math.round(Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6))) : maxMs);
   const dir = resolve(s.outDir, 'runs', `${String(m.step).padStart(3, '0')}-${safe(m.key)}`, `${arm}-${pair}`);
   const t0 = Date.now();
   const outcome = await s.workload.run({ profile: arm === 'base' ? m.bestFile : m.candFile, dir, timeoutMs, signal: s.signal });

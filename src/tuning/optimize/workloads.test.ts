@@ -12,7 +12,9 @@ describe('tune optimize workloads', () => {
     expect(parseWorkload('boot:tiny').measurable).toEqual(['qemu']);
     expect(parseWorkload('lab-xen:tiny-pv').measurable).toContain('xen-xl-conf');
     expect(() => parseWorkload('lab-xen:linux')).toThrow(/only lab-xen:tiny-pv/);
-    expect(() => parseWorkload('vm:tiny')).toThrow(/expected boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv or 'cmd:COMMAND \{profile\}'/);
+    expect(() => parseWorkload('vm:tiny')).toThrow(/expected boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv, libvirt:tiny, libvirt:linux, libvirt:PATH or 'cmd:COMMAND \{profile\}'/);
+    expect(parseWorkload('lab-xen:tiny-pv').runTimeoutMs).toBe(600_000); // a lab run boots Xen first: its limit is no multiple of its objective
+    expect(parseWorkload('cmd:true').measurable).toEqual(expect.arrayContaining(['libvirt-domain', 'libvirt-qemu-conf']));
     expect(() => parseWorkload('boot:')).toThrow(/--workload boot:/);
   });
 

@@ -9,7 +9,9 @@ import { runBoots, resolveGuest } from '../../lab/boot.js';
 import { UserError } from '../../model/errors.js';
 import { PHASES } from '../../model/trace.js';
 import { packageRoot } from '../../package-root.js';
+import type { Trace } from '../../model/trace.js';
 import type { Facts } from './candidates.js';
+import { LIBVIRT_TARGETS, libvirtWorkload } from './libvirt-workload.js';
 
 /** One run: the phases (ns) and the time to ready, or why it broke. */
 export type RunOutcome =
@@ -33,9 +35,24 @@ export interface Workload {
   /** Builds or fetches what runs need (once, before the search); fills facts. */
   prepare(progress: (m: string) => void): Promise<void>;
   run(req: RunRequest): Promise<RunOutcome>;
+  /**
+   * Checks a candidate profile's merged sections beyond their schema; a UserError makes the
+   * candidate invalid, unmeasured. Absent: the targets must build their knobs (search.ts).
+   */
+  check?(sections: Record<string, unknown>): void;
+  /** A fixed per-run limit (ms), for runs whose wall time is no multiple of their objective (the lab boots Xen first). */
+  runTimeoutMs?: number;
+  /** Stops what runs keep between them (libvirt's daemons); called once when the search ends, also on Ctrl-C. */
+  close?(): Promise<void>;
 }
 
-/** The ready time of a boot: the end of its last phase, only when a ready marker was seen. */
+/** The time to ready of a traced run: the end of its last phase, only when a ready marker was seen. */
+export function readyOutcome(trace: Trace, phases: readonly { phase: string; end_ns: number; duration_ns: number }[], file: string): RunOutcome {
+  if (!(trace.markers ?? []).some((mk) => mk.boundary === 'ready') || phases.length === 0) return { ok: false, why: 'no ready marker on the console', files: [file] };
+  return { ok: true, readyNs: Math.max(...phases.map((p) => p.end_ns)), phasesNs: Object.fromEntries(phases.map((p) => [p.phase, p.duration_ns])), files: [file] };
+}
+
+/** One rootless boot of the guest with the profile. */
 async function bootRun(guest: string, req: RunRequest): Promise<RunOutcome> {
   let result;
   try {
@@ -47,15 +64,7 @@ async function bootRun(guest: string, req: RunRequest): Promise<RunOutcome> {
   }
   const run = result.runs[0];
   if (result.interrupted || !run) return { ok: false, why: 'interrupted', files: [req.dir] };
-  const phases = result.report.runs[0]?.phases ?? [];
-  if (!(run.trace.markers ?? []).some((mk) => mk.boundary === 'ready') || phases.length === 0)
-    return { ok: false, why: 'no ready marker on the console', files: [run.file] };
-  return {
-    ok: true,
-    readyNs: Math.max(...phases.map((p) => p.end_ns)),
-    phasesNs: Object.fromEntries(phases.map((p) => [p.phase, p.duration_ns])),
-    files: [run.file],
-  };
+  return readyOutcome(run.trace, result.report.runs[0]?.phases ?? [], run.file);
 }
 
 function bootWorkload(spec: string, guest: string): Workload {
@@ -88,7 +97,7 @@ function commandWorkload(spec: string, text: string): Workload {
   const words = commandWords(text);
   return {
     spec,
-    measurable: ['qemu', 'bridge', 'sysctl', 'xen-xl-conf', 'xen-hotplug', 'xen-domain', 'libvirt'],
+    measurable: ['qemu', 'bridge', 'sysctl', 'xen-xl-conf', 'xen-hotplug', 'xen-domain', ...LIBVIRT_TARGETS],
     facts: {},
     async prepare() {},
     async run(req) {
@@ -107,6 +116,9 @@ function commandWorkload(spec: string, text: string): Workload {
   };
 }
 
+/** Per-run limit of lab-xen: the lab's boot, `tune apply` in dom0 (minutes on a loaded host), one creation, rollback. */
+export const LAB_RUN_TIMEOUT_MS = 600_000;
+
 /** The Xen lab: one `hvscope lab xen run` per run (it boots Xen + dom0 each time: minutes). */
 function labXenWorkload(spec: string, guest: string): Workload {
   if (guest !== 'tiny-pv') throw new UserError(`--workload lab-xen:${guest}: only lab-xen:tiny-pv`, 2);
@@ -116,8 +128,11 @@ function labXenWorkload(spec: string, guest: string): Workload {
     measurable: ['xen-xl-conf', 'xen-hotplug', 'xen-domain'],
     facts: {},
     async prepare() {},
+    // A run boots Xen and dom0, applies the profile there, creates tiny-pv once: minutes, whatever its objective.
+    runTimeoutMs: LAB_RUN_TIMEOUT_MS,
     async run(req) {
-      const r = await execa(bin, ['lab', 'xen', 'run', '--profile', req.profile, '--guest', 'tiny-pv', '-o', req.dir, '--json'], { reject: false, timeout: req.timeoutMs, cancelSignal: req.signal, stdin: 'ignore', forceKillAfterDelay: 5000 });
+      const labTimeoutS = String(Math.max(60, Math.round(req.timeoutMs / 1000) - 30)); // the lab gives up (and cleans up) first
+      const r = await execa(bin, ['lab', 'xen', 'run', '--profile', req.profile, '--guest', 'tiny-pv', '--timeout', labTimeoutS, '-o', req.dir, '--json'], { reject: false, timeout: req.timeoutMs, cancelSignal: req.signal, stdin: 'ignore', forceKillAfterDelay: 5000 });
       if (r.exitCode !== 0) return { ok: false, why: String(r.stderr).trim().split('\n').at(-1) ?? `exit ${r.exitCode}`, files: [req.dir] };
       const out = JSON.parse(String(r.stdout)) as { tinyPv?: { xlCreateMs: number; markerSeen: boolean; markerMs?: number } };
       const t = out.tinyPv;
@@ -132,6 +147,7 @@ const WORKLOADS: Record<string, (spec: string, arg: string) => Workload> = {
   boot: (spec, arg) => bootWorkload(spec, arg),
   cmd: commandWorkload,
   'lab-xen': labXenWorkload,
+  libvirt: (spec, arg) => libvirtWorkload(spec, arg),
 };
 
 export function parseWorkload(spec: string): Workload {
@@ -139,7 +155,7 @@ export function parseWorkload(spec: string): Workload {
   const kind = at < 0 ? spec : spec.slice(0, at);
   const arg = at < 0 ? '' : spec.slice(at + 1);
   const make = WORKLOADS[kind];
-  if (!make || arg === '') throw new UserError(`--workload ${spec}: expected boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv or 'cmd:COMMAND {profile}'`, 2);
+  if (!make || arg === '') throw new UserError(`--workload ${spec}: expected boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv, libvirt:tiny, libvirt:linux, libvirt:PATH or 'cmd:COMMAND {profile}'`, 2);
   return make(spec, arg);
 }
 

@@ -10,7 +10,7 @@
 //   profile section applied (pure, no files); domainXmlValue(xml, key) reads one setting back.
 import { promises as fs } from 'node:fs';
 import { fileError, UserError } from '../../model/errors.js';
-import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
+import type { Knob, KnobCandidates, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { addChild, attr, elementText, findPath, isAdded, parseXml, removeElement, restoreUnset, setAttr, setElementText, startTagSummary, escapeAttr, escapeText, type XmlElement } from '../domain-xml-text.js';
 import { writeFileAtomic } from '../xl-config-text.js';
 import { domainFiles, readDomainFile } from './domain-file.js';
@@ -255,6 +255,24 @@ const sectionSchema = {
   properties: Object.fromEntries(ROWS.map((r) => [r.key, knobEntrySchema(r.schema)])),
 };
 
+/** memory = N with currentMemory absent or N (libvirt rejects currentMemory above memory in some versions; equal is always valid). */
+const memoryNeeds = (mib: number) => ({ value: mib, requires: [{ path: ['currentMemory'], values: [mib, null] }], why: 'currentMemory may not exceed memory' });
+
+/**
+ * What `tune optimize --workload libvirt:GUEST` may try, beside the rows (ordered by expected
+ * effect: devices the guest's firmware and kernel must initialise first). The defaults are what
+ * libvirt does with the setting absent. Settings that hvscope's own domain XML already leaves out
+ * (disk, graphics, video, input, sound) have nothing to try from it.
+ */
+export const CANDIDATES: KnobCandidates[] = [
+  { path: ['memballoon'], values: ['none'], default: 'virtio', about: "memballoon none: no virtio balloon (a PCI device the guest probes); libvirt adds one unless model='none'" },
+  { path: ['usb'], values: ['none'], about: 'usb none: no USB controller (xHCI/PIIX3 UHCI) for the firmware and kernel to initialise' },
+  { path: ['features'], values: [['acpi', 'apic']], about: 'features acpi,apic: drop PAE and the rest a general-purpose guest gets (ACPI kept for power-off)' },
+  { path: ['vcpu'], values: [1], default: 1, about: 'vcpu 1: one vCPU thread to create and one CPU for libvirt to query properties of' },
+  { path: ['memory'], values: [32, 128], valueRequires: [memoryNeeds(32), memoryNeeds(128)], about: 'memory 32/128 MiB: less guest RAM to allocate and map; too little breaks the guest (recorded as broken)' },
+  { path: ['currentMemory'], values: [], about: 'currentMemory: set with memory (equal to it), never alone' },
+];
+
 const rowDesired = (row: Row, v: string | null): KnobValue => (row.desired ? row.desired(v) : v);
 const same = (row: Row, a: KnobValue, b: KnobValue): boolean => (row.matches ? row.matches(a, b) : a === b);
 
@@ -312,6 +330,7 @@ export const target: TargetDefinition = {
   name: 'libvirt-domain',
   summary: 'A libvirt domain XML given with --domain-config: memory, vCPUs, direct kernel boot, features, devices removed (disk, graphics, video, input, sound, USB, balloon), a bridge NIC',
   sectionSchema,
+  candidates: CANDIDATES,
   knobs(section, ctx) {
     const s = (section ?? {}) as Record<string, unknown>;
     domainFiles(ctx, DOMAIN_FILE); // fails early, before anything is touched, when --domain-config is missing

@@ -5,7 +5,7 @@
 // libvirtd reads qemu.conf when it starts: a change takes effect after a restart of libvirtd.
 //
 // One row per setting: the key, its value schema, what it costs on the create path.
-import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
+import type { Knob, KnobCandidates, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { editConfigFile, getAtom, getList, readConfigFile, setAtom, setRaw } from '../xl-config-text.js';
 import { explain, knobEntrySchema, underRoot, unwrapEntry } from './knob-entry.js';
 
@@ -37,6 +37,20 @@ export const ROWS: Row[] = [
   { key: 'security_driver', kind: 'atom', schema: { anyOf: [{ enum: ['none', 'selinux', 'apparmor', 'dac'] }, { type: 'null' }] }, about: 'MAC/DAC security driver that labels every resource of a guest' },
   { key: 'set_process_name', kind: 'atom', schema: bit, about: 'passes -name guest=...,debug-threads=on to QEMU' },
   { key: 'log_timestamp', kind: 'atom', schema: bit, about: 'timestamps in the per-guest QEMU log' },
+];
+
+/**
+ * What `tune optimize --workload libvirt:GUEST` may try (each needs a fresh libvirtd: the workload
+ * starts one per qemu.conf). Defaults: libvirt 9.0's with the key absent (Debian's qemu.conf has
+ * every key commented out, fixtures/libvirt/debian-12-qemu.conf). Ordered by traced cost (issue 12).
+ */
+export const CANDIDATES: KnobCandidates[] = [
+  { path: ['namespaces'], values: [[]], default: ['mount'], about: 'namespaces []: no private mount namespace and /dev built per QEMU (QEMU then sees the host /dev)' },
+  { path: ['cgroup_controllers'], values: [[]], default: ['cpu', 'devices', 'memory', 'blkio', 'cpuset', 'cpuacct'], about: 'cgroup_controllers []: no per-guest cgroup set up (the guest is not resource-limited by libvirt)' },
+  { path: ['stdio_handler'], values: ['file'], default: 'logd', about: 'stdio_handler file: libvirtd writes QEMU stdout/stderr to the log file itself, not through virtlogd' },
+  { path: ['seccomp_sandbox'], values: [0], default: 1, about: "seccomp_sandbox 0: QEMU without its -sandbox syscall filter (a security trade)" },
+  { path: ['remember_owner'], values: [0], default: 1, about: 'remember_owner 0: no xattrs recording the original owners of the files QEMU gets' },
+  { path: ['log_timestamp'], values: [0], default: 1, about: 'log_timestamp 0: no timestamps in the per-guest QEMU log' },
 ];
 
 const sectionSchema = {
@@ -91,6 +105,7 @@ export const target: TargetDefinition = {
   name: 'libvirt-qemu-conf',
   summary: "libvirt's QEMU driver settings in /etc/libvirt/qemu.conf (namespaces, cgroup_controllers, seccomp_sandbox, ...); restart libvirtd to take effect",
   sectionSchema,
+  candidates: CANDIDATES,
   knobs(section) {
     const s = (section ?? {}) as Record<string, unknown>;
     const file = typeof s.path === 'string' ? s.path : DEFAULT_QEMU_CONF;

@@ -118,6 +118,9 @@ export const target: TargetDefinition = {
   name: 'xen-hotplug',
   summary: 'Installs the fast vif hotplug script (ip link + bridge attach, no global iptables lock) into /etc/xen/scripts',
   sectionSchema,
+  // Installing a script alone changes nothing: `tune optimize` only brings it along with the
+  // xl.conf (vif.default.script) value that selects it, never tries it on its own.
+  candidates: [{ path: ['vif-bridge-fast'], values: [], about: 'vif-bridge-fast installed: set with the xl.conf value that selects it' }],
   knobs(section) {
     const s = (section ?? {}) as Record<string, unknown>;
     const dir = typeof s.dir === 'string' ? s.dir : DEFAULT_SCRIPTS_DIR;

@@ -76,6 +76,13 @@ export const target: TargetDefinition = {
   },
   // What `tune optimize --workload lab-xen:tiny-pv` may try (defaults: xl.conf(5)).
   candidates: [
+    {
+      path: ['vif.default.script'],
+      values: ['vif-bridge-fast'],
+      default: 'vif-bridge',
+      valueRequires: [{ value: 'vif-bridge-fast', requires: [{ target: 'xen-hotplug', path: ['vif-bridge-fast'], values: [true] }], why: 'xl must find the script: xen-hotplug installs it' }],
+      about: "vif.default.script vif-bridge-fast: hvscope's ip-link-only hotplug script instead of Xen's bash vif-bridge (helper libraries, forked XenStore tools, iptables lock)",
+    },
     { path: ['autoballoon'], values: ['auto', 'off'], default: 'auto', about: 'autoballoon: off never balloons dom0 down before a create (dom0 must then leave room itself)' },
     { path: ['claim_mode'], values: [1, 0], default: 1, about: 'claim_mode: 0 skips claiming the domain\'s memory up front (an out-of-memory create then fails later)' },
     { path: ['run_hotplug_scripts'], values: [1, 0], default: 1, about: 'run_hotplug_scripts: 0 leaves the vif/block scripts to udev (needs udev rules in dom0)' },
