@@ -14,6 +14,7 @@ import { runInXenLab } from '../dist/src/lab/xen/run.js';
 import { buildTinyPvGuest, TINY_PV_MARKER, TINY_PV_MEMORY_MB } from '../dist/src/lab/tiny-pv-guest.js';
 import { renderXlDomainConfig } from '../dist/src/lab/xen/tiny-pv-experiment.js';
 import { LAB_BRIDGE, shellQuote } from '../dist/src/lab/xen/dom0-initramfs.js';
+import { renderTinyPvDomainXml } from '../dist/src/lab/xen/libvirt-xml.js';
 import { tuneDomainXml } from '../dist/src/tuning/targets/libvirt-domain.js';
 import { loadProfile } from '../dist/src/tuning/profile.js';
 import { allTargets } from '../dist/src/tuning/targets/index.js';
@@ -25,34 +26,7 @@ const config = renderXlDomainConfig({ name: 'NAME', kernel: guest.kernel, memory
 
 // The domain XML libvirt 9.0's `domxml-from-native xen-xl` makes of that config (recorded in the lab
 // on 2026-12-04, less its random uuid): the stock libvirt description of tiny-pv.
-const stockXml = `<domain type='xen'>
-  <name>NAME</name>
-  <memory unit='KiB'>${TINY_PV_MEMORY_MB * 1024}</memory>
-  <currentMemory unit='KiB'>${TINY_PV_MEMORY_MB * 1024}</currentMemory>
-  <vcpu placement='static'>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='xenpv'>linux</type>
-    <kernel>${guest.kernel}</kernel>
-  </os>
-  <clock offset='utc' adjustment='reset'/>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <controller type='xenbus' index='0'/>
-    <interface type='bridge'>
-      <mac address='00:00:00:00:00:00'/>
-      <source bridge='${LAB_BRIDGE}'/>
-    </interface>
-    <console type='pty'>
-      <target type='xen' port='0'/>
-    </console>
-    <input type='mouse' bus='xen'/>
-    <input type='keyboard' bus='xen'/>
-    <memballoon model='xen'/>
-  </devices>
-</domain>
-`;
+const stockXml = renderTinyPvDomainXml({ kernel: guest.kernel, memoryMb: TINY_PV_MEMORY_MB, bridge: LAB_BRIDGE });
 // The removals of libvirt-unikernel that apply to a Xen PV domain (the rest is already minimal).
 const uni = loadProfile('libvirt-unikernel', allTargets).sections['libvirt-domain'];
 // memballoon stays: the libxl driver refuses model='none' ("unsupported configuration: balloon device cannot be

@@ -18,6 +18,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError, fileError } from '../../model/errors.js';
+import { parseRecordLine } from './record-line.js';
 import { TraceBuilder } from '../../model/builder.js';
 import { readyVocabulary, type ReadyRule } from '../../model/ready-rule.js';
 import type { Trace } from '../../model/trace.js';
@@ -373,23 +374,7 @@ export function parseXenExperimentText(text: string, file: string): XenExperimen
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (!line) return;
-    const [kind, ...fields] = line.split(/\s+/);
-    const kv = new Map<string, string>();
-    for (const f of fields) {
-      const m = /^([a-z_]+)=(\S*)$/.exec(f);
-      if (!m) throw fileError(file, i + 1, `expected key=value, got ${JSON.stringify(f)}`);
-      kv.set(m[1], m[2]);
-    }
-    const int = (key: string): number => {
-      const v = kv.get(key);
-      if (v === undefined || !/^-?\d+$/.test(v)) throw fileError(file, i + 1, `${kind}: ${key} must be an integer, got ${JSON.stringify(v ?? null)}`);
-      return Number(v);
-    };
-    const str = (key: string): string => {
-      const v = kv.get(key);
-      if (!v) throw fileError(file, i + 1, `${kind}: missing ${key}`);
-      return v;
-    };
+    const { kind, get, int, str } = parseRecordLine(line, file, i + 1);
     const profile = (): XenProfileResult => {
       const p = result.profiles.find((x) => x.index === int('p'));
       if (!p) throw fileError(file, i + 1, `${kind}: profile ${int('p')} was not announced before`);
@@ -419,8 +404,8 @@ export function parseXenExperimentText(text: string, file: string): XenExperimen
         const marker = int('marker_ns');
         const gone = int('gone_ns');
         // ready_ns/destroyed came later: older records lack them (ready = the marker there).
-        const ready = kv.has('ready_ns') ? int('ready_ns') : -1;
-        const destroyed = kv.has('destroyed') ? int('destroyed') === 1 : false;
+        const ready = get('ready_ns') !== undefined ? int('ready_ns') : -1;
+        const destroyed = get('destroyed') !== undefined ? int('destroyed') === 1 : false;
         result.runs.push({
           profile: int('p'),
           run: int('r'),

@@ -21,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, fileError } from '../../model/errors.js';
+import { parseRecordLine } from './record-line.js';
 import { TINY_PV_MARKER } from '../tiny-pv-guest.js';
 import { shellQuote } from './dom0-initramfs.js';
 import { EXPERIMENT_WORK_DIR, XEN_EXPERIMENT_RESULT, renderDom0Ftrace, renderDom0FtraceEnd, renderReadiness } from './experiment.js';
@@ -273,23 +274,10 @@ export function parseLibvirtExperimentText(text: string, file: string): LibvirtE
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (!line) return;
-    const [kind, ...rest] = line.split(/\s+/);
-    const kv = new Map<string, string>();
-    for (const f of rest) {
-      const m = /^([a-z_]+)=(\S*)$/.exec(f);
-      if (!m) throw fileError(file, i + 1, `expected key=value, got ${JSON.stringify(f)}`);
-      kv.set(m[1], m[2]);
-    }
-    const int = (key: string): number => {
-      const v = kv.get(key);
-      if (v === undefined || !/^-?\d+$/.test(v)) throw fileError(file, i + 1, `${kind}: ${key} must be an integer, got ${JSON.stringify(v ?? null)}`);
-      return Number(v);
-    };
+    const { kind, int, str } = parseRecordLine(line, file, i + 1);
     switch (kind) {
       case 'uprobe': {
-        const ev = kv.get('event');
-        if (!ev) throw fileError(file, i + 1, 'uprobe: missing event');
-        result.probes[ev] = int('ok') === 1;
+        result.probes[str('event')] = int('ok') === 1;
         break;
       }
       case 'uprobes':
