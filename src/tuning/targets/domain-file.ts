@@ -1,10 +1,11 @@
 // The domain file a domain target (xen-domain, libvirt-domain) edits: the
 // user's --domain-config, written in place or to --domain-output; once the
 // output exists it is what the knobs read (the input stays as it was).
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../model/errors.js';
 import type { TuneContext } from '../knob.js';
-import { readConfigFile } from '../xl-config-text.js';
+import { readConfigFile, writeFileAtomic } from '../xl-config-text.js';
 
 export interface DomainFile {
   /** The file the knobs read now (the output once it exists). */
@@ -32,4 +33,19 @@ export async function readDomainFile(ctx: TuneContext, what: { section: string; 
     if (outText !== null) return { file: output, text: outText, input, output, inputText };
   }
   return { file: input, text: inputText, input, output, inputText };
+}
+
+/**
+ * Writes a domain file's new text where the knobs write it: back to exactly the
+ * input removes the output file (as before apply); a new output file gets the
+ * input's permissions (domain configs may hold secrets).
+ */
+export async function writeDomainFile(d: DomainFile, next: string): Promise<void> {
+  if (d.output !== d.input && next === d.inputText) {
+    await fs.rm(d.output, { force: true });
+    return;
+  }
+  if (next === d.text && d.file === d.output) return;
+  const mode = d.file === d.input && d.output !== d.input ? (await fs.stat(d.input)).mode & 0o7777 : undefined;
+  await writeFileAtomic(d.output, next, mode);
 }

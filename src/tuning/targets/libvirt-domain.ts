@@ -8,12 +8,10 @@
 // API for other code (e.g. `boot --via libvirt`, which writes the XML itself):
 //   tuneDomainXml(xml, section, file?) → xml with every setting of a validated `libvirt-domain`
 //   profile section applied (pure, no files); domainXmlValue(xml, key) reads one setting back.
-import { promises as fs } from 'node:fs';
 import { fileError, UserError } from '../../model/errors.js';
 import type { Knob, KnobCandidates, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { addChild, attr, elementText, findPath, isAdded, parseXml, removeElement, restoreUnset, setAttr, setElementText, startTagSummary, escapeAttr, escapeText, type XmlElement } from '../domain-xml-text.js';
-import { writeFileAtomic } from '../xl-config-text.js';
-import { domainFiles, readDomainFile } from './domain-file.js';
+import { domainFiles, readDomainFile, writeDomainFile } from './domain-file.js';
 import { explain, knobEntrySchema, unwrapEntry } from './knob-entry.js';
 
 /** One setting: how it reads its value from the document text and writes a new one. */
@@ -314,13 +312,7 @@ function rowKnob(row: Row, desired: KnobValue, about: { why?: string; source?: s
       const d = await readDomain(ctx);
       const next = row.write(d.text, d.file, value);
       root(next, d.file); // never write a document that does not parse
-      if (d.output !== d.input && next === d.inputText) {
-        await fs.rm(d.output, { force: true }); // back to the input: no output file, as before apply
-        return;
-      }
-      if (next === d.text && d.file === d.output) return;
-      const mode = d.file === d.input && d.output !== d.input ? (await fs.stat(d.input)).mode & 0o7777 : undefined;
-      await writeFileAtomic(d.output, next, mode);
+      await writeDomainFile(d, next);
     },
     ...(row.matches ? { matches: row.matches } : {}),
   };

@@ -8,11 +8,10 @@
 // directory); `--root` redirects host files such as /etc/xen/xl.conf, not these.
 // With a separate output file: knobs read the output when it exists, else the input; a write
 // that makes the output identical to the input deletes the output, so a rollback leaves nothing.
-import { promises as fs } from 'node:fs';
 import { UserError } from '../../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
-import { getAtom, getList, getRaw, setAtom, setListItem, setRaw, writeFileAtomic } from '../xl-config-text.js';
-import { domainFiles, readDomainFile } from './domain-file.js';
+import { getAtom, getList, getRaw, setAtom, setListItem, setRaw } from '../xl-config-text.js';
+import { domainFiles, readDomainFile, writeDomainFile } from './domain-file.js';
 import { enumValue, explain, integerValue, knobEntrySchema, stringOrNull, unwrapEntry, withNull } from './knob-entry.js';
 
 type About = { why?: string; source?: string };
@@ -63,15 +62,7 @@ const readDomain = (ctx: TuneContext) => readDomainFile(ctx, DOMAIN_FILE);
 
 async function editDomain(ctx: TuneContext, edit: (text: string, file: string) => string): Promise<void> {
   const d = await readDomain(ctx);
-  const next = edit(d.text, d.file);
-  if (d.output !== d.input && next === d.inputText) {
-    await fs.rm(d.output, { force: true }); // back to the input: no output file, as before apply
-    return;
-  }
-  if (next === d.text && d.file === d.output) return;
-  // A new output file gets the input's permissions (domain configs may hold secrets).
-  const mode = d.file === d.input && d.output !== d.input ? (await fs.stat(d.input)).mode & 0o7777 : undefined;
-  await writeFileAtomic(d.output, next, mode);
+  await writeDomainFile(d, edit(d.text, d.file));
 }
 
 const normalNumber = (v: KnobValue): KnobValue => (v !== null && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(v) ? String(Number(v)) : v);
