@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildKnobs, plan } from '../engine.js';
 import type { Knob, KnobValue, TuneContext } from '../knob.js';
 import { ADDED_MARK, commentEscape, commentUnescape, parseXml } from '../domain-xml-text.js';
+import { applyKnobs, rollbackKnobs } from './knob-journal.testutil.js';
 import { domainXmlValue, target, tuneDomainXml } from './libvirt-domain.js';
 
 const stockFile = path.resolve(import.meta.dirname, '../../../fixtures/libvirt/domain-stock.xml');
@@ -30,19 +31,8 @@ const unikernel = {
   interface: 'br0',
 };
 
-async function apply(knobs: Knob[], ctx: TuneContext): Promise<[Knob, KnobValue][]> {
-  const journal: [Knob, KnobValue][] = [];
-  for (const k of knobs) {
-    journal.push([k, await k.read(ctx)]);
-    await k.write(ctx, k.desired);
-    const seen = await k.read(ctx);
-    expect(k.matches ? k.matches(seen, k.desired) : seen === k.desired, `${k.id}: ${seen}`).toBe(true);
-  }
-  return journal;
-}
-async function rollback(journal: [Knob, KnobValue][], ctx: TuneContext): Promise<void> {
-  for (const [k, old] of [...journal].reverse()) await k.write(ctx, old);
-}
+const apply = applyKnobs;
+const rollback = rollbackKnobs;
 
 const hasXmllint = existsSync('/usr/bin/xmllint');
 const xmllint = (file: string): void => {

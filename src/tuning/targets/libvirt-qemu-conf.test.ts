@@ -6,24 +6,14 @@ import { Ajv } from 'ajv';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildKnobs, plan } from '../engine.js';
 import type { Knob, KnobValue, TuneContext } from '../knob.js';
+import { applyKnobs, rollbackKnobs } from './knob-journal.testutil.js';
 import { target } from './libvirt-qemu-conf.js';
 
 const debianConf = path.resolve(import.meta.dirname, '../../../fixtures/libvirt/debian-12-qemu.conf');
 const tuned = { namespaces: { value: [], why: 'no mount namespace' }, cgroup_controllers: [], seccomp_sandbox: 0, stdio_handler: 'file' };
 
-async function apply(knobs: Knob[], ctx: TuneContext): Promise<[Knob, KnobValue][]> {
-  const journal: [Knob, KnobValue][] = [];
-  for (const k of knobs) {
-    journal.push([k, await k.read(ctx)]);
-    await k.write(ctx, k.desired);
-    const seen = await k.read(ctx);
-    expect(k.matches ? k.matches(seen, k.desired) : seen === k.desired, `${k.id}: ${seen}`).toBe(true);
-  }
-  return journal;
-}
-const rollback = async (journal: [Knob, KnobValue][], ctx: TuneContext): Promise<void> => {
-  for (const [k, old] of [...journal].reverse()) await k.write(ctx, old);
-};
+const apply = applyKnobs;
+const rollback = rollbackKnobs;
 
 let root: string;
 let ctx: TuneContext;

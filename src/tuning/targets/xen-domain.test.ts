@@ -5,23 +5,13 @@ import { Ajv } from 'ajv';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Knob, KnobValue, TuneContext } from '../knob.js';
 import { getList, parseXlConfig } from '../xl-config-text.js';
+import { applyKnobs, rollbackKnobs } from './knob-journal.testutil.js';
 import { parseVifSpec, setVifOption, target } from './xen-domain.js';
 
 const pvlinux = path.resolve(import.meta.dirname, '../../../fixtures/xen/debian-12-xlexample.pvlinux');
 
-async function apply(knobs: Knob[], ctx: TuneContext): Promise<[Knob, KnobValue][]> {
-  const journal: [Knob, KnobValue][] = [];
-  for (const k of knobs) {
-    journal.push([k, await k.read(ctx)]);
-    await k.write(ctx, k.desired);
-    const seen = await k.read(ctx);
-    expect(k.matches ? k.matches(seen, k.desired) : seen === k.desired, `${k.id}: ${seen}`).toBe(true);
-  }
-  return journal;
-}
-async function rollback(journal: [Knob, KnobValue][], ctx: TuneContext): Promise<void> {
-  for (const [k, old] of [...journal].reverse()) await k.write(ctx, old);
-}
+const apply = applyKnobs;
+const rollback = rollbackKnobs;
 
 const unikernel = {
   type: { value: 'pv', why: 'PV boots the kernel directly' },
