@@ -55,12 +55,16 @@ describe('linux guest /init', () => {
 
 describe('realtimeUs', () => {
   it('follows the system clock to within a ms (Date.now(), read around it)', () => {
+    // Date.now() truncates to the ms, so the true time lies in [before, after + 1 ms);
+    // the sync itself is placed to within a few µs (rounding, a slewing NTP clock):
+    // CI once saw 1 µs past the bracket, which is not what this test is about.
+    const SYNC_SLACK_US = 100;
     for (let i = 0; i < 2000; i++) {
       const before = Date.now() * 1000;
       const us = realtimeUs();
       const after = Date.now() * 1000 + 1000;
-      expect(us).toBeGreaterThanOrEqual(before - 1000);
-      expect(us).toBeLessThanOrEqual(after);
+      expect(us).toBeGreaterThanOrEqual(before - SYNC_SLACK_US);
+      expect(us).toBeLessThanOrEqual(after + SYNC_SLACK_US);
     }
   });
 });
