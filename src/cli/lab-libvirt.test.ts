@@ -1,7 +1,7 @@
 // Unit tests of `lab xen run --via libvirt`'s host-side checks (before anything
 // boots) and of its one-sentence failure (synthetic results).
 import { describe, expect, it } from 'vitest';
-import { parseXenExperimentText } from '../lab/xen/experiment.js';
+import { parseXenExperimentText } from '../lab/xen/experiment-result.js';
 import type { XenLabResult } from '../lab/xen/run.js';
 import { renderTinyPvDomainXml, xenLibvirtProfile } from '../lab/xen/libvirt-xml.js';
 import { labVia, type LabOptions } from './lab.js';

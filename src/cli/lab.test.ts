@@ -2,7 +2,7 @@
 // anything boots, and the one-sentence failure of an experiment (synthetic results).
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../model/errors.js';
-import { parseXenExperimentText } from '../lab/xen/experiment.js';
+import { parseXenExperimentText } from '../lab/xen/experiment-result.js';
 import type { XenLabResult } from '../lab/xen/run.js';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';

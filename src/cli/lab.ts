@@ -20,15 +20,8 @@ import { resolvePathGuest, MAX_GUEST_MEMORY_MB, PATH_GUEST_MEMORY_MB, PATH_GUEST
 import type { LabInputFile } from '../lab/xen/dom0-initramfs.js';
 import type { XenLabAccel } from '../lab/xen/qemu-xen.js';
 import type { TinyPvResult } from '../lab/xen/tiny-pv-experiment.js';
-import {
-  MAX_LAB_DOMAINS,
-  UNTUNED,
-  parseXenExperiment,
-  renderXenExperiment,
-  type ExperimentProfile,
-  type XenExperimentResult,
-  type XenRunResult,
-} from '../lab/xen/experiment.js';
+import { MAX_LAB_DOMAINS, UNTUNED, renderXenExperiment, type ExperimentProfile } from '../lab/xen/experiment.js';
+import { parseXenExperiment, type XenExperimentResult, type XenRunResult } from '../lab/xen/experiment-result.js';
 import { comparisonText, labGroups, readLabFtrace, writeLabOutputs } from '../lab/xen/compare.js';
 import { loadProfile } from '../tuning/profile.js';
 import { allTargets } from '../tuning/targets/index.js';

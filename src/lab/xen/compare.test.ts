@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readTrace } from '../../model/io.js';
 import { compareXlCreate, labGroups, writeLabOutputs, xlCreateStats, type LabProfileGroup } from './compare.js';
-import { parseXenExperimentText, type XenExperimentResult } from './experiment.js';
+import { parseXenExperimentText, type XenExperimentResult } from './experiment-result.js';
 
 const meta = { recorded: 'synthetic', hypervisor: 'xen 4.17' };
 

@@ -14,7 +14,10 @@ import { renderScaling, scalingData } from '../../render/figures/scaling.js';
 import { renderStackedBars, stackedBarsData } from '../../render/figures/stacked-bars.js';
 import { writeRendered } from '../../render/index.js';
 import { writeProfileDiffs, type ProfileDiffs } from '../profile-diffs.js';
-import { DOM0_FTRACE, ftraceRuns, parseFtrace, xenRunTrace, type FtraceRun, type RunTraceContext, type XenExperimentResult, type XenRunResult } from './experiment.js';
+import { DOM0_FTRACE } from './experiment.js';
+import { ftraceRuns, parseFtrace, type FtraceRun } from './dom0-ftrace.js';
+import { xenRunTrace, type RunTraceContext } from './experiment-trace.js';
+import type { XenExperimentResult, XenRunResult } from './experiment-result.js';
 
 export interface LabProfileGroup {
   /** The profile as given (`untuned` when none). */

@@ -13,21 +13,10 @@ import { UserError } from '../../model/errors.js';
 import { validateTrace } from '../../model/io.js';
 import { phaseBreakdown } from '../../analysis/phases.js';
 import { shellQuote } from './dom0-initramfs.js';
-import {
-  EXPERIMENT_WORK_DIR,
-  GUEST_KERNEL_LINK,
-  GUEST_RAMDISK_LINK,
-  MAX_LAB_DOMAINS,
-  TINY_PV_STAY,
-  renderGuestLinks,
-  renderReadiness,
-  ftraceRuns,
-  parseFtrace,
-  parseXenExperimentText,
-  renderXenExperiment,
-  xenRunTrace,
-  type XenExperimentOptions,
-} from './experiment.js';
+import { EXPERIMENT_WORK_DIR, GUEST_KERNEL_LINK, GUEST_RAMDISK_LINK, MAX_LAB_DOMAINS, TINY_PV_STAY, renderGuestLinks, renderReadiness, renderXenExperiment, type XenExperimentOptions } from './experiment.js';
+import { ftraceRuns, parseFtrace } from './dom0-ftrace.js';
+import { parseXenExperimentText } from './experiment-result.js';
+import { xenRunTrace } from './experiment-trace.js';
 
 const twoProfiles: XenExperimentOptions = {
   kernel: '/cache/tiny-pv.elf',

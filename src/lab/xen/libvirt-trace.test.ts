@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { phaseBreakdown } from '../../analysis/phases.js';
 import { validateTrace } from '../../model/io.js';
-import { ftraceRuns, parseFtrace, parseXenExperimentText, type XenRunResult } from './experiment.js';
+import { ftraceRuns, parseFtrace } from './dom0-ftrace.js';
+import { parseXenExperimentText, type XenRunResult } from './experiment-result.js';
 import { libvirtFtraceRuns, libvirtRecord, libvirtRunTrace } from './libvirt-trace.js';
 
 const syntheticFtrace = `# tracer: nop

@@ -14,7 +14,9 @@
 //     (addDom0Evidence in experiment.ts).
 import { TraceBuilder } from '../../model/builder.js';
 import type { Trace } from '../../model/trace.js';
-import { addDom0Evidence, fields, ftraceRuns, type FtraceEvent, type FtraceRun, type RunTraceContext, type XenRunResult } from './experiment.js';
+import { addDom0Evidence, type RunTraceContext } from './experiment-trace.js';
+import { fields, ftraceRuns, type FtraceEvent, type FtraceRun } from './dom0-ftrace.js';
+import type { XenRunResult } from './experiment-result.js';
 
 /** A function libvirtd or virsh entered (uprobe) and, when its return probe fired, left; ns from create start. */
 export interface ProbedCall {
