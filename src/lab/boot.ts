@@ -23,7 +23,7 @@ import { readyVocabulary, type ReadyRule } from '../model/ready-rule.js';
 import { mergeTraces, onClock } from '../sources/merge.js';
 import { importQemuLog } from '../sources/qemu-log.js';
 import { recordRootless } from './boot-rootless.js';
-import { accelWorks, requireAccel } from '../tracer/host-checks.js';
+import { accelWorks, requireAccel } from '../tracer/accel-probe.js';
 import { traceCommand, tracingBlocker } from '../tracer/session.js';
 import { bootsThroughPvh, qemuCommandLine } from '../tuning/targets/qemu.js';
 import { allTargets } from '../tuning/targets/index.js';

@@ -4,15 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../../test/helpers/requirements.js';
-import {
-  KVM_PROBE_ASM,
-  accelProbeFirmware,
-  compareVersions,
-  parseBpftraceVersion,
-  parseGccVersion,
-  parseQemuVersion,
-  parseXlInfo,
-} from './host-checks.js';
+import { compareVersions, parseBpftraceVersion, parseGccVersion, parseQemuVersion, parseXlInfo } from './host-checks.js';
+import { KVM_PROBE_ASM, accelProbeFirmware } from './accel-probe.js';
 
 describe('version parsing', () => {
   it('bpftrace --version, as printed by 0.17 here and by newer builds', () => {

@@ -6,7 +6,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { accelWorks } from '../../src/tracer/host-checks.js';
+import { accelWorks } from '../../src/tracer/accel-probe.js';
 import { hasCommand, isRoot, requireOrSkip } from '../helpers/requirements.js';
 import { entry, hvscope, nobodyHome, repo, scratchDir } from './trace-cli.js';
 

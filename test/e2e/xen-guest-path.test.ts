@@ -17,7 +17,7 @@ import { phaseBreakdown } from '../../src/analysis/phases.js';
 import { defaultCacheDir } from '../../src/lab/linux-guest.js';
 import { TINY_PV_MARKER, buildTinyPvGuest } from '../../src/lab/tiny-pv-guest.js';
 import { readTrace } from '../../src/model/io.js';
-import { accelWorks } from '../../src/tracer/host-checks.js';
+import { accelWorks } from '../../src/tracer/accel-probe.js';
 import { waitForLabLock } from '../helpers/lab.js';
 
 const missing =

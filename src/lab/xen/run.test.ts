@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../../../test/helpers/requirements.js';
 import { UserError } from '../../model/errors.js';
-import { accelWorks } from '../../tracer/host-checks.js';
+import { accelWorks } from '../../tracer/accel-probe.js';
 import { acquireLabLock, requireLabAccel } from './run.js';
 
 const noQemu = requireOrSkip(hasCommand('qemu-system-x86_64'), 'qemu-system-x86_64 (Debian package qemu-system-x86)');

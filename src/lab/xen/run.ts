@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { UserError } from '../../model/errors.js';
 import { defaultCacheDir } from '../linux-guest.js';
-import { requireAccel } from '../../tracer/host-checks.js';
+import { requireAccel } from '../../tracer/accel-probe.js';
 import { DOM0_LOGS_DIR, EXPERIMENT_LOG, LAB_MARKERS, LAB_MARKER_PREFIX, buildDom0Initramfs, type LabInputFile } from './dom0-initramfs.js';
 import { checkHostXenTools, prepareXenLabPackages } from './packages.js';
 import { xenLabQemuArgs, type XenLabAccel, type XenLabMachine } from './qemu-xen.js';
