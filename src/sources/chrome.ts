@@ -104,250 +104,38 @@ function parseTraceJson(text: string, file: string): unknown {
   return parseJsonText(text, file);
 }
 
+type Keyed<T> = T & { key: string };
+type Fail = (path: string, msg: string) => Error;
+
+/** What the timed events became, keyed by thread (pid\0tid) or process (process:pid) until lanes exist. */
+interface Items {
+  spans: Keyed<Span>[];
+  instants: Keyed<Instant>[];
+  counters: Keyed<Counter>[];
+  /** pids with process-scoped items only */
+  processOnly: Set<string>;
+  /** thread keys that carry items */
+  usedThreads: Set<string>;
+}
+
+/** Names of processes and threads, and the hvscope export's lane-kind marker. */
+interface Names {
+  processNames: Map<string, string>;
+  threadNames: Map<string, string>;
+  phasesMarked: Set<string>;
+}
+
+const threadKey = (pid: string, tid: string) => `${pid}\u0000${tid}`;
+const laneKeyOfProcess = (pid: string) => `process:${pid}`;
+
 export function importChrome(text: string, file: string, opts: ImportOptions = {}): Trace {
-  const parsed = parseTraceJson(text, file);
-  let list: unknown[];
-  let base: string;
-  if (Array.isArray(parsed)) {
-    list = parsed;
-    base = '';
-  } else if (isObject(parsed) && Array.isArray(parsed.traceEvents)) {
-    list = parsed.traceEvents;
-    base = 'traceEvents';
-  } else {
-    throw fileError(file, undefined, '(top level): expected an array of trace events or an object with a "traceEvents" array');
-  }
-
-  const fail = (path: string, msg: string) => fileError(file, undefined, `${path}: ${msg}`);
-  const raws: Raw[] = [];
-  const skipped = new Map<string, number>();
-  list.forEach((ev, index) => {
-    const path = `${base}[${index}]`;
-    if (!isObject(ev)) throw fail(path, 'expected an object');
-    if (typeof ev.ph !== 'string') throw fail(`${path}.ph`, 'expected a string');
-    const ph = ev.ph;
-    if (!SUPPORTED.has(ph)) {
-      skipped.set(ph, (skipped.get(ph) ?? 0) + 1);
-      return;
-    }
-    const num = (key: string, required: boolean): number | undefined => {
-      const v = ev[key];
-      if (v === undefined && !required) return undefined;
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`${path}.${key}`, 'expected a number');
-      return v;
-    };
-    const ident = (key: 'pid' | 'tid'): string => {
-      const v = ev[key];
-      if (v === undefined) return '0';
-      if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string') return String(v);
-      throw fail(`${path}.${key}`, 'expected a number or a string');
-    };
-    // E may omit its name (it closes the innermost B); everything else needs one.
-    if (ev.name !== undefined && typeof ev.name !== 'string') throw fail(`${path}.name`, 'expected a string');
-    if (ev.name === undefined && ph !== 'E') throw fail(`${path}.name`, 'expected a string');
-    if (ev.cat !== undefined && typeof ev.cat !== 'string') throw fail(`${path}.cat`, 'expected a string');
-    if (ev.args !== undefined && !isObject(ev.args)) throw fail(`${path}.args`, 'expected an object');
-    const ts = num('ts', ph !== 'M');
-    let dur: number | undefined;
-    if (ph === 'X') {
-      dur = num('dur', true)!;
-      if (dur < 0) throw fail(`${path}.dur`, `expected a duration >= 0, got ${dur}`);
-    }
-    if (ph === 'C' && !isObject(ev.args)) throw fail(`${path}.args`, 'expected an object of counter values');
-    const id = ev.id2 !== undefined ? JSON.stringify(ev.id2) : ev.id !== undefined ? String(ev.id) : undefined;
-    raws.push({
-      ph,
-      name: ev.name as string | undefined,
-      cat: ev.cat as string | undefined,
-      tsUs: ts,
-      relNs: 0,
-      durNs: dur === undefined ? undefined : Math.round(dur * 1000),
-      pid: ident('pid'),
-      tid: ident('tid'),
-      scope: typeof ev.s === 'string' ? ev.s : undefined,
-      id,
-      args: ev.args as Json | undefined,
-      path,
-    });
-  });
-
+  const { list, base } = eventList(parseTraceJson(text, file), file);
+  const fail: Fail = (path, msg) => fileError(file, undefined, `${path}: ${msg}`);
+  const { raws, skipped } = readRawEvents(list, base, fail);
   const timed = raws.filter((r) => r.ph !== 'M');
-  let t0Us = Infinity;
-  for (const r of timed) t0Us = Math.min(t0Us, r.tsUs!);
-  // Subtract in µs before scaling: epoch-based ts (~1.7e15 µs) scaled to ns first would exceed 2^53.
-  let last = 0;
-  for (const r of timed) {
-    r.relNs = Math.round((r.tsUs! - t0Us) * 1000);
-    last = Math.max(last, r.relNs + (r.durNs ?? 0));
-  }
-
-  // Metadata: names of processes and threads, and the hvscope export's lane-kind marker.
-  const processNames = new Map<string, string>();
-  const threadNames = new Map<string, string>();
-  const phasesMarked = new Set<string>();
-  const threadKey = (pid: string, tid: string) => `${pid}\u0000${tid}`;
-  for (const r of raws) {
-    if (r.ph !== 'M') continue;
-    const name = r.args?.name;
-    if (r.name === 'process_name' && typeof name === 'string') processNames.set(r.pid, name);
-    if (r.name === 'thread_name' && typeof name === 'string') {
-      threadNames.set(threadKey(r.pid, r.tid), name);
-      if (r.args?.hvscope_lane_kind === 'phases') phasesMarked.add(threadKey(r.pid, r.tid));
-    }
-  }
-
-  const spans: (Span & { key: string })[] = [];
-  const instants: (Instant & { key: string })[] = [];
-  const counters: (Counter & { key: string })[] = [];
-  const processOnly = new Set<string>();
-  const usedThreads = new Set<string>();
-  const laneKeyOfProcess = (pid: string) => `process:${pid}`;
-
-  // Chrome viewers order by timestamp (stably), so B/E are matched in that order.
-  const byTime = timed.map((r, i) => ({ r, i })).sort((a, b) => a.r.relNs - b.r.relNs || a.i - b.i).map((x) => x.r);
-  const stacks = new Map<string, Raw[]>();
-  const asyncOpen = new Map<string, Raw[]>();
-  for (const r of byTime) {
-    const key = threadKey(r.pid, r.tid);
-    switch (r.ph) {
-      case 'X': {
-        const phase = phaseOf(r);
-        spans.push({ key, lane: '', name: r.name!, phase, start: r.relNs, end: r.relNs + r.durNs!, args: argsWithoutPhase(r, phase) });
-        usedThreads.add(key);
-        break;
-      }
-      case 'B': {
-        if (!stacks.has(key)) stacks.set(key, []);
-        stacks.get(key)!.push(r);
-        usedThreads.add(key);
-        break;
-      }
-      case 'E': {
-        const open = stacks.get(key)?.pop();
-        if (!open) throw fail(r.path, `"E" event with no open "B" on pid ${r.pid} tid ${r.tid}`);
-        const phase = phaseOf(open);
-        // Chrome shows the args of B and E together.
-        const endArgs = flattenArgs(r.args);
-        spans.push({ key, lane: '', name: open.name!, phase, start: open.relNs, end: r.relNs, args: argsWithoutPhase(open, phase, endArgs) });
-        break;
-      }
-      case 'b':
-      case 'e': {
-        const akey = `${r.pid}\u0000${r.cat ?? ''}\u0000${r.id ?? ''}\u0000${r.name}`;
-        if (r.ph === 'b') {
-          if (!asyncOpen.has(akey)) asyncOpen.set(akey, []);
-          asyncOpen.get(akey)!.push(r);
-          usedThreads.add(key);
-          break;
-        }
-        const open = asyncOpen.get(akey)?.pop();
-        if (!open)
-          throw fail(r.path, `"e" event with no open "b" named "${r.name}" (cat "${r.cat ?? ''}", id ${r.id ?? 'none'}) on pid ${r.pid}`);
-        const phase = phaseOf(open);
-        const extra: Args = { ...flattenArgs(r.args), ...(open.id !== undefined ? { async_id: open.id } : {}) };
-        spans.push({
-          key: threadKey(open.pid, open.tid),
-          lane: '',
-          name: open.name!,
-          phase,
-          start: open.relNs,
-          end: r.relNs,
-          args: argsWithoutPhase(open, phase, extra),
-        });
-        break;
-      }
-      case 'i':
-      case 'I':
-      case 'R':
-      case 'n': {
-        const phase = phaseOf(r);
-        const onProcess = r.scope === 'p' || r.scope === 'g';
-        if (onProcess) processOnly.add(r.pid);
-        else usedThreads.add(key);
-        instants.push({ key: onProcess ? laneKeyOfProcess(r.pid) : key, lane: '', name: r.name!, phase, at: r.relNs, args: argsWithoutPhase(r, phase) });
-        break;
-      }
-      case 'C': {
-        processOnly.add(r.pid);
-        for (const [k, v] of Object.entries(r.args ?? {})) {
-          if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`${r.path}.args.${k}`, 'expected a number (counter value)');
-          const name = k === 'value' ? r.name! : `${r.name}.${k}`;
-          counters.push({ key: laneKeyOfProcess(r.pid), lane: '', name, at: r.relNs, value: v });
-        }
-        break;
-      }
-    }
-  }
-  const unclosed: Raw[] = [...[...stacks.values()].flat(), ...[...asyncOpen.values()].flat()];
-  for (const open of unclosed.sort((a, b) => a.relNs - b.relNs)) {
-    const phase = phaseOf(open);
-    spans.push({
-      key: threadKey(open.pid, open.tid),
-      lane: '',
-      name: open.name!,
-      phase,
-      start: open.relNs,
-      end: last,
-      args: argsWithoutPhase(open, phase, { unclosed: true, ...(open.id !== undefined && open.ph === 'b' ? { async_id: open.id } : {}) }),
-    });
-  }
-
-  // Lanes, by pid then tid; each used thread under its process.
-  const threads = [...usedThreads].map((k) => k.split('\u0000') as [string, string]);
-  const pids = new Set([...threads.map(([pid]) => pid), ...processOnly]);
-  const lanes: Lane[] = [];
-  const laneIdOf = new Map<string, string>();
-  let phasesLaneTaken = false;
-  const phaseSpans: Span[] = [];
-  const spansOfThread = new Map<string, (Span & { key: string })[]>();
-  for (const s of spans) {
-    const list = spansOfThread.get(s.key);
-    if (list) list.push(s);
-    else spansOfThread.set(s.key, [s]);
-  }
-  const threadsOfPid = new Map<string, string[]>();
-  for (const [pid, tid] of threads) {
-    const list = threadsOfPid.get(pid);
-    if (list) list.push(tid);
-    else threadsOfPid.set(pid, [tid]);
-  }
-  for (const pid of [...pids].sort(compareIds)) {
-    const processId = `p${pid}`;
-    const numericPid = Number(pid);
-    lanes.push({
-      id: processId,
-      kind: 'process',
-      name: processNames.get(pid) ?? `pid ${pid}`,
-      ...(Number.isInteger(numericPid) && pid !== '' ? { pid: numericPid } : {}),
-    });
-    laneIdOf.set(laneKeyOfProcess(pid), processId);
-    for (const tid of (threadsOfPid.get(pid) ?? []).sort(compareIds)) {
-      const key = threadKey(pid, tid);
-      const name = threadNames.get(key) ?? `tid ${tid}`;
-      const own = spansOfThread.get(key) ?? [];
-      const isPhasesLane =
-        !phasesLaneTaken &&
-        (phasesMarked.has(key) || name === 'phases') &&
-        own.length > 0 &&
-        own.every((s) => isPhase(s.name) && (s.phase === undefined || s.phase === s.name));
-      const numericTid = Number(tid);
-      if (isPhasesLane) {
-        phasesLaneTaken = true;
-        phaseSpans.push(...own);
-        continue;
-      }
-      const id = `p${pid}.t${tid}`;
-      lanes.push({
-        id,
-        kind: 'thread',
-        name,
-        ...(Number.isInteger(numericPid) && pid !== '' ? { pid: numericPid } : {}),
-        ...(Number.isInteger(numericTid) && tid !== '' ? { tid: numericTid } : {}),
-        parent: processId,
-      });
-      laneIdOf.set(key, id);
-    }
-  }
+  const { t0Us, last } = placeOnT0(timed);
+  const items = pairEvents(timed, last, fail);
+  const { lanes, laneIdOf, phaseSpans } = buildLanes(items, readNames(raws));
 
   const b = new TraceBuilder({ source: 'chrome', clock: 'trace-event ts', inputs: [file] }, opts);
   if (timed.length > 0) b.meta.t0ClockUs = t0Us;
@@ -359,13 +147,217 @@ export function importChrome(text: string, file: string, opts: ImportOptions = {
   for (const lane of lanes) b.lane(lane.id, lane);
   const laneOfKey = (key: string) => laneIdOf.get(key)!;
   const itemOpts = (x: { phase?: Phase; args?: Args }) => ({ ...(x.phase ? { phase: x.phase } : {}), ...(x.args ? { args: x.args } : {}) });
-  const own = spans.filter((s) => laneIdOf.has(s.key)).sort((a, b) => a.start - b.start || b.end - a.end);
+  const own = items.spans.filter((s) => laneIdOf.has(s.key)).sort((a, b) => a.start - b.start || b.end - a.end);
   for (const s of own) b.span(laneOfKey(s.key), s.name, s.start, s.end, itemOpts(s));
-  for (const i of instants.filter((x) => laneIdOf.has(x.key)).sort((a, b) => a.at - b.at)) b.instant(laneOfKey(i.key), i.name, i.at, itemOpts(i));
-  for (const c of counters) b.counter(laneOfKey(c.key), c.name, c.at, c.value);
+  for (const i of items.instants.filter((x) => laneIdOf.has(x.key)).sort((a, b) => a.at - b.at)) b.instant(laneOfKey(i.key), i.name, i.at, itemOpts(i));
+  for (const c of items.counters) b.counter(laneOfKey(c.key), c.name, c.at, c.value);
   recordedPhases(b, phaseSpans);
   return b.build();
 }
+
+/** The events: the array itself, or the object form's traceEvents (base: the path prefix errors name). */
+function eventList(parsed: unknown, file: string): { list: unknown[]; base: string } {
+  if (Array.isArray(parsed)) return { list: parsed, base: '' };
+  if (isObject(parsed) && Array.isArray(parsed.traceEvents)) return { list: parsed.traceEvents, base: 'traceEvents' };
+  throw fileError(file, undefined, '(top level): expected an array of trace events or an object with a "traceEvents" array');
+}
+
+/**
+ * t0 is the earliest ts of any timed event; sets each event's relNs. Subtracts in µs before
+ * scaling: epoch-based ts (~1.7e15 µs) scaled to ns first would exceed 2^53.
+ */
+function placeOnT0(timed: Raw[]): { t0Us: number; last: number } {
+  let t0Us = Infinity;
+  for (const r of timed) t0Us = Math.min(t0Us, r.tsUs!);
+  let last = 0;
+  for (const r of timed) {
+    r.relNs = Math.round((r.tsUs! - t0Us) * 1000);
+    last = Math.max(last, r.relNs + (r.durNs ?? 0));
+  }
+  return { t0Us, last };
+}
+
+function readNames(raws: Raw[]): Names {
+  const names: Names = { processNames: new Map(), threadNames: new Map(), phasesMarked: new Set() };
+  for (const r of raws) {
+    if (r.ph !== 'M') continue;
+    const name = r.args?.name;
+    if (r.name === 'process_name' && typeof name === 'string') names.processNames.set(r.pid, name);
+    if (r.name === 'thread_name' && typeof name === 'string') {
+      names.threadNames.set(threadKey(r.pid, r.tid), name);
+      if (r.args?.hvscope_lane_kind === 'phases') names.phasesMarked.add(threadKey(r.pid, r.tid));
+    }
+  }
+  return names;
+}
+
+/** A span from an opening event (B or b) to `end`, on the opener's thread. */
+function spanFrom(open: Raw, end: number, extra?: Args): Keyed<Span> {
+  const phase = phaseOf(open);
+  return { key: threadKey(open.pid, open.tid), lane: '', name: open.name!, phase, start: open.relNs, end, args: argsWithoutPhase(open, phase, extra) };
+}
+
+/**
+ * Turns timed events into spans, instants and counters. Chrome viewers order by timestamp
+ * (stably), so B/E are matched in that order, per thread; async b/e per (pid, cat, id, name).
+ * Openers still open at the end are closed at the last timestamp with args.unclosed.
+ */
+function pairEvents(timed: Raw[], last: number, fail: Fail): Items {
+  const items: Items = { spans: [], instants: [], counters: [], processOnly: new Set(), usedThreads: new Set() };
+  const byTime = timed.map((r, i) => ({ r, i })).sort((a, b) => a.r.relNs - b.r.relNs || a.i - b.i).map((x) => x.r);
+  const stacks = new Map<string, Raw[]>();
+  const asyncOpen = new Map<string, Raw[]>();
+  const push = (m: Map<string, Raw[]>, key: string, r: Raw) => (m.get(key) ?? m.set(key, []).get(key)!).push(r);
+  for (const r of byTime) {
+    const key = threadKey(r.pid, r.tid);
+    if (r.ph === 'X') {
+      const phase = phaseOf(r);
+      items.spans.push({ key, lane: '', name: r.name!, phase, start: r.relNs, end: r.relNs + r.durNs!, args: argsWithoutPhase(r, phase) });
+      items.usedThreads.add(key);
+    } else if (r.ph === 'B') {
+      push(stacks, key, r);
+      items.usedThreads.add(key);
+    } else if (r.ph === 'E') {
+      const open = stacks.get(key)?.pop();
+      if (!open) throw fail(r.path, `"E" event with no open "B" on pid ${r.pid} tid ${r.tid}`);
+      // Chrome shows the args of B and E together.
+      items.spans.push(spanFrom(open, r.relNs, flattenArgs(r.args)));
+    } else if (r.ph === 'b') {
+      push(asyncOpen, asyncKey(r), r);
+      items.usedThreads.add(key);
+    } else if (r.ph === 'e') {
+      const open = asyncOpen.get(asyncKey(r))?.pop();
+      if (!open) throw fail(r.path, `"e" event with no open "b" named "${r.name}" (cat "${r.cat ?? ''}", id ${r.id ?? 'none'}) on pid ${r.pid}`);
+      items.spans.push(spanFrom(open, r.relNs, { ...flattenArgs(r.args), ...(open.id !== undefined ? { async_id: open.id } : {}) }));
+    } else if (r.ph === 'C') addCounters(items, r, fail);
+    else addInstant(items, r, key);
+  }
+  const unclosed: Raw[] = [...[...stacks.values()].flat(), ...[...asyncOpen.values()].flat()];
+  for (const open of unclosed.sort((a, b) => a.relNs - b.relNs))
+    items.spans.push(spanFrom(open, last, { unclosed: true, ...(open.id !== undefined && open.ph === 'b' ? { async_id: open.id } : {}) }));
+  return items;
+}
+
+const asyncKey = (r: Raw) => `${r.pid}\u0000${r.cat ?? ''}\u0000${r.id ?? ''}\u0000${r.name}`;
+
+/** i/I/R/n: on the thread, or on the process when process- or global-scoped. */
+function addInstant(items: Items, r: Raw, key: string): void {
+  const phase = phaseOf(r);
+  const onProcess = r.scope === 'p' || r.scope === 'g';
+  if (onProcess) items.processOnly.add(r.pid);
+  else items.usedThreads.add(key);
+  items.instants.push({ key: onProcess ? laneKeyOfProcess(r.pid) : key, lane: '', name: r.name!, phase, at: r.relNs, args: argsWithoutPhase(r, phase) });
+}
+
+/** C: one counter per numeric arg (named NAME, or NAME.KEY beside `value`), on the process. */
+function addCounters(items: Items, r: Raw, fail: Fail): void {
+  items.processOnly.add(r.pid);
+  for (const [k, v] of Object.entries(r.args ?? {})) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`${r.path}.args.${k}`, 'expected a number (counter value)');
+    items.counters.push({ key: laneKeyOfProcess(r.pid), lane: '', name: k === 'value' ? r.name! : `${r.name}.${k}`, at: r.relNs, value: v });
+  }
+}
+
+/** Groups values by a key, in first-seen order. */
+function groupBy<T>(values: Iterable<T>, keyOf: (v: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const v of values) (out.get(keyOf(v)) ?? out.set(keyOf(v), []).get(keyOf(v))!).push(v);
+  return out;
+}
+
+/**
+ * Lanes, by pid then tid; each used thread under its process. The first thread named
+ * "phases" (or marked so) whose spans are all phases is taken as the recorded phases, not a lane.
+ */
+function buildLanes(items: Items, names: Names): { lanes: Lane[]; laneIdOf: Map<string, string>; phaseSpans: Span[] } {
+  const threads = [...items.usedThreads].map((k) => k.split('\u0000') as [string, string]);
+  const pids = new Set([...threads.map(([pid]) => pid), ...items.processOnly]);
+  const spansOfThread = groupBy(items.spans, (s) => s.key);
+  const threadsOfPid = groupBy(threads, ([pid]) => pid);
+  const lanes: Lane[] = [];
+  const laneIdOf = new Map<string, string>();
+  const phaseSpans: Span[] = [];
+  const numeric = (key: 'pid' | 'tid', id: string) => (Number.isInteger(Number(id)) && id !== '' ? { [key]: Number(id) } : {});
+  for (const pid of [...pids].sort(compareIds)) {
+    const processId = `p${pid}`;
+    lanes.push({ id: processId, kind: 'process', name: names.processNames.get(pid) ?? `pid ${pid}`, ...numeric('pid', pid) });
+    laneIdOf.set(laneKeyOfProcess(pid), processId);
+    for (const tid of (threadsOfPid.get(pid) ?? []).map(([, t]) => t).sort(compareIds)) {
+      const key = threadKey(pid, tid);
+      const name = names.threadNames.get(key) ?? `tid ${tid}`;
+      const own = spansOfThread.get(key) ?? [];
+      const isPhasesLane =
+        phaseSpans.length === 0 &&
+        (names.phasesMarked.has(key) || name === 'phases') &&
+        own.length > 0 &&
+        own.every((s) => isPhase(s.name) && (s.phase === undefined || s.phase === s.name));
+      if (isPhasesLane) {
+        phaseSpans.push(...own);
+        continue;
+      }
+      const id = `p${pid}.t${tid}`;
+      lanes.push({ id, kind: 'thread', name, ...numeric('pid', pid), ...numeric('tid', tid), parent: processId });
+      laneIdOf.set(key, id);
+    }
+  }
+  return { lanes, laneIdOf, phaseSpans };
+}
+
+/** Validates every event (naming its path on the first bad one); unsupported kinds are counted, not read. */
+function readRawEvents(list: unknown[], base: string, fail: Fail): { raws: Raw[]; skipped: Map<string, number> } {
+  const raws: Raw[] = [];
+  const skipped = new Map<string, number>();
+  list.forEach((ev, index) => {
+    const path = `${base}[${index}]`;
+    if (!isObject(ev)) throw fail(path, 'expected an object');
+    if (typeof ev.ph !== 'string') throw fail(`${path}.ph`, 'expected a string');
+    if (!SUPPORTED.has(ev.ph)) skipped.set(ev.ph, (skipped.get(ev.ph) ?? 0) + 1);
+    else raws.push(rawEvent(ev, ev.ph, path, fail));
+  });
+  return { raws, skipped };
+}
+
+function rawEvent(ev: Json, ph: string, path: string, fail: Fail): Raw {
+  const num = (key: string, required: boolean): number | undefined => {
+    const v = ev[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw fail(`${path}.${key}`, 'expected a number');
+    return v;
+  };
+  const ident = (key: 'pid' | 'tid'): string => {
+    const v = ev[key];
+    if (v === undefined) return '0';
+    if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string') return String(v);
+    throw fail(`${path}.${key}`, 'expected a number or a string');
+  };
+  // E may omit its name (it closes the innermost B); everything else needs one.
+  if (ev.name !== undefined && typeof ev.name !== 'string') throw fail(`${path}.name`, 'expected a string');
+  if (ev.name === undefined && ph !== 'E') throw fail(`${path}.name`, 'expected a string');
+  if (ev.cat !== undefined && typeof ev.cat !== 'string') throw fail(`${path}.cat`, 'expected a string');
+  if (ev.args !== undefined && !isObject(ev.args)) throw fail(`${path}.args`, 'expected an object');
+  const ts = num('ts', ph !== 'M');
+  let dur: number | undefined;
+  if (ph === 'X') {
+    dur = num('dur', true)!;
+    if (dur < 0) throw fail(`${path}.dur`, `expected a duration >= 0, got ${dur}`);
+  }
+  if (ph === 'C' && !isObject(ev.args)) throw fail(`${path}.args`, 'expected an object of counter values');
+  return {
+    ph,
+    name: ev.name as string | undefined,
+    cat: ev.cat as string | undefined,
+    tsUs: ts,
+    relNs: 0,
+    durNs: dur === undefined ? undefined : Math.round(dur * 1000),
+    pid: ident('pid'),
+    tid: ident('tid'),
+    scope: typeof ev.s === 'string' ? ev.s : undefined,
+    id: ev.id2 !== undefined ? JSON.stringify(ev.id2) : ev.id !== undefined ? String(ev.id) : undefined,
+    args: ev.args as Json | undefined,
+    path,
+  };
+}
+
 
 /** An exported phases lane as evidence: each phase's start, and the last phase's end as ready. */
 function recordedPhases(b: TraceBuilder, phaseSpans: Span[]): void {
