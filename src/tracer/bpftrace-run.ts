@@ -16,6 +16,7 @@ import {
   isMemlockWarning,
   type BpftraceFailureContext,
 } from './bpftrace-errors.js';
+import { BatchReader } from './bpftrace-batch.js';
 import { tracefsMounted } from './tracefs.js';
 import { existsSync } from 'node:fs';
 
@@ -87,22 +88,6 @@ export interface BpftraceSession {
    */
   batchReads(intervalMs: number): () => void;
 }
-
-/** After resuming a paused bpftrace: how long before checking whether it has gone quiet (ms). */
-const DRAIN_FIRST_MS = 20;
-/** It has gone quiet once no message arrived for this long (ms). */
-const DRAIN_QUIET_MS = 10;
-
-/**
- * If we die while batching (even by SIGKILL, when no handler of ours runs),
- * this keeper sees its stdin close, continues bpftrace and interrupts it, so a
- * paused bpftrace never outlives us with its probes attached. It checks that
- * the pid is still a bpftrace first (pids get reused), and ignores terminal
- * signals (it has its own session: a Ctrl-C is ours to handle). We SIGKILL it
- * when batching ends normally. The pid travels as a positional parameter.
- */
-const KEEPER_SCRIPT =
-  'trap "" INT TERM HUP; read _; [ "$(cat "/proc/$1/comm" 2>/dev/null)" = bpftrace ] && kill -CONT "$1" && kill -INT "$1"';
 
 // Every bpftrace we started and that still runs: killed by the exit hook.
 const live = new Set<ResultPromise>();
@@ -236,64 +221,8 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
   })();
 
   // Batched reading (batchReads): bpftrace paused between drains.
-  let paused = false;
-  let batchTimer: NodeJS.Timeout | undefined;
-  // The keeper (KEEPER_SCRIPT) runs exactly while batching: it is the batching state.
-  let keeper: ResultPromise | undefined;
-  const signalBpftrace = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(child.pid!, sig);
-    } catch {
-      // gone
-    }
-  };
-  const pause = () => {
-    if (done || paused) return;
-    paused = true;
-    signalBpftrace('SIGSTOP');
-  };
-  const resume = () => {
-    if (!paused) return;
-    paused = false;
-    signalBpftrace('SIGCONT');
-  };
-  const endBatching = () => {
-    clearTimeout(batchTimer);
-    batchTimer = undefined;
-    resume();
-    keeper?.kill('SIGKILL');
-    keeper = undefined;
-  };
-  const batchReads = (intervalMs: number): (() => void) => {
-    if (done || keeper || !(intervalMs > 0)) return endBatching;
-    keeper = execa('sh', ['-c', KEEPER_SCRIPT, 'hvscope-bpftrace-keeper', String(child.pid)], {
-      stdin: 'pipe',
-      stdout: 'ignore',
-      stderr: 'ignore',
-      reject: false,
-      cleanup: false,
-      detached: true,
-    });
-    const drain = () => {
-      if (!keeper) return;
-      resume();
-      let seen = messages;
-      const quiet = () => {
-        if (!keeper) return;
-        if (messages !== seen) {
-          seen = messages;
-          batchTimer = setTimeout(quiet, DRAIN_QUIET_MS);
-          return;
-        }
-        pause();
-        batchTimer = setTimeout(drain, intervalMs);
-      };
-      batchTimer = setTimeout(quiet, DRAIN_FIRST_MS);
-    };
-    pause();
-    batchTimer = setTimeout(drain, intervalMs);
-    return endBatching;
-  };
+  const batching = new BatchReader(child.pid!, () => done, () => messages);
+  const endBatching = () => batching.end();
   exited.then(endBatching, endBatching);
 
   let stopping: Promise<BpftraceStopResult> | undefined;
@@ -373,6 +302,6 @@ export async function startBpftrace(opts: StartBpftraceOptions): Promise<Bpftrac
     },
     stderrLines,
     stop,
-    batchReads,
+    batchReads: (intervalMs: number) => batching.start(intervalMs),
   };
 }
