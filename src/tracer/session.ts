@@ -12,23 +12,22 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
 import { UserError } from '../model/errors.js';
 import type { Trace, Unavailable } from '../model/trace.js';
 import type { MarkerVocabulary } from '../model/markers.js';
 import { readyVocabulary, type ReadyRule } from '../model/ready-rule.js';
-import { buildBpftraceTrace, probeEventsFromPrintf, type HostEvidence, type ProbeEvent } from '../sources/bpftrace/index.js';
+import { buildBpftraceTrace, type HostEvidence } from '../sources/bpftrace/index.js';
 import { bpftraceNotInstalled } from './bpftrace-errors.js';
 import { startBpftrace, type BpftraceSession } from './bpftrace-run.js';
+import { HELD_SHELL, ProbeEventCollector, holdWorkload, type HeldWorkload } from './held-workload.js';
 import { bpftraceVersion, isRoot } from './host-checks.js';
-import { assembleProgram, tracepointExists } from './probes.js';
+import { assembleProgram, tracepointExists, type AssembledProgram } from './probes.js';
 import { DEFAULT_READ_INTERVAL_MS, hostReadStrategy, readIntervalOf, type ReadStrategy } from './read-strategy.js';
 import { killGroup } from './processes.js';
 import { ensureTracefs } from './tracefs.js';
 import { TCP_PROBE_INTERVAL_MS, startTcpProber, type TcpProber } from './tcp-ready.js';
 
-/** The held shell: waits for one line on stdin, then becomes the command. */
-export const HELD_SHELL = ['sh', '-c', 'read _ ; exec "$@"', 'hvscope-held'] as const;
+export { HELD_SHELL };
 
 /** Perf ring buffer pages per CPU: before console bytes were packed in BPF, a Linux boot (one event per byte) lost events at the default 64; kept as headroom for bursts. */
 export const PERF_RB_PAGES = '1024';
@@ -174,6 +173,67 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** bpftrace with the assembled program; the caller's abort cancels the start (once attached, traceCommand handles it). */
+async function attachProbes(opts: TraceCommandOptions, assembled: AssembledProgram, collector: ProbeEventCollector): Promise<BpftraceSession> {
+  const startAbort = new AbortController();
+  const cancelStart = () => startAbort.abort();
+  opts.signal?.addEventListener('abort', cancelStart, { once: true });
+  return startBpftrace({
+    program: assembled.program,
+    params: assembled.params,
+    readyPrintf: 'hv_begin',
+    env: { BPFTRACE_PERF_RB_PAGES: PERF_RB_PAGES },
+    signal: startAbort.signal,
+    bpftrace: opts.bpftrace,
+    attachTimeoutMs: opts.attachTimeoutMs,
+    onMessage: (msg) => collector.onMessage(msg),
+  }).finally(() => opts.signal?.removeEventListener('abort', cancelStart));
+}
+
+type EndCause = 'exit' | 'abort' | 'timeout' | 'tracer';
+
+/** Whichever comes first: the workload's exit, the caller's abort, the timeout, bpftrace's own end. */
+async function firstEnd(opts: TraceCommandOptions, held: HeldWorkload, session: BpftraceSession): Promise<EndCause> {
+  const ended = await new Promise<EndCause>((resolve) => {
+    const timer = opts.timeoutMs !== undefined ? setTimeout(() => resolve('timeout'), opts.timeoutMs) : undefined;
+    const onAbort = () => resolve('abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) resolve('abort');
+    void held.result.then(() => resolve('exit'));
+    void session.exited.then(() => resolve('tracer'));
+    // The listeners left behind are harmless once resolved.
+    void held.result.finally(() => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    });
+  });
+  // A Ctrl-C on a terminal reaches bpftrace (same process group) as well as
+  // us: bpftrace ending then is part of the interrupt, not a tracer failure.
+  if (ended === 'tracer') {
+    await sleep(300);
+    if (opts.signal?.aborted) return 'abort';
+  }
+  return ended;
+}
+
+/** Ends a workload still running for `cause` (SIGTERM, SIGKILL after 2 s); says why; returns the tracer failure, if that was it. */
+async function endWorkload(cause: Exclude<EndCause, 'exit'>, held: HeldWorkload, session: BpftraceSession, opts: TraceCommandOptions, progress: (m: string) => void): Promise<string | undefined> {
+  const tracerFailure =
+    cause === 'tracer' ? `bpftrace exited while the workload was running${session.stderrLines.length ? `: ${session.stderrLines.slice(-2).join('; ')}` : ''}` : undefined;
+  progress(
+    cause === 'abort'
+      ? 'interrupted: ending the workload and bpftrace, keeping the partial trace'
+      : cause === 'timeout'
+        ? `the workload did not exit within ${Math.round(opts.timeoutMs! / 1000)} s: ending it`
+        : tracerFailure!,
+  );
+  killGroup(held.rootPid, 'SIGTERM');
+  const escalate = setTimeout(() => killGroup(held.rootPid, 'SIGKILL'), 2000);
+  await held.result;
+  clearTimeout(escalate);
+  return tracerFailure;
+}
+
 /** Runs `command` under bpftrace with the probe `sets` and returns its trace (partial when interrupted). */
 export async function traceCommand(opts: TraceCommandOptions): Promise<TraceCommandResult> {
   checkCommand(opts.command);
@@ -181,40 +241,10 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
   const inputName = opts.inputName ?? 'bpftrace (live)';
   if (opts.signal?.aborted) throw new UserError('interrupted before the workload started');
 
-  // Its own process group (detached): we end the workload and everything it
-  // forked in the order we choose (workload first, then bpftrace once the last
-  // events are read), and a stray child cannot outlive the run.
-  const held = execa(HELD_SHELL[0], [...HELD_SHELL.slice(1), ...opts.command], {
-    stdin: 'pipe',
-    stdout: opts.stdout === 'stderr' ? 2 : opts.stdout === 'ignore' ? 'ignore' : 'inherit',
-    stderr: opts.stderr === 'capture' ? 'pipe' : 'inherit',
-    detached: true,
-    reject: false,
-    buffer: false,
-  });
-  const rootPid = held.pid;
-  if (rootPid === undefined) {
-    await held;
-    throw new UserError('could not start the held shell (sh) for the workload');
-  }
+  const held = await holdWorkload(opts);
+  const { rootPid } = held;
   const onParentExit = () => killGroup(rootPid, 'SIGKILL');
   process.once('exit', onParentExit);
-  const stderrTail: string[] = [];
-  held.stderr?.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      stderrTail.push(line);
-      if (stderrTail.length > 20) stderrTail.shift();
-    }
-  });
-  let heldDone = false;
-  let exitedMonotonicNs = 0n;
-  const heldResult = held.then((r) => {
-    exitedMonotonicNs = process.hrtime.bigint();
-    heldDone = true;
-    return r;
-  });
-
   let session: BpftraceSession | undefined;
   let prober: TcpProber | undefined;
   try {
@@ -227,45 +257,16 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       hasTracepoint: tracepointExists,
       probesDir: opts.probesDir,
     });
-    const events: ProbeEvent[] = [];
-    const eventCounts: Record<string, number> = {};
-    let messages = 0;
-    let attachedProbes: number | undefined;
-    let sawRootExit: () => void = () => undefined;
-    const rootExitSeen = new Promise<void>((resolve) => (sawRootExit = resolve));
+    const collector = new ProbeEventCollector(inputName, rootPid);
     progress(`attaching probes (${assembled.sets.join(', ')}) for ${opts.command[0]} [pid ${rootPid}]`);
-    // The caller's abort cancels the start; once attached, an abort is handled
-    // below (workload first, bpftrace after its last events), not by startBpftrace.
-    const startAbort = new AbortController();
-    const cancelStart = () => startAbort.abort();
-    opts.signal?.addEventListener('abort', cancelStart, { once: true });
-    session = await startBpftrace({
-      program: assembled.program,
-      params: assembled.params,
-      readyPrintf: 'hv_begin',
-      env: { BPFTRACE_PERF_RB_PAGES: PERF_RB_PAGES },
-      signal: startAbort.signal,
-      bpftrace: opts.bpftrace,
-      attachTimeoutMs: opts.attachTimeoutMs,
-      onMessage: (msg) => {
-        messages++;
-        if (msg.type === 'attached_probes') attachedProbes = msg.probes;
-        if (msg.type !== 'printf') return;
-        const parsed = probeEventsFromPrintf(msg.text, inputName, messages);
-        const tab = msg.text.indexOf('\t');
-        const kind = (tab >= 0 ? msg.text.slice(0, tab) : msg.text).trim();
-        eventCounts[kind] = (eventCounts[kind] ?? 0) + 1;
-        events.push(...parsed);
-        if (parsed.some((e) => e.event === 'hv_exit' && e.pid === rootPid)) sawRootExit();
-      },
-    }).finally(() => opts.signal?.removeEventListener('abort', cancelStart));
+    session = await attachProbes(opts, assembled, collector);
     for (const u of assembled.unavailable) progress(`probe unavailable: ${u.what} (${u.why})`);
     progress(`${session.attachedProbes} probes attached; releasing ${opts.command[0]} [pid ${rootPid}]`);
 
     // Release the workload. Its exec is the first traced event (t0).
     opts.onReleased?.(session.pid);
     const releasedMonotonicNs = process.hrtime.bigint();
-    held.stdin?.end('\n');
+    held.release();
     const endBatching = session.batchReads(readIntervalMs);
     if (opts.ready?.kind === 'tcp') {
       const { host, port } = opts.ready;
@@ -273,50 +274,14 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       prober = startTcpProber({ host, port, onReady: () => progress(`--ready ${opts.ready!.text}: the service answered`) });
     }
 
-    let interrupted = false;
-    let timedOut = false;
-    let tracerFailure: string | undefined;
-    const ended = await new Promise<'exit' | 'abort' | 'timeout' | 'tracer'>((resolve) => {
-      const timer = opts.timeoutMs !== undefined ? setTimeout(() => resolve('timeout'), opts.timeoutMs) : undefined;
-      const onAbort = () => resolve('abort');
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (opts.signal?.aborted) resolve('abort');
-      void heldResult.then(() => resolve('exit'));
-      void session!.exited.then(() => resolve('tracer'));
-      // Whichever comes first; the listeners left behind are harmless once resolved.
-      void heldResult.finally(() => {
-        clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
-      });
-    });
+    const cause = await firstEnd(opts, held, session);
     // From here on bpftrace reads freely: the last events, then hv_exit (or a pending SIGINT).
     endBatching();
-    let cause = ended;
-    // A Ctrl-C on a terminal reaches bpftrace (same process group) as well as
-    // us: bpftrace ending then is part of the interrupt, not a tracer failure.
-    if (cause === 'tracer') {
-      await sleep(300);
-      if (opts.signal?.aborted) cause = 'abort';
-    }
-    if (cause !== 'exit' && !heldDone) {
-      if (cause === 'abort') interrupted = true;
-      if (cause === 'timeout') timedOut = true;
-      if (cause === 'tracer') {
-        tracerFailure = `bpftrace exited while the workload was running${session.stderrLines.length ? `: ${session.stderrLines.slice(-2).join('; ')}` : ''}`;
-      }
-      progress(
-        cause === 'abort'
-          ? 'interrupted: ending the workload and bpftrace, keeping the partial trace'
-          : cause === 'timeout'
-            ? `the workload did not exit within ${Math.round(opts.timeoutMs! / 1000)} s: ending it`
-            : tracerFailure!,
-      );
-      killGroup(rootPid, 'SIGTERM');
-      const escalate = setTimeout(() => killGroup(rootPid, 'SIGKILL'), 2000);
-      await heldResult;
-      clearTimeout(escalate);
-    }
-    const result = await heldResult;
+    const cut = cause !== 'exit' && !held.done() ? cause : undefined;
+    let interrupted = cut === 'abort';
+    const timedOut = cut === 'timeout';
+    const tracerFailure = cut ? await endWorkload(cut, held, session, opts, progress) : undefined;
+    const result = await held.result;
     // Helpers the workload left in its group do not outlive the run.
     killGroup(rootPid, 'SIGKILL');
     await prober?.stop();
@@ -327,26 +292,17 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
 
     // bpftrace 0.17 does not drain its perf buffers on SIGINT: wait until the
     // root's own exit has been read (bounded), then stop it.
-    if (!session.done) await Promise.race([rootExitSeen, session.exited, sleep(opts.exitEventWaitMs ?? 3000)]);
+    if (!session.done) await Promise.race([collector.rootExitSeen, session.exited, sleep(opts.exitEventWaitMs ?? 3000)]);
     if (!session.done) opts.beforeStop?.(session.pid);
     const stopped = await session.stop();
     if (stopped.lostEvents > 0) progress(`bpftrace lost ${stopped.lostEvents} events (perf buffer full); the trace misses them`);
 
-    const trace = buildBpftraceTrace({ events, attachedProbes, lostEvents: stopped.lostEvents }, inputName, {
+    const trace = buildBpftraceTrace({ events: collector.events, attachedProbes: collector.attachedProbes, lostEvents: stopped.lostEvents }, inputName, {
       vocabulary: readyVocabulary(opts.ready, opts.vocabulary),
       hostEvidence: tcpEvidence(opts.ready, prober),
       ready: opts.ready?.text,
     });
-    trace.meta.command = [...opts.command];
-    trace.meta.host = hostname();
-    trace.meta.kernel = release();
-    if (assembled.unavailable.length > 0) trace.meta.unavailable = [...assembled.unavailable];
-    const notes = [`hvscope trace with probe sets ${assembled.sets.join(', ')}`, trace.meta.recorded ?? ''];
-    if (interrupted) notes.push('interrupted: partial trace');
-    if (timedOut) notes.push(`workload ended after the ${opts.timeoutMs} ms timeout: partial trace`);
-    if (tracerFailure) notes.push(`partial: ${tracerFailure}`);
-    if (stopped.killed) notes.push('bpftrace ignored SIGINT and was killed: its last events may be missing');
-    trace.meta.recorded = notes.filter(Boolean).join('; ');
+    describeRun(trace, opts, assembled, { interrupted, timedOut, tracerFailure, killed: stopped.killed });
 
     const signalName = result.signal ?? null;
     const exitCode = result.exitCode ?? (signalName ? 128 + (SIGNAL_NUMBERS[signalName] ?? 0) : 1);
@@ -358,25 +314,44 @@ export async function traceCommand(opts: TraceCommandOptions): Promise<TraceComm
       timedOut,
       tracerFailure,
       lostEvents: stopped.lostEvents,
-      eventCounts,
+      eventCounts: collector.eventCounts,
       unavailable: assembled.unavailable,
       rootPid,
       bpftracePid: session.pid,
-      stderrTail,
+      stderrTail: held.stderrTail,
       releasedMonotonicNs,
-      exitedMonotonicNs,
+      exitedMonotonicNs: held.exitedMonotonicNs(),
     };
   } finally {
     // On any exception: nothing of this run stays behind.
-    if (!heldDone) {
+    if (!held.done()) {
       killGroup(rootPid, 'SIGKILL');
-      await heldResult.catch(() => undefined);
+      await held.result.catch(() => undefined);
     }
     killGroup(rootPid, 'SIGKILL');
     await prober?.stop();
     if (session && !session.done) await session.stop();
     process.removeListener('exit', onParentExit);
   }
+}
+
+/** The trace's meta: the command, host, what was unavailable, and how the run ended. */
+function describeRun(
+  trace: Trace,
+  opts: TraceCommandOptions,
+  assembled: AssembledProgram,
+  end: { interrupted: boolean; timedOut: boolean; tracerFailure?: string; killed: boolean },
+): void {
+  trace.meta.command = [...opts.command];
+  trace.meta.host = hostname();
+  trace.meta.kernel = release();
+  if (assembled.unavailable.length > 0) trace.meta.unavailable = [...assembled.unavailable];
+  const notes = [`hvscope trace with probe sets ${assembled.sets.join(', ')}`, trace.meta.recorded ?? ''];
+  if (end.interrupted) notes.push('interrupted: partial trace');
+  if (end.timedOut) notes.push(`workload ended after the ${opts.timeoutMs} ms timeout: partial trace`);
+  if (end.tracerFailure) notes.push(`partial: ${end.tracerFailure}`);
+  if (end.killed) notes.push('bpftrace ignored SIGINT and was killed: its last events may be missing');
+  trace.meta.recorded = notes.filter(Boolean).join('; ');
 }
 
 /** The tcp rule's answer as evidence for the trace (none when it never answered). */
