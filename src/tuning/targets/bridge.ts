@@ -7,7 +7,7 @@
 import { UserError } from '../../model/errors.js';
 import type { Knob, KnobValue, TargetDefinition, TuneContext } from '../knob.js';
 import { mustRun, readKernelFile } from '../netns.js';
-import { entrySchema, unwrapEntry } from '../profile.js';
+import { entrySchema, unwrapEntry, type KnobEntry } from '../profile.js';
 
 // Interface names: at most 15 bytes; no leading '-' so `ip` never sees an option.
 const IFNAME = '^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,14}$';
@@ -115,124 +115,126 @@ const PORT_FLAGS: { key: string; sysfs: string; ip: string }[] = [
 
 type BridgeKnob = Knob & { source?: string };
 
+const missing = (br: string, ctx: TuneContext) =>
+  new UserError(`bridge ${br} does not exist${ctx.netns ? ` in netns ${ctx.netns}` : ''} (set create: true to create it)`);
+const knobId = (br: string, ...parts: string[]) => ['bridge', br, ...parts].join('/');
+
+/** The bridge's knobs in apply order: exists, options (STP first), MTU, port flags, link up last. */
 function knobs(sectionIn: unknown, _ctx: TuneContext): Knob[] {
   const section = sectionIn as BridgeSection;
   const br = section.name;
   const out: BridgeKnob[] = [];
-  const id = (...parts: string[]) => ['bridge', br, ...parts].join('/');
-  const missing = (ctx: TuneContext) =>
-    new UserError(`bridge ${br} does not exist${ctx.netns ? ` in netns ${ctx.netns}` : ''} (set create: true to create it)`);
-
   const create = section.create === undefined ? { value: true } : unwrapEntry<boolean>(section.create);
-  if (create.value) {
-    out.push({
-      target: 'bridge',
-      id: id('present'),
-      desired: 'yes',
-      why: create.why ?? 'the bridge must exist before its options can be set',
-      source: create.source,
-      read: async (ctx) => ((await bridgeExists(ctx, br)) ? 'yes' : null),
-      // null = delete: used by rollback to remove a bridge that apply created.
-      write: async (ctx, value) => {
-        const exists = await bridgeExists(ctx, br);
-        if (value === 'yes' && !exists) await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'add', 'name', br, 'type', 'bridge']);
-        if (value === null && exists) await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'del', 'dev', br]);
-      },
-    });
-  }
-
-  for (const opt of BRIDGE_OPTIONS) {
-    if (section[opt.key] === undefined) continue;
-    const e = unwrapEntry(section[opt.key]);
-    const path = sys(br, 'bridge', opt.sysfs);
-    out.push({
-      target: 'bridge',
-      id: id(opt.key),
-      desired: toText(opt.kind, e.value),
-      why: e.why,
-      source: e.source,
-      matches: sameValue(opt.kind),
-      read: async (ctx) => {
-        const raw = await readKernelFile(ctx, path);
-        return raw === null ? null : fromSysfs(opt.kind, raw);
-      },
-      write: async (ctx, value) => {
-        if (value === null) return; // the bridge is gone (or will be): nothing to restore
-        if (!(await bridgeExists(ctx, br))) throw missing(ctx);
-        if (opt.key === 'forward_delay' && Number(value) < 2) {
-          const stp = await readKernelFile(ctx, sys(br, 'bridge', 'stp_state'));
-          if (stp !== null && stp !== '0')
-            throw new UserError(`bridge ${br}: forward_delay ${value} s needs STP off (the kernel keeps 2–30 s while STP runs); set stp_state: 0`);
-        }
-        await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', br, 'type', 'bridge', opt.ip, toIpArg(opt.kind, value)]);
-      },
-    });
-  }
-
-  if (section.mtu !== undefined) {
-    const e = unwrapEntry(section.mtu);
-    out.push({
-      target: 'bridge',
-      id: id('mtu'),
-      desired: String(e.value),
-      why: e.why,
-      source: e.source,
-      read: async (ctx) => ((await bridgeExists(ctx, br)) ? await readKernelFile(ctx, sys(br, 'mtu')) : null),
-      write: async (ctx, value) => {
-        if (value === null) return;
-        if (!(await bridgeExists(ctx, br))) throw missing(ctx);
-        await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', br, 'mtu', value]);
-      },
-    });
-  }
-
-  for (const [port, flags] of Object.entries(section.ports ?? {})) {
-    for (const flag of PORT_FLAGS) {
-      if (flags[flag.key] === undefined) continue;
-      const e = unwrapEntry(flags[flag.key]);
-      const path = sys(br, 'brif', port, flag.sysfs);
-      out.push({
-        target: 'bridge',
-        id: id('port', port, flag.key),
-        desired: toText('onoff', e.value),
-        why: e.why,
-        source: e.source,
-        read: async (ctx) => {
-          const raw = await readKernelFile(ctx, path);
-          return raw === null ? null : fromSysfs('onoff', raw);
-        },
-        write: async (ctx, value) => {
-          if (value === null) return;
-          if ((await readKernelFile(ctx, path)) === null)
-            throw new UserError(`bridge ${br}: ${port} is not a port of this bridge${ctx.netns ? ` in netns ${ctx.netns}` : ''}`);
-          await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', port, 'type', 'bridge_slave', flag.ip, value]);
-        },
-      });
-    }
-  }
-
+  if (create.value) out.push(presentKnob(br, create));
+  for (const opt of BRIDGE_OPTIONS) if (section[opt.key] !== undefined) out.push(optionKnob(br, opt, unwrapEntry(section[opt.key])));
+  if (section.mtu !== undefined) out.push(mtuKnob(br, unwrapEntry(section.mtu)));
+  for (const [port, flags] of Object.entries(section.ports ?? {}))
+    for (const flag of PORT_FLAGS) if (flags[flag.key] !== undefined) out.push(portFlagKnob(br, port, flag, unwrapEntry(flags[flag.key])));
   // Link up last, once it is configured (and first to be restored on rollback).
-  if (section.up !== undefined) {
-    const e = unwrapEntry(section.up);
-    out.push({
-      target: 'bridge',
-      id: id('up'),
-      desired: toText('onoff', e.value),
-      why: e.why,
-      source: e.source,
-      read: async (ctx) => {
-        const flags = await readKernelFile(ctx, sys(br, 'flags'));
-        // IFF_UP is bit 0 of the interface flags.
-        return flags === null || !(await bridgeExists(ctx, br)) ? null : Number(flags) & 1 ? 'on' : 'off';
-      },
-      write: async (ctx, value) => {
-        if (value === null) return;
-        if (!(await bridgeExists(ctx, br))) throw missing(ctx);
-        await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', br, value === 'on' ? 'up' : 'down']);
-      },
-    });
-  }
+  if (section.up !== undefined) out.push(upKnob(br, unwrapEntry(section.up)));
   return out;
+}
+
+type Entry = KnobEntry;
+
+function presentKnob(br: string, create: Entry): BridgeKnob {
+  return {
+    target: 'bridge',
+    id: knobId(br, 'present'),
+    desired: 'yes',
+    why: create.why ?? 'the bridge must exist before its options can be set',
+    source: create.source,
+    read: async (ctx) => ((await bridgeExists(ctx, br)) ? 'yes' : null),
+    // null = delete: used by rollback to remove a bridge that apply created.
+    write: async (ctx, value) => {
+      const exists = await bridgeExists(ctx, br);
+      if (value === 'yes' && !exists) await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'add', 'name', br, 'type', 'bridge']);
+      if (value === null && exists) await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'del', 'dev', br]);
+    },
+  };
+}
+
+function optionKnob(br: string, opt: (typeof BRIDGE_OPTIONS)[number], e: Entry): BridgeKnob {
+  const path = sys(br, 'bridge', opt.sysfs);
+  return {
+    target: 'bridge',
+    id: knobId(br, opt.key),
+    desired: toText(opt.kind, e.value),
+    why: e.why,
+    source: e.source,
+    matches: sameValue(opt.kind),
+    read: async (ctx) => {
+      const raw = await readKernelFile(ctx, path);
+      return raw === null ? null : fromSysfs(opt.kind, raw);
+    },
+    write: async (ctx, value) => {
+      if (value === null) return; // the bridge is gone (or will be): nothing to restore
+      if (!(await bridgeExists(ctx, br))) throw missing(br, ctx);
+      if (opt.key === 'forward_delay' && Number(value) < 2) {
+        const stp = await readKernelFile(ctx, sys(br, 'bridge', 'stp_state'));
+        if (stp !== null && stp !== '0')
+          throw new UserError(`bridge ${br}: forward_delay ${value} s needs STP off (the kernel keeps 2–30 s while STP runs); set stp_state: 0`);
+      }
+      await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', br, 'type', 'bridge', opt.ip, toIpArg(opt.kind, value)]);
+    },
+  };
+}
+
+function mtuKnob(br: string, e: Entry): BridgeKnob {
+  return {
+    target: 'bridge',
+    id: knobId(br, 'mtu'),
+    desired: String(e.value),
+    why: e.why,
+    source: e.source,
+    read: async (ctx) => ((await bridgeExists(ctx, br)) ? await readKernelFile(ctx, sys(br, 'mtu')) : null),
+    write: async (ctx, value) => {
+      if (value === null) return;
+      if (!(await bridgeExists(ctx, br))) throw missing(br, ctx);
+      await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', br, 'mtu', value]);
+    },
+  };
+}
+
+function portFlagKnob(br: string, port: string, flag: (typeof PORT_FLAGS)[number], e: Entry): BridgeKnob {
+  const path = sys(br, 'brif', port, flag.sysfs);
+  return {
+    target: 'bridge',
+    id: knobId(br, 'port', port, flag.key),
+    desired: toText('onoff', e.value),
+    why: e.why,
+    source: e.source,
+    read: async (ctx) => {
+      const raw = await readKernelFile(ctx, path);
+      return raw === null ? null : fromSysfs('onoff', raw);
+    },
+    write: async (ctx, value) => {
+      if (value === null) return;
+      if ((await readKernelFile(ctx, path)) === null)
+        throw new UserError(`bridge ${br}: ${port} is not a port of this bridge${ctx.netns ? ` in netns ${ctx.netns}` : ''}`);
+      await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', port, 'type', 'bridge_slave', flag.ip, value]);
+    },
+  };
+}
+
+function upKnob(br: string, e: Entry): BridgeKnob {
+  return {
+    target: 'bridge',
+    id: knobId(br, 'up'),
+    desired: toText('onoff', e.value),
+    why: e.why,
+    source: e.source,
+    read: async (ctx) => {
+      const flags = await readKernelFile(ctx, sys(br, 'flags'));
+      // IFF_UP is bit 0 of the interface flags.
+      return flags === null || !(await bridgeExists(ctx, br)) ? null : Number(flags) & 1 ? 'on' : 'off';
+    },
+    write: async (ctx, value) => {
+      if (value === null) return;
+      if (!(await bridgeExists(ctx, br))) throw missing(br, ctx);
+      await mustRun(ctx, 'ip', [...ipNs(ctx), 'link', 'set', 'dev', br, value === 'on' ? 'up' : 'down']);
+    },
+  };
 }
 
 export const target: TargetDefinition = {
