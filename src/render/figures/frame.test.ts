@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../model/errors.js';
 import { estimateTextWidth } from '../axis.js';
 import { OKABE_ITO } from '../palette.js';
-import { MARKERS, SERIES_COLOURS, logTimeAxis, markerPath, niceAxis, numberTicks, pageOf, seriesStyle } from './frame.js';
+import { logTimeAxis, niceAxis, numberTicks } from './figure-axes.js';
+import { MARKERS, SERIES_COLOURS, markerPath, pageOf, seriesStyle } from './frame.js';
 
 describe('pageOf', () => {
   it('IEEE one and two columns in points, with physical width and height attributes', () => {

@@ -5,10 +5,11 @@
 // area with the frame's scales.
 import { D3Node, type D3NodeSelection } from 'd3-node';
 import { UserError } from '../../model/errors.js';
-import { chooseTimeUnit, estimateTextWidth, fitLabel, stepDecimals, timeAxis } from '../axis.js';
+import { estimateTextWidth, fitLabel } from '../axis.js';
 import { OKABE_ITO, phaseCss } from '../palette.js';
 import { cdata, htmlToXmlMarkup, xmlSafeText } from '../svg-sanitize.js';
 import { parseWidth } from '../geometry.js';
+import { niceAxis, type Axis, type AxisKind } from './figure-axes.js';
 
 /** IEEE one column. */
 export const DEFAULT_SIZE = '3.5in';
@@ -59,131 +60,6 @@ export function pageOf(opts: FrameSize): Page {
   if (H < fs * 12) throw new UserError(`height ${opts.height ?? ''}: too small for ${fontPt} pt type (at least ${((fs * 12) / perInch).toFixed(2)}in)`);
   if (H > 100 * perInch) throw new UserError(`height "${opts.height}": must be at most 100in`);
   return { W, H, fs, widthAttr: geo.widthAttr, heightAttr: geo.heightAttr(H) };
-}
-
-// ---------------------------------------------------------------- axes
-
-export interface AxisTick {
-  /** In data units (ns for time axes). */
-  value: number;
-  label: string;
-}
-
-export interface Axis {
-  min: number;
-  max: number;
-  ticks: AxisTick[];
-  title: string;
-  /** Logarithmic (decades); min and max are powers of ten. */
-  log?: boolean;
-}
-
-/** What an axis shows: durations (ns, unit chosen from the range) or plain numbers. */
-export type AxisKind =
-  | { kind: 'time'; label: string; /** Decades, for values spanning orders of magnitude (LightVM's scaling plot). */ log?: boolean }
-  | { kind: 'number'; label: string; integer?: boolean; percent?: boolean };
-
-/**
- * A logarithmic duration axis: from the decade at or below min to the one at or above
- * max (min must be > 0), a tick per decade labelled with its own unit ("100 µs", "1 ms").
- */
-export function logTimeAxis(min: number, max: number, label: string): Axis {
-  if (!(min > 0)) throw new UserError(`a log scale needs durations above zero (smallest is ${min} ns)`);
-  const lo = 10 ** Math.floor(Math.log10(min) + 1e-9);
-  let hi = 10 ** Math.ceil(Math.log10(Math.max(max, min)) - 1e-9);
-  if (hi <= lo) hi = lo * 10;
-  const ticks: AxisTick[] = [];
-  for (let e = Math.round(Math.log10(lo)); e <= Math.round(Math.log10(hi)); e++) {
-    const value = 10 ** e;
-    const unit = chooseTimeUnit(value);
-    ticks.push({ value, label: `${Number((value / unit.ns).toPrecision(3))} ${unit.name}` });
-  }
-  return { min: lo, max: hi, ticks, title: `${label} (log scale)`, log: true };
-}
-
-/**
- * Ticks for a duration axis. Horizontal: axis.ts's timeAxis (unit and step from the
- * range, labels a label's width apart). Vertical: the same unit (chooseTimeUnit), with
- * labels only a line apart, since they stack rather than sit side by side.
- */
-function timeTicks(min: number, max: number, length: number, fs: number, label: string, vertical: boolean): Axis {
-  if (!vertical) {
-    const a = timeAxis(min, max, 0, length, fs);
-    return { min, max, title: `${label} (${a.unit.name})`, ticks: a.ticks.map((t) => ({ value: t.ns, label: t.label })) };
-  }
-  const unit = chooseTimeUnit(max - min > 0 ? max - min : max);
-  const inUnit = numberTicks(min / unit.ns, max / unit.ns, length, fs, label, { vertical: true });
-  return { min, max, title: `${label} (${unit.name})`, ticks: inUnit.ticks.map((t) => ({ value: t.value * unit.ns, label: t.label })) };
-}
-
-export interface NumberTickOptions {
-  /** Whole numbers only (counts of domains). */
-  integer?: boolean;
-  /** Values are fractions, labelled in percent. */
-  percent?: boolean;
-  /** Labels stack vertically: they need a line's height apart, not their width. */
-  vertical?: boolean;
-}
-
-/** Ticks for a plain number axis: 1/2/5 × 10^k steps, labels spaced so they never touch. */
-export function numberTicks(min: number, max: number, length: number, fs: number, label: string, opts: NumberTickOptions = {}): Axis {
-  const span = max > min ? max - min : 1;
-  const show = (v: number, decimals: number) => (opts.percent ? (v * 100).toFixed(Math.max(0, decimals - 2)) : v.toFixed(decimals));
-  const title = opts.percent ? `${label} (%)` : label;
-  const firstExponent = Math.floor(Math.log10(span)) - 3;
-  for (let e = firstExponent; e <= firstExponent + 7; e++) {
-    for (const mantissa of [1, 2, 5]) {
-      const step = mantissa * 10 ** e;
-      if (opts.integer && step < 1) continue;
-      const decimals = stepDecimals(step);
-      const first = Math.ceil(min / step - 1e-9);
-      const last = Math.floor(max / step + 1e-9);
-      if (last - first > 500) continue;
-      const ticks: AxisTick[] = [];
-      let widest = 0;
-      for (let k = first; k <= last; k++) {
-        const value = Number((k * step).toFixed(decimals));
-        const text = show(value, decimals);
-        ticks.push({ value, label: text });
-        widest = Math.max(widest, estimateTextWidth(text, fs));
-      }
-      const needed = opts.vertical ? fs * 1.8 : widest + fs;
-      if (ticks.length <= 1 || (step / span) * length >= needed) return { min, max, ticks, title };
-    }
-  }
-  return { min, max, ticks: [{ value: min, label: show(min, 0) }], title };
-}
-
-function axisFor(kind: AxisKind, min: number, max: number, length: number, fs: number, vertical: boolean): Axis {
-  return kind.kind === 'time'
-    ? timeTicks(min, max, length, fs, kind.label, vertical)
-    : numberTicks(min, max, length, fs, kind.label, { integer: kind.integer, percent: kind.percent, vertical });
-}
-
-/**
- * An axis over [min, max] whose ends are moved out to the next ticks, so the top of a
- * bar chart carries a labelled tick — unless that would stretch the range by over a
- * quarter (then the data would sit in the bottom of the plot).
- */
-export function niceAxis(kind: AxisKind, min: number, max: number, length: number, fs: number, vertical = false): Axis {
-  if (kind.kind === 'time' && kind.log) return logTimeAxis(min, max, kind.label);
-  if (!(max > min)) max = min + (kind.kind === 'time' ? Math.max(1000, Math.abs(min) * 0.1) : 1);
-  const first = axisFor(kind, min, max, length, fs, vertical);
-  let axis = first;
-  // Widening the range can change the step; a few rounds settle it.
-  for (let pass = 0; pass < 3 && axis.ticks.length >= 2; pass++) {
-    const step = axis.ticks[1].value - axis.ticks[0].value;
-    const niceMin = Math.floor(min / step + 1e-9) * step;
-    const niceMax = Math.ceil(max / step - 1e-9) * step;
-    if (Math.abs(niceMin - axis.min) <= step * 1e-9 && Math.abs(niceMax - axis.max) <= step * 1e-9) break;
-    axis = axisFor(kind, niceMin, niceMax, length, fs, vertical);
-  }
-  return axis.max - axis.min <= (max - min) * 1.25 ? axis : first;
-}
-
-/** The unit a duration axis over [0, maxNs] uses, for printing values in the same unit. */
-export function durationUnit(maxNs: number): { name: string; ns: number } {
-  return chooseTimeUnit(maxNs);
 }
 
 // ---------------------------------------------------------------- series styles
@@ -309,24 +185,23 @@ function categoryRotation(labels: string[], slotWidth: number, fs: number): bool
   return labels.some((l) => estimateTextWidth(l, fs) > slotWidth - fs * 0.3);
 }
 
-/**
- * Lays out the frame: title, legend, axes sized to their labels, the plot area in between;
- * draws all of it but the data.
- */
-export function layoutFrame(req: FrameRequest): Frame {
-  const page = pageOf(req);
-  const { W, H, fs } = page;
-  const margin = fs * 0.5;
-  const tickLen = fs * 0.35;
-  const legendLayout = layoutLegend(req.legend, W, fs, margin);
-  let top = margin;
-  if (req.title) top += fs * 1.5;
-  const legendTop = top;
-  top += legendLayout.height + (legendLayout.rows.length > 0 ? fs * 0.5 : fs * 0.3);
+/** Where the plot goes once the axes' labels have room, and how the y axis reads. */
+interface PlotFit {
+  plot: Frame['plot'];
+  yAxis: Axis;
+  /** Category labels turned 35° to fit their slots. */
+  rotate: boolean;
+  /** The y title written above the axis (it is longer than the plot is tall). */
+  yTitleAbove: boolean;
+}
 
-  // The y labels' width decides the left margin, and the plot's height decides the y
-  // ticks: a few passes settle it. A y title longer than the plot is tall goes above
-  // the axis, written horizontally, instead of running into the legend.
+/**
+ * The y labels' width decides the left margin, and the plot's height decides the y ticks:
+ * a few passes settle it. A y title longer than the plot is tall goes above the axis,
+ * written horizontally, instead of running into the legend.
+ */
+function fitPlot(req: FrameRequest, page: Page, top: number, margin: number, tickLen: number): PlotFit {
+  const { W, H, fs } = page;
   let left = margin + fs * 5;
   let bottom = H - margin - fs * 3;
   let plotTop = top;
@@ -354,7 +229,12 @@ export function layoutFrame(req: FrameRequest): Frame {
   }
   const plot = { left, top: plotTop, width: plotRight - left, height: bottom - plotTop };
   if (plot.width < fs * 6) throw new UserError(`figure too narrow (${req.size ?? DEFAULT_SIZE}) for its axis labels at this type size`);
+  return { plot, yAxis, rotate, yTitleAbove };
+}
 
+/** Data → user units: y (linear or log), x (numeric axis or category slots). */
+function scales(req: FrameRequest, fit: PlotFit, fs: number): Pick<Frame, 'xAxis' | 'xOf' | 'yOf' | 'slot'> {
+  const { plot, yAxis } = fit;
   const yOf = yAxis.log
     ? (v: number) => {
         const lmin = Math.log10(yAxis.min);
@@ -362,20 +242,32 @@ export function layoutFrame(req: FrameRequest): Frame {
         return plot.top + plot.height - f * plot.height;
       }
     : (v: number) => plot.top + plot.height - ((v - yAxis.min) / (yAxis.max - yAxis.min)) * plot.height;
-  let xAxis: Axis | undefined;
-  let xOf: (v: number) => number;
-  let slot: Frame['slot'];
   if (req.x.kind === 'category') {
-    const n = Math.max(1, req.x.labels.length);
-    const width = plot.width / n;
-    slot = { width, centre: (i: number) => plot.left + width * (i + 0.5) };
-    xOf = (v: number) => plot.left + width * (v + 0.5);
-  } else {
-    const [lo, hi] = req.xRange ?? [0, 1];
-    const axis = niceAxis(req.x, lo, hi, plot.width, fs);
-    xAxis = axis;
-    xOf = (v: number) => plot.left + ((v - axis.min) / (axis.max - axis.min)) * plot.width;
+    const width = plot.width / Math.max(1, req.x.labels.length);
+    return { xAxis: undefined, yOf, xOf: (v: number) => plot.left + width * (v + 0.5), slot: { width, centre: (i: number) => plot.left + width * (i + 0.5) } };
   }
+  const [lo, hi] = req.xRange ?? [0, 1];
+  const axis = niceAxis(req.x, lo, hi, plot.width, fs);
+  return { xAxis: axis, yOf, xOf: (v: number) => plot.left + ((v - axis.min) / (axis.max - axis.min)) * plot.width, slot: undefined };
+}
+
+/**
+ * Lays out the frame: title, legend, axes sized to their labels, the plot area in between;
+ * draws all of it but the data.
+ */
+export function layoutFrame(req: FrameRequest): Frame {
+  const page = pageOf(req);
+  const { W, H, fs } = page;
+  const margin = fs * 0.5;
+  const tickLen = fs * 0.35;
+  const legendLayout = layoutLegend(req.legend, W, fs, margin);
+  let top = margin;
+  if (req.title) top += fs * 1.5;
+  const legendTop = top;
+  top += legendLayout.height + (legendLayout.rows.length > 0 ? fs * 0.5 : fs * 0.3);
+  const fit = fitPlot(req, page, top, margin, tickLen);
+  const { plot, yAxis } = fit;
+  const { xAxis, xOf, yOf, slot } = scales(req, fit, fs);
 
   const d3n = new D3Node();
   const svg = d3n.createSVG(null, null, { class: 'hvscope-figure', 'font-family': 'Helvetica, Arial, sans-serif', 'font-size': round(fs) });
@@ -393,33 +285,51 @@ export function layoutFrame(req: FrameRequest): Frame {
     grid.append('line').attr('x1', x).attr('x2', x).attr('y1', round(plot.top)).attr('y2', round(plot.top + plot.height));
   }
   const data = svg.append('g').attr('class', 'data');
-
   const axes = svg.append('g').attr('class', 'axes');
-  const yAxisG = axes.append('g').attr('class', 'y-axis');
-  yAxisG.append('line').attr('x1', round(plot.left)).attr('x2', round(plot.left)).attr('y1', round(plot.top)).attr('y2', round(plot.top + plot.height));
+  drawYAxis(axes, fit, yOf, { fs, margin, tickLen });
+  drawXAxis(axes, req, fit, { xAxis, xOf, slot }, { fs, margin, tickLen, W, H });
+  drawLegend(svg, legendLayout, legendTop, fs);
+  return { d3n, svg, page, plot, xAxis, yAxis, xOf, yOf, slot, data };
+}
+
+type Metrics = { fs: number; margin: number; tickLen: number };
+
+function drawYAxis(axes: D3NodeSelection, fit: PlotFit, yOf: (v: number) => number, { fs, margin, tickLen }: Metrics): void {
+  const { plot, yAxis } = fit;
+  const g = axes.append('g').attr('class', 'y-axis');
+  g.append('line').attr('x1', round(plot.left)).attr('x2', round(plot.left)).attr('y1', round(plot.top)).attr('y2', round(plot.top + plot.height));
   for (const t of yAxis.ticks) {
     const y = round(yOf(t.value));
-    yAxisG.append('line').attr('x1', round(plot.left - tickLen)).attr('x2', round(plot.left)).attr('y1', y).attr('y2', y);
-    text(yAxisG.append('text').attr('class', 'tick').attr('x', round(plot.left - tickLen - fs * 0.25)).attr('y', round(y + fs * 0.35)).attr('text-anchor', 'end'), t.label);
+    g.append('line').attr('x1', round(plot.left - tickLen)).attr('x2', round(plot.left)).attr('y1', y).attr('y2', y);
+    text(g.append('text').attr('class', 'tick').attr('x', round(plot.left - tickLen - fs * 0.25)).attr('y', round(y + fs * 0.35)).attr('text-anchor', 'end'), t.label);
   }
-  if (yTitleAbove) {
-    text(yAxisG.append('text').attr('class', 'axis-title').attr('x', round(margin)).attr('y', round(plot.top - fs * 0.8)), yAxis.title);
+  if (fit.yTitleAbove) {
+    text(g.append('text').attr('class', 'axis-title').attr('x', round(margin)).attr('y', round(plot.top - fs * 0.8)), yAxis.title);
   } else {
-    const yTitleX = round(margin + fs * 0.8);
-    const yTitleY = round(plot.top + plot.height / 2);
-    text(yAxisG.append('text').attr('class', 'axis-title').attr('x', yTitleX).attr('y', yTitleY).attr('text-anchor', 'middle').attr('transform', `rotate(-90 ${yTitleX} ${yTitleY})`), yAxis.title);
+    const x = round(margin + fs * 0.8);
+    const y = round(plot.top + plot.height / 2);
+    text(g.append('text').attr('class', 'axis-title').attr('x', x).attr('y', y).attr('text-anchor', 'middle').attr('transform', `rotate(-90 ${x} ${y})`), yAxis.title);
   }
+}
 
-  const xAxisG = axes.append('g').attr('class', 'x-axis');
+function drawXAxis(
+  axes: D3NodeSelection,
+  req: FrameRequest,
+  fit: PlotFit,
+  { xAxis, xOf, slot }: Pick<Frame, 'xAxis' | 'xOf' | 'slot'>,
+  { fs, margin, tickLen, W, H }: Metrics & { W: number; H: number },
+): void {
+  const { plot } = fit;
+  const g = axes.append('g').attr('class', 'x-axis');
   const baseY = plot.top + plot.height;
-  xAxisG.append('line').attr('x1', round(plot.left)).attr('x2', round(plot.left + plot.width)).attr('y1', round(baseY)).attr('y2', round(baseY));
+  g.append('line').attr('x1', round(plot.left)).attr('x2', round(plot.left + plot.width)).attr('y1', round(baseY)).attr('y2', round(baseY));
   if (req.x.kind === 'category' && slot) {
     req.x.labels.forEach((label, i) => {
-      const x = round(slot!.centre(i));
+      const x = round(slot.centre(i));
       const ty = round(baseY + tickLen + fs);
-      const t = xAxisG.append('text').attr('class', 'tick category').attr('x', x).attr('y', ty);
+      const t = g.append('text').attr('class', 'tick category').attr('x', x).attr('y', ty);
       let shown = label;
-      if (rotate) {
+      if (fit.rotate) {
         t.attr('text-anchor', 'end').attr('transform', `rotate(-35 ${x} ${ty})`);
         shown = estimateTextWidth(label, fs) <= maxCategoryWidth(W) ? label : fitLabel(label, '', maxCategoryWidth(W), fs);
       } else t.attr('text-anchor', 'middle');
@@ -429,41 +339,45 @@ export function layoutFrame(req: FrameRequest): Frame {
   } else if (xAxis) {
     for (const t of xAxis.ticks) {
       const x = round(xOf(t.value));
-      xAxisG.append('line').attr('x1', x).attr('x2', x).attr('y1', round(baseY)).attr('y2', round(baseY + tickLen));
-      text(xAxisG.append('text').attr('class', 'tick').attr('x', x).attr('y', round(baseY + tickLen + fs)).attr('text-anchor', 'middle'), t.label);
+      g.append('line').attr('x1', x).attr('x2', x).attr('y1', round(baseY)).attr('y2', round(baseY + tickLen));
+      text(g.append('text').attr('class', 'tick').attr('x', x).attr('y', round(baseY + tickLen + fs)).attr('text-anchor', 'middle'), t.label);
     }
-    text(xAxisG.append('text').attr('class', 'axis-title').attr('x', round(plot.left + plot.width / 2)).attr('y', round(H - margin - fs * 0.25)).attr('text-anchor', 'middle'), xAxis.title);
+    text(g.append('text').attr('class', 'axis-title').attr('x', round(plot.left + plot.width / 2)).attr('y', round(H - margin - fs * 0.25)).attr('text-anchor', 'middle'), xAxis.title);
   }
+}
 
-  // Legend: one or more rows above the plot.
+/** Legend: one or more rows above the plot. */
+function drawLegend(svg: D3NodeSelection, layout: LegendLayout, legendTop: number, fs: number): void {
   const legend = svg.append('g').attr('class', 'legend');
-  legendLayout.rows.forEach((row, r) => {
+  layout.rows.forEach((row, r) => {
     const baseline = legendTop + fs * (r * 1.35 + 1);
     for (const { x, entry } of row) {
       const key = legend.append('g').attr('class', 'key');
-      let labelX: number;
-      if (entry.swatch === 'rect') {
-        key.append('rect').attr('class', entry.cls).attr('x', round(x)).attr('y', round(baseline - fs * 0.8)).attr('width', round(fs)).attr('height', round(fs * 0.8));
-        labelX = x + fs * 1.4;
-      } else if (entry.swatch === 'whisker') {
-        const cx = round(x + fs * 0.5);
-        const cap = fs * 0.3;
-        const w = key.append('g').attr('class', 'whisker');
-        w.append('line').attr('x1', cx).attr('x2', cx).attr('y1', round(baseline - fs * 0.85)).attr('y2', round(baseline + fs * 0.05));
-        for (const y of [baseline - fs * 0.85, baseline + fs * 0.05]) w.append('line').attr('x1', round(cx - cap)).attr('x2', round(cx + cap)).attr('y1', round(y)).attr('y2', round(y));
-        labelX = x + fs * 1.4;
-      } else {
-        const midY = baseline - fs * 0.35;
-        if (entry.line)
-          key.append('line').attr('x1', round(x)).attr('x2', round(x + fs * 2.2)).attr('y1', round(midY)).attr('y2', round(midY)).attr('stroke', entry.style.colour).attr('stroke-width', 1).attr('stroke-dasharray', entry.style.dash || 'none');
-        drawMarker(key, entry.style, x + fs * 1.1, midY, fs * 0.3);
-        labelX = x + fs * 2.6;
-      }
+      const labelX = drawLegendSwatch(key, entry, x, baseline, fs);
       text(key.append('text').attr('class', 'key-label').attr('x', round(labelX)).attr('y', round(baseline)), entry.label);
     }
   });
+}
 
-  return { d3n, svg, page, plot, xAxis, yAxis, xOf, yOf, slot, data };
+/** The entry's swatch (box, whisker, or line with marker) at x; returns where its label starts. */
+function drawLegendSwatch(key: D3NodeSelection, entry: LegendEntry, x: number, baseline: number, fs: number): number {
+  if (entry.swatch === 'rect') {
+    key.append('rect').attr('class', entry.cls).attr('x', round(x)).attr('y', round(baseline - fs * 0.8)).attr('width', round(fs)).attr('height', round(fs * 0.8));
+    return x + fs * 1.4;
+  }
+  if (entry.swatch === 'whisker') {
+    const cx = round(x + fs * 0.5);
+    const cap = fs * 0.3;
+    const w = key.append('g').attr('class', 'whisker');
+    w.append('line').attr('x1', cx).attr('x2', cx).attr('y1', round(baseline - fs * 0.85)).attr('y2', round(baseline + fs * 0.05));
+    for (const y of [baseline - fs * 0.85, baseline + fs * 0.05]) w.append('line').attr('x1', round(cx - cap)).attr('x2', round(cx + cap)).attr('y1', round(y)).attr('y2', round(y));
+    return x + fs * 1.4;
+  }
+  const midY = baseline - fs * 0.35;
+  if (entry.line)
+    key.append('line').attr('x1', round(x)).attr('x2', round(x + fs * 2.2)).attr('y1', round(midY)).attr('y2', round(midY)).attr('stroke', entry.style.colour).attr('stroke-width', 1).attr('stroke-dasharray', entry.style.dash || 'none');
+  drawMarker(key, entry.style, x + fs * 1.1, midY, fs * 0.3);
+  return x + fs * 2.6;
 }
 
 export function drawMarker(parent: D3NodeSelection, style: SeriesStyle, x: number, y: number, r: number): D3NodeSelection {
