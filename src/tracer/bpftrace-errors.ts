@@ -81,6 +81,88 @@ export function bpftraceNotInstalled(binary = 'bpftrace'): BpftraceError {
   );
 }
 
+/** One known failure: the stderr/stdout line it shows, and the error it means (undefined: not this one after all). */
+interface FailureRule {
+  pattern: RegExp;
+  explain: (m: RegExpMatchArray, ctx: BpftraceFailureContext, lines: string[], find: (re: RegExp) => RegExpMatchArray | null) => BpftraceError | undefined;
+}
+
+/** Known bpftrace failures, tried in order: the first whose pattern matches a line and that explains it wins. */
+const FAILURE_RULES: FailureRule[] = [
+  {
+    pattern: /only supports running as the root user|must be run as root|Operation not permitted|Permission denied/,
+    explain: (_m, ctx, lines) => (ctx.isRoot !== true ? new BpftraceError('not-root', 'bpftrace needs root: run hvscope as root (e.g. `sudo hvscope ...`)', lines) : undefined),
+  },
+  {
+    pattern: /create_probe_event: open\(([^)]*kprobe_events)\)/,
+    explain: (m, ctx, lines) =>
+      ctx.tracefsMounted === false
+        ? tracefsError(lines)
+        : new BpftraceError(
+            'kprobe-unsupported',
+            `kprobes cannot attach on this kernel (${m[1]} is missing: kernel built without CONFIG_KPROBE_EVENTS); use tracepoint or uprobe probes instead`,
+            lines,
+          ),
+  },
+  {
+    pattern: /tracepoint not found: (\S+)/,
+    explain: (m, ctx, lines) =>
+      ctx.tracefsMounted === false
+        ? tracefsError(lines)
+        : new BpftraceError('no-tracepoint', `no tracepoint ${m[1]} on this kernel (list what exists with \`bpftrace -l 'tracepoint:${m[1].split(':')[0]}:*'\`)`, lines),
+  },
+  {
+    pattern: /Invalid probe type|Unrecognized probe type|Invalid provider/i,
+    explain: (_m, _ctx, lines, find) => {
+      const first = find(/^\s*([A-Za-z_]+):[^\s{]*\s*\{/);
+      return new BpftraceError(
+        'unknown-probe-type',
+        `bpftrace does not know a probe type in the program${first ? ` ("${first[1]}")` : ''}; probe types are e.g. tracepoint, uprobe, uretprobe, kprobe, usdt, interval, BEGIN/END`,
+        lines,
+      );
+    },
+  },
+  {
+    pattern: /uprobe target file '([^']*)' does not exist or is not executable/,
+    explain: (m, _ctx, lines) => new BpftraceError('uprobe-target', `uprobe target ${m[1]} does not exist or is not executable`, lines),
+  },
+  {
+    pattern: /Could not resolve symbol: (\S+)|couldn't get symbol "?([^"\s]+)/,
+    explain: (m, _ctx, lines) =>
+      new BpftraceError(
+        'uprobe-symbol',
+        `uprobe symbol ${m[1] ?? m[2]} not found: the binary is stripped or has no such function (check with \`nm -D BINARY\`; install its debug symbols or trace an unstripped build)`,
+        lines,
+      ),
+  },
+  {
+    pattern: /^No probes to attach/,
+    explain: (_m, _ctx, lines) =>
+      new BpftraceError(
+        'uprobe-symbol',
+        'no probe could be attached: a uprobe names a function missing from its binary (stripped binary or misspelt name?) or a wildcard matched nothing; check symbols with `nm -D BINARY`',
+        lines,
+      ),
+  },
+  {
+    pattern: /kfunc\/kretfunc not available|fentry.*not available|kfunc.*not supported/i,
+    explain: (_m, ctx, lines) =>
+      ctx.btfPresent === false ? btfError(lines) : new BpftraceError('kfunc-unsupported', 'kfunc/fentry probes are not available on this kernel; use tracepoints or uprobes instead', lines),
+  },
+  { pattern: /BTF|Unknown struct|unknown type|vmlinux/i, explain: (_m, ctx, lines) => (ctx.btfPresent === false ? btfError(lines) : undefined) },
+  {
+    pattern: /Error attaching probe: '?([^']+)'?/,
+    explain: (m, ctx, lines) => (ctx.tracefsMounted === false ? tracefsError(lines) : new BpftraceError('attach', `bpftrace could not attach probe ${m[1]}`, lines)),
+  },
+  {
+    pattern: /(?:ERROR|FATAL): (syntax error.*|.*)$/,
+    explain: (m, _ctx, lines) => {
+      const text = stripLocation(m[0]);
+      return /syntax error|Undefined|unknown function|Unknown identifier|cannot|invalid/i.test(text) ? new BpftraceError('program', `bpftrace rejected the probe program: ${text}`, lines) : undefined;
+    },
+  },
+];
+
 /** Maps a failed bpftrace run to one UserError. Always returns an error (a generic one when no pattern matches). */
 export function explainBpftraceFailure(failure: BpftraceFailure, ctx: BpftraceFailureContext = {}): BpftraceError {
   const all = `${failure.stderr}\n${failure.stdout ?? ''}`;
@@ -93,89 +175,12 @@ export function explainBpftraceFailure(failure: BpftraceFailure, ctx: BpftraceFa
     }
     return null;
   };
-  let m: RegExpMatchArray | null;
-
-  if (find(/only supports running as the root user|must be run as root|Operation not permitted|Permission denied/) && ctx.isRoot !== true) {
-    return new BpftraceError('not-root', 'bpftrace needs root: run hvscope as root (e.g. `sudo hvscope ...`)', lines);
+  for (const rule of FAILURE_RULES) {
+    const m = find(rule.pattern);
+    const error = m ? rule.explain(m, ctx, lines, find) : undefined;
+    if (error) return error;
   }
-
-  if ((m = find(/create_probe_event: open\(([^)]*kprobe_events)\)/))) {
-    if (ctx.tracefsMounted === false) return tracefsError(lines);
-    return new BpftraceError(
-      'kprobe-unsupported',
-      `kprobes cannot attach on this kernel (${m[1]} is missing: kernel built without CONFIG_KPROBE_EVENTS); ` +
-        'use tracepoint or uprobe probes instead',
-      lines,
-    );
-  }
-
-  if ((m = find(/tracepoint not found: (\S+)/))) {
-    if (ctx.tracefsMounted === false) return tracefsError(lines);
-    const [category] = m[1].split(':');
-    return new BpftraceError(
-      'no-tracepoint',
-      `no tracepoint ${m[1]} on this kernel (list what exists with \`bpftrace -l 'tracepoint:${category}:*'\`)`,
-      lines,
-    );
-  }
-
-  if (find(/Invalid probe type|Unrecognized probe type|Invalid provider/i)) {
-    const first = find(/^\s*([A-Za-z_]+):[^\s{]*\s*\{/);
-    return new BpftraceError(
-      'unknown-probe-type',
-      `bpftrace does not know a probe type in the program${first ? ` ("${first[1]}")` : ''}; ` +
-        'probe types are e.g. tracepoint, uprobe, uretprobe, kprobe, usdt, interval, BEGIN/END',
-      lines,
-    );
-  }
-
-  if ((m = find(/uprobe target file '([^']*)' does not exist or is not executable/))) {
-    return new BpftraceError('uprobe-target', `uprobe target ${m[1]} does not exist or is not executable`, lines);
-  }
-
-  if ((m = find(/Could not resolve symbol: (\S+)|couldn't get symbol "?([^"\s]+)/))) {
-    return new BpftraceError(
-      'uprobe-symbol',
-      `uprobe symbol ${m[1] ?? m[2]} not found: the binary is stripped or has no such function ` +
-        '(check with `nm -D BINARY`; install its debug symbols or trace an unstripped build)',
-      lines,
-    );
-  }
-
-  if (find(/^No probes to attach/)) {
-    return new BpftraceError(
-      'uprobe-symbol',
-      'no probe could be attached: a uprobe names a function missing from its binary (stripped binary or misspelt name?) ' +
-        'or a wildcard matched nothing; check symbols with `nm -D BINARY`',
-      lines,
-    );
-  }
-
-  if (find(/kfunc\/kretfunc not available|fentry.*not available|kfunc.*not supported/i)) {
-    if (ctx.btfPresent === false) return btfError(lines);
-    return new BpftraceError(
-      'kfunc-unsupported',
-      'kfunc/fentry probes are not available on this kernel; use tracepoints or uprobes instead',
-      lines,
-    );
-  }
-
-  if (find(/BTF|Unknown struct|unknown type|vmlinux/i) && ctx.btfPresent === false) return btfError(lines);
-
-  if ((m = find(/Error attaching probe: '?([^']+)'?/))) {
-    if (ctx.tracefsMounted === false) return tracefsError(lines);
-    return new BpftraceError('attach', `bpftrace could not attach probe ${m[1]}`, lines);
-  }
-
-  if ((m = find(/(?:ERROR|FATAL): (syntax error.*|.*)$/))) {
-    const text = stripLocation(m[0]);
-    if (/syntax error|Undefined|unknown function|Unknown identifier|cannot|invalid/i.test(text)) {
-      return new BpftraceError('program', `bpftrace rejected the probe program: ${text}`, lines);
-    }
-  }
-
-  const status =
-    failure.signal != null ? `killed by ${failure.signal}` : failure.exitCode != null ? `exit status ${failure.exitCode}` : 'failed';
+  const status = failure.signal != null ? `killed by ${failure.signal}` : failure.exitCode != null ? `exit status ${failure.exitCode}` : 'failed';
   const summary = lines.length > 0 ? `: ${lines.map(stripLocation).join('; ')}` : '';
   return new BpftraceError('other', `bpftrace failed (${status})${summary}`, lines);
 }
