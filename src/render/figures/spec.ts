@@ -28,7 +28,7 @@ import { parseYamlInput } from '../../model/yaml-input.js';
 import { UserError, describeValue, fileError } from '../../model/errors.js';
 import { PHASES, type Phase } from '../../model/trace.js';
 import { suggest } from '../../model/suggest.js';
-import { DEFAULT_FONT_PT, DEFAULT_SIZE, MAX_FONT_PT, MIN_FONT_PT, pageOf } from './frame.js';
+import { DEFAULT_FONT_PT, DEFAULT_SIZE, MAX_FONT_PT, MIN_FONT_PT, pageOf, type FrameSize } from './frame.js';
 import type { XSource } from './scaling.js';
 import { WHISKERS, type Whiskers } from './stacked-bars.js';
 import type { ValueName } from './values.js';
@@ -183,13 +183,14 @@ function dataAt(data: unknown, ptr: string): unknown {
 
 // ---------------------------------------------------------------- loading
 
-/** Reads and checks a figure spec; trace paths resolve against the spec's directory. */
-export function loadFigureSpec(file: string): FigureSpec {
-  const { doc, lc, data } = parseYamlInput(readInputText(file, 'figure spec', 'config'), file);
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw fileError(file, 1, 'a figure spec is a YAML mapping (title:, size:, figures: [...])');
-  const lines = new Map<string, number>();
-  recordLines(doc.contents as Node, [], lc, lines);
-  /** The line of a pointer, else of its nearest parent. */
+/** Errors that name the spec's file and the line of a JSON pointer into it (or of its nearest parent). */
+interface SpecErrors {
+  lineOf: (ptr: string) => number | undefined;
+  fail: (ptr: string, message: string) => UserError;
+  schemaFail: (e: ErrorObject, base: string) => UserError;
+}
+
+function specErrors(file: string, lines: Map<string, number>, data: unknown): SpecErrors {
   const lineOf = (ptr: string): number | undefined => {
     for (let p = ptr; ; p = p.slice(0, p.lastIndexOf('/'))) {
       const l = lines.get(p);
@@ -217,82 +218,117 @@ export function loadFigureSpec(file: string): FigureSpec {
     }
     return fail(ptr, `${e.message ?? 'invalid'}, got ${describeValue(value)}`);
   };
+  return { lineOf, fail, schemaFail };
+}
 
-  if (!validateTop(data)) throw schemaFail(validateTop.errors![0], '');
-  const top = data as { title?: string; size?: string | number; height?: string | number; font?: number; figures: Record<string, unknown>[] };
+type SpecTop = { title?: string; size?: string | number; height?: string | number; font?: number; figures: Record<string, unknown>[] };
+type Raw = Record<string, unknown>;
+
+/** Reads and checks a figure spec; trace paths resolve against the spec's directory. */
+export function loadFigureSpec(file: string): FigureSpec {
+  const { doc, lc, data } = parseYamlInput(readInputText(file, 'figure spec', 'config'), file);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw fileError(file, 1, 'a figure spec is a YAML mapping (title:, size:, figures: [...])');
+  const lines = new Map<string, number>();
+  recordLines(doc.contents as Node, [], lc, lines);
+  const errors = specErrors(file, lines, data);
+  if (!validateTop(data)) throw errors.schemaFail(validateTop.errors![0], '');
+  const top = data as SpecTop;
   const dir = dirname(resolve(file));
   const outputs = new Map<string, number>();
-  const figures: FigureEntry[] = top.figures.map((raw, index) => {
-    const base = `/figures/${index}`;
-    const kind = raw.kind as string;
-    if (!(FIGURE_KINDS as readonly string[]).includes(kind)) throw fail(`${base}/kind`, `unknown kind "${kind}"${suggest(kind, [...FIGURE_KINDS]).replace('valid keys', 'kinds')}`);
-    const validate = validateFigure[kind as FigureKind];
-    if (!validate(raw)) throw schemaFail(validate.errors![0], base);
-
-    const output = String(raw.output);
-    if (isAbsolute(output) || normalize(output).startsWith('..') || !/\.svg$/i.test(output))
-      throw fail(`${base}/output`, `"${output}": a relative path ending in .svg, inside the output directory`);
-    const earlier = outputs.get(normalize(output));
-    if (earlier !== undefined) throw fail(`${base}/output`, `"${output}" is also the output of figures.${earlier}`);
-    outputs.set(normalize(output), index);
-
-    const sizeKey = raw.size !== undefined ? `${base}/size` : '/size';
-    const heightKey = raw.height !== undefined ? `${base}/height` : '/height';
-    const size = String(raw.size ?? top.size ?? DEFAULT_SIZE);
-    const heightRaw = raw.height ?? top.height;
-    const height = heightRaw === undefined ? undefined : String(heightRaw);
-    const fontPt = (raw.font as number | undefined) ?? top.font ?? DEFAULT_FONT_PT;
-    try {
-      pageOf({ size });
-    } catch (err) {
-      if (err instanceof UserError) throw fail(sizeKey, err.message);
-      throw err;
-    }
-    try {
-      pageOf({ size, height, fontPt });
-    } catch (err) {
-      if (err instanceof UserError) throw fail(heightKey, err.message);
-      throw err;
-    }
-
-    const groups = (raw.groups as { label: string; traces: string[] }[]).map((g, gi) => ({
-      label: g.label,
-      traces: g.traces.map((t, ti) => {
-        const abs = resolve(dir, t);
-        if (!existsSync(abs)) throw fail(`${base}/groups/${gi}/traces/${ti}`, `no such file or directory: ${t} (resolved to ${abs}; paths are relative to the spec file)`);
-        return abs;
-      }),
-    }));
-    const labels = groups.map((g) => g.label);
-    const dup = labels.find((l, i) => labels.indexOf(l) !== i);
-    if (dup !== undefined) throw fail(`${base}/groups/${labels.lastIndexOf(dup)}/label`, `label "${dup}" is used by two groups`);
-
-    const titleRaw = (raw.title as string | undefined) ?? top.title;
-    const commonPart: CommonFigure = {
-      index,
-      specLine: lineOf(base) ?? 1,
-      output: normalize(output),
-      ...(titleRaw ? { title: titleRaw } : {}),
-      size,
-      ...(height !== undefined ? { height } : {}),
-      fontPt,
-      groups,
-      ...(raw['time-label'] !== undefined ? { timeLabel: raw['time-label'] as string } : {}),
-    };
-    if (kind === 'stacked-bars')
-      return {
-        ...commonPart,
-        kind,
-        whiskers: (raw.whiskers as Whiskers | undefined) ?? 'min-max',
-        values: (raw.values as boolean | undefined) ?? true,
-        ...(raw.phases ? { phases: raw.phases as Phase[] } : {}),
-      };
-    if (kind === 'cdf') return { ...commonPart, kind, value: (raw.value as ValueName | undefined) ?? 'total', fromZero: (raw['from-zero'] as boolean | undefined) ?? true };
-    const xRaw = raw.x as { from: 'arg' | 'meta' | 'order'; key?: string; label?: string };
-    if (xRaw.from !== 'order' && !xRaw.key) throw fail(`${base}/x`, `missing required key "key" (the ${xRaw.from} name holding each run's x)`);
-    const x: XSource = xRaw.from === 'order' ? { from: 'order' } : { from: xRaw.from, key: xRaw.key! };
-    const xLabel = xRaw.label ?? (xRaw.from === 'order' ? 'run index in group' : xRaw.key!.replace(/_/g, ' '));
-    return { ...commonPart, kind: 'scaling', x, xLabel, value: (raw.value as ValueName | undefined) ?? 'total', line: (raw.line as boolean | undefined) ?? true, logY: raw['y-scale'] === 'log' };
-  });
+  const figures = top.figures.map((raw, index) => readFigure(raw, index, { top, dir, outputs, errors }));
   return { file, figures };
+}
+
+interface FigureContext {
+  top: SpecTop;
+  dir: string;
+  /** Outputs so far → the figure index that writes it. */
+  outputs: Map<string, number>;
+  errors: SpecErrors;
+}
+
+function readFigure(raw: Raw, index: number, ctx: FigureContext): FigureEntry {
+  const { top, errors } = ctx;
+  const base = `/figures/${index}`;
+  const kind = raw.kind as string;
+  if (!(FIGURE_KINDS as readonly string[]).includes(kind)) throw errors.fail(`${base}/kind`, `unknown kind "${kind}"${suggest(kind, [...FIGURE_KINDS]).replace('valid keys', 'kinds')}`);
+  const validate = validateFigure[kind as FigureKind];
+  if (!validate(raw)) throw errors.schemaFail(validate.errors![0], base);
+  const output = checkOutput(String(raw.output), index, ctx);
+  const size = String(raw.size ?? top.size ?? DEFAULT_SIZE);
+  const heightRaw = raw.height ?? top.height;
+  const height = heightRaw === undefined ? undefined : String(heightRaw);
+  const fontPt = (raw.font as number | undefined) ?? top.font ?? DEFAULT_FONT_PT;
+  checkPage(errors, raw.size !== undefined ? `${base}/size` : '/size', { size });
+  checkPage(errors, raw.height !== undefined ? `${base}/height` : '/height', { size, height, fontPt });
+  const titleRaw = (raw.title as string | undefined) ?? top.title;
+  const commonPart: CommonFigure = {
+    index,
+    specLine: errors.lineOf(base) ?? 1,
+    output,
+    ...(titleRaw ? { title: titleRaw } : {}),
+    size,
+    ...(height !== undefined ? { height } : {}),
+    fontPt,
+    groups: readGroups(raw, base, ctx),
+    ...(raw['time-label'] !== undefined ? { timeLabel: raw['time-label'] as string } : {}),
+  };
+  return { ...commonPart, ...kindFields(kind as FigureKind, raw, base, errors) };
+}
+
+/** A relative .svg path inside the output directory, written by no other figure; returned normalised. */
+function checkOutput(output: string, index: number, { outputs, errors }: FigureContext): string {
+  const ptr = `/figures/${index}/output`;
+  if (isAbsolute(output) || normalize(output).startsWith('..') || !/\.svg$/i.test(output))
+    throw errors.fail(ptr, `"${output}": a relative path ending in .svg, inside the output directory`);
+  const earlier = outputs.get(normalize(output));
+  if (earlier !== undefined) throw errors.fail(ptr, `"${output}" is also the output of figures.${earlier}`);
+  outputs.set(normalize(output), index);
+  return normalize(output);
+}
+
+/** pageOf's complaint about a size or height, as an error at the key that set it. */
+function checkPage(errors: SpecErrors, ptr: string, size: FrameSize): void {
+  try {
+    pageOf(size);
+  } catch (err) {
+    if (err instanceof UserError) throw errors.fail(ptr, err.message);
+    throw err;
+  }
+}
+
+/** The groups, each trace path resolved against the spec's directory and present; labels unique. */
+function readGroups(raw: Raw, base: string, { dir, errors }: FigureContext): CommonFigure['groups'] {
+  const groups = (raw.groups as { label: string; traces: string[] }[]).map((g, gi) => ({
+    label: g.label,
+    traces: g.traces.map((t, ti) => {
+      const abs = resolve(dir, t);
+      if (!existsSync(abs)) throw errors.fail(`${base}/groups/${gi}/traces/${ti}`, `no such file or directory: ${t} (resolved to ${abs}; paths are relative to the spec file)`);
+      return abs;
+    }),
+  }));
+  const labels = groups.map((g) => g.label);
+  const dup = labels.find((l, i) => labels.indexOf(l) !== i);
+  if (dup !== undefined) throw errors.fail(`${base}/groups/${labels.lastIndexOf(dup)}/label`, `label "${dup}" is used by two groups`);
+  return groups;
+}
+
+/** Each kind's own part of its entry (distributed over the union). */
+type KindFields = FigureEntry extends infer F ? (F extends unknown ? Omit<F, keyof CommonFigure> : never) : never;
+
+/** What only one kind of figure has, defaults filled in. */
+function kindFields(kind: FigureKind, raw: Raw, base: string, errors: SpecErrors): KindFields {
+  if (kind === 'stacked-bars')
+    return {
+      kind,
+      whiskers: (raw.whiskers as Whiskers | undefined) ?? 'min-max',
+      values: (raw.values as boolean | undefined) ?? true,
+      ...(raw.phases ? { phases: raw.phases as Phase[] } : {}),
+    };
+  if (kind === 'cdf') return { kind, value: (raw.value as ValueName | undefined) ?? 'total', fromZero: (raw['from-zero'] as boolean | undefined) ?? true };
+  const xRaw = raw.x as { from: 'arg' | 'meta' | 'order'; key?: string; label?: string };
+  if (xRaw.from !== 'order' && !xRaw.key) throw errors.fail(`${base}/x`, `missing required key "key" (the ${xRaw.from} name holding each run's x)`);
+  const x: XSource = xRaw.from === 'order' ? { from: 'order' } : { from: xRaw.from, key: xRaw.key! };
+  const xLabel = xRaw.label ?? (xRaw.from === 'order' ? 'run index in group' : xRaw.key!.replace(/_/g, ' '));
+  return { kind: 'scaling', x, xLabel, value: (raw.value as ValueName | undefined) ?? 'total', line: (raw.line as boolean | undefined) ?? true, logY: raw['y-scale'] === 'log' };
 }
