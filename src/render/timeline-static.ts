@@ -66,20 +66,37 @@ export interface StaticDrawing {
   height: number;
 }
 
+/** What every part of a static drawing needs: the layout, its geometry and metrics, and the scale. */
+interface DrawContext {
+  layout: TimelineLayout;
+  geo: Geometry;
+  m: TimelineMetrics;
+  opts: StaticOptions;
+  /** User units per ns. */
+  scale: number;
+  rectHeight: number;
+  highlightClasses: (item: LaneItem) => string;
+}
+
 /** Draws the layout from y = top. */
 export function drawStatic(layout: TimelineLayout, geo: Geometry, m: TimelineMetrics, opts: StaticOptions, top = 0): StaticDrawing {
-  const { fs, margin, rowH, lanePad, laneGap, plotLeft, plotWidth, gutter } = m;
+  const { fs, margin, rowH, plotWidth } = m;
   const W = geo.userWidth;
-  const scale = plotWidth / layout.endNs;
-  const rectHeight = round1(rowH - m.rowGap);
   const hl = layout.highlights;
-  const highlightClasses = (item: LaneItem) => {
-    if (item.kind !== 'span' || hl.length === 0) return '';
-    let out = '';
-    for (const h of hl) if (h.spans.has(item.span)) out += ` hl-${h.id}`;
-    return out;
+  const ctx: DrawContext = {
+    layout,
+    geo,
+    m,
+    opts,
+    scale: plotWidth / layout.endNs,
+    rectHeight: round1(rowH - m.rowGap),
+    highlightClasses: (item) => {
+      if (item.kind !== 'span' || hl.length === 0) return '';
+      let out = '';
+      for (const h of hl) if (h.spans.has(item.span)) out += ` hl-${h.id}`;
+      return out;
+    },
   };
-  const bands: string[] = [];
   const body: string[] = [];
   let y = top + margin;
   if (opts.title) {
@@ -87,6 +104,23 @@ export function drawStatic(layout: TimelineLayout, geo: Geometry, m: TimelineMet
     body.push(textEl(`class="title" x="${round(W / 2)}" y="${round(y)}" text-anchor="middle"`, opts.title));
     y += fs * 0.5;
   }
+  const runs = drawRuns(ctx, body, y);
+  // Time axis and grid, shared by all runs.
+  const axis = drawTimeAxis(ctx, runs.gridTop < 0 ? runs.y : runs.gridTop, runs.y);
+  const legend = drawLegendKeys(legendEntries(layout), axis.axisY + fs * 4.2, W, fs, margin);
+  const markup =
+    `<g class="bands">${runs.bands.join('')}</g><g class="grid">${axis.grid.join('')}</g><g class="runs">${body.join('')}</g>` +
+    `${axis.markup}<g class="legend">${legend.keys.join('')}</g>`;
+  return { markup, height: legend.bottom + fs * 0.6 + margin };
+}
+
+/** Each run's label and lanes from y; returns the alternating lane bands, where the lanes began and ended. */
+function drawRuns(ctx: DrawContext, body: string[], yStart: number): { bands: string[]; gridTop: number; y: number } {
+  const { layout, geo, m } = ctx;
+  const { fs, margin, rowH, lanePad, laneGap } = m;
+  const W = geo.userWidth;
+  const bands: string[] = [];
+  let y = yStart;
   let gridTop = -1;
   let bandIndex = 0;
   for (const run of layout.runs) {
@@ -96,53 +130,64 @@ export function drawStatic(layout: TimelineLayout, geo: Geometry, m: TimelineMet
     y += fs * 0.4;
     for (const laneIndex of run.lanes) {
       const lane = layout.lanes[laneIndex];
-      const laneTop = y;
-      if (gridTop < 0) gridTop = laneTop;
+      if (gridTop < 0) gridTop = y;
       const laneHeight = Math.max(1, lane.rowCount) * rowH + 2 * lanePad;
-      bands.push(`<rect class="${bandIndex++ % 2 === 0 ? 'band' : 'band alt'}" x="${round(margin)}" y="${round(laneTop)}" width="${round(W - 2 * margin)}" height="${round(laneHeight)}"/>`);
-      body.push(`<g class="${lane.lane.kind === 'phases' ? 'lane phases' : 'lane'}">`);
-      const labelX = margin + fs * 0.3 + lane.depth * m.indent;
-      const room = gutter - fs * 0.5 - lane.depth * m.indent;
-      const name = lane.lane.name;
-      const shown = estimateTextWidth(name, fs) <= room ? name : fitLabel(name, '', room, fs);
-      const labelAttrs = `class="lane-label" x="${round(labelX)}" y="${round(laneTop + lanePad + rowH * 0.7)}"`;
-      body.push(shown === name ? textEl(labelAttrs, name) : `<text ${labelAttrs}>${escapeXml(shown)}<title>${escapeXml(name)}</title></text>`);
-      for (const item of lane.items) drawItem(body, item, laneTop + lanePad + item.row * rowH);
-      if (lane.instants.length > 0) {
-        body.push('<g class="instants">');
-        const size = fs * 0.45;
-        const marker = `<path d="M0,${round(size)}L${round(-size / 2)},0H${round(size / 2)}Z"/><line x1="0" x2="0" y1="${round(size)}" y2="${round(laneHeight)}"/>`;
-        for (const g of coalesceInstants(lane.instants, geo.pixel / scale)) {
-          const tip = opts.tooltips ? `<title>${escapeXml(instantTooltip(g.instants))}</title>` : '';
-          body.push(`<g class="i" transform="translate(${round(plotLeft + g.at * scale)},${round(laneTop)})">${tip}${marker}</g>`);
-        }
-        body.push('</g>');
-      }
-      body.push('</g>');
+      bands.push(`<rect class="${bandIndex++ % 2 === 0 ? 'band' : 'band alt'}" x="${round(margin)}" y="${round(y)}" width="${round(W - 2 * margin)}" height="${round(laneHeight)}"/>`);
+      drawLane(ctx, body, lane, y, laneHeight);
       y += laneHeight + laneGap;
     }
     body.push('</g>');
   }
+  return { bands, gridTop, y };
+}
 
-  function drawItem(out: string[], item: LaneItem, rowTop: number): void {
-    const start = item.kind === 'span' ? item.span.start : item.start;
-    const end = item.kind === 'span' ? item.span.end : item.end;
-    const x = round1(plotLeft + start * scale);
-    const w = round1(Math.max((end - start) * scale, geo.pixel));
-    const cls = itemClass(item, highlightClasses);
-    const tip = opts.tooltips ? `<title>${escapeXml(item.kind === 'span' ? spanTooltip(item.span) : blockTooltip(item))}</title>` : '';
-    out.push(`<rect class="${cls}" x="${x}" y="${round1(rowTop)}" width="${w}" height="${rectHeight}"${tip ? `>${tip}</rect>` : '/>'}`);
-    const parts = item.kind === 'span' ? spanLabelParts(item.span) : { name: `${item.count} spans`, duration: '' };
-    const label = fitLabel(parts.name, parts.duration, w - fs * 0.6, fs);
-    const phase = item.kind === 'span' ? item.span.phase : item.phase;
-    if (label) out.push(textEl(`class="l ${phaseClass(phase)}" x="${round1(x + fs * 0.3)}" y="${round1(rowTop + rowH * 0.68)}"`, label));
+/** One lane at laneTop: its label (cut to the gutter, full name as tooltip), items, instants. */
+function drawLane(ctx: DrawContext, body: string[], lane: TimelineLayout['lanes'][number], laneTop: number, laneHeight: number): void {
+  const { geo, m, opts, scale } = ctx;
+  const { fs, rowH, lanePad, plotLeft, gutter } = m;
+  body.push(`<g class="${lane.lane.kind === 'phases' ? 'lane phases' : 'lane'}">`);
+  const labelX = m.margin + fs * 0.3 + lane.depth * m.indent;
+  const room = gutter - fs * 0.5 - lane.depth * m.indent;
+  const name = lane.lane.name;
+  const shown = estimateTextWidth(name, fs) <= room ? name : fitLabel(name, '', room, fs);
+  const labelAttrs = `class="lane-label" x="${round(labelX)}" y="${round(laneTop + lanePad + rowH * 0.7)}"`;
+  body.push(shown === name ? textEl(labelAttrs, name) : `<text ${labelAttrs}>${escapeXml(shown)}<title>${escapeXml(name)}</title></text>`);
+  for (const item of lane.items) drawItem(ctx, body, item, laneTop + lanePad + item.row * rowH);
+  if (lane.instants.length > 0) {
+    body.push('<g class="instants">');
+    const size = fs * 0.45;
+    const marker = `<path d="M0,${round(size)}L${round(-size / 2)},0H${round(size / 2)}Z"/><line x1="0" x2="0" y1="${round(size)}" y2="${round(laneHeight)}"/>`;
+    for (const g of coalesceInstants(lane.instants, geo.pixel / scale)) {
+      const tip = opts.tooltips ? `<title>${escapeXml(instantTooltip(g.instants))}</title>` : '';
+      body.push(`<g class="i" transform="translate(${round(plotLeft + g.at * scale)},${round(laneTop)})">${tip}${marker}</g>`);
+    }
+    body.push('</g>');
   }
+  body.push('</g>');
+}
 
-  // Time axis and grid, shared by all runs.
-  if (gridTop < 0) gridTop = y;
+/** A span or merged block: its rect (at least a pixel wide) and, where it fits, its label. */
+function drawItem(ctx: DrawContext, out: string[], item: LaneItem, rowTop: number): void {
+  const { geo, m, opts, scale } = ctx;
+  const { fs, rowH, plotLeft } = m;
+  const start = item.kind === 'span' ? item.span.start : item.start;
+  const end = item.kind === 'span' ? item.span.end : item.end;
+  const x = round1(plotLeft + start * scale);
+  const w = round1(Math.max((end - start) * scale, geo.pixel));
+  const cls = itemClass(item, ctx.highlightClasses);
+  const tip = opts.tooltips ? `<title>${escapeXml(item.kind === 'span' ? spanTooltip(item.span) : blockTooltip(item))}</title>` : '';
+  out.push(`<rect class="${cls}" x="${x}" y="${round1(rowTop)}" width="${w}" height="${ctx.rectHeight}"${tip ? `>${tip}</rect>` : '/>'}`);
+  const parts = item.kind === 'span' ? spanLabelParts(item.span) : { name: `${item.count} spans`, duration: '' };
+  const label = fitLabel(parts.name, parts.duration, w - fs * 0.6, fs);
+  const phase = item.kind === 'span' ? item.span.phase : item.phase;
+  if (label) out.push(textEl(`class="l ${phaseClass(phase)}" x="${round1(x + fs * 0.3)}" y="${round1(rowTop + rowH * 0.68)}"`, label));
+}
+
+/** The time axis below the lanes, and its grid lines from gridTop down to it. */
+function drawTimeAxis(ctx: DrawContext, gridTop: number, y: number): { grid: string[]; markup: string; axisY: number } {
+  const { fs, plotLeft, plotWidth } = ctx.m;
   const axisY = y + fs * 0.2;
-  const plotRight = plotLeft + plotWidth;
-  const axis = timeAxis(0, layout.endNs, plotLeft, plotWidth, fs);
+  const axis = timeAxis(0, ctx.layout.endNs, plotLeft, plotWidth, fs);
   const grid: string[] = [];
   const ticks: string[] = [];
   for (const tick of axis.ticks) {
@@ -151,14 +196,17 @@ export function drawStatic(layout: TimelineLayout, geo: Geometry, m: TimelineMet
     ticks.push(textEl(`x="${tx}" y="${round(axisY + fs * 1.4)}" text-anchor="middle"`, tick.label));
     grid.push(`<line x1="${tx}" x2="${tx}" y1="${round(gridTop)}" y2="${round(axisY)}"/>`);
   }
-  const axisMarkup =
-    `<g class="axis"><line class="axis-line" x1="${round(plotLeft)}" x2="${round(plotRight)}" y1="${round(axisY)}" y2="${round(axisY)}"/>` +
+  const markup =
+    `<g class="axis"><line class="axis-line" x1="${round(plotLeft)}" x2="${round(plotLeft + plotWidth)}" y1="${round(axisY)}" y2="${round(axisY)}"/>` +
     `<g class="ticks">${ticks.join('')}</g>` +
     textEl(`class="axis-title" x="${round(plotLeft + plotWidth / 2)}" y="${round(axisY + fs * 2.7)}" text-anchor="middle"`, axis.title) +
     '</g>';
+  return { grid, markup, axisY };
+}
 
-  const legend = legendEntries(layout);
-  let ly = axisY + fs * 4.2;
+/** Legend keys in rows from baseline `top`, wrapped at the page's width; returns the last row's baseline. */
+function drawLegendKeys(legend: LegendEntry[], top: number, W: number, fs: number, margin: number): { keys: string[]; bottom: number } {
+  let ly = top;
   let lx = margin;
   const keys: string[] = [];
   for (const e of legend) {
@@ -174,10 +222,7 @@ export function drawStatic(layout: TimelineLayout, geo: Geometry, m: TimelineMet
     );
     lx += w + fs;
   }
-  const markup =
-    `<g class="bands">${bands.join('')}</g><g class="grid">${grid.join('')}</g><g class="runs">${body.join('')}</g>` +
-    `${axisMarkup}<g class="legend">${keys.join('')}</g>`;
-  return { markup, height: ly + fs * 0.6 + margin };
+  return { keys, bottom: ly };
 }
 
 export interface LegendEntry {
