@@ -5,85 +5,119 @@
 
 /** Offset of the first syntax error, or -1 if the text is valid JSON. */
 export function firstJsonErrorOffset(text: string): number {
-  let i = 0;
-  const n = text.length;
-  const ws = () => {
-    while (i < n && (text[i] === ' ' || text[i] === '\n' || text[i] === '\r' || text[i] === '\t')) i++;
-  };
-  class Stop extends Error {}
-  const fail = (): never => {
-    throw new Stop();
-  };
-  const literal = (word: string) => {
-    for (let k = 0; k < word.length; k++) if (text[i + k] !== word[k]) ((i = i + k), fail());
-    i += word.length;
-  };
-  const string = () => {
-    i++; // opening quote
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 34) return void i++;
-      if (c < 0x20) fail();
-      if (c === 92) {
-        const e = text[i + 1];
-        if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) ((i += 2), fail());
-          i += 6;
-        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
-        else ((i += 1), fail());
-      } else i++;
-    }
-    fail();
-  };
-  const number = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (!m || m[0].length === 0) fail();
-    i += m![0].length;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') return void i++;
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail();
-        string();
-        ws();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === ',') i++;
-        else if (text[i] === '}') return void i++;
-        else fail();
-      }
-    } else if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') return void i++;
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ',') i++;
-        else if (text[i] === ']') return void i++;
-        else fail();
-      }
-    } else if (c === '"') string();
-    else if (c === 't') literal('true');
-    else if (c === 'f') literal('false');
-    else if (c === 'n') literal('null');
-    else if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) number();
-    else fail();
-  };
+  const scan = new JsonScan(text);
   try {
-    value();
-    ws();
-    return i < n ? i : -1;
+    scan.value();
+    scan.ws();
+    return scan.i < text.length ? scan.i : -1;
   } catch (err) {
-    if (err instanceof Stop) return Math.min(i, n);
+    if (err instanceof Stop) return Math.min(scan.i, text.length);
     throw err;
+  }
+}
+
+/** Thrown where the text stops being JSON; `i` is then the offset. */
+class Stop extends Error {}
+
+/** A recursive-descent reader of RFC 8259 JSON that only advances `i`, building nothing. */
+class JsonScan {
+  i = 0;
+
+  constructor(private readonly text: string) {}
+
+  private fail(): never {
+    throw new Stop();
+  }
+
+  ws(): void {
+    const { text } = this;
+    while (this.i < text.length && (text[this.i] === ' ' || text[this.i] === '\n' || text[this.i] === '\r' || text[this.i] === '\t')) this.i++;
+  }
+
+  value(): void {
+    this.ws();
+    const c = this.text[this.i];
+    if (c === '{') this.object();
+    else if (c === '[') this.array();
+    else if (c === '"') this.string();
+    else if (c === 't') this.literal('true');
+    else if (c === 'f') this.literal('false');
+    else if (c === 'n') this.literal('null');
+    else if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) this.number();
+    else this.fail();
+  }
+
+  private object(): void {
+    this.i++;
+    this.ws();
+    if (this.text[this.i] === '}') return void this.i++;
+    for (;;) {
+      this.ws();
+      if (this.text[this.i] !== '"') this.fail();
+      this.string();
+      this.ws();
+      if (this.text[this.i] !== ':') this.fail();
+      this.i++;
+      this.value();
+      this.ws();
+      if (this.text[this.i] === ',') this.i++;
+      else if (this.text[this.i] === '}') return void this.i++;
+      else this.fail();
+    }
+  }
+
+  private array(): void {
+    this.i++;
+    this.ws();
+    if (this.text[this.i] === ']') return void this.i++;
+    for (;;) {
+      this.value();
+      this.ws();
+      if (this.text[this.i] === ',') this.i++;
+      else if (this.text[this.i] === ']') return void this.i++;
+      else this.fail();
+    }
+  }
+
+  private literal(word: string): void {
+    for (let k = 0; k < word.length; k++)
+      if (this.text[this.i + k] !== word[k]) {
+        this.i += k;
+        this.fail();
+      }
+    this.i += word.length;
+  }
+
+  private string(): void {
+    const { text } = this;
+    this.i++; // opening quote
+    while (this.i < text.length) {
+      const c = text.charCodeAt(this.i);
+      if (c === 34) return void this.i++;
+      if (c < 0x20) this.fail();
+      if (c !== 92) {
+        this.i++;
+        continue;
+      }
+      const e = text[this.i + 1];
+      if (e === 'u') {
+        if (!/^[0-9a-fA-F]{4}$/.test(text.slice(this.i + 2, this.i + 6))) {
+          this.i += 2;
+          this.fail();
+        }
+        this.i += 6;
+      } else if (e !== undefined && '"\\/bfnrt'.includes(e)) this.i += 2;
+      else {
+        this.i += 1;
+        this.fail();
+      }
+    }
+    this.fail();
+  }
+
+  private number(): void {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(this.text.slice(this.i, this.i + 400));
+    if (!m || m[0].length === 0) this.fail();
+    this.i += m[0].length;
   }
 }
