@@ -18,7 +18,7 @@ import { stringify } from 'yaml';
 import { buildReport, type PhaseDuration } from '../src/analysis/report.js';
 import { prng } from '../src/analysis/random.js';
 import { bootstrapInterval, median, medianInterval, ratioOfMedians } from '../src/analysis/stats.js';
-import { runBoots } from '../src/lab/boot.js';
+import { runBoots } from '../src/lab/boot-series.js';
 import { readTrace } from '../src/model/io.js';
 import { listProfiles, loadProfile, resolveProfileRef } from '../src/tuning/profile.js';
 import { allTargets } from '../src/tuning/targets/index.js';

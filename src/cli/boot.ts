@@ -2,7 +2,8 @@
 //              [--accel kvm|tcg] [--runs N] [-o DIR] [--json]
 import type { CAC } from 'cac';
 import { usageError } from '../model/errors.js';
-import { ACCELS, MACHINES, runBoots, type Accel, type Machine } from '../lab/boot.js';
+import { ACCELS, MACHINES, type Accel, type Machine } from '../lab/boot.js';
+import { runBoots } from '../lab/boot-series.js';
 import { interruptedExitCode, withInterrupts } from '../tracer/session.js';
 import { formatReportText } from '../analysis/report.js';
 import { READY_RULE_SYNTAX, parseReadyRule } from '../model/ready-rule.js';

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { readRuns, writeTrace } from '../model/io.js';
 import type { Run } from '../model/trace.js';
 import { buildReport, formatReportText } from '../analysis/report.js';
-import { runBoots } from '../lab/boot.js';
+import { runBoots } from '../lab/boot-series.js';
 import { isRoot } from '../tracer/host-checks.js';
 import { tracingBlocker } from '../tracer/session.js';
 import { packageRoot } from '../tuning/profile.js';

@@ -5,7 +5,7 @@
 import { basename, join } from 'node:path';
 import { formatReportText } from '../analysis/report.js';
 import { writeFileAtomic } from '../model/io.js';
-import type { BootGroup, BootPlan } from './boot.js';
+import type { BootGroup, BootPlan } from './boot-series.js';
 import { writeProfileDiffs, type ProfileDiffs } from './profile-diffs.js';
 
 /** Directory names for the profiles (several): the name made safe, `-2`, `-3` … for one given again. */

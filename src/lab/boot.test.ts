@@ -10,14 +10,8 @@ import { packed, printf } from '../../test/helpers/probe-events.js';
 import { mergeTraces } from '../sources/merge.js';
 import { importSerial } from '../sources/serial.js';
 import { TINY_EXIT_OK_STATUS } from './tiny-guest.js';
-import {
-  bootCommandLine,
-  loadQemuSection,
-  qemuLogArgs,
-  resolveGuest,
-  withQemuLog,
-  type Guest,
-} from './boot.js';
+import { bootCommandLine, qemuLogArgs, resolveGuest, type Guest } from './boot.js';
+import { loadQemuSection, withQemuLog } from './boot-series.js';
 import { rootlessTrace } from './boot-rootless.js';
 import { phaseSummaryText } from '../analysis/phases.js';
 

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, requireOrSkip } from '../helpers/requirements.js';
-import { runBoots } from '../../src/lab/boot.js';
+import { runBoots } from '../../src/lab/boot-series.js';
 import { isElf, pvhEntry } from '../../src/lab/pvh-kernel.js';
 import { explainHang, READY_MARKER, USER_START_MARKER } from '../../src/lab/linux-guest.js';
 import { PHASE_LANE_ID } from '../../src/model/trace.js';

@@ -5,7 +5,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { runBoots, resolveGuest } from '../../lab/boot.js';
+import { runBoots } from '../../lab/boot-series.js';
+import { resolveGuest } from '../../lab/boot.js';
 import { UserError } from '../../model/errors.js';
 import { PHASES } from '../../model/trace.js';
 import { packageRoot } from '../../package-root.js';
