@@ -21,6 +21,7 @@ import { median } from '../src/analysis/stats.js';
 import { parseJsonText, readTrace, validateTrace, writeTrace } from '../src/model/io.js';
 import { readInputText } from '../src/model/input.js';
 import { readTraceValueStreamed } from '../src/model/trace-stream.js';
+import { spanCount } from '../src/model/span-columns.js';
 import { importFileAs } from '../src/sources/index.js';
 import type { Figure, Measurement, Result } from './figures.js';
 import { syntheticTrace } from './synthetic.js';
@@ -104,7 +105,8 @@ export const readTraceMeasurement: Measurement = async (p): Promise<Result> => {
   const read = readers[String(p.reader)];
   if (p.profile) return { where_time_goes: await whereTimeGoes(() => read(file)) };
   const { value: trace, wallMs, cpuMs } = timed(() => read(file));
-  const events = trace.spans.length + trace.instants.length + trace.counters.length;
+  // Counted from the columns (span-columns.ts): reading trace.spans would build the span objects.
+  const events = spanCount(trace) + trace.instants.length + trace.counters.length;
   return { events, file_mb: mb(statSync(file).size), wall_ms: wallMs, cpu_ms: cpuMs, events_per_s: Math.round(events / (wallMs / 1000)) };
 };
 

@@ -14,12 +14,17 @@
 // once, numbers in JSON's grammar, flat args. For anything else item() returns
 // undefined and the caller takes the general path for that line (JSON.parse, the
 // schema check), so the result and every error are the same as before.
+import { SHAPE_LNPSE, SHAPE_LNSE, SHAPE_LNSEP, type SpanColumns } from './span-columns.js';
 import { PHASES } from './trace.js';
 
 /** Which array's items a scanner reads. */
 export type ScanKind = 'spans' | 'instants' | 'counters';
 
-const PHASE_SET: ReadonlySet<string> = new Set(PHASES);
+/** A phase's index in PHASES (span-columns.ts stores that). */
+const PHASE_INDEX: ReadonlyMap<string, number> = new Map(PHASES.map((p, i) => [p, i]));
+
+/** What item() returns for a span it wrote into the columns instead of building it. */
+export const TAKEN: object = Object.freeze({});
 
 // Key codes, each a base-16 digit of an item's key order, and a bit of `seen`.
 const LANE = 1;
@@ -35,6 +40,12 @@ const bits = (...keys: number[]) => keys.reduce((a, k) => a | (1 << k), 0);
 const SPAN_REQUIRED = bits(LANE, NAME, START, END);
 const INSTANT_REQUIRED = bits(LANE, NAME, AT);
 const COUNTER_KEYS = bits(LANE, NAME, AT, VALUE);
+/** The keys an item of each kind may have. */
+const ALLOWED: Record<ScanKind, number> = {
+  spans: bits(LANE, NAME, START, END, PHASE, ARGS),
+  instants: bits(LANE, NAME, AT, PHASE, ARGS),
+  counters: COUNTER_KEYS,
+};
 
 /** Key orders serializeTrace writes most (builder, synthetic data, fixtures): built by one object literal each. */
 const order = (...keys: number[]) => keys.reduce((a, k) => a * 16 + k, 0);
@@ -62,25 +73,41 @@ export class ItemScanner {
   private p = 0;
   /** Interned strings by hash of their bytes; a collision replaces the slot. */
   private readonly interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
+  /** Per slot, the interned string's index in `strings` (the columns' table). */
+  private readonly ids = new Int32Array(INTERN_SLOTS);
+  private readonly strings: string[];
+  /** After string(): the index in `strings` of the string read. */
+  private sid = 0;
   // The item's members, as read (valid where their key's bit is in `seen`).
   private lane = '';
   private name = '';
   private phase = '';
-  private start = 0;
-  private end = 0;
-  private at = 0;
-  private value = 0;
+  private laneId = 0;
+  private nameId = 0;
+  private phaseIndex = 0;
+  /**
+   * Numbers by key code (START, END, AT, VALUE; 0 is number()'s own). Why not fields: a time
+   * past 2^31 ns is a double, and a double returned from a call or kept in a field is a
+   * heap-allocated box, two per span, which kept the scavenger busy; a Float64Array holds
+   * it unboxed from the digits to the columns.
+   */
+  private readonly nums = new Float64Array(VALUE + 1);
+  /** Set while the constructor builds its first items (their numbers null, see there). */
+  private seeding = false;
+  private readonly allowed: number;
   private args: Args | undefined;
 
-  constructor(readonly kind: ScanKind) {
-    // An item's number field that held small integers first has the "Smi" representation;
-    // the first large one then turns it "Double", deprecating the shape of every item built
-    // so far (each is migrated when next read: that cost 10 % of the read). One item of each
-    // shape with a non-number there first makes those fields "Tagged" from the start.
-    const unknownNumber = null as unknown as number;
-    this.start = this.end = this.at = this.value = unknownNumber;
+  /** columns: where span items in the key orders it holds go, instead of being built (spans only). */
+  constructor(
+    readonly kind: ScanKind,
+    private readonly columns?: SpanColumns,
+  ) {
+    this.strings = columns?.strings ?? [];
+    this.allowed = ALLOWED[kind];
+    // One item of each shape with null for its numbers (see build).
+    this.seeding = true;
     for (const keys of SHAPES) this.build(keys, -1);
-    this.start = this.end = this.at = this.value = 0;
+    this.seeding = false;
   }
 
   /** The item on the line at `pos` of `bytes` (which holds that whole line, "\n" included), or undefined. */
@@ -112,7 +139,25 @@ export class ItemScanner {
       this.ws();
     }
     if (!this.lineEnd()) return undefined;
+    if (this.columns !== undefined && this.toColumns(keys, seen)) return TAKEN;
     return this.build(keys, seen);
+  }
+
+  /** A span in a key order the columns hold, without args: written there; false for any other item. */
+  private toColumns(keys: number, seen: number): boolean {
+    if ((seen & SPAN_REQUIRED) !== SPAN_REQUIRED) return false;
+    const shape = keys === SPAN_LNSE ? SHAPE_LNSE : keys === SPAN_LNSEP ? SHAPE_LNSEP : keys === SPAN_LNPSE ? SHAPE_LNPSE : 0;
+    if (shape === 0) return false;
+    // Written here rather than through a call, so that the times stay unboxed (see nums).
+    const c = this.columns!;
+    const i = c.reserve();
+    c.shape[i] = shape;
+    c.lane[i] = this.laneId;
+    c.name[i] = this.nameId;
+    c.start[i] = this.nums[START];
+    c.end[i] = this.nums[END];
+    c.phase[i] = this.phaseIndex;
+    return true;
   }
 
   /** After the item: spaces, an optional comma, spaces, the line's end. */
@@ -141,47 +186,60 @@ export class ItemScanner {
     const b = this.b;
     const s = this.p + 1;
     if (b[this.p] !== 0x22) return -1;
-    let e = s;
-    while (b[e] >= 0x61 && b[e] <= 0x7a) e++; // the keys are lower-case ASCII
-    if (b[e] !== 0x22) return -1;
-    this.p = e + 1;
-    const kind = this.kind;
-    switch (e - s) {
-      case 2:
-        return kind !== 'spans' && same(b, s, 'at') ? AT : -1;
-      case 3:
-        return kind === 'spans' && same(b, s, 'end') ? END : -1;
-      case 4:
-        if (same(b, s, 'lane')) return LANE;
-        if (same(b, s, 'name')) return NAME;
-        return kind !== 'counters' && same(b, s, 'args') ? ARGS : -1;
-      case 5:
-        if (kind === 'spans' && same(b, s, 'start')) return START;
-        if (kind !== 'counters' && same(b, s, 'phase')) return PHASE;
-        return kind === 'counters' && same(b, s, 'value') ? VALUE : -1;
+    // The first letter tells which key it can be; the bytes after say whether it is.
+    let k: number;
+    switch (b[s]) {
+      case 0x6c: // l
+        k = LANE;
+        break;
+      case 0x6e: // n
+        k = NAME;
+        break;
+      case 0x73: // s
+        k = START;
+        break;
+      case 0x65: // e
+        k = END;
+        break;
+      case 0x70: // p
+        k = PHASE;
+        break;
+      case 0x61: // a
+        k = b[s + 1] === 0x74 ? AT : ARGS;
+        break;
+      case 0x76: // v
+        k = VALUE;
+        break;
       default:
         return -1;
     }
+    const key = KEY_NAMES[k];
+    if ((this.allowed & (1 << k)) === 0 || b[s + key.length] !== 0x22 || !same(b, s, key)) return -1;
+    this.p = s + key.length + 1;
+    return k;
   }
 
   /** The value of member k, checked as the schema checks it; false when it is not one the fast path takes. */
   private member(k: number): boolean {
     switch (k) {
       case LANE:
-        return (this.lane = this.string() as string) !== undefined;
+        this.lane = this.string() as string;
+        this.laneId = this.sid;
+        return this.lane !== undefined;
       case NAME:
-        return (this.name = this.string() as string) !== undefined;
+        this.name = this.string() as string;
+        this.nameId = this.sid;
+        return this.name !== undefined;
       case START:
-        return isNs((this.start = this.number()));
       case END:
-        return isNs((this.end = this.number()));
       case AT:
-        return isNs((this.at = this.number()));
+        return this.number(k) && isNs(this.nums[k]);
       case VALUE:
-        return Number.isFinite((this.value = this.number()));
+        return this.number(k) && Number.isFinite(this.nums[k]);
       case PHASE:
         this.phase = this.string() as string;
-        return this.phase !== undefined && PHASE_SET.has(this.phase);
+        this.phaseIndex = PHASE_INDEX.get(this.phase) ?? -1;
+        return this.phaseIndex >= 0;
       case ARGS:
         return (this.args = this.argsObject()) !== undefined;
       default:
@@ -191,7 +249,17 @@ export class ItemScanner {
 
   /** The item from its members, its keys in the order read (JSON.parse's order). */
   private build(keys: number, seen: number): object | undefined {
-    const { lane, name, phase, start, end, at, value, args } = this;
+    const { lane, name, phase, args } = this;
+    // An item's number field that held small integers first has the "Smi" representation;
+    // the first large one then turns it "Double", deprecating the shape of every item built
+    // so far (each is migrated when next read: that cost 10 % of the read). The constructor's
+    // items, one of each shape with null there, make those fields "Tagged" from the start.
+    const nums = this.nums;
+    const seeding = this.seeding;
+    const start = seeding ? (null as unknown as number) : nums[START];
+    const end = seeding ? (null as unknown as number) : nums[END];
+    const at = seeding ? (null as unknown as number) : nums[AT];
+    const value = seeding ? (null as unknown as number) : nums[VALUE];
     if (this.kind === 'spans') {
       if ((seen & SPAN_REQUIRED) !== SPAN_REQUIRED) return undefined;
       if (keys === SPAN_LNSE) return { lane, name, start, end };
@@ -212,7 +280,8 @@ export class ItemScanner {
 
   /** Any other order: one property at a time, in the order read (kept out of build, which stays small). */
   private inOrder(keys: number): object {
-    const values: unknown[] = [undefined, this.lane, this.name, this.start, this.end, this.phase, this.args, this.at, this.value];
+    const n = this.nums;
+    const values: unknown[] = [undefined, this.lane, this.name, n[START], n[END], this.phase, this.args, n[AT], n[VALUE]];
     const codes: number[] = [];
     for (let k = keys; k > 0; k = Math.floor(k / 16)) codes.unshift(k % 16);
     const o: Record<string, unknown> = {};
@@ -236,17 +305,37 @@ export class ItemScanner {
     }
     this.p = e + 1;
     const len = e - s;
-    if (len > MAX_INTERNED) return this.b.toString('latin1', s, e);
+    if (len > MAX_INTERNED) return this.remember(this.b.toString('latin1', s, e));
     const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
     const known = this.interned[slot];
-    if (known !== undefined && known.length === len && sameText(b, s, known)) return known;
-    const str = this.b.toString('latin1', s, e);
+    if (known !== undefined && known.length === len && sameText(b, s, known)) {
+      this.sid = this.ids[slot];
+      return known;
+    }
+    const str = this.remember(this.b.toString('latin1', s, e));
     this.interned[slot] = str;
+    this.ids[slot] = this.sid;
     return str;
   }
 
+  /** A string new to the table: its index becomes sid (only the columns read the table). */
+  private remember(str: string): string {
+    if (this.columns !== undefined) {
+      this.sid = this.strings.length;
+      this.strings.push(str);
+    }
+    return str;
+  }
+
+  /** A JSON number at p into nums[slot]; false when there is none. */
+  private number(slot: number): boolean {
+    const v = this.numberValue();
+    this.nums[slot] = v;
+    return v === v; // not NaN
+  }
+
   /** A JSON number at p (NaN when there is none): small integers from the digits, any other through Number(). */
-  private number(): number {
+  private numberValue(): number {
     const b = this.b;
     const s = this.p;
     let e = s;
@@ -312,7 +401,8 @@ export class ItemScanner {
     if (c === 0x74 && same(b, this.p, 'true')) return ((this.p += 4), true);
     if (c === 0x66 && same(b, this.p, 'false')) return ((this.p += 5), false);
     if (c === 0x6e && same(b, this.p, 'null')) return ((this.p += 4), null);
-    const n = this.number();
+    if (!this.number(0)) return undefined;
+    const n = this.nums[0];
     return Number.isFinite(n) ? n : undefined;
   }
 }

@@ -1,0 +1,190 @@
+// Column-wise storage of a read trace's spans: one typed array per member instead
+// of one object per span.
+//
+// Why: reading a 1M-event trace (bench ingest-1M-events) spent about half of its CPU
+// time allocating a million span objects and having the garbage collector copy them
+// into the old generation, before any consumer looked at them. The streamed reader
+// (trace-stream.ts, trace-scan.ts) writes spans here instead; `trace.spans` stays a
+// plain `Span[]` for every consumer: an accessor builds it from the columns on first
+// use (objects built then die young or live as long as the consumer keeps them), and
+// code that only needs a pass over the numbers (validateTrace) reads the columns.
+//
+// Exactness: a span is kept as columns only in the key orders serializeTrace writes
+// most, without args; its object is then built with those keys in that order, as
+// JSON.parse would. Any other span (args, another key order, an item the schema
+// check must still see) is kept as the object it was read as.
+import { PHASES, type Span } from './trace.js';
+
+/** Key orders kept as columns (shape codes > 0); 0 = kept as an object. */
+export const SHAPE_LNSE = 1;
+export const SHAPE_LNSEP = 2;
+export const SHAPE_LNPSE = 3;
+
+const INITIAL_CAPACITY = 1 << 12;
+/** The shortest span line serializeTrace writes (`    {"lane":"","name":"","start":0,"end":0},`). */
+const MIN_SPAN_LINE_BYTES = 44;
+/** Beyond this many spans the columns grow as they fill instead of being sized up front. */
+const MAX_PRESIZED = 1 << 24;
+
+/**
+ * How many spans a file of that many bytes can hold at most, as the columns' first size:
+ * growing them by doubling was a tenth of reading the 1M-event bench trace, and pages of
+ * the columns never written are never touched, so an upper bound costs no memory.
+ */
+export function spanCapacityFor(fileBytes: number): number {
+  return Math.max(INITIAL_CAPACITY, Math.min(MAX_PRESIZED, Math.ceil(fileBytes / MIN_SPAN_LINE_BYTES)));
+}
+
+export class SpanColumns {
+  /** Strings that lane and name indexes point at (a string may repeat: the reader interns per hash slot). */
+  readonly strings: string[] = [];
+  count = 0;
+  lane: Uint32Array;
+  name: Uint32Array;
+  start: Float64Array;
+  end: Float64Array;
+  /** Index into PHASES, where the shape has a phase. */
+  phase: Uint8Array;
+  shape: Uint8Array;
+  /** The spans kept as objects, with their indexes (ascending). */
+  readonly objectAt: number[] = [];
+  readonly objects: unknown[] = [];
+
+  constructor(capacity = INITIAL_CAPACITY) {
+    this.lane = new Uint32Array(capacity);
+    this.name = new Uint32Array(capacity);
+    this.start = new Float64Array(capacity);
+    this.end = new Float64Array(capacity);
+    this.phase = new Uint8Array(capacity);
+    this.shape = new Uint8Array(capacity);
+  }
+
+  /**
+   * The index of a new span, whose columns the caller writes (trace-scan.ts: shape > 0,
+   * lane and name as indexes into `strings`, phase as an index into PHASES where the shape has one).
+   */
+  reserve(): number {
+    const i = this.count;
+    if (i === this.shape.length) this.grow();
+    this.count = i + 1;
+    return i;
+  }
+
+  /** A span (or, before the schema check, anything an item line held) kept as it was read. */
+  pushObject(item: unknown): void {
+    const i = this.count;
+    if (i === this.shape.length) this.grow();
+    this.shape[i] = 0;
+    this.objectAt.push(i);
+    this.objects.push(item);
+    this.count = i + 1;
+  }
+
+  /** The item at i as JSON.parse would have built it. */
+  at(i: number): unknown {
+    const shape = this.shape[i];
+    if (shape === 0) return this.objects[lowerBound(this.objectAt, i)];
+    return this.build(i, shape);
+  }
+
+  /** Every item, in order: what `trace.spans` holds once asked for. */
+  toArray(): Span[] {
+    const out = new Array<Span>(this.count);
+    let o = 0;
+    for (let i = 0; i < this.count; i++) out[i] = (this.shape[i] === 0 ? this.objects[o++] : this.build(i, this.shape[i])) as Span;
+    return out;
+  }
+
+  private build(i: number, shape: number): Span {
+    const lane = this.strings[this.lane[i]];
+    const name = this.strings[this.name[i]];
+    const start = this.start[i];
+    const end = this.end[i];
+    if (shape === SHAPE_LNSE) return { lane, name, start, end };
+    const phase = PHASES[this.phase[i]];
+    return shape === SHAPE_LNSEP ? { lane, name, start, end, phase } : { lane, name, phase, start, end };
+  }
+
+  /** Doubling: the copies add up to less than one more pass over the columns. */
+  private grow(): void {
+    const size = this.shape.length * 2;
+    const more = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(size);
+      b.set(a);
+      return b;
+    };
+    this.lane = more(this.lane, (n) => new Uint32Array(n));
+    this.name = more(this.name, (n) => new Uint32Array(n));
+    this.start = more(this.start, (n) => new Float64Array(n));
+    this.end = more(this.end, (n) => new Float64Array(n));
+    this.phase = more(this.phase, (n) => new Uint8Array(n));
+    this.shape = more(this.shape, (n) => new Uint8Array(n));
+  }
+}
+
+/** Index of the first element of the ascending list that is ≥ x. */
+function lowerBound(list: number[], x: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The columns behind an object's `spans` until they are turned into objects. */
+const pending = new WeakMap<object, SpanColumns>();
+
+/**
+ * Makes `holder.spans` read as the columns' objects, built on first access (then a
+ * plain data property: later reads cost nothing, and assigning it replaces it).
+ */
+export function attachSpanColumns(holder: Record<string, unknown>, columns: SpanColumns): void {
+  pending.set(holder, columns);
+  const settle = (value: unknown) => {
+    pending.delete(holder);
+    Object.defineProperty(holder, 'spans', { value, writable: true, enumerable: true, configurable: true });
+    return value;
+  };
+  Object.defineProperty(holder, 'spans', {
+    get: () => settle(columns.toArray()),
+    set: (value: unknown) => void settle(value),
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+/** The columns behind `holder.spans`, while they have not been turned into objects. */
+export function spanColumnsOf(holder: object): SpanColumns | undefined {
+  return pending.get(holder);
+}
+
+/** How many spans a trace has, without building them from its columns. */
+export function spanCount(trace: { spans: unknown[] }): number {
+  return pending.get(trace)?.count ?? trace.spans.length;
+}
+
+/**
+ * Whether every span's lane is one of laneIds and no span ends before it starts:
+ * validateTrace's checks over the columns, without building the spans. On false the
+ * caller runs its checks over the objects, which find and name the first offender.
+ */
+export function spansFit(c: SpanColumns, laneIds: ReadonlySet<string>): boolean {
+  // Per string of the table: 0 not looked up yet, 1 a known lane, 2 not one.
+  const known = new Uint8Array(c.strings.length);
+  const { lane, start, end, shape, strings } = c;
+  for (let i = 0; i < c.count; i++) {
+    if (shape[i] === 0) continue;
+    const l = lane[i];
+    let k = known[l];
+    if (k === 0) k = known[l] = laneIds.has(strings[l]) ? 1 : 2;
+    if (k === 2 || end[i] < start[i]) return false;
+  }
+  for (const o of c.objects) {
+    const s = o as Span;
+    if (!laneIds.has(s.lane) || s.end < s.start) return false;
+  }
+  return true;
+}
