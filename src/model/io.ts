@@ -9,7 +9,7 @@ import { TRACE_VERSION, type Run, type Trace } from './trace.js';
 import { upgradeTraceV1, type TraceV1 } from './upgrade.js';
 import { ITEM_CHECKS } from './trace-check.js';
 import { readTraceValueStreamed } from './trace-stream.js';
-import { spanColumnsOf, spansFit, type SpanColumns } from './span-columns.js';
+import { columnsFit, columnsOf, type ItemColumns } from './span-columns.js';
 // The schemas (schema.ts) compiled ahead of time: compiling them here cost a third of a render's start-up.
 import { validate as validateSchema, validateV1 as validateSchemaV1 } from './trace-validator.js';
 
@@ -51,18 +51,32 @@ export type UncheckedItems = Partial<Record<string, number[]>>;
 
 type Invalid = (path: string, index: number | undefined, message: string) => never;
 
+/** The arrays of a value that the streamed reader holds as columns, by key. */
+type HeldAsColumns = Partial<Record<string, ItemColumns>>;
+
+/** The columns behind a value's spans and instants; for any version but 2 they are built as objects first. */
+function heldAsColumns(value: object, v2: boolean): HeldAsColumns {
+  const held: HeldAsColumns = {};
+  for (const key of ['spans', 'instants'] as const) {
+    const c = columnsOf(value, key);
+    if (c && v2) held[key] = c;
+    else if (c) void (value as Record<string, unknown>)[key]; // only version 2 is checked over the columns
+  }
+  return held;
+}
+
 /**
  * The schema check of a version-2 trace: the precompiled validator on the
  * trace without its large arrays, then each item of those through a fast
  * check (trace-check.ts), the validator deciding about any item it refuses.
  * Errors read as the validator's would: `at spans.12.start: must be integer`.
  */
-function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidator, invalid: Invalid, unchecked: UncheckedItems, columns?: SpanColumns): void {
-  // Spans held as columns (span-columns.ts) are not read through `value.spans`, which would build them.
-  const isBig = (key: string) => (key === 'spans' && columns !== undefined) || Array.isArray(value[key]);
+function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidator, invalid: Invalid, unchecked: UncheckedItems, columns: HeldAsColumns): void {
+  // Items held as columns (span-columns.ts) are not read through `value.spans`, which would build them.
+  const isBig = (key: string) => columns[key] !== undefined || Array.isArray(value[key]);
   const big = ITEM_CHECKS.filter(([key]) => isBig(key));
   const skeleton: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) skeleton[key] = key === 'spans' && columns ? [] : value[key];
+  for (const key of Object.keys(value)) skeleton[key] = columns[key] ? [] : value[key];
   for (const [key] of big) skeleton[key] = [];
   const schemaError = (e: ErrorObject | undefined, key?: string, index?: number): never => {
     if (!e) return invalid('?', undefined, 'invalid');
@@ -72,7 +86,7 @@ function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidat
   };
   if (!validate(skeleton)) schemaError(validate.errors?.[0]);
   for (const [key, ok] of big) {
-    const cols = key === 'spans' ? columns : undefined;
+    const cols = columns[key];
     const items = cols ? undefined : (value[key] as unknown[]);
     const itemAt = (i: number) => (cols ? cols.at(i) : items![i]);
     const only = unchecked[key];
@@ -98,11 +112,7 @@ export function validateTrace(value: unknown, file: string, itemLines: ItemLines
   const v1 = version === 1;
   const validate = (v1 ? validateSchemaV1 : validateSchema) as unknown as CompiledValidator;
   const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
-  let columns = isObject ? spanColumnsOf(value) : undefined;
-  if (columns && version !== TRACE_VERSION) {
-    void (value as { spans?: unknown }).spans; // only version 2 is checked over the columns: build the spans
-    columns = undefined;
-  }
+  const columns = isObject ? heldAsColumns(value as object, version === TRACE_VERSION) : {};
   if (isObject && typeof version === 'number' && version !== 1 && version !== TRACE_VERSION)
     throw fileError(file, undefined, `hvscope trace format version ${version} is not supported (this hvscope reads 1 and ${TRACE_VERSION})`);
   // `path` is "spans.3.start"; its array's first line + index is the item's line, when known.
@@ -123,10 +133,11 @@ export function validateTrace(value: unknown, file: string, itemLines: ItemLines
     for (let i = 0; i < items.length; i++)
       if (items[i].lane !== undefined && !laneIds.has(items[i].lane!)) invalid(`${kind}.${i}.lane`, i, `: unknown lane "${items[i].lane}"`);
   };
-  // Over the columns when they hold the spans; where they find a fault, over the objects, which name it.
-  const spansChecked = columns !== undefined && spansFit(columns, laneIds);
+  // Over the columns where they hold the items; where they find a fault, over the objects, which name it.
+  const fit = (key: 'spans' | 'instants') => columns[key] !== undefined && columnsFit(columns[key], laneIds);
+  const spansChecked = fit('spans');
   if (!spansChecked) check('spans', trace.spans);
-  check('instants', trace.instants);
+  if (!fit('instants')) check('instants', trace.instants);
   check('counters', trace.counters);
   if (!v1) check('markers', trace.markers);
   for (let i = 0; !spansChecked && i < trace.spans.length; i++) {

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { userErrorOf } from '../../test/helpers/fixtures.js';
 import { readTrace, serializeTrace, validateTrace } from './io.js';
-import { SpanColumns, spanColumnsOf, spanCount } from './span-columns.js';
+import { ItemColumns, columnsOf, instantCount, spanCount } from './span-columns.js';
 import { readTraceValueStreamed } from './trace-stream.js';
-import { emptyTrace, type Span, type Trace } from './trace.js';
+import { emptyTrace, type Instant, type Span, type Trace } from './trace.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hvscope-columns-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,7 +17,7 @@ function write(name: string, text: string): string {
   return file;
 }
 
-/** Synthetic unit-test data: spans in every key order the columns hold, and ones they do not. */
+/** Synthetic unit-test data: spans and instants in every key order the columns hold, and ones they do not. */
 function mixedTrace(): Trace {
   const t = emptyTrace({ source: 'synthetic', clock: 'monotonic' });
   t.lanes.push({ id: 'a', kind: 'thread', name: 'a' }, { id: 'b', kind: 'thread', name: 'b' });
@@ -38,6 +38,18 @@ function mixedTrace(): Trace {
     t.spans.push(span as unknown as Span);
   }
   t.spans.push({ lane: 'a', name: 'x'.repeat(100), start: Number.MAX_SAFE_INTEGER - 1, end: Number.MAX_SAFE_INTEGER });
+  for (let i = 0; i < 20; i++) {
+    const at = i < 10 ? i : big + i;
+    const lane = i % 2 ? 'a' : 'b';
+    const instant: Record<string, unknown> = [
+      { lane, name: 'm', at },
+      { lane, name: 'm', at, phase: 'user' },
+      { lane, name: `m${i}`, phase: 'kernel', at },
+      { lane, name: 'm', at, args: { i } },
+      { at, lane, name: 'odd' },
+    ][i % 5];
+    t.instants.push(instant as unknown as Instant);
+  }
   return t;
 }
 
@@ -47,14 +59,17 @@ describe('span columns', () => {
     const file = write('mixed.hvtrace.json', text);
     for (const chunk of [7, 4096]) {
       const s = readTraceValueStreamed(file, chunk)!;
-      const columns = spanColumnsOf(s.value)!;
-      expect(columns).toBeInstanceOf(SpanColumns);
+      const columns = columnsOf(s.value, 'spans')!;
+      expect(columns).toBeInstanceOf(ItemColumns);
       // Some spans are columns, the ones with args or in another key order are kept as objects.
       expect(columns.objects.length).toBeGreaterThan(0);
       expect(columns.objects.length).toBeLessThan(columns.count);
       const parsed = (JSON.parse(text) as Trace).spans;
       for (let i = 0; i < parsed.length; i++) expect(JSON.stringify(columns.at(i))).toBe(JSON.stringify(parsed[i]));
       expect(JSON.stringify(s.value.spans)).toBe(JSON.stringify(parsed));
+      const instants = columnsOf(s.value, 'instants')!;
+      expect(instants.count - instants.objects.length).toBe(12);
+      expect(JSON.stringify(s.value.instants)).toBe(JSON.stringify((JSON.parse(text) as Trace).instants));
     }
     expect(serializeTrace(readTrace(file))).toBe(text);
   });
@@ -62,10 +77,11 @@ describe('span columns', () => {
   it('are turned into objects once, on first use; assigning spans replaces them', () => {
     const file = write('lazy.hvtrace.json', serializeTrace(mixedTrace()));
     const trace = readTrace(file);
-    expect(spanColumnsOf(trace)).toBeDefined();
+    expect(columnsOf(trace, 'spans')).toBeDefined();
     expect(spanCount(trace)).toBe(51);
+    expect(instantCount(trace)).toBe(20);
     const spans = trace.spans;
-    expect(spanColumnsOf(trace)).toBeUndefined();
+    expect(columnsOf(trace, 'spans')).toBeUndefined();
     expect(trace.spans).toBe(spans);
     expect(spanCount(trace)).toBe(51);
     const again = readTrace(file);
@@ -75,7 +91,7 @@ describe('span columns', () => {
   });
 
   it('grow past their first size', () => {
-    const c = new SpanColumns(2);
+    const c = new ItemColumns('spans', 2);
     for (let i = 0; i < 9; i++) {
       const at = c.reserve();
       c.shape[at] = 1;
@@ -90,10 +106,13 @@ describe('span columns', () => {
   it('name the line of an unknown lane or a span that ends before it starts, as the general path does', () => {
     const text = serializeTrace(mixedTrace());
     const lines = text.split('\n');
-    const first = lines.findIndex((l) => l.includes('"name":"f2"'));
-    for (const [name, edit] of [
-      ['lane', (l: string) => l.replace('"lane":"a"', '"lane":"gone"').replace('"lane":"b"', '"lane":"gone"')],
-      ['order', (l: string) => l.replace(/"end":\d+/, '"end":0').replace(/"start":\d+/, '"start":5')],
+    const span = lines.findIndex((l) => l.includes('"name":"f2"'));
+    const instant = lines.findIndex((l) => l.includes('"name":"m2"'));
+    const gone = (l: string) => l.replace('"lane":"a"', '"lane":"gone"').replace('"lane":"b"', '"lane":"gone"');
+    for (const [name, first, edit] of [
+      ['lane', span, gone],
+      ['instant-lane', instant, gone],
+      ['order', span, (l: string) => l.replace(/"end":\d+/, '"end":0').replace(/"start":\d+/, '"start":5')],
     ] as const) {
       const bad = [...lines];
       bad[first] = edit(bad[first]);

@@ -1,41 +1,48 @@
-// Column-wise storage of a read trace's spans: one typed array per member instead
-// of one object per span.
+// Column-wise storage of a read trace's spans and instants: one typed array per
+// member instead of one object per item.
 //
 // Why: reading a 1M-event trace (bench ingest-1M-events) spent about half of its CPU
 // time allocating a million span objects and having the garbage collector copy them
 // into the old generation, before any consumer looked at them. The streamed reader
-// (trace-stream.ts, trace-scan.ts) writes spans here instead; `trace.spans` stays a
-// plain `Span[]` for every consumer: an accessor builds it from the columns on first
-// use (objects built then die young or live as long as the consumer keeps them), and
-// code that only needs a pass over the numbers (validateTrace) reads the columns.
+// (trace-stream.ts, trace-scan.ts) writes spans and instants here instead;
+// `trace.spans` and `trace.instants` stay plain arrays for every consumer: an accessor
+// builds them from the columns on first use (objects built then die young or live as
+// long as the consumer keeps them), and code that only needs a pass over the numbers
+// (validateTrace) reads the columns.
 //
-// Exactness: a span is kept as columns only in the key orders serializeTrace writes
+// Exactness: an item is kept as columns only in the key orders serializeTrace writes
 // most, without args; its object is then built with those keys in that order, as
-// JSON.parse would. Any other span (args, another key order, an item the schema
+// JSON.parse would. Any other item (args, another key order, an item the schema
 // check must still see) is kept as the object it was read as.
-import { PHASES, type Span } from './trace.js';
+import { PHASES, type Instant, type Span } from './trace.js';
 
-/** Key orders kept as columns (shape codes > 0); 0 = kept as an object. */
+/** Which arrays of a trace are kept as columns. */
+export type ColumnKind = 'spans' | 'instants';
+
+/** Key orders kept as columns (shape codes > 0); 0 = kept as an object. Instants keep `at` in `start`. */
 export const SHAPE_LNSE = 1;
 export const SHAPE_LNSEP = 2;
 export const SHAPE_LNPSE = 3;
+export const SHAPE_LNA = 4;
+export const SHAPE_LNAP = 5;
+export const SHAPE_LNPA = 6;
 
 const INITIAL_CAPACITY = 1 << 12;
-/** The shortest span line serializeTrace writes (`    {"lane":"","name":"","start":0,"end":0},`). */
-const MIN_SPAN_LINE_BYTES = 44;
-/** Beyond this many spans the columns grow as they fill instead of being sized up front. */
+/** The shortest item line serializeTrace writes: `    {"lane":"","name":"","start":0,"end":0},`, `    {"lane":"","name":"","at":0},`. */
+const MIN_LINE_BYTES: Record<ColumnKind, number> = { spans: 44, instants: 33 };
+/** Beyond this many items the columns grow as they fill instead of being sized up front. */
 const MAX_PRESIZED = 1 << 24;
 
 /**
- * How many spans a file of that many bytes can hold at most, as the columns' first size:
+ * How many items that many bytes of a file can hold at most, as the columns' first size:
  * growing them by doubling was a tenth of reading the 1M-event bench trace, and pages of
  * the columns never written are never touched, so an upper bound costs no memory.
  */
-export function spanCapacityFor(fileBytes: number): number {
-  return Math.max(INITIAL_CAPACITY, Math.min(MAX_PRESIZED, Math.ceil(fileBytes / MIN_SPAN_LINE_BYTES)));
+export function capacityFor(kind: ColumnKind, bytesLeft: number): number {
+  return Math.max(INITIAL_CAPACITY, Math.min(MAX_PRESIZED, Math.ceil(bytesLeft / MIN_LINE_BYTES[kind])));
 }
 
-export class SpanColumns {
+export class ItemColumns {
   /** Strings that lane and name indexes point at (a string may repeat: the reader interns per hash slot). */
   readonly strings: string[] = [];
   count = 0;
@@ -50,11 +57,14 @@ export class SpanColumns {
   readonly objectAt: number[] = [];
   readonly objects: unknown[] = [];
 
-  constructor(capacity = INITIAL_CAPACITY) {
+  constructor(
+    readonly kind: ColumnKind,
+    capacity = INITIAL_CAPACITY,
+  ) {
     this.lane = new Uint32Array(capacity);
     this.name = new Uint32Array(capacity);
     this.start = new Float64Array(capacity);
-    this.end = new Float64Array(capacity);
+    this.end = new Float64Array(kind === 'spans' ? capacity : 0);
     this.phase = new Uint8Array(capacity);
     this.shape = new Uint8Array(capacity);
   }
@@ -87,21 +97,25 @@ export class SpanColumns {
     return this.build(i, shape);
   }
 
-  /** Every item, in order: what `trace.spans` holds once asked for. */
-  toArray(): Span[] {
-    const out = new Array<Span>(this.count);
+  /** Every item, in order: what `trace.spans` (or `.instants`) holds once asked for. */
+  toArray(): unknown[] {
+    const out = new Array<unknown>(this.count);
     let o = 0;
-    for (let i = 0; i < this.count; i++) out[i] = (this.shape[i] === 0 ? this.objects[o++] : this.build(i, this.shape[i])) as Span;
+    for (let i = 0; i < this.count; i++) out[i] = this.shape[i] === 0 ? this.objects[o++] : this.build(i, this.shape[i]);
     return out;
   }
 
-  private build(i: number, shape: number): Span {
+  private build(i: number, shape: number): Span | Instant {
     const lane = this.strings[this.lane[i]];
     const name = this.strings[this.name[i]];
+    const phase = PHASES[this.phase[i]];
+    if (shape >= SHAPE_LNA) {
+      const at = this.start[i];
+      return shape === SHAPE_LNA ? { lane, name, at } : shape === SHAPE_LNAP ? { lane, name, at, phase } : { lane, name, phase, at };
+    }
     const start = this.start[i];
     const end = this.end[i];
     if (shape === SHAPE_LNSE) return { lane, name, start, end };
-    const phase = PHASES[this.phase[i]];
     return shape === SHAPE_LNSEP ? { lane, name, start, end, phase } : { lane, name, phase, start, end };
   }
 
@@ -116,7 +130,7 @@ export class SpanColumns {
     this.lane = more(this.lane, (n) => new Uint32Array(n));
     this.name = more(this.name, (n) => new Uint32Array(n));
     this.start = more(this.start, (n) => new Float64Array(n));
-    this.end = more(this.end, (n) => new Float64Array(n));
+    if (this.kind === 'spans') this.end = more(this.end, (n) => new Float64Array(n));
     this.phase = more(this.phase, (n) => new Uint8Array(n));
     this.shape = more(this.shape, (n) => new Uint8Array(n));
   }
@@ -134,21 +148,22 @@ function lowerBound(list: number[], x: number): number {
   return lo;
 }
 
-/** The columns behind an object's `spans` until they are turned into objects. */
-const pending = new WeakMap<object, SpanColumns>();
+/** The columns behind an object's `spans` and `instants` until they are turned into objects. */
+const pending: Record<ColumnKind, WeakMap<object, ItemColumns>> = { spans: new WeakMap(), instants: new WeakMap() };
 
 /**
- * Makes `holder.spans` read as the columns' objects, built on first access (then a
+ * Makes `holder[columns.kind]` read as the columns' objects, built on first access (then a
  * plain data property: later reads cost nothing, and assigning it replaces it).
  */
-export function attachSpanColumns(holder: Record<string, unknown>, columns: SpanColumns): void {
-  pending.set(holder, columns);
+export function attachColumns(holder: Record<string, unknown>, columns: ItemColumns): void {
+  const key = columns.kind;
+  pending[key].set(holder, columns);
   const settle = (value: unknown) => {
-    pending.delete(holder);
-    Object.defineProperty(holder, 'spans', { value, writable: true, enumerable: true, configurable: true });
+    pending[key].delete(holder);
+    Object.defineProperty(holder, key, { value, writable: true, enumerable: true, configurable: true });
     return value;
   };
-  Object.defineProperty(holder, 'spans', {
+  Object.defineProperty(holder, key, {
     get: () => settle(columns.toArray()),
     set: (value: unknown) => void settle(value),
     enumerable: true,
@@ -156,35 +171,41 @@ export function attachSpanColumns(holder: Record<string, unknown>, columns: Span
   });
 }
 
-/** The columns behind `holder.spans`, while they have not been turned into objects. */
-export function spanColumnsOf(holder: object): SpanColumns | undefined {
-  return pending.get(holder);
+/** The columns behind `holder[kind]`, while they have not been turned into objects. */
+export function columnsOf(holder: object, kind: ColumnKind): ItemColumns | undefined {
+  return pending[kind].get(holder);
 }
 
 /** How many spans a trace has, without building them from its columns. */
 export function spanCount(trace: { spans: unknown[] }): number {
-  return pending.get(trace)?.count ?? trace.spans.length;
+  return pending.spans.get(trace)?.count ?? trace.spans.length;
+}
+
+/** How many instants a trace has, without building them from its columns. */
+export function instantCount(trace: { instants: unknown[] }): number {
+  return pending.instants.get(trace)?.count ?? trace.instants.length;
 }
 
 /**
- * Whether every span's lane is one of laneIds and no span ends before it starts:
- * validateTrace's checks over the columns, without building the spans. On false the
+ * Whether every item's lane is one of laneIds and no span ends before it starts:
+ * validateTrace's checks over the columns, without building the items. On false the
  * caller runs its checks over the objects, which find and name the first offender.
  */
-export function spansFit(c: SpanColumns, laneIds: ReadonlySet<string>): boolean {
+export function columnsFit(c: ItemColumns, laneIds: ReadonlySet<string>): boolean {
   // Per string of the table: 0 not looked up yet, 1 a known lane, 2 not one.
   const known = new Uint8Array(c.strings.length);
   const { lane, start, end, shape, strings } = c;
+  const spans = c.kind === 'spans';
   for (let i = 0; i < c.count; i++) {
     if (shape[i] === 0) continue;
     const l = lane[i];
     let k = known[l];
     if (k === 0) k = known[l] = laneIds.has(strings[l]) ? 1 : 2;
-    if (k === 2 || end[i] < start[i]) return false;
+    if (k === 2 || (spans && end[i] < start[i])) return false;
   }
   for (const o of c.objects) {
     const s = o as Span;
-    if (!laneIds.has(s.lane) || s.end < s.start) return false;
+    if (!laneIds.has(s.lane) || (spans && s.end < s.start)) return false;
   }
   return true;
 }

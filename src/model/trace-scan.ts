@@ -14,7 +14,7 @@
 // once, numbers in JSON's grammar, flat args. For anything else item() returns
 // undefined and the caller takes the general path for that line (JSON.parse, the
 // schema check), so the result and every error are the same as before.
-import { SHAPE_LNPSE, SHAPE_LNSE, SHAPE_LNSEP, type SpanColumns } from './span-columns.js';
+import { SHAPE_LNA, SHAPE_LNAP, SHAPE_LNPA, SHAPE_LNPSE, SHAPE_LNSE, SHAPE_LNSEP, type ItemColumns } from './span-columns.js';
 import { PHASES } from './trace.js';
 
 /** Which array's items a scanner reads. */
@@ -56,6 +56,7 @@ const SPAN_LNPSE = order(LANE, NAME, PHASE, START, END);
 const SPAN_LNPSEA = order(LANE, NAME, PHASE, START, END, ARGS);
 const INSTANT_LNAP = order(LANE, NAME, AT, PHASE);
 const INSTANT_LNPA = order(LANE, NAME, PHASE, AT);
+const INSTANT_LNA = order(LANE, NAME, AT);
 const COUNTER_LNAV = order(LANE, NAME, AT, VALUE);
 const SHAPES = [SPAN_LNSE, SPAN_LNSEP, SPAN_LNSEAP, SPAN_LNPSE, SPAN_LNPSEA, INSTANT_LNAP, INSTANT_LNPA, COUNTER_LNAV];
 
@@ -97,10 +98,10 @@ export class ItemScanner {
   private readonly allowed: number;
   private args: Args | undefined;
 
-  /** columns: where span items in the key orders it holds go, instead of being built (spans only). */
+  /** columns: where items in the key orders they hold go, instead of being built (spans and instants, of their kind). */
   constructor(
     readonly kind: ScanKind,
-    private readonly columns?: SpanColumns,
+    private readonly columns?: ItemColumns,
   ) {
     this.strings = columns?.strings ?? [];
     this.allowed = ALLOWED[kind];
@@ -143,19 +144,27 @@ export class ItemScanner {
     return this.build(keys, seen);
   }
 
-  /** A span in a key order the columns hold, without args: written there; false for any other item. */
+  /** An item in a key order the columns hold, without args: written there; false for any other item. */
   private toColumns(keys: number, seen: number): boolean {
-    if ((seen & SPAN_REQUIRED) !== SPAN_REQUIRED) return false;
-    const shape = keys === SPAN_LNSE ? SHAPE_LNSE : keys === SPAN_LNSEP ? SHAPE_LNSEP : keys === SPAN_LNPSE ? SHAPE_LNPSE : 0;
+    const c = this.columns!;
+    let shape: number;
+    if (this.kind === 'spans') {
+      if ((seen & SPAN_REQUIRED) !== SPAN_REQUIRED) return false;
+      shape = keys === SPAN_LNSE ? SHAPE_LNSE : keys === SPAN_LNSEP ? SHAPE_LNSEP : keys === SPAN_LNPSE ? SHAPE_LNPSE : 0;
+    } else {
+      if ((seen & INSTANT_REQUIRED) !== INSTANT_REQUIRED) return false;
+      shape = keys === INSTANT_LNAP ? SHAPE_LNAP : keys === INSTANT_LNPA ? SHAPE_LNPA : keys === INSTANT_LNA ? SHAPE_LNA : 0;
+    }
     if (shape === 0) return false;
     // Written here rather than through a call, so that the times stay unboxed (see nums).
-    const c = this.columns!;
     const i = c.reserve();
     c.shape[i] = shape;
     c.lane[i] = this.laneId;
     c.name[i] = this.nameId;
-    c.start[i] = this.nums[START];
-    c.end[i] = this.nums[END];
+    if (shape < SHAPE_LNA) {
+      c.start[i] = this.nums[START];
+      c.end[i] = this.nums[END];
+    } else c.start[i] = this.nums[AT];
     c.phase[i] = this.phaseIndex;
     return true;
   }
@@ -327,15 +336,11 @@ export class ItemScanner {
     return str;
   }
 
-  /** A JSON number at p into nums[slot]; false when there is none. */
+  /**
+   * A JSON number at p into nums[slot]; false when there is none. Small integers come from the
+   * digits, any other through Number(). One function, so that the value never leaves it boxed (nums).
+   */
   private number(slot: number): boolean {
-    const v = this.numberValue();
-    this.nums[slot] = v;
-    return v === v; // not NaN
-  }
-
-  /** A JSON number at p (NaN when there is none): small integers from the digits, any other through Number(). */
-  private numberValue(): number {
     const b = this.b;
     const s = this.p;
     let e = s;
@@ -347,21 +352,22 @@ export class ItemScanner {
     let v = 0;
     if (b[e] === 0x30) e++;
     else if (b[e] >= 0x31 && b[e] <= 0x39) while (b[e] >= 0x30 && b[e] <= 0x39) v = v * 10 + (b[e++] - 0x30);
-    else return NaN;
+    else return false;
     if (b[e] === 0x2e) {
       simple = false;
-      if (!(b[++e] >= 0x30 && b[e] <= 0x39)) return NaN;
+      if (!(b[++e] >= 0x30 && b[e] <= 0x39)) return false;
       while (b[e] >= 0x30 && b[e] <= 0x39) e++;
     }
     if (b[e] === 0x65 || b[e] === 0x45) {
       simple = false;
       if (b[++e] === 0x2b || b[e] === 0x2d) e++;
-      if (!(b[e] >= 0x30 && b[e] <= 0x39)) return NaN;
+      if (!(b[e] >= 0x30 && b[e] <= 0x39)) return false;
       while (b[e] >= 0x30 && b[e] <= 0x39) e++;
     }
     this.p = e;
     // Up to 15 digits the sum above is exact; beyond, and for the rest, Number() rounds as JSON.parse does.
-    return simple && e - s <= 15 ? v : Number(this.b.toString('latin1', s, e));
+    this.nums[slot] = simple && e - s <= 15 ? v : Number(this.b.toString('latin1', s, e));
+    return true;
   }
 
   /** args: an object of strings, finite numbers, booleans and nulls, built in the order read; undefined for any other. */

@@ -14,7 +14,7 @@
 import { statSync } from 'node:fs';
 import { readInputChunks, jsonNestingOffset } from './input.js';
 import type { ItemLines, UncheckedItems } from './io.js';
-import { SpanColumns, attachSpanColumns, spanCapacityFor } from './span-columns.js';
+import { ItemColumns, attachColumns, capacityFor, type ColumnKind } from './span-columns.js';
 import { ItemScanner, TAKEN, type ScanKind } from './trace-scan.js';
 
 /**
@@ -64,8 +64,10 @@ class LayoutReader {
   private expectMember = true;
   private key = '';
   private items: unknown[] = [];
-  /** The fast path's spans go into columns (span-columns.ts) instead of `items`. */
-  private columns: SpanColumns | undefined;
+  /** The fast path's spans and instants go into columns (span-columns.ts) instead of `items`. */
+  private columns: ItemColumns | undefined;
+  /** Bytes of the file before the piece being fed (a bound on what is left, to size columns). */
+  consumed = 0;
   private itemsEndedWithComma = false;
   private oneItemPerLine = true;
   private scanner: ItemScanner | undefined;
@@ -91,7 +93,7 @@ class LayoutReader {
     if (this.state !== 'end') throw new NotStreamable();
     // The object was built without a prototype (a "__proto__" member stays data); give it the usual one.
     const value = Object.assign({}, this.value);
-    if (value.spans instanceof SpanColumns) attachSpanColumns(value, value.spans);
+    for (const key of COLUMNS) if (value[key] instanceof ItemColumns) attachColumns(value, value[key]);
     return { value, itemLines: this.itemLines, unchecked: this.unchecked };
   }
 
@@ -130,14 +132,14 @@ class LayoutReader {
   private openArray(key: string): void {
     this.key = key;
     this.items = [];
-    this.columns = this.fast && key === 'spans' ? new SpanColumns(spanCapacityFor(this.fileBytes)) : undefined;
+    this.columns = this.fast && COLUMNS.has(key) ? new ItemColumns(key as ColumnKind, capacityFor(key as ColumnKind, this.fileBytes - this.consumed)) : undefined;
     this.value[key] = this.columns ?? this.items;
     this.itemLines[key] = this.line + 1;
     this.itemsEndedWithComma = false;
     this.oneItemPerLine = true;
     this.general = [];
     // The columns' scanner is their own (its string table is theirs).
-    this.scanner = this.columns ? new ItemScanner('spans', this.columns) : this.fast && SCANNED.has(key) ? this.scannerFor(key as ScanKind) : undefined;
+    this.scanner = this.columns ? new ItemScanner(this.columns.kind, this.columns) : this.fast && SCANNED.has(key) ? this.scannerFor(key as ScanKind) : undefined;
     if (this.scanner) this.unchecked[key] = this.general;
     this.state = 'array';
   }
@@ -222,6 +224,8 @@ class LayoutReader {
 }
 
 const SCANNED: ReadonlySet<string> = new Set<ScanKind>(['spans', 'instants', 'counters']);
+/** The arrays whose fast-path items go into columns. */
+const COLUMNS: ReadonlySet<string> = new Set<ColumnKind>(['spans', 'instants']);
 
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
@@ -242,9 +246,12 @@ export function readTraceValueStreamed(file: string, chunkBytes = STREAM_CHUNK_B
   const reader = new LayoutReader(fast, fileBytes);
   let carry: Buffer[] = [];
   let carried = 0;
+  let before = 0;
   try {
     readInputChunks(file, 'trace', 'data', chunkBytes, (bytes) => {
       let from = 0;
+      reader.consumed = before - carried;
+      before += bytes.length;
       if (carry.length > 0) {
         // The line begun in earlier pieces, completed: fed on its own, the rest of the piece in place.
         const nl = bytes.indexOf(0x0a);
