@@ -11,10 +11,10 @@
 // (validateTrace) reads the columns.
 //
 // Exactness: an item is kept as columns only in the key orders serializeTrace writes
-// most, without args; its object is then built with those keys in that order, as
-// JSON.parse would. Any other item (args, another key order, an item the schema
+// most (a span's args, when it has them, kept beside); its object is then built with
+// those keys in that order, as JSON.parse would. Any other item (args, another key order, an item the schema
 // check must still see) is kept as the object it was read as.
-import { PHASES, type Instant, type Span } from './trace.js';
+import { PHASES, type Args, type Instant, type Span } from './trace.js';
 
 /** Which arrays of a trace are kept as columns. */
 export type ColumnKind = 'spans' | 'instants';
@@ -26,6 +26,10 @@ export const SHAPE_LNPSE = 3;
 export const SHAPE_LNA = 4;
 export const SHAPE_LNAP = 5;
 export const SHAPE_LNPA = 6;
+/** Spans with args (the builder's spans: args before the phase it gives them last). */
+export const SHAPE_LNSEA = 7;
+export const SHAPE_LNSEAP = 8;
+export const SHAPE_LNPSEA = 9;
 
 const INITIAL_CAPACITY = 1 << 12;
 /** The shortest item line serializeTrace writes: `    {"lane":"","name":"","start":0,"end":0},`, `    {"lane":"","name":"","at":0},`. */
@@ -56,6 +60,9 @@ export class ItemColumns {
   /** The spans kept as objects, with their indexes (ascending). */
   readonly objectAt: number[] = [];
   readonly objects: unknown[] = [];
+  /** The args of spans in the shapes with args, with their indexes (ascending). */
+  readonly argsAt: number[] = [];
+  readonly argsList: Args[] = [];
 
   constructor(
     readonly kind: ColumnKind,
@@ -90,33 +97,55 @@ export class ItemColumns {
     this.count = i + 1;
   }
 
+  /** The args of the span at i, which the caller has just reserved (indexes ascending). */
+  pushArgs(i: number, args: Args): void {
+    this.argsAt.push(i);
+    this.argsList.push(args);
+  }
+
   /** The item at i as JSON.parse would have built it. */
   at(i: number): unknown {
     const shape = this.shape[i];
     if (shape === 0) return this.objects[lowerBound(this.objectAt, i)];
-    return this.build(i, shape);
+    return this.build(i, shape, shape >= SHAPE_LNSEA ? this.argsList[lowerBound(this.argsAt, i)] : undefined);
   }
 
   /** Every item, in order: what `trace.spans` (or `.instants`) holds once asked for. */
   toArray(): unknown[] {
     const out = new Array<unknown>(this.count);
     let o = 0;
-    for (let i = 0; i < this.count; i++) out[i] = this.shape[i] === 0 ? this.objects[o++] : this.build(i, this.shape[i]);
+    let a = 0;
+    for (let i = 0; i < this.count; i++) {
+      const shape = this.shape[i];
+      out[i] = shape === 0 ? this.objects[o++] : this.build(i, shape, shape >= SHAPE_LNSEA ? this.argsList[a++] : undefined);
+    }
     return out;
   }
 
-  private build(i: number, shape: number): Span | Instant {
+  private build(i: number, shape: number, args: Args | undefined): Span | Instant {
     const lane = this.strings[this.lane[i]];
     const name = this.strings[this.name[i]];
     const phase = PHASES[this.phase[i]];
-    if (shape >= SHAPE_LNA) {
+    if (this.kind === 'instants') {
       const at = this.start[i];
       return shape === SHAPE_LNA ? { lane, name, at } : shape === SHAPE_LNAP ? { lane, name, at, phase } : { lane, name, phase, at };
     }
     const start = this.start[i];
     const end = this.end[i];
-    if (shape === SHAPE_LNSE) return { lane, name, start, end };
-    return shape === SHAPE_LNSEP ? { lane, name, start, end, phase } : { lane, name, phase, start, end };
+    switch (shape) {
+      case SHAPE_LNSE:
+        return { lane, name, start, end };
+      case SHAPE_LNSEP:
+        return { lane, name, start, end, phase };
+      case SHAPE_LNPSE:
+        return { lane, name, phase, start, end };
+      case SHAPE_LNSEA:
+        return { lane, name, start, end, args };
+      case SHAPE_LNSEAP:
+        return { lane, name, start, end, args, phase };
+      default:
+        return { lane, name, phase, start, end, args };
+    }
   }
 
   /** Doubling: the copies add up to less than one more pass over the columns. */

@@ -14,7 +14,7 @@
 // once, numbers in JSON's grammar, flat args. For anything else item() returns
 // undefined and the caller takes the general path for that line (JSON.parse, the
 // schema check), so the result and every error are the same as before.
-import { SHAPE_LNA, SHAPE_LNAP, SHAPE_LNPA, SHAPE_LNPSE, SHAPE_LNSE, SHAPE_LNSEP, type ItemColumns } from './span-columns.js';
+import * as C from './span-columns.js';
 import { PHASES } from './trace.js';
 
 /** Which array's items a scanner reads. */
@@ -54,6 +54,7 @@ const SPAN_LNSEP = order(LANE, NAME, START, END, PHASE);
 const SPAN_LNSEAP = order(LANE, NAME, START, END, ARGS, PHASE);
 const SPAN_LNPSE = order(LANE, NAME, PHASE, START, END);
 const SPAN_LNPSEA = order(LANE, NAME, PHASE, START, END, ARGS);
+const SPAN_LNSEA = order(LANE, NAME, START, END, ARGS);
 const INSTANT_LNAP = order(LANE, NAME, AT, PHASE);
 const INSTANT_LNPA = order(LANE, NAME, PHASE, AT);
 const INSTANT_LNA = order(LANE, NAME, AT);
@@ -101,7 +102,7 @@ export class ItemScanner {
   /** columns: where items in the key orders they hold go, instead of being built (spans and instants, of their kind). */
   constructor(
     readonly kind: ScanKind,
-    private readonly columns?: ItemColumns,
+    private readonly columns?: C.ItemColumns,
   ) {
     this.strings = columns?.strings ?? [];
     this.allowed = ALLOWED[kind];
@@ -144,28 +145,25 @@ export class ItemScanner {
     return this.build(keys, seen);
   }
 
-  /** An item in a key order the columns hold, without args: written there; false for any other item. */
+  /** An item in a key order the columns hold: written there; false for any other item. */
   private toColumns(keys: number, seen: number): boolean {
     const c = this.columns!;
-    let shape: number;
-    if (this.kind === 'spans') {
-      if ((seen & SPAN_REQUIRED) !== SPAN_REQUIRED) return false;
-      shape = keys === SPAN_LNSE ? SHAPE_LNSE : keys === SPAN_LNSEP ? SHAPE_LNSEP : keys === SPAN_LNPSE ? SHAPE_LNPSE : 0;
-    } else {
-      if ((seen & INSTANT_REQUIRED) !== INSTANT_REQUIRED) return false;
-      shape = keys === INSTANT_LNAP ? SHAPE_LNAP : keys === INSTANT_LNPA ? SHAPE_LNPA : keys === INSTANT_LNA ? SHAPE_LNA : 0;
-    }
+    const spans = this.kind === 'spans';
+    const shape = spans ? ((seen & SPAN_REQUIRED) === SPAN_REQUIRED ? spanShape(keys) : 0) : (seen & INSTANT_REQUIRED) === INSTANT_REQUIRED ? instantShape(keys) : 0;
     if (shape === 0) return false;
     // Written here rather than through a call, so that the times stay unboxed (see nums).
     const i = c.reserve();
     c.shape[i] = shape;
     c.lane[i] = this.laneId;
     c.name[i] = this.nameId;
-    if (shape < SHAPE_LNA) {
-      c.start[i] = this.nums[START];
-      c.end[i] = this.nums[END];
-    } else c.start[i] = this.nums[AT];
     c.phase[i] = this.phaseIndex;
+    if (!spans) {
+      c.start[i] = this.nums[AT];
+      return true;
+    }
+    c.start[i] = this.nums[START];
+    c.end[i] = this.nums[END];
+    if (shape >= C.SHAPE_LNSEA) c.pushArgs(i, this.args!);
     return true;
   }
 
@@ -415,6 +413,30 @@ export class ItemScanner {
 
 /** The schema's ns, as trace-check.ts's isNs: an integer ≥ 0 (NaN and ±Infinity are not). */
 const isNs = (v: number) => Number.isInteger(v) && v >= 0;
+
+/** The columns' shape of a span's key order (span-columns.ts), 0 for one they do not hold. */
+function spanShape(keys: number): number {
+  switch (keys) {
+    case SPAN_LNSE:
+      return C.SHAPE_LNSE;
+    case SPAN_LNSEP:
+      return C.SHAPE_LNSEP;
+    case SPAN_LNPSE:
+      return C.SHAPE_LNPSE;
+    case SPAN_LNSEA:
+      return C.SHAPE_LNSEA;
+    case SPAN_LNSEAP:
+      return C.SHAPE_LNSEAP;
+    case SPAN_LNPSEA:
+      return C.SHAPE_LNPSEA;
+    default:
+      return 0;
+  }
+}
+
+function instantShape(keys: number): number {
+  return keys === INSTANT_LNAP ? C.SHAPE_LNAP : keys === INSTANT_LNPA ? C.SHAPE_LNPA : keys === INSTANT_LNA ? C.SHAPE_LNA : 0;
+}
 
 /** Whether the bytes at s spell the ASCII word. */
 function same(b: Uint8Array, s: number, word: string): boolean {
