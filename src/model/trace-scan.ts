@@ -14,52 +14,19 @@
 // once, numbers in JSON's grammar, flat args. For anything else item() returns
 // undefined and the caller takes the general path for that line (JSON.parse, the
 // schema check), so the result and every error are the same as before.
-import * as C from './span-columns.js';
+import type { ItemColumns } from './span-columns.js';
+import { SHAPE_LNSEA } from './span-columns.js';
 import { PHASES } from './trace.js';
+import * as K from './scan-keys.js';
+import { ARGS, AT, END, INSTANT_REQUIRED, LANE, NAME, PHASE, SPAN_REQUIRED, START, VALUE, instantShape, spanShape, type ScanKind } from './scan-keys.js';
 
-/** Which array's items a scanner reads. */
-export type ScanKind = 'spans' | 'instants' | 'counters';
+export type { ScanKind } from './scan-keys.js';
 
 /** A phase's index in PHASES (span-columns.ts stores that). */
 const PHASE_INDEX: ReadonlyMap<string, number> = new Map(PHASES.map((p, i) => [p, i]));
 
 /** What item() returns for a span it wrote into the columns instead of building it. */
 export const TAKEN: object = Object.freeze({});
-
-// Key codes, each a base-16 digit of an item's key order, and a bit of `seen`.
-const LANE = 1;
-const NAME = 2;
-const START = 3;
-const END = 4;
-const PHASE = 5;
-const ARGS = 6;
-const AT = 7;
-const VALUE = 8;
-const KEY_NAMES = ['', 'lane', 'name', 'start', 'end', 'phase', 'args', 'at', 'value'];
-const bits = (...keys: number[]) => keys.reduce((a, k) => a | (1 << k), 0);
-const SPAN_REQUIRED = bits(LANE, NAME, START, END);
-const INSTANT_REQUIRED = bits(LANE, NAME, AT);
-const COUNTER_KEYS = bits(LANE, NAME, AT, VALUE);
-/** The keys an item of each kind may have. */
-const ALLOWED: Record<ScanKind, number> = {
-  spans: bits(LANE, NAME, START, END, PHASE, ARGS),
-  instants: bits(LANE, NAME, AT, PHASE, ARGS),
-  counters: COUNTER_KEYS,
-};
-
-/** Key orders serializeTrace writes most (builder, synthetic data, fixtures): built by one object literal each. */
-const order = (...keys: number[]) => keys.reduce((a, k) => a * 16 + k, 0);
-const SPAN_LNSE = order(LANE, NAME, START, END);
-const SPAN_LNSEP = order(LANE, NAME, START, END, PHASE);
-const SPAN_LNSEAP = order(LANE, NAME, START, END, ARGS, PHASE);
-const SPAN_LNPSE = order(LANE, NAME, PHASE, START, END);
-const SPAN_LNPSEA = order(LANE, NAME, PHASE, START, END, ARGS);
-const SPAN_LNSEA = order(LANE, NAME, START, END, ARGS);
-const INSTANT_LNAP = order(LANE, NAME, AT, PHASE);
-const INSTANT_LNPA = order(LANE, NAME, PHASE, AT);
-const INSTANT_LNA = order(LANE, NAME, AT);
-const COUNTER_LNAV = order(LANE, NAME, AT, VALUE);
-const SHAPES = [SPAN_LNSE, SPAN_LNSEP, SPAN_LNSEAP, SPAN_LNPSE, SPAN_LNPSEA, INSTANT_LNAP, INSTANT_LNPA, COUNTER_LNAV];
 
 const INTERN_SLOTS = 1 << 13;
 const MAX_INTERNED = 64;
@@ -102,13 +69,13 @@ export class ItemScanner {
   /** columns: where items in the key orders they hold go, instead of being built (spans and instants, of their kind). */
   constructor(
     readonly kind: ScanKind,
-    private readonly columns?: C.ItemColumns,
+    private readonly columns?: ItemColumns,
   ) {
     this.strings = columns?.strings ?? [];
-    this.allowed = ALLOWED[kind];
+    this.allowed = K.ALLOWED[kind];
     // One item of each shape with null for its numbers (see build).
     this.seeding = true;
-    for (const keys of SHAPES) this.build(keys, -1);
+    for (const keys of K.SHAPES) this.build(keys, -1);
     this.seeding = false;
   }
 
@@ -163,7 +130,7 @@ export class ItemScanner {
     }
     c.start[i] = this.nums[START];
     c.end[i] = this.nums[END];
-    if (shape >= C.SHAPE_LNSEA) c.pushArgs(i, this.args!);
+    if (shape >= SHAPE_LNSEA) c.pushArgs(i, this.args!);
     return true;
   }
 
@@ -188,7 +155,7 @@ export class ItemScanner {
     while (c === 0x20 || c === 0x09 || c === 0x0d) c = b[++this.p];
   }
 
-  /** The code of the quoted key at p (KEY_NAMES), or -1 for a key items of this kind do not have. */
+  /** The code of the quoted key at p (K.KEY_NAMES), or -1 for a key items of this kind do not have. */
   private keyCode(): number {
     const b = this.b;
     const s = this.p + 1;
@@ -220,7 +187,7 @@ export class ItemScanner {
       default:
         return -1;
     }
-    const key = KEY_NAMES[k];
+    const key = K.KEY_NAMES[k];
     if ((this.allowed & (1 << k)) === 0 || b[s + key.length] !== 0x22 || !same(b, s, key)) return -1;
     this.p = s + key.length + 1;
     return k;
@@ -269,18 +236,18 @@ export class ItemScanner {
     const value = seeding ? (null as unknown as number) : nums[VALUE];
     if (this.kind === 'spans') {
       if ((seen & SPAN_REQUIRED) !== SPAN_REQUIRED) return undefined;
-      if (keys === SPAN_LNSE) return { lane, name, start, end };
-      if (keys === SPAN_LNSEP) return { lane, name, start, end, phase };
-      if (keys === SPAN_LNSEAP) return { lane, name, start, end, args, phase };
-      if (keys === SPAN_LNPSE) return { lane, name, phase, start, end };
-      if (keys === SPAN_LNPSEA) return { lane, name, phase, start, end, args };
+      if (keys === K.SPAN_LNSE) return { lane, name, start, end };
+      if (keys === K.SPAN_LNSEP) return { lane, name, start, end, phase };
+      if (keys === K.SPAN_LNSEAP) return { lane, name, start, end, args, phase };
+      if (keys === K.SPAN_LNPSE) return { lane, name, phase, start, end };
+      if (keys === K.SPAN_LNPSEA) return { lane, name, phase, start, end, args };
     } else if (this.kind === 'instants') {
       if ((seen & INSTANT_REQUIRED) !== INSTANT_REQUIRED) return undefined;
-      if (keys === INSTANT_LNAP) return { lane, name, at, phase };
-      if (keys === INSTANT_LNPA) return { lane, name, phase, at };
+      if (keys === K.INSTANT_LNAP) return { lane, name, at, phase };
+      if (keys === K.INSTANT_LNPA) return { lane, name, phase, at };
     } else {
-      if ((seen & COUNTER_KEYS) !== COUNTER_KEYS) return undefined;
-      if (keys === COUNTER_LNAV) return { lane, name, at, value };
+      if ((seen & K.COUNTER_KEYS) !== K.COUNTER_KEYS) return undefined;
+      if (keys === K.COUNTER_LNAV) return { lane, name, at, value };
     }
     return this.inOrder(keys);
   }
@@ -292,7 +259,7 @@ export class ItemScanner {
     const codes: number[] = [];
     for (let k = keys; k > 0; k = Math.floor(k / 16)) codes.unshift(k % 16);
     const o: Record<string, unknown> = {};
-    for (const c of codes) o[KEY_NAMES[c]] = values[c];
+    for (const c of codes) o[K.KEY_NAMES[c]] = values[c];
     return o;
   }
 
@@ -413,30 +380,6 @@ export class ItemScanner {
 
 /** The schema's ns, as trace-check.ts's isNs: an integer ≥ 0 (NaN and ±Infinity are not). */
 const isNs = (v: number) => Number.isInteger(v) && v >= 0;
-
-/** The columns' shape of a span's key order (span-columns.ts), 0 for one they do not hold. */
-function spanShape(keys: number): number {
-  switch (keys) {
-    case SPAN_LNSE:
-      return C.SHAPE_LNSE;
-    case SPAN_LNSEP:
-      return C.SHAPE_LNSEP;
-    case SPAN_LNPSE:
-      return C.SHAPE_LNPSE;
-    case SPAN_LNSEA:
-      return C.SHAPE_LNSEA;
-    case SPAN_LNSEAP:
-      return C.SHAPE_LNSEAP;
-    case SPAN_LNPSEA:
-      return C.SHAPE_LNPSEA;
-    default:
-      return 0;
-  }
-}
-
-function instantShape(keys: number): number {
-  return keys === INSTANT_LNAP ? C.SHAPE_LNAP : keys === INSTANT_LNPA ? C.SHAPE_LNPA : keys === INSTANT_LNA ? C.SHAPE_LNA : 0;
-}
 
 /** Whether the bytes at s spell the ASCII word. */
 function same(b: Uint8Array, s: number, word: string): boolean {
