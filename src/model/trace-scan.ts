@@ -6,7 +6,9 @@
 // Why: JSON.parse and the collector copying what it builds were three quarters of
 // reading a 1M-event trace (bench ingest-1M-events). Here lane ids and names are
 // interned (a trace repeats a few hundred of them a million times), numbers are read
-// from the digits, and each item is built once, already in its final shape.
+// from the digits, and each item is built once, already in its final shape; spans and
+// instants are not built at all but written into columns (span-columns.ts), which cut
+// the read of that trace from 1.0 to ~0.5 s of CPU.
 //
 // Exactness: the scanner takes only items it can build exactly as JSON.parse would
 // (same keys in the same order, same values) AND that the item's schema check

@@ -2,9 +2,10 @@
 // pieces (the bounded reader's checks and caps, input.ts), cut at line ends, and
 // the layout serializeTrace writes (io.ts: one member per line, one item per line
 // in the arrays) is parsed a line at a time. An item line of spans, instants or
-// counters is read from the bytes by the fast path (trace-scan.ts); any line it
-// does not take goes through JSON.parse('[' + line + ']'), so only the items built
-// so far and the piece being read are ever alive.
+// counters is read from the bytes by the fast path (trace-scan.ts), spans and instants
+// into columns (span-columns.ts: `value.spans` is built from them on first use); any
+// line it does not take goes through JSON.parse('[' + line + ']'), so only the items
+// read so far and the piece being read are ever alive.
 //
 // Why that is exact: JSON strings cannot hold a raw line break, so every line
 // break is outside strings, and a line parses as a list only if it holds whole
