@@ -142,9 +142,9 @@ const medianOf = (rs: Result[], key: string) => (rs.length > 0 && rs.every((r) =
 
 /** What the function names in where_time_goes are (self time of a CPU profile of one streamed read). */
 const WHERE_NOTE =
-  'arrayLines/item/keyCode/member/string/number/toColumns = the byte scanner of item lines, writing spans into columns (trace-stream.ts, trace-scan.ts); ' +
-  'build/inOrder/argsObject = the items it builds as objects (instants, spans with args); ' +
-  '(garbage collector) = those objects and the instants kept; read = the file, in 64 KiB pieces; ' +
+  'arrayLines/item/keyCode/member/string/number/toColumns = the byte scanner of item lines, writing spans and instants into columns (trace-stream.ts, trace-scan.ts, span-columns.ts); ' +
+  'build/inOrder/argsObject = what it still builds as objects (counters, args, items in other key orders); ' +
+  '(garbage collector) = those objects; read = the file, in 64 KiB pieces; ' +
   'generalLine = JSON.parse of the lines the scanner does not take; validateTrace/spansFit/checkSchemaV2 = lane, order and the remaining schema checks. ' +
   'then_spans_as_objects: the same read, then trace.spans asked for once (span-columns.ts builds the million objects then: the floor again)';
 
