@@ -1,11 +1,13 @@
 // Ingest benchmarks (#14), each measurement in its own child process (bench/run.ts), so
 // peak RSS is that reader's alone:
 // - ingest-1M-events: readTrace of a synthetic 1,000,000-event trace (bench/synthetic.ts):
-//   the streamed reader with its fast path (src/model/trace-scan.ts), the same reader with
-//   every line through JSON.parse (its general path), and the whole-file reader it falls
-//   back to, alternating, in one run; a floor (only allocating and keeping a million items
-//   of the same shape, no reading); and where the streamed reader's time goes (a CPU
-//   profile of one more read, self time by function).
+//   the streamed reader with its fast path (src/model/trace-scan.ts, spans into columns:
+//   src/model/span-columns.ts), the same followed by asking for trace.spans (every span built
+//   as an object, as analysis and render commands do today), the same reader with every line
+//   through JSON.parse (its general path), and the whole-file reader it falls back to,
+//   alternating, in one run; a floor (only allocating and keeping a million items of the
+//   same shape, no reading); and where the streamed reader's time goes (a CPU profile of one
+//   more read, self time by function).
 // - ingest-bpftrace-real: `hvscope import --from bpftrace` of a real recording
 //   (fixtures/bpftrace-exec-busy: probes/exec.bt around a minute of short-lived processes):
 //   events parsed and built per second in-process, and the whole command's wall time.
@@ -21,6 +23,7 @@ import { median } from '../src/analysis/stats.js';
 import { parseJsonText, readTrace, validateTrace, writeTrace } from '../src/model/io.js';
 import { readInputText } from '../src/model/input.js';
 import { readTraceValueStreamed } from '../src/model/trace-stream.js';
+import { instantCount, spanCount } from '../src/model/span-columns.js';
 import { importFileAs } from '../src/sources/index.js';
 import type { Figure, Measurement, Result } from './figures.js';
 import { syntheticTrace } from './synthetic.js';
@@ -43,7 +46,7 @@ function timed<T>(fn: () => T): { value: T; wallMs: number; cpuMs: number } {
 }
 
 /** Self time by function of a CPU profile, the largest first, as "name (file): N%". */
-async function whereTimeGoes(fn: () => unknown, top = 6): Promise<string[]> {
+async function whereTimeGoes(fn: () => unknown, top = 8): Promise<string[]> {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
@@ -69,9 +72,18 @@ async function whereTimeGoes(fn: () => unknown, top = 6): Promise<string[]> {
     .map(([name, us]) => `${name}: ${Math.round((100 * us) / total)}%`);
 }
 
-/** readTrace (streamed, fast path first), the streamed reader's general path alone, or the whole-file reader alone. */
+/**
+ * readTrace (streamed, fast path first, spans as columns), the same and then every span as an
+ * object (what a command that walks trace.spans pays: span-columns.ts builds them on first use),
+ * the streamed reader's general path alone, or the whole-file reader alone.
+ */
 const readers: Record<string, (file: string) => ReturnType<typeof readTrace>> = {
   streamed: readTrace,
+  'streamed-objects': (file) => {
+    const trace = readTrace(file);
+    void (trace.spans.length + trace.instants.length);
+    return trace;
+  },
   'streamed-general': (file) => {
     const s = readTraceValueStreamed(file, undefined, false)!;
     return validateTrace(s.value, file, s.itemLines, s.unchecked);
@@ -104,7 +116,8 @@ export const readTraceMeasurement: Measurement = async (p): Promise<Result> => {
   const read = readers[String(p.reader)];
   if (p.profile) return { where_time_goes: await whereTimeGoes(() => read(file)) };
   const { value: trace, wallMs, cpuMs } = timed(() => read(file));
-  const events = trace.spans.length + trace.instants.length + trace.counters.length;
+  // Counted from the columns (span-columns.ts): reading trace.spans would build the span objects.
+  const events = spanCount(trace) + instantCount(trace) + trace.counters.length;
   return { events, file_mb: mb(statSync(file).size), wall_ms: wallMs, cpu_ms: cpuMs, events_per_s: Math.round(events / (wallMs / 1000)) };
 };
 
@@ -129,9 +142,11 @@ const medianOf = (rs: Result[], key: string) => (rs.length > 0 && rs.every((r) =
 
 /** What the function names in where_time_goes are (self time of a CPU profile of one streamed read). */
 const WHERE_NOTE =
-  '(garbage collector) = copying the million items the reader keeps (floor_build_items_only is that alone); ' +
-  'arrayLines/item/keyCode/member/string/number/build = the byte scanner of item lines and building each item (trace-scan.ts); ' +
-  'generalLine = JSON.parse of the lines it does not take; validateTrace/check/checkSchemaV2 = lane, order and the remaining schema checks';
+  'arrayLines/item/keyCode/member/string/number/toColumns = the byte scanner of item lines, writing spans and instants into columns (trace-stream.ts, trace-scan.ts, span-columns.ts); ' +
+  'build/inOrder/argsObject = what it still builds as objects (counters, args, items in other key orders); ' +
+  '(garbage collector) = those objects; read = the file, in 64 KiB pieces; ' +
+  'generalLine = JSON.parse of the lines the scanner does not take; validateTrace/spansFit/checkSchemaV2 = lane, order and the remaining schema checks. ' +
+  'then_spans_as_objects: the same read, then trace.spans asked for once (span-columns.ts builds the million objects then: the floor again)';
 
 const ingest1M: Figure = {
   name: 'ingest-1M-events',
@@ -141,12 +156,12 @@ const ingest1M: Figure = {
       const file = join(dir, 'synthetic-1M.hvtrace.json');
       // 6 phase spans + 899,994 thread spans + 100,000 instants = 1,000,000 events.
       writeTrace(file, syntheticTrace({ spans: ONE_MILLION - 100_000 - 6, instants: 100_000, seed: 3 }));
-      const runs: Record<string, Result[]> = { streamed: [], 'streamed-general': [], 'whole-file': [], floor: [] };
+      const runs: Record<string, Result[]> = { streamed: [], 'streamed-objects': [], 'streamed-general': [], 'whole-file': [], floor: [] };
       let failed: string | undefined;
       const loadBefore = loadavg()[0];
       // Alternate the readers so that all see the same load; measure() caches by params, so each round is its own.
       for (let round = 0; round < ROUNDS && !failed; round++)
-        for (const reader of ['streamed', 'streamed-general', 'whole-file', 'floor']) {
+        for (const reader of Object.keys(runs)) {
           const limit = Math.min(120_000, ctx.remainingMs());
           const out = reader === 'floor' ? await ctx.measure('build-items', { events: ONE_MILLION, round }, limit) : await ctx.measure('read-trace', { file, reader, round }, limit);
           if (out.ok) runs[reader].push(out.result);
@@ -164,6 +179,7 @@ const ingest1M: Figure = {
       const perCpuS = (s: { cpu_ms: number | null }) => (s.cpu_ms && events ? Math.round(events / (s.cpu_ms / 1000)) : null);
       const streamed = summary(runs.streamed);
       const general = summary(runs['streamed-general']);
+      const objects = summary(runs['streamed-objects']);
       const whole = summary(runs['whole-file']);
       const floor = summary(runs.floor);
       const ratio = (a: number | null, b: number | null) => (a && b ? Math.round((a / b) * 100) / 100 : null);
@@ -176,10 +192,11 @@ const ingest1M: Figure = {
         events_per_cpu_s: perCpuS(streamed),
         goal: { events_per_s: 1_500_000, peak_rss_mb: 250 },
         ratio_to_goal: { events_per_s: ratio(streamed.events_per_s, 1_500_000), events_per_cpu_s: ratio(perCpuS(streamed), 1_500_000), peak_rss: ratio(streamed.peak_rss_mb, 250) },
+        then_spans_as_objects: { ...objects, events_per_cpu_s: perCpuS(objects) },
         general_path_reader: { ...general, events_per_cpu_s: perCpuS(general) },
         whole_file_reader: { ...whole, events_per_cpu_s: perCpuS(whole) },
         floor_build_items_only: { ...floor, events_per_cpu_s: perCpuS(floor) },
-        ratio_cpu: { general_over_streamed: ratio(general.cpu_ms, streamed.cpu_ms), whole_over_streamed: ratio(whole.cpu_ms, streamed.cpu_ms), streamed_over_floor: ratio(streamed.cpu_ms, floor.cpu_ms) },
+        ratio_cpu: { objects_over_streamed: ratio(objects.cpu_ms, streamed.cpu_ms), general_over_streamed: ratio(general.cpu_ms, streamed.cpu_ms), whole_over_streamed: ratio(whole.cpu_ms, streamed.cpu_ms), streamed_over_floor: ratio(streamed.cpu_ms, floor.cpu_ms) },
         ratio_whole_over_streamed: { wall: ratio(whole.wall_ms, streamed.wall_ms), rss: ratio(whole.peak_rss_mb, streamed.peak_rss_mb) },
         where_time_goes: profile.ok ? profile.result.where_time_goes : (profile.failure ?? 'failed'),
         where_time_goes_note: WHERE_NOTE,

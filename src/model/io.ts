@@ -9,6 +9,7 @@ import { TRACE_VERSION, type Run, type Trace } from './trace.js';
 import { upgradeTraceV1, type TraceV1 } from './upgrade.js';
 import { ITEM_CHECKS } from './trace-check.js';
 import { readTraceValueStreamed } from './trace-stream.js';
+import { columnsFit, columnsOf, type ItemColumns } from './span-columns.js';
 // The schemas (schema.ts) compiled ahead of time: compiling them here cost a third of a render's start-up.
 import { validate as validateSchema, validateV1 as validateSchemaV1 } from './trace-validator.js';
 
@@ -50,15 +51,32 @@ export type UncheckedItems = Partial<Record<string, number[]>>;
 
 type Invalid = (path: string, index: number | undefined, message: string) => never;
 
+/** The arrays of a value that the streamed reader holds as columns, by key. */
+type HeldAsColumns = Partial<Record<string, ItemColumns>>;
+
+/** The columns behind a value's spans and instants; for any version but 2 they are built as objects first. */
+function heldAsColumns(value: object, v2: boolean): HeldAsColumns {
+  const held: HeldAsColumns = {};
+  for (const key of ['spans', 'instants'] as const) {
+    const c = columnsOf(value, key);
+    if (c && v2) held[key] = c;
+    else if (c) void (value as Record<string, unknown>)[key]; // only version 2 is checked over the columns
+  }
+  return held;
+}
+
 /**
  * The schema check of a version-2 trace: the precompiled validator on the
  * trace without its large arrays, then each item of those through a fast
  * check (trace-check.ts), the validator deciding about any item it refuses.
  * Errors read as the validator's would: `at spans.12.start: must be integer`.
  */
-function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidator, invalid: Invalid, unchecked: UncheckedItems): void {
-  const big = ITEM_CHECKS.filter(([key]) => Array.isArray(value[key]));
-  const skeleton: Record<string, unknown> = { ...value };
+function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidator, invalid: Invalid, unchecked: UncheckedItems, columns: HeldAsColumns): void {
+  // Items held as columns (span-columns.ts) are not read through `value.spans`, which would build them.
+  const isBig = (key: string) => columns[key] !== undefined || Array.isArray(value[key]);
+  const big = ITEM_CHECKS.filter(([key]) => isBig(key));
+  const skeleton: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) skeleton[key] = columns[key] ? [] : value[key];
   for (const [key] of big) skeleton[key] = [];
   const schemaError = (e: ErrorObject | undefined, key?: string, index?: number): never => {
     if (!e) return invalid('?', undefined, 'invalid');
@@ -68,12 +86,15 @@ function checkSchemaV2(value: Record<string, unknown>, validate: CompiledValidat
   };
   if (!validate(skeleton)) schemaError(validate.errors?.[0]);
   for (const [key, ok] of big) {
-    const items = value[key] as unknown[];
+    const cols = columns[key];
+    const items = cols ? undefined : (value[key] as unknown[]);
+    const itemAt = (i: number) => (cols ? cols.at(i) : items![i]);
     const only = unchecked[key];
-    for (let n = 0, count = only ? only.length : items.length; n < count; n++) {
+    for (let n = 0, count = only ? only.length : cols ? cols.count : items!.length; n < count; n++) {
       const i = only ? only[n] : n;
-      if (ok(items[i])) continue;
-      skeleton[key] = [items[i]];
+      const item = itemAt(i);
+      if (ok(item)) continue;
+      skeleton[key] = [item];
       if (!validate(skeleton)) schemaError(validate.errors?.[0], key, i);
       skeleton[key] = [];
     }
@@ -91,6 +112,7 @@ export function validateTrace(value: unknown, file: string, itemLines: ItemLines
   const v1 = version === 1;
   const validate = (v1 ? validateSchemaV1 : validateSchema) as unknown as CompiledValidator;
   const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+  const columns = isObject ? heldAsColumns(value as object, version === TRACE_VERSION) : {};
   if (isObject && typeof version === 'number' && version !== 1 && version !== TRACE_VERSION)
     throw fileError(file, undefined, `hvscope trace format version ${version} is not supported (this hvscope reads 1 and ${TRACE_VERSION})`);
   // `path` is "spans.3.start"; its array's first line + index is the item's line, when known.
@@ -99,7 +121,7 @@ export function validateTrace(value: unknown, file: string, itemLines: ItemLines
     const line = first !== undefined && index !== undefined ? first + index : undefined;
     throw fileError(file, line, `not a valid hvscope trace at ${path}${message}`);
   };
-  if (isObject && version === TRACE_VERSION) checkSchemaV2(value as Record<string, unknown>, validate, invalid, unchecked);
+  if (isObject && version === TRACE_VERSION) checkSchemaV2(value as Record<string, unknown>, validate, invalid, unchecked, columns);
   else if (!validate(value)) {
     const first = validate.errors?.[0];
     throw fileError(file, undefined, `not a valid hvscope trace at ${first ? describeSchemaError(first) : '?'}`);
@@ -111,11 +133,14 @@ export function validateTrace(value: unknown, file: string, itemLines: ItemLines
     for (let i = 0; i < items.length; i++)
       if (items[i].lane !== undefined && !laneIds.has(items[i].lane!)) invalid(`${kind}.${i}.lane`, i, `: unknown lane "${items[i].lane}"`);
   };
-  check('spans', trace.spans);
-  check('instants', trace.instants);
+  // Over the columns where they hold the items; where they find a fault, over the objects, which name it.
+  const fit = (key: 'spans' | 'instants') => columns[key] !== undefined && columnsFit(columns[key], laneIds);
+  const spansChecked = fit('spans');
+  if (!spansChecked) check('spans', trace.spans);
+  if (!fit('instants')) check('instants', trace.instants);
   check('counters', trace.counters);
   if (!v1) check('markers', trace.markers);
-  for (let i = 0; i < trace.spans.length; i++) {
+  for (let i = 0; !spansChecked && i < trace.spans.length; i++) {
     const s = trace.spans[i];
     if (s.end < s.start) invalid(`spans.${i}`, i, `: end ${s.end} is before start ${s.start}`);
   }

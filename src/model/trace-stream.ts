@@ -2,18 +2,21 @@
 // pieces (the bounded reader's checks and caps, input.ts), cut at line ends, and
 // the layout serializeTrace writes (io.ts: one member per line, one item per line
 // in the arrays) is parsed a line at a time. An item line of spans, instants or
-// counters is read from the bytes by the fast path (trace-scan.ts); any line it
-// does not take goes through JSON.parse('[' + line + ']'), so only the items built
-// so far and the piece being read are ever alive.
+// counters is read from the bytes by the fast path (trace-scan.ts), spans and instants
+// into columns (span-columns.ts: `value.spans` is built from them on first use); any
+// line it does not take goes through JSON.parse('[' + line + ']'), so only the items
+// read so far and the piece being read are ever alive.
 //
 // Why that is exact: JSON strings cannot hold a raw line break, so every line
 // break is outside strings, and a line parses as a list only if it holds whole
 // items. A file in any other layout (minified, pretty-printed, hand-edited, an
 // item over several lines) or with any error is not "streamable": readTrace then
 // reads it whole as before, which also gives the error with its line (parseJsonText).
+import { statSync } from 'node:fs';
 import { readInputChunks, jsonNestingOffset } from './input.js';
 import type { ItemLines, UncheckedItems } from './io.js';
-import { ItemScanner, type ScanKind } from './trace-scan.js';
+import { ItemColumns, attachColumns, capacityFor, type ColumnKind } from './span-columns.js';
+import { ItemScanner, TAKEN, type ScanKind } from './trace-scan.js';
 
 /**
  * Bytes read at a time. Measured on the 1M-event bench trace: with JSON.parse per piece, 64 KiB
@@ -47,8 +50,11 @@ export interface StreamedValue {
 }
 
 class LayoutReader {
-  /** fast: item lines of spans, instants and counters go through the scanner first. */
-  constructor(private readonly fast: boolean) {}
+  /** fast: item lines of spans, instants and counters go through the scanner first; spans into columns sized for fileBytes. */
+  constructor(
+    private readonly fast: boolean,
+    private readonly fileBytes: number,
+  ) {}
 
   readonly value: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   readonly itemLines: ItemLines = {};
@@ -59,6 +65,10 @@ class LayoutReader {
   private expectMember = true;
   private key = '';
   private items: unknown[] = [];
+  /** The fast path's spans and instants go into columns (span-columns.ts) instead of `items`. */
+  private columns: ItemColumns | undefined;
+  /** Bytes of the file before the piece being fed (a bound on what is left, to size columns). */
+  consumed = 0;
   private itemsEndedWithComma = false;
   private oneItemPerLine = true;
   private scanner: ItemScanner | undefined;
@@ -83,7 +93,9 @@ class LayoutReader {
   finish(): StreamedValue {
     if (this.state !== 'end') throw new NotStreamable();
     // The object was built without a prototype (a "__proto__" member stays data); give it the usual one.
-    return { value: Object.assign({}, this.value), itemLines: this.itemLines, unchecked: this.unchecked };
+    const value = Object.assign({}, this.value);
+    for (const key of COLUMNS) if (value[key] instanceof ItemColumns) attachColumns(value, value[key]);
+    return { value, itemLines: this.itemLines, unchecked: this.unchecked };
   }
 
   private memberLine(line: string): void {
@@ -121,12 +133,14 @@ class LayoutReader {
   private openArray(key: string): void {
     this.key = key;
     this.items = [];
-    this.value[key] = this.items;
+    this.columns = this.fast && COLUMNS.has(key) ? new ItemColumns(key as ColumnKind, capacityFor(key as ColumnKind, this.fileBytes - this.consumed)) : undefined;
+    this.value[key] = this.columns ?? this.items;
     this.itemLines[key] = this.line + 1;
     this.itemsEndedWithComma = false;
     this.oneItemPerLine = true;
     this.general = [];
-    this.scanner = this.fast && SCANNED.has(key) ? this.scannerFor(key as ScanKind) : undefined;
+    // The columns' scanner is their own (its string table is theirs).
+    this.scanner = this.columns ? new ItemScanner(this.columns.kind, this.columns) : this.fast && SCANNED.has(key) ? this.scannerFor(key as ScanKind) : undefined;
     if (this.scanner) this.unchecked[key] = this.general;
     this.state = 'array';
   }
@@ -138,17 +152,28 @@ class LayoutReader {
     return s;
   }
 
+  /** How many items the open array holds so far. */
+  private count(): number {
+    return this.columns ? this.columns.count : this.items.length;
+  }
+
   /** Item lines of the open array from `pos`, up to its closing "  ]" line or `to`. */
   private arrayLines(b: Buffer, pos: number, to: number): number {
     const scanner = this.scanner;
     const items = this.items;
+    const columns = this.columns;
     while (pos < to) {
       if (b[pos] === 0x20 && b[pos + 1] === 0x20 && b[pos + 2] === 0x5d) return this.closeArray(b, pos);
+      const count = columns ? columns.count : items.length;
       const item = scanner?.item(b, pos);
       if (item !== undefined) {
-        if (items.length > 0 && !this.itemsEndedWithComma) throw new NotStreamable();
+        if (count > 0 && !this.itemsEndedWithComma) throw new NotStreamable();
         this.itemsEndedWithComma = scanner!.comma;
-        items.push(item);
+        // The scanner wrote a TAKEN span into the columns already.
+        if (item !== TAKEN) {
+          if (columns) columns.pushObject(item);
+          else items.push(item);
+        }
         this.line++;
         pos = scanner!.next;
         continue;
@@ -166,7 +191,7 @@ class LayoutReader {
     const nl = b.indexOf(0x0a, pos);
     const line = b.toString('latin1', pos, nl);
     this.line++;
-    if ((line !== '  ]' && line !== '  ],') || (this.itemsEndedWithComma && this.items.length > 0)) throw new NotStreamable();
+    if ((line !== '  ]' && line !== '  ],') || (this.itemsEndedWithComma && this.count() > 0)) throw new NotStreamable();
     if (!this.oneItemPerLine) delete this.itemLines[this.key];
     this.expectMember = line.endsWith(',');
     this.state = 'members';
@@ -182,7 +207,7 @@ class LayoutReader {
       return;
     }
     // Items before this line must have ended with a comma.
-    if (this.items.length > 0 && !this.itemsEndedWithComma) throw new NotStreamable();
+    if (this.count() > 0 && !this.itemsEndedWithComma) throw new NotStreamable();
     this.itemsEndedWithComma = line.charCodeAt(end - 1) === 0x2c;
     let parsed: unknown[];
     try {
@@ -192,13 +217,16 @@ class LayoutReader {
     }
     if (parsed.length !== 1) this.oneItemPerLine = false;
     for (let i = 0; i < parsed.length; i++) {
-      this.general.push(this.items.length);
-      this.items.push(parsed[i]);
+      this.general.push(this.count());
+      if (this.columns) this.columns.pushObject(parsed[i]);
+      else this.items.push(parsed[i]);
     }
   }
 }
 
 const SCANNED: ReadonlySet<string> = new Set<ScanKind>(['spans', 'instants', 'counters']);
+/** The arrays whose fast-path items go into columns. */
+const COLUMNS: ReadonlySet<string> = new Set<ColumnKind>(['spans', 'instants']);
 
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
@@ -210,12 +238,21 @@ const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0
  * `fast: false` reads every line the general way (tests and the bench compare the two).
  */
 export function readTraceValueStreamed(file: string, chunkBytes = STREAM_CHUNK_BYTES, fast = true): StreamedValue | undefined {
-  const reader = new LayoutReader(fast);
+  let fileBytes = 0;
+  try {
+    fileBytes = statSync(file).size;
+  } catch {
+    // readInputChunks names what is wrong with the file.
+  }
+  const reader = new LayoutReader(fast, fileBytes);
   let carry: Buffer[] = [];
   let carried = 0;
+  let before = 0;
   try {
     readInputChunks(file, 'trace', 'data', chunkBytes, (bytes) => {
       let from = 0;
+      reader.consumed = before - carried;
+      before += bytes.length;
       if (carry.length > 0) {
         // The line begun in earlier pieces, completed: fed on its own, the rest of the piece in place.
         const nl = bytes.indexOf(0x0a);
