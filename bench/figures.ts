@@ -176,3 +176,7 @@ figures.push(libvirtFigure);
 import { tuneOptimizeConfirm, tuneOptimizeFigure } from './tune-optimize.js';
 measurements['tune-optimize'] = tuneOptimizeConfirm;
 figures.push(tuneOptimizeFigure);
+// tune-optimize-xen (bench/tune-optimize-xen.ts): xen-lab-found against xen-stock in fresh Xen lab cycles.
+import { tuneOptimizeXen, tuneOptimizeXenFigure } from './tune-optimize-xen.js';
+measurements['tune-optimize-xen'] = tuneOptimizeXen;
+figures.push(tuneOptimizeXenFigure);

@@ -18,7 +18,8 @@ const DEFAULT = 'qemu-default';
 const HAND_MADE = 'qemu-microvm-fast';
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function against(base: number[], other: number[], seed: number): Result {
+/** other against base: ratio of medians, its bootstrap 95 % interval, judge's one-sided verdict at 0.95, n. */
+export function against(base: number[], other: number[], seed: number): Result {
   if (base.length < 2 || other.length < 2) return { n: other.length };
   const j = judge(base, other, { confidence: 0.95, seed });
   return {
@@ -55,7 +56,7 @@ export async function tuneOptimizeConfirm(params: Result): Promise<Result> {
 export const tuneOptimizeFigure = {
   name: 'tune-optimize',
   async run(ctx: { measure(name: string, params: Result, timeoutMs: number): Promise<{ ok: boolean; result: Result; failure?: string }>; remainingMs(): number }): Promise<Result> {
-    const out = await ctx.measure('tune-optimize', { rounds: 6 }, Math.min(600_000, ctx.remainingMs()));
+    const out = await ctx.measure('tune-optimize', { rounds: 8 }, Math.min(600_000, ctx.remainingMs()));
     return { data: 'real (linux guest boots on this host, QEMU TCG; confirmation runs after the search)', ...out.result, ...(out.ok ? {} : { failed: out.failure ?? 'failed' }) };
   },
 };

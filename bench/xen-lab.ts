@@ -16,7 +16,7 @@ const GOAL_RATIO = 0.5;
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** The checkout root: bench/ (vitest) or dist/bench/ (npm run bench). */
-function repoRoot(): string {
+export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'bin', 'hvscope'))) {
     const parent = dirname(dir);
@@ -26,7 +26,7 @@ function repoRoot(): string {
   return dir;
 }
 
-function skipReason(): string | undefined {
+export function skipReason(): string | undefined {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not root (the lab needs root)';
   if (!existsSync('/usr/lib/xen-4.17/bin/xl')) return 'xen-utils-4.17 not installed';
   return undefined;

@@ -61,6 +61,24 @@ describe('tune optimize candidates', () => {
     expect(keys(query({ changed: new Set(['qemu/tcg-tsc-khz']) }))).not.toContain('qemu/machine=microvm+tcg-tsc-khz=host');
   });
 
+  it('a value brings along what its brought-along settings need in turn, and a setting that requires another (qemu-microvm-fast territory from pc)', () => {
+    const from = loadProfile('qemu-default', allTargets).sections;
+    const k = keys(query({ sections: from, knobs: ['bios', 'x-option-roms', 'pci'] }));
+    expect(k).toEqual([
+      'qemu/bios=qboot.rom+machine=microvm+tcg-tsc-khz=host', // qboot needs microvm, which needs tcg-tsc-khz
+      'qemu/bios=bios-microvm.bin+machine=microvm+tcg-tsc-khz=host',
+      'qemu/x-option-roms=off+machine=microvm+tcg-tsc-khz=host', // a microvm-only property
+      'qemu/kernel-params/pci=off+machine=microvm+tcg-tsc-khz=host',
+    ]);
+    // once microvm (and its tcg-tsc-khz) is in force, the same values come alone
+    const micro = keys(query({ sections: { qemu: { ...(from.qemu as object), machine: 'microvm', 'tcg-tsc-khz': 'host' } }, knobs: ['bios', 'x-option-roms', 'pci', 'rtc'] }));
+    expect(micro).toEqual(['qemu/bios=qboot.rom', 'qemu/bios=bios-microvm.bin', 'qemu/x-option-roms=off', 'qemu/kernel-params/pci=off', 'qemu/rtc=off']);
+    // a need on a knob a kept change already set (machine q35) cannot be met: not offered
+    expect(keys(query({ sections: { qemu: { machine: 'q35', bios: 'default' } }, changed: new Set(['qemu/machine']), knobs: ['bios', 'x-option-roms'] }))).toEqual([]);
+    // nor one on a fact that does not hold
+    expect(keys(query({ facts: { '@pvh-kernel': false }, knobs: ['kernel-entry'] }))).toEqual([]);
+  });
+
   it('only targets the workload measures, and --target', () => {
     expect(keys(query({ measurable: ['bridge'] }))).toEqual([]);
     expect(keys(query({ target: 'bridge' }))).toEqual([]);

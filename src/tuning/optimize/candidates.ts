@@ -1,7 +1,8 @@
 // What `tune optimize` may try next: one-setting changes of the current best profile, taken
 // from the candidates each target declares beside its settings (knob.ts KnobCandidates),
-// minus values already in force, values whose conditions the best profile does not meet
-// (requires / valueRequires: conflicts and dependencies as data) and changes already decided.
+// minus values already in force and changes already decided. A value whose conditions
+// (requires / valueRequires: conflicts and dependencies as data) the best profile does not
+// meet brings along the settings that meet them, as one change; one it cannot meet is left out.
 import { UserError } from '../../model/errors.js';
 import type { KnobCandidates, SettingCondition, SettingValue, TargetDefinition } from '../knob.js';
 
@@ -91,8 +92,6 @@ function conditionHolds(cond: SettingCondition, scope: Scope): boolean {
   return cond.values.some((v) => norm(v) === norm(seen));
 }
 
-const condText = (c: SettingCondition): string => `${c.target ? `${c.target}/` : ''}${c.path.join('/')} ∈ {${c.values.map(showValue).join(', ')}}`;
-
 export interface CandidateQuery {
   targets: readonly TargetDefinition[];
   /** The best profile's merged sections. */
@@ -108,17 +107,6 @@ export interface CandidateQuery {
   decided: ReadonlySet<string>;
   /** Knobs (knobName) already changed by a kept change: each knob is changed once. */
   changed?: ReadonlySet<string>;
-}
-
-/** Why a declared candidate is not tried now (for tests and messages); null: it may be tried. */
-function blocked(decl: KnobCandidates, value: SettingValue, scope: Scope): string | null {
-  if (norm(current(scope.sections[scope.target] ?? {}, decl)) === norm(value)) return 'in force';
-  for (const c of decl.requires ?? []) if (!conditionHolds(c, scope)) return `needs ${condText(c)}`;
-  for (const vr of decl.valueRequires ?? []) {
-    if (norm(vr.value) !== norm(value)) continue;
-    for (const c of vr.requires) if (!conditionHolds(c, scope)) return `needs ${condText(c)}: ${vr.why}`;
-  }
-  return null;
 }
 
 /** Does a --knobs entry name this knob (full name, or its path, or its last part)? */
@@ -160,28 +148,48 @@ function withSetting(sections: Record<string, unknown>, target: string, path: st
   return { ...sections, [target]: copy };
 }
 
+/** The conditions one value of a declared setting puts on the rest: the setting's requires, then the value's. */
+const conditionsOf = (decl: KnobCandidates, value: SettingValue): SettingCondition[] => [
+  ...(decl.requires ?? []),
+  ...(decl.valueRequires ?? []).filter((vr) => norm(vr.value) === norm(value)).flatMap((vr) => vr.requires),
+];
+
+/** Brought-along settings may bring their own (bios qboot.rom → machine microvm → tcg-tsc-khz host); a bound against cycles. */
+const MAX_NEEDS = 6;
+
 /**
- * The change, bringing along what its value needs: a valueRequires condition on another
- * declared setting (of this target, or of another the workload measures) that is not in force,
- * not changed already and that the search may set (its first listed non-absent value). null: blocked.
+ * The change, bringing along what it needs: each requires or valueRequires condition on
+ * another declared setting (of this target, or of another the workload measures) that is
+ * not met, not changed already and that the search may set (its first listed non-absent
+ * value), and in turn what those bring along; all measured and kept as one change, so a
+ * value needing another (x-option-roms off needs microvm, microvm needs tcg-tsc-khz) is
+ * reachable even when the other alone made no resolved difference. null: blocked (a fact
+ * that does not hold, a knob changed already, two needs that disagree).
  */
 function withNeeds(change: Change, decl: KnobCandidates, q: CandidateQuery): Change | null {
-  let scope: Scope = { target: change.target, sections: q.sections, facts: q.facts, targets: q.targets };
   if (norm(current(q.sections[change.target] ?? {}, decl)) === norm(change.value)) return null;
+  let sections = q.sections;
   const needs: With[] = [];
-  for (const vr of decl.valueRequires ?? []) {
-    if (norm(vr.value) !== norm(change.value)) continue;
-    for (const c of vr.requires) {
-      if (conditionHolds(c, scope)) continue;
-      const target = c.target ?? change.target;
-      const other = (q.targets.find((t) => t.name === target)?.candidates ?? []).find((d) => d.path.join('/') === c.path.join('/'));
-      const value = c.values.find((v) => v !== null);
-      if (!other || value === undefined || !q.measurable.includes(target) || q.changed?.has(knobName({ target, path: c.path }))) return null;
-      scope = { ...scope, sections: withSetting(scope.sections, target, c.path, value) };
-      needs.push({ ...(target !== change.target ? { target } : {}), path: c.path, value });
-    }
+  const todo: { target: string; cond: SettingCondition }[] = conditionsOf(decl, change.value).map((cond) => ({ target: change.target, cond }));
+  while (todo.length > 0) {
+    const { target: from, cond } = todo.shift()!;
+    const scope: Scope = { target: from, sections, facts: q.facts, targets: q.targets };
+    if (conditionHolds(cond, scope)) continue;
+    const target = cond.target ?? from;
+    const other = (q.targets.find((t) => t.name === target)?.candidates ?? []).find((d) => d.path.join('/') === cond.path.join('/'));
+    const value = cond.values.find((v) => v !== null);
+    const key = knobName({ target, path: cond.path });
+    const clash = key === knobName(change) || needs.some((w) => knobName({ target: w.target ?? change.target, path: w.path }) === key);
+    if (!other || value === undefined || clash || needs.length >= MAX_NEEDS || !q.measurable.includes(target) || q.changed?.has(key)) return null;
+    sections = withSetting(sections, target, cond.path, value);
+    needs.push({ ...(target !== change.target ? { target } : {}), path: cond.path, value });
+    todo.push(...conditionsOf(other, value).map((c) => ({ target, cond: c })));
   }
-  if (blocked(decl, change.value, scope) !== null) return null;
+  // Every setting written must hold its conditions in the profile as changed (a later need may not undo an earlier one's).
+  const declOf = (target: string, path: string[]) => (q.targets.find((t) => t.name === target)?.candidates ?? []).find((d) => d.path.join('/') === path.join('/'))!;
+  const written = [{ target: change.target, decl, value: change.value }, ...needs.map((w) => ({ target: w.target ?? change.target, decl: declOf(w.target ?? change.target, w.path), value: w.value }))];
+  const holds = (w: (typeof written)[number]) => conditionsOf(w.decl, w.value).every((c) => conditionHolds(c, { target: w.target, sections, facts: q.facts, targets: q.targets }));
+  if (!written.every(holds)) return null;
   return needs.length > 0 ? { ...change, with: needs } : change;
 }
 

@@ -131,6 +131,56 @@ describe('search loop (synthetic workload)', () => {
   });
 });
 
+/**
+ * A synthetic workload shaped like the linux guest under TCG (made-up factors, no QEMU): microvm
+ * alone makes no difference and hangs without tcg-tsc-khz, its microvm-only settings and qboot
+ * help, rtc off hurts.
+ */
+function microvmLikeWorkload(): Workload {
+  const noise = prng(5);
+  const is = (q: unknown, path: string[], v: string) => String(settingAt(q, path)) === v || (v === 'off' && settingAt(q, path) === false);
+  return {
+    spec: 'synthetic-microvm',
+    measurable: ['qemu'],
+    facts: { '@pvh-kernel': true },
+    async prepare() {},
+    async run(req) {
+      const q = loadProfile(req.profile, allTargets).sections.qemu;
+      const microvm = is(q, ['machine'], 'microvm');
+      if (microvm && !is(q, ['tcg-tsc-khz'], 'host')) return { ok: false, why: 'synthetic: TSC calibration hang', files: [] };
+      let ms = 1000;
+      if (is(q, ['kernel-entry'], 'pvh')) ms *= 0.5;
+      if (settingAt(q, ['kernel-params', 'cryptomgr.notests']) === true) ms *= 0.8;
+      if (microvm && is(q, ['x-option-roms'], 'off')) ms *= 0.8;
+      if (microvm && is(q, ['bios'], 'qboot.rom')) ms *= 0.8;
+      if (microvm && is(q, ['rtc'], 'off')) ms *= 1.6;
+      ms *= 1 + (noise() - 0.5) * 0.04;
+      return { ok: true, readyNs: ms * 1e6, phasesNs: {}, files: [] };
+    },
+  };
+}
+
+describe('greedy order does not strand what needs another setting (synthetic workload)', () => {
+  it('reaches microvm with qboot and no option ROMs although microvm alone makes no difference', async () => {
+    const dir = tmp();
+    const logFile = join(dir, 'log.jsonl');
+    const spec: SearchSpec = { ...SPEC, knobs: ['machine', 'kernel-entry', 'cryptomgr.notests', 'x-option-roms', 'bios', 'rtc'] };
+    appendLog(logFile, { t: 'start', version: LOG_VERSION, at: 'now', spec });
+    const state: SearchState = { spec, kept: [], decisions: [], decided: new Set(), elapsedMs: 0 };
+    const out = await runSearch({ workload: microvmLikeWorkload(), targets: allTargets, state, logFile, outDir: dir, progress: () => {} });
+    expect(out.stopped).toBe('exhausted');
+    const verdict = (key: string) => state.decisions.find((d) => d.change.path.join('/') + '=' + String(d.change.value) + (d.change.with ?? []).map((w) => `+${w.path.join('/')}=${String(w.value)}`).join('') === key)?.decision.verdict;
+    expect(verdict('machine=microvm+tcg-tsc-khz=host')).toBe('no difference');
+    expect(verdict('x-option-roms=off+machine=microvm+tcg-tsc-khz=host')).toBe('better'); // brought microvm along
+    expect(verdict('bios=qboot.rom')).toBe('better'); // alone, once microvm is in force
+    expect(verdict('rtc=off')).toBe('worse');
+    const best = loadProfile(join(dir, 'profiles', `best-${state.kept.length}.yaml`), allTargets).sections.qemu;
+    const got = ['machine', 'tcg-tsc-khz', 'kernel-entry', 'x-option-roms', 'bios', 'rtc'].map((k) => String(settingAt(best, [k]) ?? 'absent'));
+    expect(got).toEqual(['microvm', 'host', 'pvh', 'off', 'qboot.rom', 'absent']);
+    expect(settingAt(best, ['kernel-params', 'cryptomgr.notests'])).toBe(true);
+  });
+});
+
 describe('search log', () => {
   it('drops a last line cut short, rejects a bad line elsewhere with its line number', () => {
     const dir = tmp();
