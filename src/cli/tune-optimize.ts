@@ -1,5 +1,5 @@
 // hvscope tune optimize --workload W --from PROFILE --budget 30m [--confidence C] [--knobs a,b]
-//   [--target T] [--objective ready|PHASE|p90] [--runs-per-candidate N] [--resume LOG] -o best.yaml [--json]
+//   [--target T] [--objective ready|PHASE|p90] [--runs-per-candidate N] [--refine-rounds N] [--resume LOG] -o best.yaml [--json]
 // Glue only: options → search spec, the search (src/tuning/optimize/search.ts), then the
 // found profile, the report and the figure.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { loadProfile, resolveProfileRef } from '../tuning/profile.js';
 import { allTargets } from '../tuning/targets/index.js';
 import { checkSelection } from '../tuning/optimize/candidates.js';
 import { minPairs } from '../tuning/optimize/decide.js';
+import { DEFAULT_REFINE_ROUNDS } from '../tuning/optimize/refine.js';
 import { searchFigure } from '../tuning/optimize/figure.js';
 import { LOG_VERSION, appendLog, readLog, replay, type SearchSpec, type SearchState } from '../tuning/optimize/log.js';
 import { buildReport, profileYaml, reportText } from '../tuning/optimize/output.js';
@@ -27,6 +28,7 @@ export interface OptimizeOptions {
   target?: string;
   objective?: string;
   runsPerCandidate?: string | number;
+  refineRounds?: string | number;
   resume?: string;
   output?: string;
   json?: boolean;
@@ -43,6 +45,14 @@ export function parseBudget(text: string): number {
   return ms;
 }
 
+/** --refine-rounds N: 0 (off) to 5; undefined when not given. */
+function parseRefineRounds(opts: OptimizeOptions): number | undefined {
+  if (opts.refineRounds === undefined) return undefined;
+  const n = Number(opts.refineRounds);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 5) throw usageError(`--refine-rounds ${opts.refineRounds}: expected a whole number from 0 (no refinement) to 5`);
+  return n;
+}
+
 function specOf(opts: OptimizeOptions): SearchSpec {
   if (!opts.workload) throw usageError('tune optimize: --workload is required (boot:tiny, boot:linux, boot:PATH, lab-xen:tiny-pv, libvirt:tiny, libvirt:linux, libvirt:PATH, cmd:...)');
   if (!opts.from) throw usageError('tune optimize: --from PROFILE is required (the profile to start from, e.g. qemu-default)');
@@ -52,11 +62,12 @@ function specOf(opts: OptimizeOptions): SearchSpec {
   const runs = opts.runsPerCandidate === undefined ? Math.max(4, minPairs(confidence)) : Number(opts.runsPerCandidate);
   if (!Number.isSafeInteger(runs) || runs < minPairs(confidence) || runs > 100)
     throw usageError(`--runs-per-candidate ${opts.runsPerCandidate}: at confidence ${confidence} a decision needs at least ${minPairs(confidence)} pairs (at most 100)`);
+  const refineRounds = parseRefineRounds(opts) ?? DEFAULT_REFINE_ROUNDS;
   const objective = String(opts.objective ?? 'ready');
   checkObjective(objective);
   const knobs = opts.knobs === undefined ? undefined : String(opts.knobs).split(',').map((k) => k.trim()).filter(Boolean);
   const from = includeOf(String(opts.from));
-  return { workload: String(opts.workload), from, budgetMs: parseBudget(String(opts.budget)), confidence, objective, runsPerCandidate: runs, ...(knobs ? { knobs } : {}), ...(opts.target ? { target: String(opts.target) } : {}) };
+  return { workload: String(opts.workload), from, budgetMs: parseBudget(String(opts.budget)), confidence, objective, runsPerCandidate: runs, refineRounds, ...(knobs ? { knobs } : {}), ...(opts.target ? { target: String(opts.target) } : {}) };
 }
 
 /** A fresh search (log written) or a resumed one (--resume: the log's options, a new --budget wins). */
@@ -64,7 +75,9 @@ function startState(opts: OptimizeOptions, logFile: string): SearchState {
   if (opts.resume !== undefined) {
     const state = replay(readLog(resolve(String(opts.resume))));
     if (opts.budget !== undefined) state.spec.budgetMs = parseBudget(String(opts.budget));
-    appendLog(logFile, { t: 'resume', at: new Date().toISOString(), budgetMs: state.spec.budgetMs });
+    const refineRounds = parseRefineRounds(opts);
+    if (refineRounds !== undefined) state.spec.refineRounds = refineRounds;
+    appendLog(logFile, { t: 'resume', at: new Date().toISOString(), budgetMs: state.spec.budgetMs, ...(refineRounds !== undefined ? { refineRounds } : {}) });
     return state;
   }
   const spec = specOf(opts);
@@ -111,12 +124,12 @@ interface Searching {
 
 async function searchAndWrite(opts: OptimizeOptions, { spec, workload, state, logFile, outFile, outDir }: Searching): Promise<void> {
   await workload.prepare(progress);
-  progress(`tune optimize: ${spec.workload} from ${spec.from}, objective ${spec.objective}, ${spec.runsPerCandidate} pairs per candidate, confidence ${spec.confidence}, budget ${Math.round(state.spec.budgetMs / 1000)} s (${Math.round(state.elapsedMs / 1000)} s spent); log ${logFile}`);
+  progress(`tune optimize: ${spec.workload} from ${spec.from}, objective ${spec.objective}, ${spec.runsPerCandidate} pairs per candidate, ${state.spec.refineRounds ?? 0} refinement round(s), confidence ${spec.confidence}, budget ${Math.round(state.spec.budgetMs / 1000)} s (${Math.round(state.elapsedMs / 1000)} s spent); log ${logFile}`);
   const { value: outcome, signal } = await withInterrupts((abort) => runSearch({ workload, targets: allTargets, state, logFile, outDir, signal: abort, progress }));
   appendLog(logFile, { t: 'end', reason: outcome.stopped, at: new Date().toISOString() });
   writeFileAtomic(outFile, profileYaml({ file: outFile, include: includeOf(spec.from), spec: state.spec, kept: state.kept }));
   loadProfile(outFile, allTargets); // what we wrote must load
-  const decided = state.decisions.map((d) => ({ change: d.change, decision: d.decision, kept: d.kept }));
+  const decided = state.decisions.map((d) => ({ change: d.change, decision: d.decision, kept: d.kept, round: d.round }));
   const figure = writeFigure(decided, spec, outDir);
   const report = buildReport({ spec: state.spec, profile: outFile, log: logFile, figure, traces: join(outDir, 'runs'), stopped: outcome.stopped, elapsedMs: state.elapsedMs, untried: outcome.untried, decided });
   writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 1)}\n`);
@@ -144,4 +157,4 @@ function writeFigure(decided: Parameters<typeof searchFigure>[0], spec: SearchSp
   }
 }
 
-export const OPTIMIZE_OPTIONS = ['workload', 'from', 'budget', 'confidence', 'knobs', 'target', 'objective', 'runs-per-candidate', 'resume', 'output', 'json'];
+export const OPTIMIZE_OPTIONS = ['workload', 'from', 'budget', 'confidence', 'knobs', 'target', 'objective', 'runs-per-candidate', 'refine-rounds', 'resume', 'output', 'json'];

@@ -18,7 +18,7 @@ const missing = requireOrSkip(hasCommand('qemu-system-x86_64') && hasCommand('gc
 const work = scratchDir('hvscope-tune-optimize-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-type Row = { change: string; knob: string; value: string | number | boolean | null; verdict: string; kept: boolean };
+type Row = { change: string; knob: string; value: string | number | boolean | null; verdict: string; kept: boolean; round: number; decision: { ratio?: number; nBase: number } };
 type Report = { kept: Row[]; worse: Row[]; noDifference: Row[]; broken: Row[]; invalid: Row[]; stopped: string; log: string; profile: string };
 
 const logLines = (file: string) =>
@@ -38,9 +38,15 @@ describe.skipIf(missing)('tune optimize on the tiny guest (QEMU TCG)', () => {
     expect(['exhausted', 'budget']).toContain(report.stopped);
     const decided = [...report.kept, ...report.worse, ...report.noDifference, ...report.broken, ...report.invalid];
     expect(decided.length).toBeGreaterThanOrEqual(2);
-    // The starting value of a knob is never "tried", and each decided change appears once.
+    // The starting value of a knob is never "tried", and each change is decided once per round.
     expect(decided.map((d) => d.change)).not.toContain('qemu/machine=pc');
-    expect(new Set(decided.map((d) => d.change)).size).toBe(decided.length);
+    expect(new Set(decided.map((d) => `${d.change}#${d.round}`)).size).toBe(decided.length);
+    // Refinement (default 2 rounds): only changes left unresolved yet favoured (ratio < 1) one round before are measured again.
+    for (const d of decided.filter((x) => x.round > 0)) {
+      const before = decided.find((x) => x.change === d.change && x.round === d.round - 1);
+      expect(before && before.verdict === 'no difference' && before.decision.ratio! < 1, d.change).toBe(true);
+      if (d.verdict !== 'broken') expect(d.decision.nBase).toBe(3 * (d.round + 1));
+    }
 
     // The found profile: includes the start, sets only the kept knobs, each with its measurement.
     const text = readFileSync(out, 'utf8');

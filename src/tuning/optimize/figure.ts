@@ -1,6 +1,7 @@
 // The search figure: one slot per measured change in search order (the search path), its
 // median ratio to the best at that time with the bootstrap interval as a whisker, coloured
 // by verdict; the kept changes (gain per kept knob) are filled and labelled with their gain.
+// A refinement's re-measurement (refine.ts) gets its own slot, labelled (rN).
 // Drawn in the paper-figure frame (src/render/figures/frame.ts).
 import { drawMarker, finishFrame, layoutFrame, round, text, type LegendEntry, type SeriesStyle } from '../../render/figures/frame.js';
 import { OKABE_ITO } from '../../render/palette.js';
@@ -36,7 +37,7 @@ export function searchFigure(decided: Decided[], objective: string, title: strin
     height: '3.8in',
     title,
     legend,
-    x: { kind: 'category', labels: measured.map((d) => `${d.change.path[d.change.path.length - 1]}=${showValue(d.change.value)}${d.change.with ? ` +${d.change.with.length}` : ''}`) },
+    x: { kind: 'category', labels: measured.map((d) => `${d.change.path[d.change.path.length - 1]}=${showValue(d.change.value)}${d.change.with ? ` +${d.change.with.length}` : ''}${d.round ? ` (r${d.round})` : ''}`) },
     y: { kind: 'number', label: `${objective}: candidate / best (median)` },
     yRange: [Math.min(0.9, ...lows, ...path) * 0.95, Math.max(1.1, ...highs) * 1.05],
   });
@@ -50,7 +51,7 @@ export function searchFigure(decided: Decided[], objective: string, title: strin
   measured.forEach((d, i) => {
     const x = round(slot.centre(i));
     const [lo, hi] = d.decision.ratioInterval!;
-    const g = frame.data.append('g').attr('class', 'change').attr('data-change', changeKey(d.change)).attr('data-verdict', d.kept ? 'kept' : d.decision.verdict);
+    const g = frame.data.append('g').attr('class', 'change').attr('data-change', changeKey(d.change)).attr('data-verdict', d.kept ? 'kept' : d.decision.verdict).attr('data-round', d.round ?? 0);
     const w = Math.min(slot.width * 0.2, fs);
     const path = `M${x},${round(frame.yOf(lo))}L${x},${round(frame.yOf(hi))}M${round(x - w / 2)},${round(frame.yOf(lo))}L${round(x + w / 2)},${round(frame.yOf(lo))}M${round(x - w / 2)},${round(frame.yOf(hi))}L${round(x + w / 2)},${round(frame.yOf(hi))}`;
     g.append('path').attr('class', 'whisker').attr('d', path);

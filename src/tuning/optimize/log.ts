@@ -22,13 +22,16 @@ export interface SearchSpec {
   runsPerCandidate: number;
   knobs?: string[];
   target?: string;
+  /** Refinement rounds over unresolved, favoured changes (search.ts); absent in logs before them: none. */
+  refineRounds?: number;
 }
 
 export type LogLine =
   | { t: 'start'; version: number; at: string; spec: SearchSpec }
-  | { t: 'resume'; at: string; budgetMs: number }
-  | { t: 'run'; change: string; arm: 'base' | 'cand'; pair: number; ok: boolean; valueNs?: number; why?: string; files: string[]; ms: number }
-  | { t: 'decision'; change: string; target: string; path: string[]; value: SettingValue; about: string; with?: Change['with']; decision: Decision; kept: boolean; atMs: number }
+  | { t: 'resume'; at: string; budgetMs: number; refineRounds?: number }
+  // round: 0 (or absent, logs before refinement) the first pass, N the Nth refinement round.
+  | { t: 'run'; change: string; arm: 'base' | 'cand'; pair: number; ok: boolean; valueNs?: number; why?: string; files: string[]; ms: number; round?: number }
+  | { t: 'decision'; change: string; target: string; path: string[]; value: SettingValue; about: string; with?: Change['with']; decision: Decision; kept: boolean; atMs: number; round?: number }
   | { t: 'end'; reason: string; at: string };
 
 export function appendLog(file: string, line: LogLine): void {
@@ -37,10 +40,35 @@ export function appendLog(file: string, line: LogLine): void {
 
 export interface Pending {
   change: string;
+  round: number;
   base: number[];
   cand: number[];
   /** Pairs begun (a pair whose second run was lost is measured again). */
   pairs: number;
+}
+
+export interface DecisionEntry {
+  change: Change;
+  decision: Decision;
+  kept: boolean;
+  atMs: number;
+  /** 0: first pass; N: Nth refinement round. */
+  round: number;
+  /** How many changes were kept when it was decided: which best it was measured against. */
+  bestN: number;
+  /** The objective values of both arms that entered the decision (ns). */
+  base: number[];
+  cand: number[];
+}
+
+/**
+ * The values a refinement of `key` starts from: the pairs of its last decision when they were
+ * measured against the same best (nothing kept since), else none (measured afresh).
+ */
+export function reusablePairs(decisions: readonly DecisionEntry[], key: string, keptNow: number): { base: number[]; cand: number[] } {
+  const prior = [...decisions].reverse().find((d) => changeKey(d.change) === key);
+  if (!prior || prior.bestN !== keptNow || prior.base.length !== prior.cand.length) return { base: [], cand: [] };
+  return { base: [...prior.base], cand: [...prior.cand] };
 }
 
 export interface SearchState {
@@ -48,7 +76,7 @@ export interface SearchState {
   /** Kept changes, in the order they were kept, each with its decision. */
   kept: { change: Change; decision: Decision }[];
   /** Every decision, in order. */
-  decisions: { change: Change; decision: Decision; kept: boolean; atMs: number }[];
+  decisions: DecisionEntry[];
   decided: Set<string>;
   pending?: Pending;
   /** Measuring time spent so far (sum of runs), ms. */
@@ -89,16 +117,25 @@ export function replay(lines: LogLine[]): SearchState {
   if (start?.t !== 'start') throw new UserError('search log: no start record');
   const state: SearchState = { spec: { ...start.spec }, kept: [], decisions: [], decided: new Set(), elapsedMs: 0 };
   for (const line of lines.slice(1)) {
-    if (line.t === 'resume') state.spec.budgetMs = line.budgetMs;
-    else if (line.t === 'run') {
+    if (line.t === 'resume') {
+      state.spec.budgetMs = line.budgetMs;
+      if (line.refineRounds !== undefined) state.spec.refineRounds = line.refineRounds;
+    } else if (line.t === 'run') {
       state.elapsedMs += line.ms;
-      if (state.pending?.change !== line.change) state.pending = { change: line.change, base: [], cand: [], pairs: 0 };
+      const round = line.round ?? 0;
+      if (state.pending?.change !== line.change || state.pending.round !== round) state.pending = { change: line.change, round, base: [], cand: [], pairs: 0 };
       const p = state.pending;
       p.pairs = Math.max(p.pairs, line.pair);
       if (line.ok && line.valueNs !== undefined) (line.arm === 'base' ? p.base : p.cand).push(line.valueNs);
     } else if (line.t === 'decision') {
       const change: Change = { target: line.target, path: line.path, value: line.value, about: line.about, ...(line.with ? { with: line.with } : {}) };
-      state.decisions.push({ change, decision: line.decision, kept: line.kept, atMs: line.atMs });
+      const round = line.round ?? 0;
+      const reused = round > 0 ? reusablePairs(state.decisions, line.change, state.kept.length) : { base: [], cand: [] };
+      const p = state.pending?.change === line.change && state.pending.round === round ? state.pending : undefined;
+      const n = Math.min(p?.base.length ?? 0, p?.cand.length ?? 0);
+      const base = [...reused.base, ...(p?.base.slice(0, n) ?? [])];
+      const cand = [...reused.cand, ...(p?.cand.slice(0, n) ?? [])];
+      state.decisions.push({ change, decision: line.decision, kept: line.kept, atMs: line.atMs, round, bestN: state.kept.length, base, cand });
       state.decided.add(changeKey(change));
       if (line.kept) state.kept.push({ change, decision: line.decision });
       state.pending = undefined;

@@ -12,6 +12,8 @@ export interface Decided {
   change: Change;
   decision: Decision;
   kept: boolean;
+  /** 0 or absent: first pass; N: Nth refinement round (refine.ts). */
+  round?: number;
 }
 
 const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
@@ -51,7 +53,7 @@ export interface ProfileText {
 export function profileYaml(p: ProfileText): string {
   const lines = [
     `# Found by \`hvscope tune optimize\` on ${p.date ?? new Date().toISOString()}: workload ${p.spec.workload}, objective ${p.spec.objective},`,
-    `# confidence ${p.spec.confidence}, ${p.spec.runsPerCandidate} alternating pairs per candidate. Each setting below was kept because`,
+    `# confidence ${p.spec.confidence}, ${p.spec.runsPerCandidate} alternating pairs per candidate (${p.spec.refineRounds ?? 0} refinement round(s) with more). Each setting below was kept because`,
     `# it made the objective better than the best profile before it, measured side by side on this host;`,
     `# its comment gives the medians, the ratio with its bootstrap interval, and n (runs per arm).`,
     `name: ${profileNameOf(p.file)}`,
@@ -97,6 +99,8 @@ export interface ReportRow {
   kept: boolean;
   measured: string;
   decision: Decision;
+  /** 0: first pass; N: the Nth refinement round re-measured it with more pairs. */
+  round: number;
 }
 
 export interface OptimizeReport {
@@ -118,7 +122,7 @@ export interface OptimizeReport {
 
 export function buildReport(args: Omit<OptimizeReport, 'kept' | 'worse' | 'noDifference' | 'broken' | 'invalid'> & { decided: Decided[] }): OptimizeReport {
   const rows = args.decided.map(
-    (d): ReportRow => ({ knob: knobName(d.change), change: changeKey(d.change), value: d.change.value, verdict: d.decision.verdict, kept: d.kept, measured: measuredText(d.decision, args.spec.objective), decision: d.decision }),
+    (d): ReportRow => ({ knob: knobName(d.change), change: changeKey(d.change), value: d.change.value, verdict: d.decision.verdict, kept: d.kept, measured: measuredText(d.decision, args.spec.objective), decision: d.decision, round: d.round ?? 0 }),
   );
   const { decided: _d, ...rest } = args;
   return {
@@ -142,13 +146,16 @@ export function reportText(r: OptimizeReport): string {
   const section = (title: string, rows: ReportRow[]) => {
     out.push('', `${title} (${rows.length}):`);
     if (rows.length === 0) out.push('  none');
-    for (const row of rows) out.push(`  ${row.change.padEnd(40)} ${row.measured}`);
+    for (const row of rows) out.push(`  ${`${row.change}${row.round > 0 ? ` [refine ${row.round}]` : ''}`.padEnd(40)} ${row.measured}`);
   };
   section('kept (better)', r.kept);
   section('worse', r.worse);
   section('no difference resolved', r.noDifference);
   section('broken (did not boot or reach ready)', r.broken);
   if (r.invalid.length > 0) section('invalid (profile rejected)', r.invalid);
+  const refined = [...r.kept, ...r.worse, ...r.noDifference, ...r.broken].filter((row) => row.round > 0);
+  if (refined.length > 0)
+    out.push('', `refinement (${r.spec.refineRounds ?? 0} round(s)): ${refined.length} unresolved change(s) that the first measurement favoured were measured again with more pairs; ${refined.filter((row) => row.kept).length} kept. A change listed twice shows both decisions.`);
   if (r.untried.length > 0) out.push('', `not tried (${r.untried.length}): ${r.untried.join(', ')}`);
   return `${out.join('\n')}\n`;
 }

@@ -14,7 +14,8 @@ import { buildKnobs } from '../engine.js';
 import { loadProfile, resolveProfileRef } from '../profile.js';
 import { candidateChanges, changeKey, knobsOf, type Change } from './candidates.js';
 import { brokenDecision, decide, type Decision } from './decide.js';
-import { appendLog, type SearchState } from './log.js';
+import { appendLog, reusablePairs, type SearchState } from './log.js';
+import { nextRefinement, openRefinements, pairsFor, type Refinement } from './refine.js';
 import { profileYaml } from './output.js';
 import { objectiveValue, type Workload } from './workloads.js';
 
@@ -65,12 +66,18 @@ export async function runSearch(s: SearchRun): Promise<SearchOutcome> {
     if (s.signal?.aborted) return { stopped: 'interrupted', untried: [] };
     const bestFile = join(profilesDir, `best-${state.kept.length}.yaml`);
     const sections = writeProfile(bestFile, state, state.kept, s.targets, s.workload);
-    const todo = candidateChanges({ targets: s.targets, sections, measurable: s.workload.measurable, facts: s.workload.facts, knobs: state.spec.knobs, target: state.spec.target, decided: state.decided, changed: new Set(state.kept.flatMap((k) => knobsOf(k.change))) });
-    const pending = state.pending && todo.find((c) => changeKey(c) === state.pending!.change);
-    const change = pending ?? todo[0];
-    if (!change) return { stopped: 'exhausted', untried: [] };
-    const estimate = pairMs.length > 0 ? median(pairMs) * state.spec.runsPerCandidate : 0;
-    if (left() <= 0 || (estimate > 0 && left() < estimate * 0.5)) return { stopped: 'budget', untried: todo.map(changeKey) };
+    const query = { targets: s.targets, sections, measurable: s.workload.measurable, facts: s.workload.facts, knobs: state.spec.knobs, target: state.spec.target, changed: new Set(state.kept.flatMap((k) => knobsOf(k.change))) };
+    const todo = candidateChanges({ ...query, decided: state.decided });
+    // Every change decided once: refine the unresolved ones that the measurement favoured (refine.ts).
+    const applicable = new Map(candidateChanges({ ...query, decided: new Set() }).map((c) => [changeKey(c), c]));
+    const next = nextStep(state, todo, applicable);
+    if (!next) return { stopped: 'exhausted', untried: [] };
+    const { change, round } = next;
+    const untried = () => [...todo.map(changeKey), ...openRefinements(state, applicable).map((r) => `${changeKey(r.change)} (refine ${r.round})`)];
+    const reused = round > 0 ? reusablePairs(state.decisions, changeKey(change), state.kept.length) : { base: [], cand: [] };
+    const pairs = pairsFor(state.spec.runsPerCandidate, round);
+    const estimate = pairMs.length > 0 ? median(pairMs) * Math.max(1, pairs - reused.base.length) : 0;
+    if (left() <= 0 || (estimate > 0 && left() < estimate * 0.5)) return { stopped: 'budget', untried: untried() };
     const key = changeKey(change);
     const candFile = join(profilesDir, `cand-${step}.yaml`);
     let decision: Decision;
@@ -79,25 +86,27 @@ export async function runSearch(s: SearchRun): Promise<SearchOutcome> {
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       decision = brokenDecision(err.message.split('\n')[0], 0, 0, state.spec.confidence, 'invalid');
-      record(s, change, decision, false, Date.now() - startedAt);
-      progress(`[${step}] ${key}: invalid (${decision.why})`);
+      record(s, change, decision, false, Date.now() - startedAt, round, [], []);
+      progress(`[${step}] ${key}${roundText(round)}: invalid (${decision.why})`);
       continue;
     }
-    const base = state.pending?.change === key ? [...state.pending.base] : [];
-    const cand = state.pending?.change === key ? [...state.pending.cand] : [];
+    const resumed = state.pending?.change === key && state.pending.round === round ? state.pending : undefined;
+    const base = [...reused.base, ...(resumed?.base ?? [])];
+    const cand = [...reused.cand, ...(resumed?.cand ?? [])];
+    if (round > 0) progress(`[${step}] ${key}${roundText(round)}: unresolved at ${decisionsOf(state, key).at(-1)?.decision.nBase ?? '?'} pairs but favoured; ${pairs} pairs${reused.base.length > 0 ? ` (${reused.base.length} reused: same best)` : ' (fresh: the best changed)'}`);
     try {
-      decision = await measureCandidate(s, { key, step, bestFile, candFile, base, cand, bestValues, pairMs, left, startedAt });
+      decision = await measureCandidate(s, { key, step, round, pairs, bestFile, candFile, base, cand, bestValues, pairMs, left, startedAt });
     } catch (err) {
       if (err instanceof Interrupted) return { stopped: 'interrupted', untried: [] };
-      if (err instanceof BudgetSpent) return { stopped: 'budget', untried: todo.map(changeKey) };
+      if (err instanceof BudgetSpent) return { stopped: 'budget', untried: untried() };
       throw err;
     }
     const kept = decision.verdict === 'better';
-    record(s, change, decision, kept, Date.now() - startedAt);
+    record(s, change, decision, kept, Date.now() - startedAt, round, base, cand);
     if (kept) bestValues = [...cand];
     else bestValues = [...bestValues, ...base].slice(-12);
     const [lo, hi] = bestValues.length >= 2 ? medianInterval(bestValues, { confidence: state.spec.confidence }) : [NaN, NaN];
-    progress(`[${step}] ${key}: ${decision.verdict}${kept ? ' — kept' : ''}; best ${bestValues.length > 0 ? `${formatDuration(median(bestValues))} [${fmt(lo)}, ${fmt(hi)}] (n ${bestValues.length})` : '?'}; ${Math.max(0, Math.round(left() / 1000))} s left`);
+    progress(`[${step}] ${key}${roundText(round)}: ${decision.verdict}${kept ? ' — kept' : ''}; best ${bestValues.length > 0 ? `${formatDuration(median(bestValues))} [${fmt(lo)}, ${fmt(hi)}] (n ${bestValues.length})` : '?'}; ${Math.max(0, Math.round(left() / 1000))} s left`);
   }
 }
 
@@ -105,9 +114,23 @@ class BudgetSpent extends Error {}
 
 const fmt = (ns: number) => (Number.isFinite(ns) ? formatDuration(ns) : '?');
 
-function record(s: SearchRun, change: Change, decision: Decision, kept: boolean, atMs: number): void {
-  appendLog(s.logFile, { t: 'decision', change: changeKey(change), target: change.target, path: change.path, value: change.value, about: change.about, ...(change.with ? { with: change.with } : {}), decision, kept, atMs });
-  s.state.decisions.push({ change, decision, kept, atMs });
+/** The first pass first (what the best allows and nothing decided yet), then refinement; a pending one continues. */
+function nextStep(state: SearchState, todo: Change[], applicable: ReadonlyMap<string, Change>): Refinement | undefined {
+  const p = state.pending;
+  if (p) {
+    const change = p.round === 0 ? todo.find((c) => changeKey(c) === p.change) : applicable.get(p.change);
+    if (change) return { change, round: p.round };
+  }
+  if (todo[0]) return { change: todo[0], round: 0 };
+  return nextRefinement(state, applicable);
+}
+
+const roundText = (round: number) => (round > 0 ? ` (refine ${round})` : '');
+const decisionsOf = (state: SearchState, key: string) => state.decisions.filter((d) => changeKey(d.change) === key);
+
+function record(s: SearchRun, change: Change, decision: Decision, kept: boolean, atMs: number, round: number, base: number[], cand: number[]): void {
+  appendLog(s.logFile, { t: 'decision', change: changeKey(change), target: change.target, path: change.path, value: change.value, about: change.about, ...(change.with ? { with: change.with } : {}), decision, kept, atMs, ...(round > 0 ? { round } : {}) });
+  s.state.decisions.push({ change, decision, kept, atMs, round, bestN: s.state.kept.length, base: [...base], cand: [...cand] });
   s.state.decided.add(changeKey(change));
   if (kept) s.state.kept.push({ change, decision });
   s.state.pending = undefined;
@@ -116,6 +139,9 @@ function record(s: SearchRun, change: Change, decision: Decision, kept: boolean,
 interface Measuring {
   key: string;
   step: number;
+  round: number;
+  /** Pairs per arm this decision wants. */
+  pairs: number;
   bestFile: string;
   candFile: string;
   base: number[];
@@ -126,11 +152,11 @@ interface Measuring {
   startedAt: number;
 }
 
-/** Runs pairs until runsPerCandidate of each arm; a failed candidate run breaks it at once. */
+/** Runs pairs until m.pairs of each arm; a failed candidate run breaks it at once. */
 async function measureCandidate(s: SearchRun, m: Measuring): Promise<Decision> {
   const { spec } = s.state;
   let baseFailures = 0;
-  while (Math.min(m.base.length, m.cand.length) < spec.runsPerCandidate) {
+  while (Math.min(m.base.length, m.cand.length) < m.pairs) {
     const pair = Math.min(m.base.length, m.cand.length) + 1;
     if (m.left() <= 0) throw new BudgetSpent();
     const pairStart = Date.now();
@@ -153,7 +179,7 @@ async function measureCandidate(s: SearchRun, m: Measuring): Promise<Decision> {
     const best = [...m.bestValues, ...m.base];
     const [lo, hi] = best.length >= 2 ? medianInterval(best, { confidence: spec.confidence }) : [NaN, NaN];
     s.progress(
-      `[${m.step}] ${m.key}: pair ${pair}/${spec.runsPerCandidate} · best ${formatDuration(median(best))} [${fmt(lo)}, ${fmt(hi)}] (n ${best.length}) · candidate ${formatDuration(median(m.cand))} · ${Math.max(0, Math.round(m.left() / 1000))} s left`,
+      `[${m.step}] ${m.key}${roundText(m.round)}: pair ${pair}/${m.pairs} · best ${formatDuration(median(best))} [${fmt(lo)}, ${fmt(hi)}] (n ${best.length}) · candidate ${formatDuration(median(m.cand))} · ${Math.max(0, Math.round(m.left() / 1000))} s left`,
     );
   }
   return decide(m.base, m.cand, spec.confidence);
@@ -170,7 +196,7 @@ async function oneRun(s: SearchRun, m: Measuring, arm: 'base' | 'cand', pair: nu
   const ms = Date.now() - t0;
   if (s.signal?.aborted) throw new Interrupted(); // a run cut short by Ctrl-C is not logged: it is measured again on resume
   const value = outcome.ok ? objectiveValue(outcome, s.state.spec.objective) : outcome.why;
-  appendLog(s.logFile, { t: 'run', change: m.key, arm, pair, ok: typeof value === 'number', ...(typeof value === 'number' ? { valueNs: value } : { why: value }), files: outcome.files, ms });
+  appendLog(s.logFile, { t: 'run', change: m.key, arm, pair, ok: typeof value === 'number', ...(typeof value === 'number' ? { valueNs: value } : { why: value }), files: outcome.files, ms, ...(m.round > 0 ? { round: m.round } : {}) });
   s.state.elapsedMs += ms;
   return value;
 }
