@@ -104,7 +104,7 @@ export async function runSearch(s: SearchRun): Promise<SearchOutcome> {
     const kept = decision.verdict === 'better';
     record(s, change, decision, kept, Date.now() - startedAt, round, base, cand);
     if (kept) bestValues = [...cand];
-    else bestValues = [...bestValues, ...base].slice(-12);
+    else bestValues = [...bestValues, ...base.slice(reused.base.length)].slice(-12); // reused values are in already
     const [lo, hi] = bestValues.length >= 2 ? medianInterval(bestValues, { confidence: state.spec.confidence }) : [NaN, NaN];
     progress(`[${step}] ${key}${roundText(round)}: ${decision.verdict}${kept ? ' — kept' : ''}; best ${bestValues.length > 0 ? `${formatDuration(median(bestValues))} [${fmt(lo)}, ${fmt(hi)}] (n ${bestValues.length})` : '?'}; ${Math.max(0, Math.round(left() / 1000))} s left`);
   }
