@@ -155,7 +155,7 @@ export function reportText(r: OptimizeReport): string {
   if (r.invalid.length > 0) section('invalid (profile rejected)', r.invalid);
   const refined = [...r.kept, ...r.worse, ...r.noDifference, ...r.broken].filter((row) => row.round > 0);
   if (refined.length > 0)
-    out.push('', `refinement (${r.spec.refineRounds ?? 0} round(s)): ${refined.length} unresolved change(s) that the first measurement favoured were measured again with more pairs; ${refined.filter((row) => row.kept).length} kept. A change listed twice shows both decisions.`);
+    out.push('', `refinement (${r.spec.refineRounds ?? 0} round(s)): ${new Set(refined.map((row) => row.change)).size} unresolved change(s) that a measurement favoured were measured again with more pairs (${refined.length} re-measurement(s), marked [refine N]); ${refined.filter((row) => row.kept).length} kept.`);
   if (r.untried.length > 0) out.push('', `not tried (${r.untried.length}): ${r.untried.join(', ')}`);
   return `${out.join('\n')}\n`;
 }

@@ -103,7 +103,7 @@ describe('refinement pass (synthetic scripted workload)', () => {
     const decided = state.decisions.map((d) => ({ change: d.change, decision: d.decision, kept: d.kept, round: d.round }));
     const text = reportText(buildReport({ spec: state.spec, profile: 'p.yaml', log: logFile, traces: 'runs', stopped: out.stopped, elapsedMs: 0, untried: [], decided }));
     expect(text).toMatch(/kept \(better\) \(1\):\n {2}qemu\/kernel-params\/cryptomgr\.notests=true \[refine 1\] +ready 1\.00 s → 85\d ms .*n 6\+6\)/);
-    expect(text).toMatch(/refinement \(2 round\(s\)\): 2 unresolved change\(s\)/);
+    expect(text).toMatch(/refinement \(2 round\(s\)\): 2 unresolved change\(s\) .* \(2 re-measurement\(s\), marked \[refine N\]\); 1 kept\./);
     expect(searchFigure(decided, 'ready', 't')).toMatch(/data-change="qemu\/kernel-params\/cryptomgr\.notests=true" data-verdict="kept" data-round="1"/);
   });
 
