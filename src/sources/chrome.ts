@@ -207,7 +207,6 @@ function pairEvents(timed: Raw[], last: number, fail: Fail): Items {
   const byTime = timed.map((r, i) => ({ r, i })).sort((a, b) => a.r.relNs - b.r.relNs || a.i - b.i).map((x) => x.r);
   const stacks = new Map<string, Raw[]>();
   const asyncOpen = new Map<string, Raw[]>();
-  const push = (m: Map<string, Raw[]>, key: string, r: Raw) => (m.get(key) ?? m.set(key, []).get(key)!).push(r);
   for (const r of byTime) {
     const key = threadKey(r.pid, r.tid);
     if (r.ph === 'X') {
@@ -215,7 +214,7 @@ function pairEvents(timed: Raw[], last: number, fail: Fail): Items {
       items.spans.push({ key, lane: '', name: r.name!, phase, start: r.relNs, end: r.relNs + r.durNs!, args: argsWithoutPhase(r, phase) });
       items.usedThreads.add(key);
     } else if (r.ph === 'B') {
-      push(stacks, key, r);
+      pushTo(stacks, key, r);
       items.usedThreads.add(key);
     } else if (r.ph === 'E') {
       const open = stacks.get(key)?.pop();
@@ -223,7 +222,7 @@ function pairEvents(timed: Raw[], last: number, fail: Fail): Items {
       // Chrome shows the args of B and E together.
       items.spans.push(spanFrom(open, r.relNs, flattenArgs(r.args)));
     } else if (r.ph === 'b') {
-      push(asyncOpen, asyncKey(r), r);
+      pushTo(asyncOpen, asyncKey(r), r);
       items.usedThreads.add(key);
     } else if (r.ph === 'e') {
       const open = asyncOpen.get(asyncKey(r))?.pop();
@@ -258,10 +257,17 @@ function addCounters(items: Items, r: Raw, fail: Fail): void {
   }
 }
 
+/** Appends a value to the list under key, starting the list on first use. */
+function pushTo<T>(lists: Map<string, T[]>, key: string, value: T): void {
+  const list = lists.get(key);
+  if (list) list.push(value);
+  else lists.set(key, [value]);
+}
+
 /** Groups values by a key, in first-seen order. */
 function groupBy<T>(values: Iterable<T>, keyOf: (v: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();
-  for (const v of values) (out.get(keyOf(v)) ?? out.set(keyOf(v), []).get(keyOf(v))!).push(v);
+  for (const v of values) pushTo(out, keyOf(v), v);
   return out;
 }
 
