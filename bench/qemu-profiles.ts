@@ -20,6 +20,7 @@ import { prng } from '../src/analysis/random.js';
 import { bootstrapInterval, median, medianInterval, ratioOfMedians } from '../src/analysis/stats.js';
 import { runBoots } from '../src/lab/boot-series.js';
 import { readTrace } from '../src/model/io.js';
+import { reapedChildrenCpuMs } from '../src/tracer/children-cpu.js';
 import { listProfiles, loadProfile, resolveProfileRef } from '../src/tuning/profile.js';
 import { allTargets } from '../src/tuning/targets/index.js';
 
@@ -58,14 +59,6 @@ export interface BootTimes {
   failures: string[];
 }
 
-/** CPU time of this process's reaped children (cutime + cstime, /proc/self/stat), ms. */
-function childrenCpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields 16 and 17 of stat(5) (cutime, cstime), in clock ticks (USER_HZ = 100 on Linux)
-  return (Number(fields[13]) + Number(fields[14])) * 10;
-}
-
 /** Fisher–Yates shuffle of a copy. */
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
@@ -89,9 +82,9 @@ export async function alternateLinuxBoots(variants: Variant[], rounds: number, p
       for (const v of shuffled(variants, random)) {
         const t = times.get(v.label)!;
         try {
-          const cpuBefore = childrenCpuMs();
+          const cpuBefore = reapedChildrenCpuMs();
           const user = await bootOnce(v, join(dir, `${v.label}-${r}`));
-          const cpu = childrenCpuMs() - cpuBefore;
+          const cpu = reapedChildrenCpuMs() - cpuBefore;
           if (!user) throw new Error('no user phase (no init marker on the console)');
           t.initMs.push(user.start_ns / 1e6);
           t.readyMs.push(user.end_ns / 1e6);

@@ -1,5 +1,5 @@
 // hvscope tune optimize --workload W --from PROFILE --budget 30m [--confidence C] [--knobs a,b]
-//   [--target T] [--objective ready|PHASE|p90] [--runs-per-candidate N] [--refine-rounds N] [--resume LOG] -o best.yaml [--json]
+//   [--target T] [--objective ready|cpu|PHASE|p90] [--runs-per-candidate N] [--refine-rounds N] [--resume LOG] -o best.yaml [--json]
 // Glue only: options → search spec, the search (src/tuning/optimize/search.ts), then the
 // found profile, the report and the figure.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -95,6 +95,7 @@ export async function optimizeCommand(opts: OptimizeOptions): Promise<void> {
   const resumed = opts.resume !== undefined ? replay(readLog(resolve(String(opts.resume)))) : undefined;
   const spec = resumed?.spec ?? specOf(opts);
   const workload = parseWorkload(spec.workload);
+  if (spec.objective === 'cpu' && !workload.measuresCpu) throw usageError(`--objective cpu: ${spec.workload}'s runs are not hvscope's children, so their CPU time is not measured (boot: and cmd: workloads are)`);
   const from = loadProfile(spec.from.includes('/') ? resolveProfileRef(spec.from) : spec.from, allTargets);
   try {
     workload.check?.(from.sections); // e.g. a QEMU profile for a search through libvirt

@@ -219,7 +219,7 @@ export function register(cli: CAC): void {
     .option('--confidence <c>', 'optimize: keep a change only when better at this confidence (default 0.95)')
     .option('--knobs <list>', 'optimize: only these knobs, comma-separated (machine,quiet or qemu/kernel-params/quiet)')
     .option('--target <name>', 'optimize: only knobs of this target (e.g. qemu)')
-    .option('--objective <o>', 'optimize: ready (time to ready, default), p90, or a phase (kernel, firmware, toolstack…)')
+    .option('--objective <o>', 'optimize: ready (time to ready, default), cpu (QEMU\'s CPU time: boot: and cmd: workloads; steadier than wall time on a loaded host), p90, or a phase (kernel, firmware, toolstack…)')
     .option('--runs-per-candidate <n>', 'optimize: alternating pairs per candidate (default 4; at least 3 at 0.95)')
     .option('--refine-rounds <n>', 'optimize: once every change is decided, re-measure the unresolved ones whose ratio favoured them, with more pairs (round N: N+1 × --runs-per-candidate), most promising first; 0 turns it off (default 2)')
     .option('--resume <log>', 'optimize: continue the search in this log (SEARCH.search/search.jsonl)')
