@@ -127,6 +127,8 @@ export function replay(lines: LogLine[]): SearchState {
       const p = state.pending;
       p.pairs = Math.max(p.pairs, line.pair);
       if (line.ok && line.valueNs !== undefined) (line.arm === 'base' ? p.base : p.cand).push(line.valueNs);
+      // A failed base run ends its pair, which is measured again: a candidate value of that pair (run first) goes too.
+      else if (line.arm === 'base' && p.cand.length > p.base.length) p.cand.pop();
     } else if (line.t === 'decision') {
       const change: Change = { target: line.target, path: line.path, value: line.value, about: line.about, ...(line.with ? { with: line.with } : {}) };
       const round = line.round ?? 0;

@@ -131,6 +131,55 @@ describe('search loop (synthetic workload)', () => {
   });
 });
 
+describe('pairs run in one go (synthetic workload with runPair, as the Xen lab does)', () => {
+  /** The synthetic workload, its pairs run together; a base run of one pair fails once (made up). */
+  function pairedWorkload(pairs: (readonly [string, string])[], failBaseOfPair: number): Workload {
+    const single = syntheticWorkload([]);
+    return {
+      ...single,
+      async runPair(req) {
+        pairs.push(req.profiles);
+        const [a, b] = await Promise.all(req.profiles.map((profile) => single.run({ profile, dir: req.dir, timeoutMs: req.timeoutMs })));
+        if (pairs.length !== failBaseOfPair) return [a, b];
+        const failed = { ok: false as const, why: 'synthetic: lab boot failed', files: [] };
+        return req.profiles[0].includes('best-') ? [failed, b] : [a, failed];
+      },
+    };
+  }
+
+  it('asks for both arms at once in the alternating order, logs two runs per pair, and remeasures a pair whose base failed', async () => {
+    const dir = tmp();
+    const logFile = join(dir, 'log.jsonl');
+    const pairs: (readonly [string, string])[] = [];
+    const state = fresh(logFile);
+    // pair 2 of the first candidate runs the candidate first; its base fails there
+    await runSearch({ workload: pairedWorkload(pairs, 2), targets: allTargets, state, logFile, outDir: dir, progress: () => {} });
+    const arms = pairs.slice(0, 4).map((p) => p.map((f) => (f.includes('best-') ? 'base' : 'cand')).join(','));
+    expect(arms).toEqual(['base,cand', 'cand,base', 'cand,base', 'base,cand']); // pair 2 measured again after its failed base
+    const runs = readLog(logFile).filter((l) => l.t === 'run');
+    // the failed pair logs its base alone (the candidate's value of that pair is not kept)
+    expect(runs.slice(0, 5).map((r) => (r.t === 'run' ? `${r.pair}${r.arm}${r.ok ? '' : '!'}` : ''))).toEqual(['1base', '1cand', '2base!', '2cand', '2base']);
+    expect(state.kept.map((k) => k.change.path.join('/'))).toEqual(['machine']);
+    // the log replays to the same decisions and the same measuring time
+    const replayed = replay(readLog(logFile));
+    expect(replayed.decisions.map((d) => d.decision.verdict)).toEqual(state.decisions.map((d) => d.decision.verdict));
+    expect(replayed.elapsedMs).toBe(state.elapsedMs);
+  });
+
+  it('replay drops the candidate value of a pair whose base failed after it (arm by arm)', () => {
+    const dir = tmp();
+    const logFile = join(dir, 'log.jsonl');
+    fresh(logFile);
+    const run = (pair: number, arm: 'base' | 'cand', valueNs?: number) =>
+      appendLog(logFile, { t: 'run', change: 'qemu/machine=q35', arm, pair, ok: valueNs !== undefined, ...(valueNs !== undefined ? { valueNs } : { why: 'x' }), files: [], ms: 1 });
+    run(1, 'base', 10);
+    run(1, 'cand', 20);
+    run(2, 'cand', 21);
+    run(2, 'base');
+    expect(replay(readLog(logFile)).pending).toMatchObject({ base: [10], cand: [20], pairs: 1 });
+  });
+});
+
 /**
  * A synthetic workload shaped like the linux guest under TCG (made-up factors, no QEMU): microvm
  * alone makes no difference and hangs without tcg-tsc-khz, its microvm-only settings and qboot

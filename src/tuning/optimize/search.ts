@@ -17,7 +17,7 @@ import { brokenDecision, decide, type Decision } from './decide.js';
 import { appendLog, reusablePairs, type SearchState } from './log.js';
 import { nextRefinement, openRefinements, pairsFor, type Refinement } from './refine.js';
 import { profileYaml } from './output.js';
-import { objectiveValue, type Workload } from './workloads.js';
+import { objectiveValue, type RunOutcome, type Workload } from './workloads.js';
 
 export interface SearchRun {
   workload: Workload;
@@ -161,10 +161,9 @@ async function measureCandidate(s: SearchRun, m: Measuring): Promise<Decision> {
     if (m.left() <= 0) throw new BudgetSpent();
     const pairStart = Date.now();
     // base first in odd pairs, candidate first in even ones
-    const order: ('base' | 'cand')[] = pair % 2 === 1 ? ['base', 'cand'] : ['cand', 'base'];
-    const got: Partial<Record<'base' | 'cand', number>> = {};
-    for (const arm of order) {
-      const value = await oneRun(s, m, arm, pair);
+    const order: Arm[] = pair % 2 === 1 ? ['base', 'cand'] : ['cand', 'base'];
+    const got: Partial<Record<Arm, number>> = {};
+    for await (const [arm, value] of pairRuns(s, m, order, pair)) {
       if (typeof value === 'string') {
         if (arm === 'cand') return brokenDecision(value, m.base.length, m.cand.length, spec.confidence);
         if (++baseFailures >= 2) throw new UserError(`the current best profile (${m.bestFile}) failed twice: ${value}; the search log ${s.logFile} keeps what was measured`);
@@ -185,16 +184,56 @@ async function measureCandidate(s: SearchRun, m: Measuring): Promise<Decision> {
   return decide(m.base, m.cand, spec.confidence);
 }
 
-/** One run of one arm, logged; its objective value (ns), or why it failed. */
-async function oneRun(s: SearchRun, m: Measuring, arm: 'base' | 'cand', pair: number): Promise<number | string> {
-  const best = [...m.bestValues, ...m.base];
-  const maxMs = s.maxRunMs ?? 120_000;
-  const timeoutMs = s.workload.runTimeoutMs ?? (best.length > 0 ? Math.round(Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6))) : maxMs);
-  const dir = resolve(s.outDir, 'runs', `${String(m.step).padStart(3, '0')}-${safe(m.key)}`, `${arm}-${pair}`);
+type Arm = 'base' | 'cand';
+
+/**
+ * The arms of one pair in this order, each run's objective value (ns) or why it failed. A
+ * workload that runs a pair in one go (runPair: the Xen lab boots once for both) yields both;
+ * otherwise each arm is run when asked for, so a failure stops the pair before its second run.
+ */
+async function* pairRuns(s: SearchRun, m: Measuring, order: Arm[], pair: number): AsyncGenerator<[Arm, number | string]> {
+  if (!s.workload.runPair) {
+    for (const arm of order) yield [arm, await oneRun(s, m, arm, pair)];
+    return;
+  }
+  const dir = resolve(runsDir(s, m), `pair-${pair}`);
   const t0 = Date.now();
-  const outcome = await s.workload.run({ profile: arm === 'base' ? m.bestFile : m.candFile, dir, timeoutMs, signal: s.signal });
+  const outcomes = await s.workload.runPair({ profiles: [armFile(m, order[0]), armFile(m, order[1])], dir, timeoutMs: runTimeout(s, m), signal: s.signal });
+  const ms = Date.now() - t0;
+  if (s.signal?.aborted) throw new Interrupted();
+  // A failed base run alone is logged (the pair is measured again, as when run arm by arm);
+  // otherwise the pair's time is split between its two runs, so the log's sum stays the time spent.
+  const baseAt = order.indexOf('base');
+  if (!outcomes[baseAt].ok) {
+    yield ['base', logRun(s, m, 'base', pair, outcomes[baseAt], ms)];
+    return;
+  }
+  const values = order.map((arm, i) => logRun(s, m, arm, pair, outcomes[i], i === 0 ? Math.ceil(ms / 2) : Math.floor(ms / 2)));
+  for (let i = 0; i < order.length; i++) yield [order[i], values[i]];
+}
+
+/** One run of one arm, logged; its objective value (ns), or why it failed. */
+async function oneRun(s: SearchRun, m: Measuring, arm: Arm, pair: number): Promise<number | string> {
+  const dir = resolve(runsDir(s, m), `${arm}-${pair}`);
+  const t0 = Date.now();
+  const outcome = await s.workload.run({ profile: armFile(m, arm), dir, timeoutMs: runTimeout(s, m), signal: s.signal });
   const ms = Date.now() - t0;
   if (s.signal?.aborted) throw new Interrupted(); // a run cut short by Ctrl-C is not logged: it is measured again on resume
+  return logRun(s, m, arm, pair, outcome, ms);
+}
+
+/** A run's limit: the workload's own, else 5 × the best's median within [20 s, maxRunMs], else maxRunMs. */
+function runTimeout(s: SearchRun, m: Measuring): number {
+  const best = [...m.bestValues, ...m.base];
+  const maxMs = s.maxRunMs ?? 120_000;
+  return s.workload.runTimeoutMs ?? (best.length > 0 ? Math.round(Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6))) : maxMs);
+}
+
+const armFile = (m: Measuring, arm: Arm) => (arm === 'base' ? m.bestFile : m.candFile);
+const runsDir = (s: SearchRun, m: Measuring) => resolve(s.outDir, 'runs', `${String(m.step).padStart(3, '0')}-${safe(m.key)}`);
+
+/** Logs a run and counts its time; its objective value (ns), or why it has none. */
+function logRun(s: SearchRun, m: Measuring, arm: Arm, pair: number, outcome: RunOutcome, ms: number): number | string {
   const value = outcome.ok ? objectiveValue(outcome, s.state.spec.objective) : outcome.why;
   appendLog(s.logFile, { t: 'run', change: m.key, arm, pair, ok: typeof value === 'number', ...(typeof value === 'number' ? { valueNs: value } : { why: value }), files: outcome.files, ms, ...(m.round > 0 ? { round: m.round } : {}) });
   s.state.elapsedMs += ms;
