@@ -108,4 +108,26 @@ describe.skipIf(missing)('tune optimize on the tiny guest (QEMU TCG)', () => {
     expect(readdirSync(join(work, 'cut.search', 'runs')).length).toBeGreaterThanOrEqual(2);
     expect(loadProfile(out, allTargets).sections.qemu).toBeDefined();
   }, 300_000);
+
+  it('--objective cpu decides on QEMU\'s CPU time (10 ms ticks of /proc/self/stat); a lab search refuses it before writing anything', async () => {
+    const out = join(work, 'cpu.yaml');
+    const r = await hvscope(['tune', 'optimize', '--workload', 'boot:tiny', '--from', 'qemu-default', '--budget', '2m', '--knobs', 'nodefaults', '--runs-per-candidate', '3', '--refine-rounds', '0', '--objective', 'cpu', '-o', out, '--json'], { timeoutMs: 180_000 });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stderr)).toMatch(/objective cpu/);
+    const report = JSON.parse(String(r.stdout)) as Report;
+    const runs = logLines(report.log).filter((l) => l.t === 'run') as { ok?: boolean; valueNs?: number; ms?: number }[];
+    expect(runs.length).toBeGreaterThanOrEqual(6);
+    for (const run of runs.filter((l) => l.ok)) {
+      // CPU time in whole clock ticks, more than none: QEMU's, not a wall time
+      expect(run.valueNs! % 1e7, String(run.valueNs)).toBe(0);
+      expect(run.valueNs!).toBeGreaterThan(0);
+    }
+    expect(readFileSync(join(work, 'cpu.search', 'report.txt'), 'utf8')).toMatch(/objective cpu/);
+
+    const lab = await hvscope(['tune', 'optimize', '--workload', 'lab-xen:tiny-pv', '--from', 'xen-stock', '--budget', '1m', '--objective', 'cpu', '-o', join(work, 'lab-cpu.yaml')], { timeoutMs: 60_000 });
+    expect(lab.exitCode).toBe(2);
+    expect(String(lab.stderr)).toMatch(/--objective cpu: lab-xen:tiny-pv's runs are not hvscope's children/);
+    expect(existsSync(join(work, 'lab-cpu.search'))).toBe(false);
+  }, 240_000);
 });
+
