@@ -12,7 +12,7 @@ import { figures, measurements, type BenchContext, type MeasureOutcome, type Res
  * probe effect (~5 min), the Xen lab's stock-vs-tuned cycles (a few minutes) and the
  * linux guest's boots per QEMU profile (~7 min); tune-optimize's confirmation boots of the profile
  * `tune optimize` found (~5–10 min) come after them, within what is left; tune-optimize-xen's Xen
- * lab cycles (~14 min) come last and say so when the budget has run out.
+ * lab cycles (6 of three profiles, ~20 min) come last and say so when the budget has run out.
  */
 const BENCH_BUDGET_MS = 1_500_000;
 const RESULT_PREFIX = 'BENCH-RESULT ';

@@ -197,6 +197,7 @@ async function* pairRuns(s: SearchRun, m: Measuring, order: Arm[], pair: number)
     return;
   }
   const dir = resolve(runsDir(s, m), `pair-${pair}`);
+  s.progress(`[${m.step}] ${m.key}${roundText(m.round)}: pair ${pair}/${m.pairs}: ${order.join(' then ')}, in one go (evidence: ${dir})`);
   const t0 = Date.now();
   const outcomes = await s.workload.runPair({ profiles: [armFile(m, order[0]), armFile(m, order[1])], dir, timeoutMs: runTimeout(s, m), signal: s.signal });
   const ms = Date.now() - t0;
