@@ -119,6 +119,23 @@ describe('search loop (synthetic workload)', () => {
     expect(more.filter((r) => r.dir.includes('machine=microvm'))).toHaveLength(4);
   });
 
+  it('bounds a run by 5 × the best\'s median only when the objective is wall time (cpu: the fixed limit)', async () => {
+    const limits = async (objective: string) => {
+      const dir = tmp();
+      const logFile = join(dir, 'log.jsonl');
+      const spec: SearchSpec = { ...SPEC, objective, knobs: ['nodefaults'], refineRounds: 0 };
+      appendLog(logFile, { t: 'start', version: LOG_VERSION, at: 'now', spec });
+      const runs: RunRequest[] = [];
+      const single = syntheticWorkload(runs);
+      const workload: Workload = { ...single, run: async (req) => ({ ...(await single.run(req)), cpuNs: 1e9 }) as Awaited<ReturnType<Workload['run']>> };
+      await runSearch({ workload, targets: allTargets, state: { spec, kept: [], decisions: [], decided: new Set(), elapsedMs: 0 }, logFile, outDir: dir, progress: () => {}, maxRunMs: 90_000 });
+      return runs.map((r) => r.timeoutMs);
+    };
+    // the first pair knows no best yet; then ~1 s to ready: 5 s, raised to the 20 s floor
+    expect(await limits('ready')).toEqual([90_000, 90_000, 20_000, 20_000, 20_000, 20_000]);
+    expect(await limits('cpu')).toEqual(Array(6).fill(90_000));
+  });
+
   it('stops at the budget and names what was not tried', async () => {
     const dir = tmp();
     const logFile = join(dir, 'log.jsonl');

@@ -223,11 +223,19 @@ async function oneRun(s: SearchRun, m: Measuring, arm: Arm, pair: number): Promi
   return logRun(s, m, arm, pair, outcome, ms);
 }
 
-/** A run's limit: the workload's own, else 5 × the best's median within [20 s, maxRunMs], else maxRunMs. */
+/** Objectives that are a run's wall time to ready (or all of it): 5 × their median bounds a run. */
+const WALL_OBJECTIVES = new Set(['ready', 'p90', 'total']);
+
+/**
+ * A run's limit: the workload's own, else 5 × the best's median within [20 s, maxRunMs] where
+ * the objective is wall time, else maxRunMs (CPU time or one phase says little of a run's length).
+ */
 function runTimeout(s: SearchRun, m: Measuring): number {
   const best = [...m.bestValues, ...m.base];
   const maxMs = s.maxRunMs ?? 120_000;
-  return s.workload.runTimeoutMs ?? (best.length > 0 ? Math.round(Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6))) : maxMs);
+  if (s.workload.runTimeoutMs !== undefined) return s.workload.runTimeoutMs;
+  if (best.length === 0 || !WALL_OBJECTIVES.has(s.state.spec.objective)) return maxMs;
+  return Math.round(Math.min(maxMs, Math.max(20_000, (5 * median(best)) / 1e6)));
 }
 
 const armFile = (m: Measuring, arm: Arm) => (arm === 'base' ? m.bestFile : m.candFile);
