@@ -11,7 +11,7 @@
 //
 // The same loop measures knob variants (`--measure qemu-variants`): profiles that include
 // a base profile and change one setting, for the gains quoted in tuning-profiles/*.yaml.
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
